@@ -1,0 +1,206 @@
+//! `wf check`: evaluate, validate, summarise.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use clap::Args;
+use serde_json::json;
+
+use super::load::{load_and_check, Checked};
+use super::{exit, stderr_color};
+use crate::model::definition::val_to_json;
+use crate::model::val::Val;
+use crate::model::workflow::{DepKind, Workflow};
+use crate::script::diag::render;
+use crate::script::engine::{Limits, LoadOptions};
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// The script (.rhai) or definition (.json) to check
+    #[arg(required_unless_present = "list_api")]
+    pub script: Option<PathBuf>,
+    /// Print the result as one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// Print every `wf.*` constructor with its keywords, every enumeration and method
+    #[arg(long)]
+    pub list_api: bool,
+    /// Which workflow, when the script binds several (variable or workflow name)
+    #[arg(long, value_name = "NAME")]
+    pub workflow: Option<String>,
+    /// Sandbox limit on the operations a script may run
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_operations)]
+    pub max_operations: u64,
+}
+
+pub fn run(args: CheckArgs) -> i32 {
+    if args.list_api {
+        print!("{}", super::api::list_api());
+        return exit::OK;
+    }
+    let Some(path) = args.script else {
+        return exit::USAGE;
+    };
+    let opts = LoadOptions {
+        limits: Limits {
+            max_operations: args.max_operations,
+            ..Limits::default()
+        },
+        workflow: args.workflow,
+        command: "wf check",
+        dev: None,
+    };
+    let checked = load_and_check(&path, &opts);
+    let errors = checked.errors();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary_json(&checked)).unwrap_or_default());
+    } else {
+        eprint!("{}", render(&checked.diags, &checked.sources, stderr_color()));
+        if errors == 0 {
+            if let Some(w) = &checked.workflow {
+                print!("{}", summary_text(w));
+            }
+        }
+    }
+    if errors > 0 {
+        if !args.json {
+            eprintln!(
+                "error: `{}` is not a valid workflow: {errors} error{}",
+                path.display(),
+                if errors == 1 { "" } else { "s" }
+            );
+        }
+        exit::INVALID
+    } else {
+        exit::OK
+    }
+}
+
+fn deps_text(w: &Workflow, i: usize) -> String {
+    let s = &w.steps[i];
+    let mut parts: Vec<String> = Vec::new();
+    for d in &s.deps {
+        let text = match &d.kind {
+            DepKind::Explicit => d.on.clone(),
+            DepKind::Data(out) => format!("{}.{out}", d.on),
+            DepKind::Branch(true) => format!("{} (if true)", d.on),
+            DepKind::Branch(false) => format!("{} (if false)", d.on),
+        };
+        if !parts.contains(&text) {
+            parts.push(text);
+        }
+    }
+    parts.join(", ")
+}
+
+/// The readable summary: steps with kinds and dependencies, parameters, storages.
+pub fn summary_text(w: &Workflow) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "workflow {}: {}", w.name, w.desc);
+    let _ = writeln!(out, "\nsteps ({}):", w.steps.len());
+    let width = w.steps.iter().map(|s| s.name.len()).max().unwrap_or(0);
+    let kind_width = w.steps.iter().map(|s| s.kind.len()).max().unwrap_or(0);
+    for (i, s) in w.steps.iter().enumerate() {
+        let deps = deps_text(w, i);
+        let after = if deps.is_empty() { String::new() } else { format!("  after {deps}") };
+        let _ = writeln!(out, "  {:width$}  {:kind_width$}{after}", s.name, s.kind);
+    }
+    let _ = writeln!(out, "\nparameters ({}):", w.parameters.len());
+    for p in &w.parameters {
+        let _ = writeln!(out, "  {}", parameter_line(p));
+    }
+    let _ = writeln!(out, "\nstorages ({}):", w.storages.len());
+    for s in &w.storages {
+        let _ = writeln!(out, "  {}  ({})", s.name(), s.spec.path());
+    }
+    out
+}
+
+fn parameter_line(p: &crate::model::val::Obj) -> String {
+    let mut line = format!("{}  {}", p.name(), parameter_type(p));
+    if let Some(d) = p.arg("default") {
+        let _ = write!(line, "  default {}", show(d));
+    } else if p.get("delay").and_then(|v| v.as_bool()) == Some(true) {
+        line.push_str("  asked for when its step runs");
+    } else if p.arg("required").and_then(Val::as_bool) == Some(false) {
+        line.push_str("  optional");
+    } else {
+        line.push_str("  required");
+    }
+    if let Some(d) = p.str_arg("description") {
+        let _ = write!(line, "  \"{d}\"");
+    }
+    line
+}
+
+/// `INT`, `ENUM [a, b]`, `LIST of int`, `dataset`, `OBS directory`, ...
+pub fn parameter_type(p: &crate::model::val::Obj) -> String {
+    match p.class() {
+        "Placeholder" => {
+            let ty = match p.arg("placeholder_type") {
+                Some(Val::Enum(e)) => e.name.to_string(),
+                _ => "?".into(),
+            };
+            match (ty.as_str(), p.str_arg("placeholder_format")) {
+                ("LIST", Some(f)) => format!("LIST of {f}"),
+                ("ENUM", _) => format!(
+                    "ENUM [{}]",
+                    p.arg("enum_list").map(Val::items).unwrap_or_default().iter().map(show).collect::<Vec<_>>().join(", ")
+                ),
+                (t, Some(f)) => format!("{t} ({f})"),
+                (t, None) => t.to_string(),
+            }
+        }
+        "DatasetPlaceholder" => "dataset".into(),
+        "OBSPlaceholder" => format!("OBS {}", p.str_arg("object_type").unwrap_or("path")),
+        "LabelTaskPlaceholder" => "labeling task".into(),
+        "ServiceUpdatePlaceholder" => "service".into(),
+        "SWRImagePlaceholder" => "image".into(),
+        "ServiceInputPlaceholder" => "service models".into(),
+        "DataSelector" => "dataset or OBS path".into(),
+        other => other.into(),
+    }
+}
+
+fn show(v: &Val) -> String {
+    serde_json::to_string(&val_to_json(v)).unwrap_or_default()
+}
+
+fn summary_json(c: &Checked) -> serde_json::Value {
+    let errors = c.errors();
+    let mut out = json!({
+        "valid": errors == 0,
+        "errors": errors,
+        "diagnostics": c.diags,
+    });
+    if let Some(w) = &c.workflow {
+        out["workflow"] = json!(w.name);
+        out["desc"] = json!(w.desc);
+        out["steps"] = w
+            .steps
+            .iter()
+            .map(|s| json!({ "name": s.name, "type": s.kind, "depends_on": s.dep_names() }))
+            .collect();
+        out["parameters"] = w
+            .parameters
+            .iter()
+            .map(|p| {
+                json!({
+                    "name": p.name(),
+                    "kind": p.spec.path(),
+                    "type": parameter_type(p),
+                    "default": p.arg("default").map(val_to_json),
+                    "delay": p.get("delay").and_then(|v| v.as_bool()).unwrap_or(false),
+                    "required": p.get("required").and_then(|v| v.as_bool()).unwrap_or(true),
+                    "description": p.str_arg("description"),
+                })
+            })
+            .collect();
+        out["storages"] = w
+            .storages
+            .iter()
+            .map(|s| json!({ "name": s.name(), "kind": s.spec.path() }))
+            .collect();
+    }
+    out
+}

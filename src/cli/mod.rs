@@ -1,0 +1,78 @@
+//! The `wf` command: argument parsing and one module per subcommand.
+
+mod api;
+mod check;
+mod graph;
+pub mod load;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Exit statuses of the contract.
+pub mod exit {
+    pub const OK: i32 = 0;
+    pub const INVALID: i32 = 1;
+    pub const USAGE: i32 = 2;
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "wf",
+    version,
+    about = "ML workflows as code: write a pipeline in Rhai, check it, draw it, run it here",
+    long_about = "ML workflows as code.\n\n\
+A .rhai script builds a workflow with the `wf` namespace, which mirrors the ModelArts \
+Workflow SDK name for name: wf.steps.JobStep(#{ ... }), wf.Placeholder(#{ ... }), \
+wf.data.OBSPath(#{ ... }), ...\n\n\
+Start with:  wf check examples/train_and_branch.rhai\n\
+Every name:  wf check --list-api",
+    after_help = "Exit status: 0 valid / executed, 1 invalid / failed, 2 usage error."
+)]
+pub struct Cli {
+    /// State folder (default: $WF_HOME, else ./.wf)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub home: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Evaluate and validate a script (or a JSON definition) and summarise its workflow
+    #[command(after_help = "Examples:\n  wf check flow.rhai\n  wf check flow.rhai --json\n  wf check --list-api")]
+    Check(check::CheckArgs),
+    /// Print a workflow's graph: its JSON definition, or Graphviz dot, or Mermaid
+    #[command(after_help = "Examples:\n  wf graph flow.rhai > flow.json     # the definition `wf run` accepts\n  wf graph flow.rhai --format dot | dot -Tsvg > flow.svg\n  wf graph flow.rhai --format mermaid")]
+    Graph(graph::GraphArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, Default)]
+pub enum GraphFormat {
+    #[default]
+    Json,
+    Dot,
+    Mermaid,
+}
+
+/// Whether to colour what goes to stderr.
+pub fn stderr_color() -> bool {
+    std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal()
+}
+
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match cli.command {
+        Command::Check(args) => check::run(args),
+        Command::Graph(args) => graph::run(args),
+    }
+}

@@ -1,0 +1,9 @@
+//! `wf`: ML workflows as code. A `.rhai` script builds a workflow with the `wf` namespace
+//! (the ModelArts Workflow SDK, name for name); `wf` checks it, draws it and runs it here.
+//!
+//! See `ARCHITECTURE.md` for the map of modules and the words they use.
+
+pub mod bindings;
+pub mod cli;
+pub mod model;
+pub mod script;

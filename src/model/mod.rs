@@ -1,0 +1,15 @@
+//! What a script builds, independent of how it runs.
+//!
+//! | file            | holds                                                        |
+//! |-----------------|--------------------------------------------------------------|
+//! | `val.rs`        | values and objects, each with the place that created it       |
+//! | `workflow.rs`   | the workflow read as steps, dependencies, parameters, storages |
+//! | `validate.rs`   | every rule of the reference, all errors at once               |
+//! | `graph.rs`      | the step DAG (petgraph): order, cycles, dot and mermaid       |
+//! | `definition.rs` | the JSON definition, written and read back                    |
+
+pub mod definition;
+pub mod graph;
+pub mod validate;
+pub mod val;
+pub mod workflow;

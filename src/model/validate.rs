@@ -1,0 +1,577 @@
+//! The reference's rules over a whole workflow. Rules about one constructor call (keywords,
+//! types, mandatory fields) are checked when the object is built; these need the workflow.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::graph::Dag;
+use super::val::{Obj, Span, Val};
+use super::workflow::{step_names, DepKind, Workflow};
+use crate::bindings::catalog::{Catalog, Ty};
+use crate::bindings::convert::describe_ty;
+use crate::script::diag::{did_you_mean, Diagnostic};
+
+/// `^[A-Za-z][A-Za-z0-9_-]{0,63}$`
+pub fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic())
+        && name.len() <= 64
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// `Digit.Digit.Digit`, each part in [1, 99] without a leading zero.
+pub fn valid_model_version(v: &str) -> bool {
+    let parts: Vec<&str> = v.split('.').collect();
+    parts.len() == 3
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.len() <= 2
+                && !p.starts_with('0')
+                && p.chars().all(|c| c.is_ascii_digit())
+        })
+}
+
+const NAME_RULE: &str = "names start with a letter and hold at most 64 letters, digits, `_` and `-`";
+
+struct Checker {
+    diags: Vec<Diagnostic>,
+}
+
+impl Checker {
+    fn error(&mut self, at: &Span, msg: String) -> &mut Diagnostic {
+        self.diags.push(Diagnostic::error(at.clone(), msg));
+        self.diags.last_mut().expect("just pushed")
+    }
+
+    fn name(&mut self, what: &str, name: &str, at: &Span) {
+        if !valid_name(name) {
+            self.error(at, format!("{what} name `{name}` is not a valid name"))
+                .help = Some(NAME_RULE.into());
+        }
+    }
+}
+
+/// Checks a workflow, returning its reading and every error found.
+pub fn validate(obj: &Arc<Obj>) -> (Workflow, Vec<Diagnostic>) {
+    let w = Workflow::read(obj);
+    let mut c = Checker { diags: Vec::new() };
+
+    if obj.arg("name").is_some() {
+        c.name("workflow", &w.name, &obj.at);
+    }
+    if obj.arg("steps").is_some() && w.steps.is_empty() {
+        c.error(&obj.at, format!("workflow `{}` has no steps", w.name));
+    }
+
+    // Steps: names, uniqueness, inputs and outputs.
+    let mut seen: HashMap<&str, &Span> = HashMap::new();
+    for s in &w.steps {
+        if s.obj.arg("name").is_none() {
+            continue;
+        }
+        c.name("step", &s.name, &s.obj.at);
+        if let Some(first) = seen.insert(&s.name, &s.obj.at) {
+            c.error(&s.obj.at, format!("step name `{}` is used twice in workflow `{}`", s.name, w.name))
+                .help = Some(format!("the first `{}` is at {first}", s.name));
+        }
+        for key in ["inputs", "outputs"] {
+            let what = &key[..key.len() - 1];
+            let mut names: HashMap<String, Span> = HashMap::new();
+            for item in s.obj.arg(key).map(Val::items).unwrap_or_default() {
+                let Some(io) = item.as_obj() else { continue };
+                let Some(n) = io.str_arg("name") else { continue };
+                c.name(&format!("{what}"), n, &io.at);
+                if let Some(first) = names.insert(n.to_string(), io.at.clone()) {
+                    c.error(&io.at, format!("step `{}` has two {key} named `{n}`", s.name))
+                        .help = Some(format!("the first is at {first}; {what} names are unique in a step"));
+                }
+                if key == "inputs" {
+                    check_selector(&mut c, io);
+                }
+            }
+        }
+        check_step(&mut c, &w, s);
+    }
+
+    // References to steps: dependencies, branches, consumed outputs.
+    let names: Vec<&str> = w.steps.iter().map(|s| s.name.as_str()).collect();
+    for s in &w.steps {
+        for d in &s.deps {
+            let Some(target) = w.step(&d.on) else {
+                let what = match &d.kind {
+                    DepKind::Explicit => format!("step `{}` depends on `{}`", s.name, d.on),
+                    DepKind::Data(out) => format!("step `{}` consumes output `{out}` of `{}`", s.name, d.on),
+                    DepKind::Branch(_) => unreachable!("branch targets exist"),
+                };
+                let help = match did_you_mean(&d.on, names.iter().copied()) {
+                    Some(m) => format!("did you mean `{m}`?"),
+                    None => format!("add `{}` to the workflow's `steps`", d.on),
+                };
+                let at = if d.at.is_known() { &d.at } else { &s.obj.at };
+                c.error(at, format!("{what}, which is not a step of workflow `{}`", w.name)).help = Some(help);
+                continue;
+            };
+            if target.name == s.name && !matches!(d.kind, DepKind::Branch(_)) {
+                c.error(&s.obj.at, format!("step `{}` depends on itself", s.name));
+            }
+            if let DepKind::Data(out) = &d.kind {
+                let outs: Vec<String> = target
+                    .obj
+                    .arg("outputs")
+                    .map(Val::items)
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|o| o.as_obj().map(|o| o.name().to_string()))
+                    .collect();
+                if !outs.iter().any(|o| o == out) {
+                    c.error(&d.at, format!("step `{}` has no output `{out}`", target.name)).help =
+                        Some(format!("its outputs are: {}", outs.join(", ")));
+                }
+            }
+        }
+        if s.kind == "condition" {
+            let mut branch: HashMap<String, &str> = HashMap::new();
+            for key in ["if_then_steps", "else_then_steps"] {
+                for (n, at) in step_names(s.obj.arg(key)) {
+                    let at = if at.is_known() { at } else { s.obj.at.clone() };
+                    if w.step(&n).is_none() {
+                        let help = did_you_mean(&n, names.iter().copied())
+                            .map(|m| format!("did you mean `{m}`?"))
+                            .unwrap_or_else(|| format!("its steps are: {}", names.join(", ")));
+                        c.error(&at, format!("condition step `{}` lists `{n}` in `{key}`, which is not a step of workflow `{}`", s.name, w.name))
+                            .help = Some(help);
+                    } else if n == s.name {
+                        c.error(&at, format!("condition step `{}` lists itself in `{key}`", s.name));
+                    } else if let Some(other) = branch.insert(n.clone(), key) {
+                        if other != key {
+                            c.error(&at, format!("condition step `{}` lists `{n}` in both `if_then_steps` and `else_then_steps`", s.name));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for (scene, steps, at) in w.scenes() {
+        for (n, sat) in steps {
+            if w.step(&n).is_none() {
+                let at = if sat.is_known() { sat } else { at.clone() };
+                let help = did_you_mean(&n, names.iter().copied())
+                    .map(|m| format!("did you mean `{m}`?"))
+                    .unwrap_or_else(|| format!("add `{n}` to the workflow's `steps`"));
+                c.error(&at, format!("scene `{scene}` names step `{n}`, which is not a step of workflow `{}`", w.name))
+                    .help = Some(help);
+            }
+        }
+    }
+
+    check_parameters(&mut c, &w);
+    check_storages(&mut c, &w);
+
+    // The graph must be acyclic.
+    if let Err(cycle) = Dag::build(&w).order() {
+        let path: Vec<&str> = cycle.iter().map(|i| w.steps[*i].name.as_str()).collect();
+        let first = &w.steps[cycle[0]];
+        c.error(&first.obj.at, format!("the steps form a cycle: {}", path.join(" -> ")))
+            .help = Some("a workflow is a DAG: remove one of these dependencies".into());
+    }
+
+    (w, c.diags)
+}
+
+/// A `DataConsumptionSelector` in an input may only offer what that input accepts.
+fn check_selector(c: &mut Checker, input: &Obj) {
+    let Some(data) = input.arg("data").and_then(Val::as_obj) else { return };
+    if !data.is("DataConsumptionSelector") {
+        return;
+    }
+    let list = data.arg("data_list").map(Val::items).unwrap_or_default();
+    if list.is_empty() {
+        c.error(&data.at, "`wf.data.DataConsumptionSelector` needs at least one output in `data_list`".into());
+    }
+    let Some(Ty::Class(allowed)) = input.spec.param("data").map(|p| first_class_ty(&p.ty)) else {
+        return;
+    };
+    for item in list {
+        if let Some(o) = item.as_obj() {
+            if !allowed.contains(&o.class()) {
+                c.error(
+                    &o.at,
+                    format!(
+                        "`{}` input `{}` cannot take a step's {} output",
+                        input.spec.path(),
+                        input.name(),
+                        crate::bindings::convert::consumption_kind(o.class())
+                    ),
+                )
+                .help = Some(format!("it takes {}", describe_ty(&input.spec.param("data").expect("checked").ty)));
+            }
+        }
+    }
+}
+
+fn first_class_ty(ty: &Ty) -> Ty {
+    match ty {
+        Ty::OneOf(v) => v.iter().find(|t| matches!(t, Ty::Class(_))).cloned().unwrap_or(Ty::Any),
+        other => other.clone(),
+    }
+}
+
+fn check_step(c: &mut Checker, w: &Workflow, s: &super::workflow::Step) {
+    let mut stack: Vec<&Val> = s.obj.args.values().collect();
+    while let Some(v) = stack.pop() {
+        match v {
+            Val::List(items) => stack.extend(items.iter()),
+            Val::Map(m) => stack.extend(m.values()),
+            Val::Obj(o) => {
+                check_object(c, s, o);
+                stack.extend(o.args.values());
+            }
+            _ => {}
+        }
+    }
+    // A labeling step creating a task from a dataset needs the task's type.
+    if s.obj.is("LabelingStep") && s.obj.arg("properties").is_none() {
+        let from_dataset = s.obj.arg("inputs").map(Val::items).unwrap_or_default().iter().any(|i| {
+            i.as_obj()
+                .and_then(|i| i.arg("data"))
+                .and_then(Val::as_obj)
+                .is_some_and(|d| matches!(d.class(), "Dataset" | "DatasetPlaceholder" | "DatasetConsumption"))
+        });
+        if from_dataset {
+            c.error(&s.obj.at, format!("labeling step `{}` labels a dataset and needs `properties`", s.name))
+                .help = Some("give `wf.steps.LabelTaskProperties(#{ task_type: ... })`".into());
+        }
+    }
+    let _ = w;
+}
+
+fn check_object(c: &mut Checker, s: &super::workflow::Step, o: &Obj) {
+    match o.class() {
+        "ModelConfig" => {
+            if let Some(v) = o.str_arg("model_version") {
+                if !valid_model_version(v) {
+                    c.error(&o.at, format!("model version `{v}` is not `Digit.Digit.Digit`"))
+                        .help = Some("three parts from 1 to 99 without leading zeros, such as `1.2.3`".into());
+                }
+            }
+        }
+        "SchedulePolicy" => {
+            let p = match o.arg("priority") {
+                Some(Val::Int(i)) => Some(*i),
+                Some(Val::Obj(ph)) if ph.is("Placeholder") => match ph.arg("default") {
+                    Some(Val::Int(i)) => Some(*i),
+                    _ => None,
+                },
+                _ => None,
+            };
+            if let Some(p) = p {
+                if !(1..=3).contains(&p) {
+                    c.error(&o.at, format!("schedule priority {p} is out of range"))
+                        .help = Some("priority is 1 (low), 2 (medium) or 3 (high)".into());
+                }
+            }
+        }
+        "BaseAlgorithm" => {
+            if !["command", "boot_file", "id", "subscription_id"].iter().any(|k| o.arg(k).is_some()) {
+                c.error(&o.at, format!("the algorithm of step `{}` has nothing to run", s.name))
+                    .help = Some("give `command`, or `code_dir` with `boot_file`".into());
+            }
+        }
+        "OBSPlaceholder" => {
+            if let Some(t) = o.str_arg("object_type") {
+                if t != "file" && t != "directory" {
+                    c.error(&o.at, format!("`wf.data.OBSPlaceholder` `object_type` is `{t}`"))
+                        .help = Some("it is \"file\" or \"directory\"".into());
+                }
+            }
+        }
+        "StepPolicy" => {
+            for key in ["poll_interval_seconds", "max_execution_minutes"] {
+                let ok = match o.arg(key) {
+                    Some(Val::Str(t)) => t.trim().parse::<f64>().is_ok_and(|x| x > 0.0),
+                    Some(Val::Int(i)) => *i > 0,
+                    Some(Val::Float(f)) => *f > 0.0,
+                    _ => true,
+                };
+                if !ok {
+                    c.error(&o.at, format!("`wf.steps.StepPolicy` `{key}` must be a positive number"));
+                }
+            }
+            if let Some(Val::Int(r)) = o.arg("retries") {
+                if *r < 0 {
+                    c.error(&o.at, "`wf.steps.StepPolicy` `retries` must not be negative".into());
+                }
+            }
+        }
+        "DatasetVersionConfig" => {
+            if let Some(r) = o.arg("train_evaluate_sample_ratio") {
+                let x = match r {
+                    Val::Str(t) => t.trim().parse::<f64>().ok(),
+                    Val::Float(f) => Some(*f),
+                    Val::Int(i) => Some(*i as f64),
+                    _ => None,
+                };
+                if matches!(r, Val::Str(_) | Val::Float(_) | Val::Int(_)) && !x.is_some_and(|x| (0.0..=1.0).contains(&x)) {
+                    c.error(&o.at, format!("`train_evaluate_sample_ratio` {} is not a ratio from 0 to 1", r.describe()));
+                }
+            }
+        }
+        "Condition" => {
+            let ty = o.arg("condition_type").and_then(|v| match v {
+                Val::Enum(e) => Some(e.name),
+                _ => None,
+            });
+            let (l, r) = (o.arg("left"), o.arg("right"));
+            let is_cond = |v: Option<&Val>| v.and_then(Val::as_obj).is_some_and(|x| x.is("Condition"));
+            match ty {
+                Some("OR") => {
+                    if l.is_some() && r.is_some() && !(is_cond(l) && is_cond(r)) {
+                        c.error(&o.at, "an `OR` condition joins two conditions: `left` and `right` are `wf.steps.Condition`s".into());
+                    }
+                }
+                Some("IN") => {
+                    let seq = match r {
+                        Some(Val::List(_)) => true,
+                        Some(Val::Obj(p)) => p.is("Placeholder") && placeholder_type(p) == Some("LIST"),
+                        Some(Val::Str(_)) => true,
+                        _ => false,
+                    };
+                    if r.is_some() && !seq {
+                        c.error(&o.at, format!("an `IN` condition needs a sequence on the right, got {}", r.map(Val::describe).unwrap_or_default()));
+                    }
+                }
+                Some(op) => {
+                    if let (Some(a), Some(b)) = (l.and_then(literal_kind), r.and_then(literal_kind)) {
+                        let numeric = |k: &str| k == "number";
+                        let ok = a == b || (numeric(a) && numeric(b));
+                        let ordered = matches!(op, "GT" | "GTE" | "LT" | "LTE");
+                        if !ok {
+                            c.error(&o.at, format!("a `{op}` condition compares {} with {}", l.map(Val::describe).unwrap_or_default(), r.map(Val::describe).unwrap_or_default()))
+                                .help = Some("int and float compare as numbers; other sides must have one type".into());
+                        } else if ordered && a == "bool" {
+                            c.error(&o.at, format!("a `{op}` condition cannot order booleans"));
+                        }
+                    }
+                }
+                None => {}
+            }
+        }
+        _ => {}
+    }
+}
+
+fn literal_kind(v: &Val) -> Option<&'static str> {
+    match v {
+        Val::Int(_) | Val::Float(_) => Some("number"),
+        Val::Str(_) => Some("str"),
+        Val::Bool(_) => Some("bool"),
+        _ => None,
+    }
+}
+
+fn placeholder_type(p: &Obj) -> Option<&'static str> {
+    match p.arg("placeholder_type") {
+        Some(Val::Enum(e)) => Some(e.name),
+        _ => None,
+    }
+}
+
+fn check_parameters(c: &mut Checker, w: &Workflow) {
+    // Every placeholder object anywhere, to compare definitions sharing a name.
+    let mut all: Vec<Arc<Obj>> = Vec::new();
+    let mut visit = |v: &Val| {
+        if let Val::Obj(o) = v {
+            if o.is_placeholder() {
+                all.push(o.clone());
+            }
+        }
+    };
+    for s in &w.steps {
+        Val::Obj(s.obj.clone()).walk(&mut visit);
+    }
+    let mut first: HashMap<&str, &Arc<Obj>> = HashMap::new();
+    for p in &all {
+        match first.get(p.name()) {
+            None => {
+                first.insert(p.name(), p);
+            }
+            Some(f) if **f == *p || Arc::ptr_eq(f, p) => {}
+            Some(f) => {
+                let what = if f.class() != p.class() {
+                    format!("a `{}` and a `{}`", f.spec.path(), p.spec.path())
+                } else {
+                    "two different definitions".to_string()
+                };
+                c.error(&p.at, format!("placeholder `{}` has {what}", p.name()))
+                    .help = Some(format!("the first is at {}; placeholders sharing a name must be the same definition", f.at));
+            }
+        }
+    }
+    for p in &w.parameters {
+        check_placeholder(c, p);
+    }
+}
+
+fn check_placeholder(c: &mut Checker, p: &Obj) {
+    let delay = p.get("delay").and_then(|v| v.as_bool()).unwrap_or(false);
+    if !p.is("Placeholder") {
+        if p.is("DataSelector") {
+            for t in p.arg("data_type_list").map(Val::items).unwrap_or_default() {
+                if let Some(s) = t.as_str() {
+                    if s != "obs" && s != "dataset" {
+                        c.error(&p.at, format!("`wf.data.DataSelector` `data_type_list` holds `{s}`"))
+                            .help = Some("it takes \"obs\" and \"dataset\"".into());
+                    }
+                }
+            }
+        }
+        return;
+    }
+    let name = p.name();
+    if p.arg("required").and_then(Val::as_bool) == Some(false) && delay {
+        c.error(&p.at, format!("placeholder `{name}` sets `required: false` with `delay: true`"))
+            .help = Some("a delayed placeholder is asked for when its step runs, so it is required".into());
+    }
+    let Some(ty) = placeholder_type(p) else { return };
+    let format = p.str_arg("placeholder_format");
+    let default = p.arg("default");
+    match ty {
+        "ENUM" => {
+            let list = p.arg("enum_list").map(Val::items).unwrap_or_default();
+            if list.is_empty() {
+                c.error(&p.at, format!("ENUM placeholder `{name}` needs a non-empty `enum_list`"));
+            } else if let Some(d) = default {
+                if !list.contains(d) {
+                    c.error(&p.at, format!("the default {} of ENUM placeholder `{name}` is not in its `enum_list`", d.describe()))
+                        .help = Some(format!("it takes one of: {}", list.iter().map(Val::describe).collect::<Vec<_>>().join(", ")));
+                }
+            }
+        }
+        "LIST" => match format {
+            Some(f @ ("str" | "int" | "float" | "bool")) => {
+                if let Some(Val::List(items)) = default {
+                    for (i, item) in items.iter().enumerate() {
+                        if !matches_scalar(item, f) {
+                            c.error(&p.at, format!("the default of LIST placeholder `{name}` holds {} at index {i}, not {f}", item.describe()));
+                            break;
+                        }
+                    }
+                }
+            }
+            Some(other) => {
+                c.error(&p.at, format!("LIST placeholder `{name}` has `placeholder_format` `{other}`"))
+                    .help = Some("it is the type of the list's items: \"str\", \"int\", \"float\" or \"bool\"".into());
+            }
+            None => {
+                c.error(&p.at, format!("LIST placeholder `{name}` needs `placeholder_format`"))
+                    .help = Some("the type of the list's items: \"str\", \"int\", \"float\" or \"bool\"".into());
+            }
+        },
+        _ => {
+            const FORMATS: [&str; 5] = ["obs", "flavor", "train_flavor", "swr", "cluster"];
+            if let Some(f) = format {
+                if !FORMATS.contains(&f) {
+                    let help = did_you_mean(f, FORMATS)
+                        .map(|s| format!("did you mean \"{s}\"?"))
+                        .unwrap_or_else(|| format!("formats are: {}", FORMATS.join(", ")));
+                    c.error(&p.at, format!("placeholder `{name}` has an unknown `placeholder_format` `{f}`")).help = Some(help);
+                }
+            }
+        }
+    }
+    if let Some(d) = default {
+        let ok = match ty {
+            "INT" => matches!(d, Val::Int(_)),
+            "FLOAT" => matches!(d, Val::Float(_) | Val::Int(_)),
+            "BOOL" => matches!(d, Val::Bool(_)),
+            "STR" => matches!(d, Val::Str(_)),
+            "JSON" => matches!(d, Val::Map(_) | Val::List(_)),
+            "LIST" => matches!(d, Val::List(_)),
+            _ => true,
+        };
+        if !ok {
+            c.error(&p.at, format!("the default of {ty} placeholder `{name}` is {}", d.describe()))
+                .help = Some(format!("a {ty} placeholder's default is {}", scalar_name(ty)));
+        }
+    }
+}
+
+fn matches_scalar(v: &Val, ty: &str) -> bool {
+    match ty {
+        "str" => matches!(v, Val::Str(_)),
+        "int" => matches!(v, Val::Int(_)),
+        "float" => matches!(v, Val::Float(_) | Val::Int(_)),
+        "bool" => matches!(v, Val::Bool(_)),
+        _ => true,
+    }
+}
+
+fn scalar_name(ty: &str) -> &'static str {
+    match ty {
+        "INT" => "an int",
+        "FLOAT" => "a number",
+        "BOOL" => "true or false",
+        "STR" => "a string",
+        "JSON" => "a dict",
+        "LIST" => "a list",
+        _ => "a value",
+    }
+}
+
+fn check_storages(c: &mut Checker, w: &Workflow) {
+    let mut all: Vec<Arc<Obj>> = Vec::new();
+    let mut visit = |v: &Val| {
+        if let Val::Obj(o) = v {
+            if matches!(o.class(), "Storage" | "InputStorage" | "OutputStorage") {
+                all.push(o.clone());
+            }
+        }
+    };
+    if let Some(v) = w.obj.arg("storages") {
+        v.walk(&mut visit);
+    }
+    for s in &w.steps {
+        Val::Obj(s.obj.clone()).walk(&mut visit);
+    }
+    let mut first: HashMap<&str, &Arc<Obj>> = HashMap::new();
+    for s in &all {
+        match first.get(s.name()) {
+            None => {
+                first.insert(s.name(), s);
+            }
+            Some(f) if ***f == **s => {}
+            Some(f) => {
+                c.error(&s.at, format!("storage `{}` has two different definitions", s.name()))
+                    .help = Some(format!("the first is at {}", f.at));
+            }
+        }
+    }
+    let _ = Catalog::get();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_reference_rule() {
+        assert!(valid_name("a"));
+        assert!(valid_name("train-step_2"));
+        assert!(!valid_name("2train"));
+        assert!(!valid_name("has space"));
+        assert!(!valid_name(""));
+        assert!(valid_name(&"a".repeat(64)));
+        assert!(!valid_name(&"a".repeat(65)));
+    }
+
+    #[test]
+    fn model_versions_are_three_parts_from_1_to_99() {
+        assert!(valid_model_version("1.2.3"));
+        assert!(valid_model_version("99.10.1"));
+        assert!(!valid_model_version("0.1.1"));
+        assert!(!valid_model_version("01.1.1"));
+        assert!(!valid_model_version("1.2"));
+        assert!(!valid_model_version("100.1.1"));
+        assert!(!valid_model_version("1.a.1"));
+    }
+}

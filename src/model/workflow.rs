@@ -1,0 +1,201 @@
+//! A workflow object read as the things the rest of `wf` needs: its steps, why each
+//! depends on which others, its parameters (placeholders) and storages.
+
+use std::sync::Arc;
+
+use super::val::{Obj, Span, Val};
+use crate::bindings::catalog::step_type;
+
+/// Why one step depends on another.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DepKind {
+    /// Named in `depend_steps`.
+    Explicit,
+    /// Consumes an output of the other step (`as_input`, `MetricInfo`, ...): the output name.
+    Data(String),
+    /// Named in a condition step's `if_then_steps` (true) or `else_then_steps` (false).
+    Branch(bool),
+}
+
+#[derive(Debug, Clone)]
+pub struct Dep {
+    pub on: String,
+    pub kind: DepKind,
+    pub at: Span,
+}
+
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub obj: Arc<Obj>,
+    pub name: String,
+    /// `job`, `condition`, `model`, ...
+    pub kind: &'static str,
+    pub deps: Vec<Dep>,
+}
+
+impl Step {
+    /// The distinct steps this one waits for.
+    pub fn dep_names(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for d in &self.deps {
+            if !out.contains(&d.on.as_str()) {
+                out.push(&d.on);
+            }
+        }
+        out
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Workflow {
+    pub obj: Arc<Obj>,
+    pub name: String,
+    pub desc: String,
+    pub steps: Vec<Step>,
+    /// One definition per parameter name, in order of first use.
+    pub parameters: Vec<Arc<Obj>>,
+    /// One per storage name, declared or used.
+    pub storages: Vec<Arc<Obj>>,
+}
+
+impl Workflow {
+    /// Reads a `wf.Workflow` object. Never fails: rules are checked by `validate`.
+    pub fn read(obj: &Arc<Obj>) -> Workflow {
+        let steps: Vec<Step> = obj
+            .arg("steps")
+            .map(|v| v.items().to_vec())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|v| v.as_obj().filter(|o| o.spec.is_step()).cloned())
+            .map(|o| read_step(&o))
+            .collect();
+        let mut steps = steps;
+        // Branch lists make the named steps wait for the condition step.
+        let branches: Vec<(String, String, bool, Span)> = steps
+            .iter()
+            .filter(|s| s.kind == "condition")
+            .flat_map(|s| {
+                let mut out = Vec::new();
+                for (key, taken) in [("if_then_steps", true), ("else_then_steps", false)] {
+                    for (target, at) in step_names(s.obj.arg(key)) {
+                        out.push((target, s.name.clone(), taken, at));
+                    }
+                }
+                out
+            })
+            .collect();
+        for (target, cond, taken, at) in branches {
+            if let Some(t) = steps.iter_mut().find(|s| s.name == target) {
+                t.deps.push(Dep {
+                    on: cond,
+                    kind: DepKind::Branch(taken),
+                    at,
+                });
+            }
+        }
+
+        let mut parameters: Vec<Arc<Obj>> = Vec::new();
+        let mut storages: Vec<Arc<Obj>> = Vec::new();
+        let mut visit = |v: &Val| {
+            if let Val::Obj(o) = v {
+                if o.is_placeholder() && !parameters.iter().any(|p| p.name() == o.name()) {
+                    parameters.push(o.clone());
+                }
+                if matches!(o.class(), "Storage" | "InputStorage" | "OutputStorage")
+                    && !storages.iter().any(|s| s.name() == o.name())
+                {
+                    storages.push(o.clone());
+                }
+            }
+        };
+        if let Some(v) = obj.arg("storages") {
+            v.walk(&mut visit);
+        }
+        for s in &steps {
+            Val::Obj(s.obj.clone()).walk(&mut visit);
+        }
+        Workflow {
+            obj: obj.clone(),
+            name: obj.name().to_string(),
+            desc: obj.str_arg("desc").unwrap_or("").to_string(),
+            steps,
+            parameters,
+            storages,
+        }
+    }
+
+    pub fn step(&self, name: &str) -> Option<&Step> {
+        self.steps.iter().find(|s| s.name == name)
+    }
+
+    pub fn scenes(&self) -> Vec<(String, Vec<(String, Span)>, Span)> {
+        let Some(policy) = self.obj.arg("policy").and_then(Val::as_obj) else {
+            return Vec::new();
+        };
+        policy
+            .arg("scenes")
+            .map(|v| v.items().to_vec())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(Val::as_obj)
+            .map(|scene| {
+                (
+                    scene.str_arg("scene_name").unwrap_or("").to_string(),
+                    step_names(scene.arg("scene_steps")),
+                    scene.at.clone(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// Step names given as step objects or as strings.
+pub fn step_names(v: Option<&Val>) -> Vec<(String, Span)> {
+    let Some(v) = v else { return Vec::new() };
+    v.items()
+        .iter()
+        .filter_map(|x| match x {
+            Val::StepRef(n, at) => Some((n.to_string(), at.clone())),
+            Val::Str(s) => Some((s.to_string(), Span::default())),
+            Val::Obj(o) if o.spec.is_step() => Some((o.name().to_string(), o.at.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn read_step(obj: &Arc<Obj>) -> Step {
+    let mut deps: Vec<Dep> = step_names(obj.arg("depend_steps"))
+        .into_iter()
+        .map(|(on, at)| Dep {
+            on,
+            kind: DepKind::Explicit,
+            at,
+        })
+        .collect();
+    for (key, v) in &obj.args {
+        if *key == "depend_steps" || *key == "if_then_steps" || *key == "else_then_steps" {
+            continue;
+        }
+        v.walk(&mut |x| {
+            if let Val::Obj(o) = x {
+                if o.is_consumption() {
+                    if let (Some(step), Some(out)) = (o.str_arg("step"), o.str_arg("output")) {
+                        if !deps.iter().any(|d| d.on == step && d.kind == DepKind::Data(out.to_string())) {
+                            deps.push(Dep {
+                                on: step.to_string(),
+                                kind: DepKind::Data(out.to_string()),
+                                at: o.at.clone(),
+                            });
+                        }
+                    }
+                }
+            }
+        });
+    }
+    Step {
+        obj: obj.clone(),
+        name: obj.name().to_string(),
+        kind: step_type(obj.class()).unwrap_or("step"),
+        deps,
+    }
+}

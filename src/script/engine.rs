@@ -1,0 +1,233 @@
+//! The sandboxed engine and loading a script into a workflow.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rhai::{Dynamic, Engine, Scope};
+
+use super::diag::{Diagnostic, Sink, Sources};
+use super::errors::{parse_error, runtime_error};
+use super::resolver::SandboxResolver;
+use crate::bindings::{self, Bindings, DevHost, NotCarriedOut};
+use crate::model::val::{Obj, Span};
+
+/// The sandbox's limits. Hitting one is an error that names it.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_operations: u64,
+    pub max_call_levels: usize,
+    pub max_expr_depth: usize,
+    pub max_fn_expr_depth: usize,
+    pub max_string_size: usize,
+    pub max_array_size: usize,
+    pub max_map_size: usize,
+    pub max_modules: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        // Set explicitly: Rhai's own defaults differ between debug and release builds.
+        Limits {
+            max_operations: 20_000_000,
+            max_call_levels: 64,
+            max_expr_depth: 128,
+            max_fn_expr_depth: 64,
+            max_string_size: 1 << 20,
+            max_array_size: 200_000,
+            max_map_size: 100_000,
+            max_modules: 64,
+        }
+    }
+}
+
+/// How a script is loaded.
+#[derive(Clone)]
+pub struct LoadOptions {
+    pub limits: Limits,
+    /// Pick the workflow bound to this variable, or with this name, when there are several.
+    pub workflow: Option<String>,
+    /// Which command loads the script, for notes about methods it does not carry out.
+    pub command: &'static str,
+    /// Carries out `run`/`debug`/...; `None` records a note instead.
+    pub dev: Option<Arc<dyn DevHost>>,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            limits: Limits::default(),
+            workflow: None,
+            command: "wf check",
+            dev: None,
+        }
+    }
+}
+
+/// The result of loading a script: its workflow (when one was built) and every
+/// diagnostic found on the way.
+pub struct Loaded {
+    pub workflow: Option<Arc<Obj>>,
+    pub diags: Vec<Diagnostic>,
+    pub sources: Sources,
+}
+
+impl Loaded {
+    pub fn has_errors(&self) -> bool {
+        self.diags.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Builds the engine with the `wf` surface, the limits and the module resolver.
+#[allow(deprecated)] // `on_parse_token` is marked volatile, not deprecated
+pub fn build_engine(b: Bindings, sources: Sources, script_dir: PathBuf, limits: &Limits) -> Engine {
+    let mut engine = Engine::new();
+    engine
+        .set_max_operations(limits.max_operations)
+        .set_max_call_levels(limits.max_call_levels)
+        .set_max_expr_depths(limits.max_expr_depth, limits.max_fn_expr_depth)
+        .set_max_string_size(limits.max_string_size)
+        .set_max_array_size(limits.max_array_size)
+        .set_max_map_size(limits.max_map_size)
+        .set_max_modules(limits.max_modules);
+    engine.disable_symbol("eval");
+    // The reference's keyword `default` and method `debug` are reserved words in Rhai.
+    engine.on_parse_token(|token, _, _| match token {
+        rhai::Token::Reserved(s) if s.as_str() == "default" => rhai::Token::Identifier(s),
+        rhai::Token::Reserved(s) if s.as_str() == "debug" => {
+            rhai::Token::Identifier(Box::new("debug_".into()))
+        }
+        other => other,
+    });
+    engine.on_print(|s| eprintln!("{s}"));
+    engine.set_module_resolver(SandboxResolver::new(script_dir, sources));
+    bindings::register(&mut engine, b);
+    engine
+}
+
+/// Loads a script file.
+pub fn load_file(path: &Path, opts: &LoadOptions) -> Loaded {
+    let display: Arc<str> = path.to_string_lossy().into();
+    match std::fs::read_to_string(path) {
+        Ok(text) => load_source(display, &text, path.parent().unwrap_or(Path::new(".")), opts),
+        Err(e) => Loaded {
+            workflow: None,
+            diags: vec![Diagnostic::error(
+                Span::new(display, 0, 0),
+                format!("cannot read the script: {e}"),
+            )],
+            sources: Sources::default(),
+        },
+    }
+}
+
+/// Loads a script from its text; `file` names it in diagnostics, `dir` is where its
+/// imports are found.
+pub fn load_source(file: Arc<str>, text: &str, dir: &Path, opts: &LoadOptions) -> Loaded {
+    let sources = Sources::default();
+    sources.add(file.clone(), text.into());
+    let sink = Sink::default();
+    let dev = opts.dev.clone().unwrap_or_else(|| {
+        Arc::new(NotCarriedOut {
+            sink: sink.clone(),
+            command: opts.command,
+        })
+    });
+    let b = Bindings {
+        sink: sink.clone(),
+        main_file: file.clone(),
+        dev,
+    };
+    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    let engine = build_engine(b, sources.clone(), dir.to_path_buf(), &opts.limits);
+
+    let mut ast = match engine.compile(text) {
+        Ok(ast) => ast,
+        Err(e) => {
+            sink.push(parse_error(&e, &file));
+            return Loaded {
+                workflow: None,
+                diags: sink.take(),
+                sources,
+            };
+        }
+    };
+    ast.set_source(file.to_string());
+    let mut scope = Scope::new();
+    let result = engine.eval_ast_with_scope::<Dynamic>(&mut scope, &ast);
+    let workflow = match result {
+        Err(e) => {
+            sink.push(runtime_error(&e, &file, &opts.limits));
+            None
+        }
+        Ok(value) => pick_workflow(value, &scope, opts.workflow.as_deref(), &file, &sink),
+    };
+    let mut diags = sink.take();
+    diags.sort_by(|a, b| a.at.cmp(&b.at).then(a.severity.cmp(&b.severity)).then(a.message.cmp(&b.message)));
+    diags.dedup();
+    Loaded {
+        workflow,
+        diags,
+        sources,
+    }
+}
+
+/// A script's workflow: the value of its last expression, or else the one `Workflow`
+/// bound at top level.
+fn pick_workflow(
+    value: Dynamic,
+    scope: &Scope,
+    wanted: Option<&str>,
+    file: &Arc<str>,
+    sink: &Sink,
+) -> Option<Arc<Obj>> {
+    let end = Span::new(file.clone(), 0, 0);
+    if let Some(w) = value.read_lock::<Arc<Obj>>() {
+        if w.is("Workflow") && wanted.is_none_or(|n| w.name() == n) {
+            return Some(w.clone());
+        }
+    }
+    let mut found: Vec<(String, Arc<Obj>)> = Vec::new();
+    for (name, _, v) in scope.iter_raw() {
+        if let Some(w) = v.read_lock::<Arc<Obj>>() {
+            if w.is("Workflow") && !found.iter().any(|(_, f)| Arc::ptr_eq(f, &w)) {
+                found.push((name.to_string(), w.clone()));
+            }
+        }
+    }
+    if let Some(n) = wanted {
+        let hit: Vec<_> = found.iter().filter(|(v, w)| v == n || w.name() == n).collect();
+        if let [(_, w)] = hit.as_slice() {
+            return Some(w.clone());
+        }
+        let names: Vec<String> = found.iter().map(|(v, w)| format!("`{v}` ({})", w.name())).collect();
+        sink.push(
+            Diagnostic::error(end, format!("the script binds no workflow named `{n}`"))
+                .with_help(if names.is_empty() {
+                    "it builds no workflow".to_string()
+                } else {
+                    format!("its workflows are: {}", names.join(", "))
+                }),
+        );
+        return None;
+    }
+    match found.len() {
+        1 => Some(found.remove(0).1),
+        0 => {
+            if sink.error_count() == 0 {
+                sink.push(
+                    Diagnostic::error(end, "the script builds no workflow")
+                        .with_help("end it with a `wf.Workflow(#{ ... })` expression, or bind one with `let`"),
+                );
+            }
+            None
+        }
+        _ => {
+            let names: Vec<String> = found.iter().map(|(v, w)| format!("`{v}` ({})", w.name())).collect();
+            sink.push(
+                Diagnostic::error(end, format!("the script binds {} workflows", found.len()))
+                    .with_help(format!("choose one with --workflow NAME: {}", names.join(", "))),
+            );
+            None
+        }
+    }
+}
