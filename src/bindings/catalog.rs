@@ -53,6 +53,9 @@ pub struct ClassSpec {
     pub ns: &'static str,
     pub kind: EntryKind,
     pub params: Vec<Param>,
+    /// Its step type (`job`, ...) when it is a step class.
+    pub step_type: Option<&'static str>,
+    pub is_placeholder: bool,
 }
 
 impl ClassSpec {
@@ -65,7 +68,7 @@ impl ClassSpec {
             .find(|p| p.name == key || p.alias == Some(key))
     }
     pub fn is_step(&self) -> bool {
-        step_type(self.name).is_some()
+        self.step_type.is_some()
     }
 }
 
@@ -221,7 +224,9 @@ fn parse(src: &'static str) -> Result<Catalog, String> {
                 let open = rest.find('(').ok_or(format!("`{line}` needs ("))?;
                 let close = rest.rfind(')').ok_or(format!("`{line}` needs )"))?;
                 let (owner, name) = match kind {
-                    EntryKind::Method => rest[..open].split_once('.').ok_or("method needs CLASS.NAME")?,
+                    EntryKind::Method => rest[..open]
+                        .split_once('.')
+                        .ok_or("method needs CLASS.NAME")?,
                     _ => (ns, &rest[..open]),
                 };
                 pending.push((name, owner, kind, &rest[open + 1..close]));
@@ -249,6 +254,18 @@ fn parse(src: &'static str) -> Result<Catalog, String> {
             ns,
             kind,
             params,
+            step_type: step_type(name),
+            is_placeholder: matches!(
+                name,
+                "Placeholder"
+                    | "DatasetPlaceholder"
+                    | "OBSPlaceholder"
+                    | "LabelTaskPlaceholder"
+                    | "ServiceUpdatePlaceholder"
+                    | "SWRImagePlaceholder"
+                    | "ServiceInputPlaceholder"
+                    | "DataSelector"
+            ),
         }));
         if kind == EntryKind::Method {
             cat.methods.push(spec);
@@ -306,14 +323,17 @@ fn parse_param(
     classes: &[&'static str],
     cat: &Catalog,
 ) -> Result<Param, String> {
-    let (names, rest) = src.split_once(':').ok_or(format!("param `{src}` needs :"))?;
+    let (names, rest) = src
+        .split_once(':')
+        .ok_or(format!("param `{src}` needs :"))?;
     let (name, alias) = match names.split_once('|') {
         Some((a, b)) => (a.trim(), Some(b.trim())),
         None => (names.trim(), None),
     };
     let (ty_part, default) = match rest.split_once('=') {
         Some((t, d)) => {
-            let d = serde_json::from_str(d.trim()).map_err(|e| format!("default of {name}: {e}"))?;
+            let d =
+                serde_json::from_str(d.trim()).map_err(|e| format!("default of {name}: {e}"))?;
             (t.trim(), Some(d))
         }
         None => (rest.trim(), None),

@@ -17,7 +17,7 @@ use crate::script::diag::{did_you_mean, Diagnostic, Sink};
 
 /// Builds an object of `spec` from call arguments.
 pub fn construct(spec: &'static ClassSpec, mut args: Vec<Dynamic>, at: &Span, sink: &Sink) -> Obj {
-    let label = label_of(spec);
+    let label = LazyLabel(spec);
     let mut bound: IndexMap<&'static str, Dynamic> = IndexMap::new();
 
     // A trailing map is keywords when its keys are keywords of this constructor or when the
@@ -26,7 +26,10 @@ pub fn construct(spec: &'static ClassSpec, mut args: Vec<Dynamic>, at: &Span, si
     if let Some(last) = args.last() {
         if last.is_map() {
             let slot = spec.params.get(args.len() - 1);
-            let map = last.read_lock::<Map>().map(|m| m.clone()).unwrap_or_default();
+            let map = last
+                .read_lock::<Map>()
+                .map(|m| m.clone())
+                .unwrap_or_default();
             let all_known = map.keys().all(|k| spec.param(k).is_some());
             let slot_takes_dict = slot.is_some_and(|p| ty_accepts_dict(&p.ty));
             if all_known && !map.is_empty() || !slot_takes_dict {
@@ -59,7 +62,9 @@ pub fn construct(spec: &'static ClassSpec, mut args: Vec<Dynamic>, at: &Span, si
                     if bound.contains_key(param.name) {
                         sink.push(Diagnostic::error(
                             at.clone(),
-                            format!("`{label}` got keyword `{key}` twice (by position and by name)"),
+                            format!(
+                                "`{label}` got keyword `{key}` twice (by position and by name)"
+                            ),
                         ));
                     }
                     bound.insert(param.name, value);
@@ -73,7 +78,11 @@ pub fn construct(spec: &'static ClassSpec, mut args: Vec<Dynamic>, at: &Span, si
                         Some(s) => format!("did you mean `{s}`?"),
                         None => format!(
                             "its keywords are: {}",
-                            spec.params.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+                            spec.params
+                                .iter()
+                                .map(|p| p.name)
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ),
                     };
                     sink.push(
@@ -129,6 +138,15 @@ pub fn construct(spec: &'static ClassSpec, mut args: Vec<Dynamic>, at: &Span, si
     }
 }
 
+/// The label, formatted only when a message needs it.
+struct LazyLabel(&'static ClassSpec);
+
+impl std::fmt::Display for LazyLabel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&label_of(self.0))
+    }
+}
+
 /// How the object is named in messages: `wf.steps.JobStep`, or `join` for a method.
 pub fn label_of(spec: &ClassSpec) -> String {
     match spec.kind {
@@ -179,7 +197,10 @@ pub fn convert(value: &Dynamic, ty: &Ty, keep_steps: bool) -> Result<Val, Mismat
         Ty::Dict if value.is_map() => plain(value),
         Ty::AnyList if value.is_array() => plain(value),
         Ty::List(inner) if value.is_array() => {
-            let arr = value.read_lock::<rhai::Array>().map(|a| a.clone()).unwrap_or_default();
+            let arr = value
+                .read_lock::<rhai::Array>()
+                .map(|a| a.clone())
+                .unwrap_or_default();
             let mut out = Vec::with_capacity(arr.len());
             for (i, item) in arr.iter().enumerate() {
                 match convert(item, inner, keep_steps) {
@@ -194,7 +215,10 @@ pub fn convert(value: &Dynamic, ty: &Ty, keep_steps: bool) -> Result<Val, Mismat
         }
         Ty::Class(classes) => {
             if let Some(n) = value.read_lock::<crate::model::definition::StepName>() {
-                if classes.iter().any(|c| super::catalog::step_type(c).is_some()) {
+                if classes
+                    .iter()
+                    .any(|c| super::catalog::step_type(c).is_some())
+                {
                     return Ok(Val::StepRef(n.0.as_str().into(), Span::default()));
                 }
                 return Err(Mismatch::Wrong(format!("step `{}`", n.0)));
@@ -223,7 +247,9 @@ pub fn convert(value: &Dynamic, ty: &Ty, keep_steps: bool) -> Result<Val, Mismat
             }
             // The enumeration's value name as a string is accepted too.
             if let Ok(s) = value.clone().into_immutable_string() {
-                let spec = Catalog::get().enumeration(name).ok_or_else(|| wrong(value))?;
+                let spec = Catalog::get()
+                    .enumeration(name)
+                    .ok_or_else(|| wrong(value))?;
                 if let Some(v) = spec.values.iter().find(|v| **v == s.as_str()) {
                     return Ok(Val::Enum(EnumVal { ty: spec, name: v }));
                 }
@@ -269,7 +295,9 @@ pub fn plain(value: &Dynamic) -> Result<Val, Mismatch> {
         return Ok(Val::Float(f));
     }
     if value.is_string() {
-        return Ok(Val::Str(value.clone().into_string().unwrap_or_default().into()));
+        return Ok(Val::Str(
+            value.clone().into_string().unwrap_or_default().into(),
+        ));
     }
     if value.is_char() {
         return Ok(Val::Str(value.to_string().into()));
@@ -372,7 +400,11 @@ pub fn describe_ty(ty: &Ty) -> String {
         Ty::List(inner) => format!("a list of {}", describe_ty(inner)),
         Ty::Class(classes) => {
             let cat = Catalog::get();
-            if classes.len() > 4 && classes.iter().all(|c| crate::bindings::catalog::step_type(c).is_some()) {
+            if classes.len() > 4
+                && classes
+                    .iter()
+                    .all(|c| crate::bindings::catalog::step_type(c).is_some())
+            {
                 return "a step".into();
             }
             let names: Vec<String> = classes
@@ -382,8 +414,12 @@ pub fn describe_ty(ty: &Ty) -> String {
                         format!("`{}`", spec.path())
                     }
                     _ => match *c {
-                        "OBSConsumption" | "DatasetConsumption" | "LabelTaskConsumption"
-                        | "MetricsConsumption" | "ModelConsumption" | "ServiceConsumption" => {
+                        "OBSConsumption"
+                        | "DatasetConsumption"
+                        | "LabelTaskConsumption"
+                        | "MetricsConsumption"
+                        | "ModelConsumption"
+                        | "ServiceConsumption" => {
                             format!("a step's {} output (`.as_input()`)", consumption_kind(c))
                         }
                         "StoragePath" => "`storage.join(...)`".into(),

@@ -66,12 +66,16 @@ impl OutputRef {
                 }
             }
             "LabelingStep" => "LabelTaskConsumption",
-            "CreateDatasetStep" | "DatasetImportStep" | "ReleaseDatasetStep" => "DatasetConsumption",
+            "CreateDatasetStep" | "DatasetImportStep" | "ReleaseDatasetStep" => {
+                "DatasetConsumption"
+            }
             "ModelStep" => "ModelConsumption",
             "ServiceStep" => "ServiceConsumption",
             _ => "OBSConsumption",
         };
-        let spec = Catalog::get().class(class).expect("consumption classes are in the catalog");
+        let spec = Catalog::get()
+            .class(class)
+            .expect("consumption classes are in the catalog");
         let mut args = indexmap::IndexMap::new();
         args.insert("step", Val::Str(self.step.name().into()));
         args.insert("output", Val::Str(self.output.name().into()));
@@ -111,7 +115,10 @@ impl DevHost for NotCarriedOut {
     ) -> Result<Dynamic, Box<EvalAltResult>> {
         self.sink.push(Diagnostic::note(
             at.clone(),
-            format!("`workflow.{method}(...)` is not carried out by `{}`", self.command),
+            format!(
+                "`workflow.{method}(...)` is not carried out by `{}`",
+                self.command
+            ),
         ));
         Ok(Dynamic::UNIT)
     }
@@ -170,7 +177,10 @@ pub fn register(engine: &mut Engine, b: Bindings) {
     // Namespaces: `wf.steps`, `wf.PlaceholderType`.
     let bb = b.clone();
     engine.register_indexer_get(
-        move |ctx: NativeCallContext, ns: &mut Ns, key: &str| -> Result<Dynamic, Box<EvalAltResult>> {
+        move |ctx: NativeCallContext,
+              ns: &mut Ns,
+              key: &str|
+              -> Result<Dynamic, Box<EvalAltResult>> {
             match cat.member(ns.0, key) {
                 Some(Member::Namespace(p)) => Ok(Dynamic::from(Ns(p))),
                 Some(Member::Enum(e)) => Ok(Dynamic::from(EnumNs(e))),
@@ -221,10 +231,16 @@ pub fn register(engine: &mut Engine, b: Bindings) {
     engine
         .register_fn("to_string", |ns: &mut Ns| ns.0.to_string())
         .register_fn("to_debug", |ns: &mut Ns| ns.0.to_string())
-        .register_fn("to_string", |e: &mut EnumNs| format!("{}.{}", e.0.ns, e.0.name))
-        .register_fn("to_debug", |e: &mut EnumNs| format!("{}.{}", e.0.ns, e.0.name))
+        .register_fn("to_string", |e: &mut EnumNs| {
+            format!("{}.{}", e.0.ns, e.0.name)
+        })
+        .register_fn("to_debug", |e: &mut EnumNs| {
+            format!("{}.{}", e.0.ns, e.0.name)
+        })
         .register_fn("to_string", |e: &mut EnumVal| e.name.to_string())
-        .register_fn("to_debug", |e: &mut EnumVal| format!("{}.{}", e.ty.name, e.name))
+        .register_fn("to_debug", |e: &mut EnumVal| {
+            format!("{}.{}", e.ty.name, e.name)
+        })
         .register_fn("==", |a: EnumVal, b: EnumVal| a == b)
         .register_fn("!=", |a: EnumVal, b: EnumVal| a != b)
         .register_fn("to_string", |o: &mut Arc<Obj>| show_obj(o))
@@ -239,7 +255,13 @@ pub fn register(engine: &mut Engine, b: Bindings) {
 
     // Constructors and functions: one registration per name and arity; the receiver is
     // checked at call time so that a misplaced name gets a helpful message.
-    let max_arity = cat.classes.iter().map(|c| c.params.len()).max().unwrap_or(0) + 1;
+    let max_arity = cat
+        .classes
+        .iter()
+        .map(|c| c.params.len())
+        .max()
+        .unwrap_or(0)
+        + 1;
     let mut names: BTreeMap<&'static str, ()> = BTreeMap::new();
     for ns in &cat.namespaces {
         for (name, m) in &cat.members[ns] {
@@ -267,7 +289,10 @@ pub fn register(engine: &mut Engine, b: Bindings) {
 
     // Objects: property reads, `step.outputs`, methods.
     engine.register_indexer_get(
-        |ctx: NativeCallContext, o: &mut Arc<Obj>, key: &str| -> Result<Dynamic, Box<EvalAltResult>> {
+        |ctx: NativeCallContext,
+         o: &mut Arc<Obj>,
+         key: &str|
+         -> Result<Dynamic, Box<EvalAltResult>> {
             if let Some(v) = o.get(key) {
                 return Ok(convert::to_dynamic(&v));
             }
@@ -303,7 +328,12 @@ pub fn register(engine: &mut Engine, b: Bindings) {
             let step = &outs.0;
             let outputs: Vec<Arc<Obj>> = step
                 .arg("outputs")
-                .map(|v| v.items().iter().filter_map(|x| x.as_obj().cloned()).collect())
+                .map(|v| {
+                    v.items()
+                        .iter()
+                        .filter_map(|x| x.as_obj().cloned())
+                        .collect()
+                })
                 .unwrap_or_default();
             match outputs.iter().find(|o| o.name() == key) {
                 Some(out) => Dynamic::from(OutputRef {
@@ -355,9 +385,18 @@ fn register_methods(engine: &mut Engine, b: &Bindings) {
                 engine.register_raw_fn(*name, &types, move |ctx, args| {
                     let at = bb.span(&ctx);
                     let recv = args[0].clone();
-                    let rest: Vec<Dynamic> = args[1..].iter_mut().map(|a| std::mem::take(*a)).collect();
+                    let rest: Vec<Dynamic> =
+                        args[1..].iter_mut().map(|a| std::mem::take(*a)).collect();
                     let call = construct(spec, rest, &at, &bb.sink);
-                    call_method(&bb, spec.ns, spec.name, recv, call, &at, ctx.call_position())
+                    call_method(
+                        &bb,
+                        spec.ns,
+                        spec.name,
+                        recv,
+                        call,
+                        &at,
+                        ctx.call_position(),
+                    )
                 });
                 let mut types = vec![TypeId::of::<Dynamic>(); arity + 1];
                 types[0] = TypeId::of::<Invalid>();
@@ -386,7 +425,10 @@ fn call_member(
                 construct(spec, args, at, &b.sink);
                 b.sink.push(Diagnostic::note(
                     at.clone(),
-                    format!("`{}.{name}(...)` is recorded but not carried out here", ns.0),
+                    format!(
+                        "`{}.{name}(...)` is recorded but not carried out here",
+                        ns.0
+                    ),
                 ));
                 Ok(Dynamic::UNIT)
             }
@@ -398,7 +440,10 @@ fn call_member(
                 Ok(Dynamic::from(Arc::new(obj)))
             }
         },
-        Some(_) => Err(runtime_error(format!("`{}.{name}` is not callable", ns.0), pos)),
+        Some(_) => Err(runtime_error(
+            format!("`{}.{name}` is not callable", ns.0),
+            pos,
+        )),
         None => {
             b.sink.push(unknown_member(ns.0, name, at.clone()));
             Ok(Dynamic::from(Invalid))
@@ -463,9 +508,15 @@ fn call_method(
         }
         "Storage" => {
             let obj = recv.cast::<Arc<Obj>>();
-            if !matches!(obj.class(), "Storage" | "InputStorage" | "OutputStorage" | "StoragePath") {
+            if !matches!(
+                obj.class(),
+                "Storage" | "InputStorage" | "OutputStorage" | "StoragePath"
+            ) {
                 return Err(runtime_error(
-                    format!("`join` is a method of storages, not of `{}`", obj.spec.path()),
+                    format!(
+                        "`join` is a method of storages, not of `{}`",
+                        obj.spec.path()
+                    ),
                     pos,
                 ));
             }
@@ -475,7 +526,10 @@ fn call_method(
             let obj = recv.cast::<Arc<Obj>>();
             if !obj.is("Workflow") {
                 return Err(runtime_error(
-                    format!("`{method}` is a method of `wf.Workflow`, not of `{}`", obj.spec.path()),
+                    format!(
+                        "`{method}` is a method of `wf.Workflow`, not of `{}`",
+                        obj.spec.path()
+                    ),
                     pos,
                 ));
             }
@@ -484,7 +538,12 @@ fn call_method(
     }
 }
 
-fn output_variable(b: &Bindings, out: &OutputRef, call: &Obj, at: &Span) -> Result<Dynamic, Box<EvalAltResult>> {
+fn output_variable(
+    b: &Bindings,
+    out: &OutputRef,
+    call: &Obj,
+    at: &Span,
+) -> Result<Dynamic, Box<EvalAltResult>> {
     const SERVICE_VARS: [&str; 2] = ["access_address", "cluster_inner_access_address"];
     let name = call.str_arg("name").unwrap_or_default().to_string();
     if !out.step.is("ServiceStep") {
@@ -507,8 +566,11 @@ fn output_variable(b: &Bindings, out: &OutputRef, call: &Obj, at: &Span) -> Resu
             None => format!("a service step outputs: {}", SERVICE_VARS.join(", ")),
         };
         b.sink.push(
-            Diagnostic::error(at.clone(), format!("a service step has no output variable `{name}`"))
-                .with_help(help),
+            Diagnostic::error(
+                at.clone(),
+                format!("a service step has no output variable `{name}`"),
+            )
+            .with_help(help),
         );
         return Ok(Dynamic::from(Invalid));
     }
@@ -530,16 +592,24 @@ fn join(recv: &Arc<Obj>, call: &Obj, at: &Span, sink: &Sink) -> Obj {
         (
             recv.arg("storage").cloned().unwrap_or(Val::Null),
             recv.str_arg("directory").unwrap_or("").to_string(),
-            recv.arg("with_execution_id").and_then(Val::as_bool).unwrap_or(false),
-            recv.arg("create_dir").and_then(Val::as_bool).unwrap_or(false),
+            recv.arg("with_execution_id")
+                .and_then(Val::as_bool)
+                .unwrap_or(false),
+            recv.arg("create_dir")
+                .and_then(Val::as_bool)
+                .unwrap_or(false),
         )
     } else {
         let (w, c) = match recv.class() {
             "OutputStorage" => (true, true),
             "InputStorage" => (false, false),
             _ => (
-                recv.get("with_execution_id").and_then(|v| v.as_bool()).unwrap_or(false),
-                recv.get("create_dir").and_then(|v| v.as_bool()).unwrap_or(false),
+                recv.get("with_execution_id")
+                    .and_then(|v| v.as_bool())
+                    .unwrap_or(false),
+                recv.get("create_dir")
+                    .and_then(|v| v.as_bool())
+                    .unwrap_or(false),
             ),
         };
         (Val::Obj(recv.clone()), String::new(), w, c)
@@ -556,8 +626,11 @@ fn join(recv: &Arc<Obj>, call: &Obj, at: &Span, sink: &Sink) -> Obj {
     let explicit_no_dir = call.arg("create_dir").and_then(Val::as_bool) == Some(false);
     if explicit_id && explicit_no_dir {
         sink.push(
-            Diagnostic::error(at.clone(), "`join` sets `with_execution_id: true` without `create_dir: true`")
-                .with_help("an execution-id directory is created, so `create_dir` must be true"),
+            Diagnostic::error(
+                at.clone(),
+                "`join` sets `with_execution_id: true` without `create_dir: true`",
+            )
+            .with_help("an execution-id directory is created, so `create_dir` must be true"),
         );
     }
     let dir = join_paths(&base, call.str_arg("directory").unwrap_or(""));

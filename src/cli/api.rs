@@ -27,7 +27,8 @@ fn signature(spec: &ClassSpec) -> String {
 
 pub fn list_api() -> String {
     let cat = Catalog::get();
-    let mut out = String::from("# every name of the `wf` namespace; `!` marks a mandatory keyword\n");
+    let mut out =
+        String::from("# every name of the `wf` namespace; `!` marks a mandatory keyword\n");
     for ns in &cat.namespaces {
         for (name, member) in &cat.members[ns] {
             match member {
@@ -35,7 +36,11 @@ pub fn list_api() -> String {
                     let _ = writeln!(out, "{p}  (namespace)");
                 }
                 Member::Class(spec) => {
-                    let kind = if spec.kind == EntryKind::Function { "fn " } else { "" };
+                    let kind = if spec.kind == EntryKind::Function {
+                        "fn "
+                    } else {
+                        ""
+                    };
                     let _ = writeln!(out, "{kind}{ns}.{name}{}", signature(spec));
                 }
                 Member::Enum(e) => {

@@ -53,9 +53,15 @@ pub fn run(args: CheckArgs) -> i32 {
     let checked = load_and_check(&path, &opts);
     let errors = checked.errors();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary_json(&checked)).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&summary_json(&checked)).unwrap_or_default()
+        );
     } else {
-        eprint!("{}", render(&checked.diags, &checked.sources, stderr_color()));
+        eprint!(
+            "{}",
+            render(&checked.diags, &checked.sources, stderr_color())
+        );
         if errors == 0 {
             if let Some(w) = &checked.workflow {
                 print!("{}", summary_text(w));
@@ -77,20 +83,39 @@ pub fn run(args: CheckArgs) -> i32 {
 }
 
 fn deps_text(w: &Workflow, i: usize) -> String {
-    let s = &w.steps[i];
-    let mut parts: Vec<String> = Vec::new();
-    for d in &s.deps {
-        let text = match &d.kind {
-            DepKind::Explicit => d.on.clone(),
-            DepKind::Data(out) => format!("{}.{out}", d.on),
-            DepKind::Branch(true) => format!("{} (if true)", d.on),
-            DepKind::Branch(false) => format!("{} (if false)", d.on),
+    // One entry per step waited for, with what it hands over: `train (model_url)`.
+    let mut parts: Vec<(String, Vec<String>)> = Vec::new();
+    for d in &w.steps[i].deps {
+        let label = match &d.kind {
+            DepKind::Explicit => None,
+            DepKind::Data(out) => Some(out.clone()),
+            DepKind::Branch(true) => Some("if true".to_string()),
+            DepKind::Branch(false) => Some("if false".to_string()),
         };
-        if !parts.contains(&text) {
-            parts.push(text);
+        let idx = match parts.iter().position(|(n, _)| *n == d.on) {
+            Some(idx) => idx,
+            None => {
+                parts.push((d.on.clone(), Vec::new()));
+                parts.len() - 1
+            }
+        };
+        if let Some(l) = label {
+            if !parts[idx].1.contains(&l) {
+                parts[idx].1.push(l);
+            }
         }
     }
-    parts.join(", ")
+    parts
+        .into_iter()
+        .map(|(n, labels)| {
+            if labels.is_empty() {
+                n
+            } else {
+                format!("{n} ({})", labels.join(", "))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The readable summary: steps with kinds and dependencies, parameters, storages.
@@ -102,12 +127,23 @@ pub fn summary_text(w: &Workflow) -> String {
     let kind_width = w.steps.iter().map(|s| s.kind.len()).max().unwrap_or(0);
     for (i, s) in w.steps.iter().enumerate() {
         let deps = deps_text(w, i);
-        let after = if deps.is_empty() { String::new() } else { format!("  after {deps}") };
-        let _ = writeln!(out, "  {:width$}  {:kind_width$}{after}", s.name, s.kind);
+        let line = format!("  {:width$}  {:kind_width$}  after {deps}", s.name, s.kind);
+        let line = if deps.is_empty() {
+            line.trim_end().trim_end_matches("after").trim_end()
+        } else {
+            &line
+        };
+        let _ = writeln!(out, "{line}");
     }
     let _ = writeln!(out, "\nparameters ({}):", w.parameters.len());
+    let pw = w
+        .parameters
+        .iter()
+        .map(|p| p.name().len())
+        .max()
+        .unwrap_or(0);
     for p in &w.parameters {
-        let _ = writeln!(out, "  {}", parameter_line(p));
+        let _ = writeln!(out, "  {:pw$}  {}", p.name(), parameter_line(p));
     }
     let _ = writeln!(out, "\nstorages ({}):", w.storages.len());
     for s in &w.storages {
@@ -117,7 +153,7 @@ pub fn summary_text(w: &Workflow) -> String {
 }
 
 fn parameter_line(p: &crate::model::val::Obj) -> String {
-    let mut line = format!("{}  {}", p.name(), parameter_type(p));
+    let mut line = parameter_type(p);
     if let Some(d) = p.arg("default") {
         let _ = write!(line, "  default {}", show(d));
     } else if p.get("delay").and_then(|v| v.as_bool()) == Some(true) {
@@ -145,7 +181,13 @@ pub fn parameter_type(p: &crate::model::val::Obj) -> String {
                 ("LIST", Some(f)) => format!("LIST of {f}"),
                 ("ENUM", _) => format!(
                     "ENUM [{}]",
-                    p.arg("enum_list").map(Val::items).unwrap_or_default().iter().map(show).collect::<Vec<_>>().join(", ")
+                    p.arg("enum_list")
+                        .map(Val::items)
+                        .unwrap_or_default()
+                        .iter()
+                        .map(show)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
                 (t, Some(f)) => format!("{t} ({f})"),
                 (t, None) => t.to_string(),

@@ -29,7 +29,10 @@ pub fn run(args: GraphArgs) -> i32 {
         ..LoadOptions::default()
     };
     let checked = load_and_check(&args.script, &opts);
-    eprint!("{}", render(&checked.diags, &checked.sources, stderr_color()));
+    eprint!(
+        "{}",
+        render(&checked.diags, &checked.sources, stderr_color())
+    );
     let errors = checked.errors();
     if errors > 0 {
         eprintln!(
@@ -44,7 +47,10 @@ pub fn run(args: GraphArgs) -> i32 {
     };
     match args.format {
         GraphFormat::Json => {
-            println!("{}", serde_json::to_string_pretty(&definition::to_json(&w)).unwrap_or_default())
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&definition::to_json(&w)).unwrap_or_default()
+            )
         }
         GraphFormat::Dot => print!("{}", graph::to_dot(&w)),
         GraphFormat::Mermaid => print!("{}", graph::to_mermaid(&w)),

@@ -42,10 +42,14 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Evaluate and validate a script (or a JSON definition) and summarise its workflow
-    #[command(after_help = "Examples:\n  wf check flow.rhai\n  wf check flow.rhai --json\n  wf check --list-api")]
+    #[command(
+        after_help = "Examples:\n  wf check flow.rhai\n  wf check flow.rhai --json\n  wf check --list-api"
+    )]
     Check(check::CheckArgs),
     /// Print a workflow's graph: its JSON definition, or Graphviz dot, or Mermaid
-    #[command(after_help = "Examples:\n  wf graph flow.rhai > flow.json     # the definition `wf run` accepts\n  wf graph flow.rhai --format dot | dot -Tsvg > flow.svg\n  wf graph flow.rhai --format mermaid")]
+    #[command(
+        after_help = "Examples:\n  wf graph flow.rhai > flow.json     # the definition `wf run` accepts\n  wf graph flow.rhai --format dot | dot -Tsvg > flow.svg\n  wf graph flow.rhai --format mermaid"
+    )]
     Graph(graph::GraphArgs),
 }
 
@@ -66,7 +70,11 @@ pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
             let _ = e.print();
             return code;
         }

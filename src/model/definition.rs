@@ -53,7 +53,9 @@ pub fn val_to_json(v: &Val) -> Value {
         Val::Null => Value::Null,
         Val::Bool(b) => json!(b),
         Val::Int(i) => json!(i),
-        Val::Float(f) => serde_json::Number::from_f64(*f).map(Value::Number).unwrap_or(Value::Null),
+        Val::Float(f) => serde_json::Number::from_f64(*f)
+            .map(Value::Number)
+            .unwrap_or(Value::Null),
         Val::Str(s) => json!(s.as_ref()),
         Val::List(items) => Value::Array(items.iter().map(val_to_json).collect()),
         Val::Map(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), val_to_json(v))).collect()),
@@ -94,15 +96,29 @@ pub fn from_json(text: &str, file: &Arc<str>) -> (Option<Arc<Obj>>, Vec<Diagnost
         }
     };
     let Some(top) = value.as_object() else {
-        return (None, vec![Diagnostic::error(here, "a definition is a JSON object")]);
+        return (
+            None,
+            vec![Diagnostic::error(here, "a definition is a JSON object")],
+        );
     };
-    const KNOWN: [&str; 7] = ["format", "name", "steps", "dependencies", "parameters", "storages", "workflow"];
+    const KNOWN: [&str; 7] = [
+        "format",
+        "name",
+        "steps",
+        "dependencies",
+        "parameters",
+        "storages",
+        "workflow",
+    ];
     let mut diags = Vec::new();
     for k in top.keys() {
         if !KNOWN.contains(&k.as_str()) {
             diags.push(
-                Diagnostic::error(here.clone(), format!("the definition has an unknown field `{k}`"))
-                    .with_help(format!("its fields are: {}", KNOWN.join(", "))),
+                Diagnostic::error(
+                    here.clone(),
+                    format!("the definition has an unknown field `{k}`"),
+                )
+                .with_help(format!("its fields are: {}", KNOWN.join(", "))),
             );
         }
     }
@@ -111,7 +127,10 @@ pub fn from_json(text: &str, file: &Arc<str>) -> (Option<Arc<Obj>>, Vec<Diagnost
         other => diags.push(
             Diagnostic::error(
                 here.clone(),
-                format!("the definition's `format` is {}, not `{FORMAT}`", other.map(|s| format!("`{s}`")).unwrap_or("missing".into())),
+                format!(
+                    "the definition's `format` is {}, not `{FORMAT}`",
+                    other.map(|s| format!("`{s}`")).unwrap_or("missing".into())
+                ),
             )
             .with_help("write definitions with `wf graph SCRIPT --format json`"),
         ),
@@ -119,13 +138,19 @@ pub fn from_json(text: &str, file: &Arc<str>) -> (Option<Arc<Obj>>, Vec<Diagnost
     let sink = Sink::default();
     let workflow = match top.get("workflow") {
         Some(w) => match read(w, file, &here, &sink, "workflow") {
-            Some(d) => d.read_lock::<Arc<Obj>>().map(|o| o.clone()).filter(|o| o.is("Workflow")),
+            Some(d) => d
+                .read_lock::<Arc<Obj>>()
+                .map(|o| o.clone())
+                .filter(|o| o.is("Workflow")),
             None => None,
         },
         None => None,
     };
     if workflow.is_none() && sink.error_count() == 0 {
-        diags.push(Diagnostic::error(here, "the definition holds no `workflow` object of class `wf.Workflow`"));
+        diags.push(Diagnostic::error(
+            here,
+            "the definition holds no `workflow` object of class `wf.Workflow`",
+        ));
     }
     diags.extend(sink.take());
     (workflow, diags)
@@ -158,25 +183,39 @@ fn read(v: &Value, file: &Arc<str>, parent: &Span, sink: &Sink, path: &str) -> O
                 return match found {
                     Some(ev) => Some(Dynamic::from(ev)),
                     None => {
-                        sink.push(Diagnostic::error(parent.clone(), format!("`{path}`: unknown enumeration value `{text}`")));
+                        sink.push(Diagnostic::error(
+                            parent.clone(),
+                            format!("`{path}`: unknown enumeration value `{text}`"),
+                        ));
                         None
                     }
                 };
             }
             if let Some(s) = m.get("$step") {
-                return Some(Dynamic::from(StepName(s.as_str().unwrap_or("").to_string())));
+                return Some(Dynamic::from(StepName(
+                    s.as_str().unwrap_or("").to_string(),
+                )));
             }
             let Some(class) = m.get("$class") else {
                 let mut map = Map::new();
                 for (k, x) in m {
-                    map.insert(k.as_str().into(), read(x, file, parent, sink, &format!("{path}.{k}"))?);
+                    map.insert(
+                        k.as_str().into(),
+                        read(x, file, parent, sink, &format!("{path}.{k}"))?,
+                    );
                 }
                 return Some(Dynamic::from_map(map));
             };
             let class = class.as_str().unwrap_or("");
             let short = class.rsplit('.').next().unwrap_or(class);
-            let Some(spec) = Catalog::get().class(short).filter(|s| s.kind != EntryKind::Function) else {
-                sink.push(Diagnostic::error(parent.clone(), format!("`{path}`: unknown class `{class}`")));
+            let Some(spec) = Catalog::get()
+                .class(short)
+                .filter(|s| s.kind != EntryKind::Function)
+            else {
+                sink.push(Diagnostic::error(
+                    parent.clone(),
+                    format!("`{path}`: unknown class `{class}`"),
+                ));
                 return None;
             };
             let at = m
@@ -189,9 +228,16 @@ fn read(v: &Value, file: &Arc<str>, parent: &Span, sink: &Sink, path: &str) -> O
                 if k == "$class" || k == "at" {
                     continue;
                 }
-                map.insert(k.as_str().into(), read(x, file, &at, sink, &format!("{path}.{k}"))?);
+                map.insert(
+                    k.as_str().into(),
+                    read(x, file, &at, sink, &format!("{path}.{k}"))?,
+                );
             }
-            let args = if map.is_empty() { Vec::new() } else { vec![Dynamic::from_map(map)] };
+            let args = if map.is_empty() {
+                Vec::new()
+            } else {
+                vec![Dynamic::from_map(map)]
+            };
             let obj = construct(spec, args, &at, sink);
             Dynamic::from(Arc::new(obj))
         }

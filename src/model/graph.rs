@@ -18,7 +18,12 @@ impl Dag {
     pub fn build(w: &Workflow) -> Dag {
         let mut graph = DiGraph::new();
         let nodes: Vec<NodeIndex> = (0..w.steps.len()).map(|i| graph.add_node(i)).collect();
-        let index: HashMap<&str, usize> = w.steps.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
+        let index: HashMap<&str, usize> = w
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.as_str(), i))
+            .collect();
         for (i, s) in w.steps.iter().enumerate() {
             for d in &s.deps {
                 if let Some(&j) = index.get(d.on.as_str()) {
@@ -100,8 +105,16 @@ pub fn to_dot(w: &Workflow) -> String {
     let _ = writeln!(s, "  rankdir=LR;");
     let _ = writeln!(s, "  node [shape=box, style=rounded];");
     for step in &w.steps {
-        let shape = if step.kind == "condition" { ", shape=diamond" } else { "" };
-        let _ = writeln!(s, "  {:?} [label=\"{}\\n({})\"{shape}];", step.name, step.name, step.kind);
+        let shape = if step.kind == "condition" {
+            ", shape=diamond"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            s,
+            "  {:?} [label=\"{}\\n({})\"{shape}];",
+            step.name, step.name, step.kind
+        );
     }
     for (a, b, label) in edges(w) {
         match label {
@@ -119,11 +132,26 @@ pub fn to_dot(w: &Workflow) -> String {
 
 pub fn to_mermaid(w: &Workflow) -> String {
     // Mermaid ids cannot hold `-`; number the steps instead.
-    let id: HashMap<&str, String> = w.steps.iter().enumerate().map(|(i, s)| (s.name.as_str(), format!("s{i}"))).collect();
+    let id: HashMap<&str, String> = w
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.name.as_str(), format!("s{i}")))
+        .collect();
     let mut s = String::from("flowchart LR\n");
     for step in &w.steps {
-        let (open, close) = if step.kind == "condition" { ("{", "}") } else { ("[", "]") };
-        let _ = writeln!(s, "  {}{open}\"{}<br/>({})\"{close}", id[step.name.as_str()], step.name, step.kind);
+        let (open, close) = if step.kind == "condition" {
+            ("{", "}")
+        } else {
+            ("[", "]")
+        };
+        let _ = writeln!(
+            s,
+            "  {}{open}\"{}<br/>({})\"{close}",
+            id[step.name.as_str()],
+            step.name,
+            step.kind
+        );
     }
     for (a, b, label) in edges(w) {
         match label {

@@ -10,6 +10,6 @@
 
 pub mod definition;
 pub mod graph;
-pub mod validate;
 pub mod val;
+pub mod validate;
 pub mod workflow;

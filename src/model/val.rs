@@ -27,7 +27,11 @@ impl Span {
     pub fn parse(text: &str) -> Option<Span> {
         let (rest, col) = text.rsplit_once(':')?;
         let (file, line) = rest.rsplit_once(':')?;
-        Some(Span::new(file.into(), line.parse().ok()?, col.parse().ok()?))
+        Some(Span::new(
+            file.into(),
+            line.parse().ok()?,
+            col.parse().ok()?,
+        ))
     }
 }
 
@@ -166,17 +170,7 @@ impl Obj {
         self.str_arg("name").unwrap_or("")
     }
     pub fn is_placeholder(&self) -> bool {
-        matches!(
-            self.spec.name,
-            "Placeholder"
-                | "DatasetPlaceholder"
-                | "OBSPlaceholder"
-                | "LabelTaskPlaceholder"
-                | "ServiceUpdatePlaceholder"
-                | "SWRImagePlaceholder"
-                | "ServiceInputPlaceholder"
-                | "DataSelector"
-        )
+        self.spec.is_placeholder
     }
     pub fn is_consumption(&self) -> bool {
         self.spec.name.ends_with("Consumption") || self.spec.name == "OutputVariable"

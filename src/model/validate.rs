@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::graph::Dag;
 use super::val::{Obj, Span, Val};
 use super::workflow::{step_names, DepKind, Workflow};
-use crate::bindings::catalog::{Catalog, Ty};
+use crate::bindings::catalog::Ty;
 use crate::bindings::convert::describe_ty;
 use crate::script::diag::{did_you_mean, Diagnostic};
 
@@ -31,7 +31,8 @@ pub fn valid_model_version(v: &str) -> bool {
         })
 }
 
-const NAME_RULE: &str = "names start with a letter and hold at most 64 letters, digits, `_` and `-`";
+const NAME_RULE: &str =
+    "names start with a letter and hold at most 64 letters, digits, `_` and `-`";
 
 struct Checker {
     diags: Vec<Diagnostic>,
@@ -71,19 +72,32 @@ pub fn validate(obj: &Arc<Obj>) -> (Workflow, Vec<Diagnostic>) {
         }
         c.name("step", &s.name, &s.obj.at);
         if let Some(first) = seen.insert(&s.name, &s.obj.at) {
-            c.error(&s.obj.at, format!("step name `{}` is used twice in workflow `{}`", s.name, w.name))
-                .help = Some(format!("the first `{}` is at {first}", s.name));
+            c.error(
+                &s.obj.at,
+                format!(
+                    "step name `{}` is used twice in workflow `{}`",
+                    s.name, w.name
+                ),
+            )
+            .help = Some(format!("the first `{}` is at {first}", s.name));
         }
         for key in ["inputs", "outputs"] {
             let what = &key[..key.len() - 1];
             let mut names: HashMap<String, Span> = HashMap::new();
             for item in s.obj.arg(key).map(Val::items).unwrap_or_default() {
                 let Some(io) = item.as_obj() else { continue };
-                let Some(n) = io.str_arg("name") else { continue };
+                let Some(n) = io.str_arg("name") else {
+                    continue;
+                };
                 c.name(&format!("{what}"), n, &io.at);
                 if let Some(first) = names.insert(n.to_string(), io.at.clone()) {
-                    c.error(&io.at, format!("step `{}` has two {key} named `{n}`", s.name))
-                        .help = Some(format!("the first is at {first}; {what} names are unique in a step"));
+                    c.error(
+                        &io.at,
+                        format!("step `{}` has two {key} named `{n}`", s.name),
+                    )
+                    .help = Some(format!(
+                        "the first is at {first}; {what} names are unique in a step"
+                    ));
                 }
                 if key == "inputs" {
                     check_selector(&mut c, io);
@@ -100,7 +114,9 @@ pub fn validate(obj: &Arc<Obj>) -> (Workflow, Vec<Diagnostic>) {
             let Some(target) = w.step(&d.on) else {
                 let what = match &d.kind {
                     DepKind::Explicit => format!("step `{}` depends on `{}`", s.name, d.on),
-                    DepKind::Data(out) => format!("step `{}` consumes output `{out}` of `{}`", s.name, d.on),
+                    DepKind::Data(out) => {
+                        format!("step `{}` consumes output `{out}` of `{}`", s.name, d.on)
+                    }
                     DepKind::Branch(_) => unreachable!("branch targets exist"),
                 };
                 let help = match did_you_mean(&d.on, names.iter().copied()) {
@@ -108,7 +124,11 @@ pub fn validate(obj: &Arc<Obj>) -> (Workflow, Vec<Diagnostic>) {
                     None => format!("add `{}` to the workflow's `steps`", d.on),
                 };
                 let at = if d.at.is_known() { &d.at } else { &s.obj.at };
-                c.error(at, format!("{what}, which is not a step of workflow `{}`", w.name)).help = Some(help);
+                c.error(
+                    at,
+                    format!("{what}, which is not a step of workflow `{}`", w.name),
+                )
+                .help = Some(help);
                 continue;
             };
             if target.name == s.name && !matches!(d.kind, DepKind::Branch(_)) {
@@ -124,8 +144,11 @@ pub fn validate(obj: &Arc<Obj>) -> (Workflow, Vec<Diagnostic>) {
                     .filter_map(|o| o.as_obj().map(|o| o.name().to_string()))
                     .collect();
                 if !outs.iter().any(|o| o == out) {
-                    c.error(&d.at, format!("step `{}` has no output `{out}`", target.name)).help =
-                        Some(format!("its outputs are: {}", outs.join(", ")));
+                    c.error(
+                        &d.at,
+                        format!("step `{}` has no output `{out}`", target.name),
+                    )
+                    .help = Some(format!("its outputs are: {}", outs.join(", ")));
                 }
             }
         }
@@ -141,7 +164,10 @@ pub fn validate(obj: &Arc<Obj>) -> (Workflow, Vec<Diagnostic>) {
                         c.error(&at, format!("condition step `{}` lists `{n}` in `{key}`, which is not a step of workflow `{}`", s.name, w.name))
                             .help = Some(help);
                     } else if n == s.name {
-                        c.error(&at, format!("condition step `{}` lists itself in `{key}`", s.name));
+                        c.error(
+                            &at,
+                            format!("condition step `{}` lists itself in `{key}`", s.name),
+                        );
                     } else if let Some(other) = branch.insert(n.clone(), key) {
                         if other != key {
                             c.error(&at, format!("condition step `{}` lists `{n}` in both `if_then_steps` and `else_then_steps`", s.name));
@@ -158,8 +184,14 @@ pub fn validate(obj: &Arc<Obj>) -> (Workflow, Vec<Diagnostic>) {
                 let help = did_you_mean(&n, names.iter().copied())
                     .map(|m| format!("did you mean `{m}`?"))
                     .unwrap_or_else(|| format!("add `{n}` to the workflow's `steps`"));
-                c.error(&at, format!("scene `{scene}` names step `{n}`, which is not a step of workflow `{}`", w.name))
-                    .help = Some(help);
+                c.error(
+                    &at,
+                    format!(
+                        "scene `{scene}` names step `{n}`, which is not a step of workflow `{}`",
+                        w.name
+                    ),
+                )
+                .help = Some(help);
             }
         }
     }
@@ -171,8 +203,11 @@ pub fn validate(obj: &Arc<Obj>) -> (Workflow, Vec<Diagnostic>) {
     if let Err(cycle) = Dag::build(&w).order() {
         let path: Vec<&str> = cycle.iter().map(|i| w.steps[*i].name.as_str()).collect();
         let first = &w.steps[cycle[0]];
-        c.error(&first.obj.at, format!("the steps form a cycle: {}", path.join(" -> ")))
-            .help = Some("a workflow is a DAG: remove one of these dependencies".into());
+        c.error(
+            &first.obj.at,
+            format!("the steps form a cycle: {}", path.join(" -> ")),
+        )
+        .help = Some("a workflow is a DAG: remove one of these dependencies".into());
     }
 
     (w, c.diags)
@@ -180,13 +215,18 @@ pub fn validate(obj: &Arc<Obj>) -> (Workflow, Vec<Diagnostic>) {
 
 /// A `DataConsumptionSelector` in an input may only offer what that input accepts.
 fn check_selector(c: &mut Checker, input: &Obj) {
-    let Some(data) = input.arg("data").and_then(Val::as_obj) else { return };
+    let Some(data) = input.arg("data").and_then(Val::as_obj) else {
+        return;
+    };
     if !data.is("DataConsumptionSelector") {
         return;
     }
     let list = data.arg("data_list").map(Val::items).unwrap_or_default();
     if list.is_empty() {
-        c.error(&data.at, "`wf.data.DataConsumptionSelector` needs at least one output in `data_list`".into());
+        c.error(
+            &data.at,
+            "`wf.data.DataConsumptionSelector` needs at least one output in `data_list`".into(),
+        );
     }
     let Some(Ty::Class(allowed)) = input.spec.param("data").map(|p| first_class_ty(&p.ty)) else {
         return;
@@ -203,7 +243,10 @@ fn check_selector(c: &mut Checker, input: &Obj) {
                         crate::bindings::convert::consumption_kind(o.class())
                     ),
                 )
-                .help = Some(format!("it takes {}", describe_ty(&input.spec.param("data").expect("checked").ty)));
+                .help = Some(format!(
+                    "it takes {}",
+                    describe_ty(&input.spec.param("data").expect("checked").ty)
+                ));
             }
         }
     }
@@ -211,7 +254,11 @@ fn check_selector(c: &mut Checker, input: &Obj) {
 
 fn first_class_ty(ty: &Ty) -> Ty {
     match ty {
-        Ty::OneOf(v) => v.iter().find(|t| matches!(t, Ty::Class(_))).cloned().unwrap_or(Ty::Any),
+        Ty::OneOf(v) => v
+            .iter()
+            .find(|t| matches!(t, Ty::Class(_)))
+            .cloned()
+            .unwrap_or(Ty::Any),
         other => other.clone(),
     }
 }
@@ -231,15 +278,32 @@ fn check_step(c: &mut Checker, w: &Workflow, s: &super::workflow::Step) {
     }
     // A labeling step creating a task from a dataset needs the task's type.
     if s.obj.is("LabelingStep") && s.obj.arg("properties").is_none() {
-        let from_dataset = s.obj.arg("inputs").map(Val::items).unwrap_or_default().iter().any(|i| {
-            i.as_obj()
-                .and_then(|i| i.arg("data"))
-                .and_then(Val::as_obj)
-                .is_some_and(|d| matches!(d.class(), "Dataset" | "DatasetPlaceholder" | "DatasetConsumption"))
-        });
+        let from_dataset = s
+            .obj
+            .arg("inputs")
+            .map(Val::items)
+            .unwrap_or_default()
+            .iter()
+            .any(|i| {
+                i.as_obj()
+                    .and_then(|i| i.arg("data"))
+                    .and_then(Val::as_obj)
+                    .is_some_and(|d| {
+                        matches!(
+                            d.class(),
+                            "Dataset" | "DatasetPlaceholder" | "DatasetConsumption"
+                        )
+                    })
+            });
         if from_dataset {
-            c.error(&s.obj.at, format!("labeling step `{}` labels a dataset and needs `properties`", s.name))
-                .help = Some("give `wf.steps.LabelTaskProperties(#{ task_type: ... })`".into());
+            c.error(
+                &s.obj.at,
+                format!(
+                    "labeling step `{}` labels a dataset and needs `properties`",
+                    s.name
+                ),
+            )
+            .help = Some("give `wf.steps.LabelTaskProperties(#{ task_type: ... })`".into());
         }
     }
     let _ = w;
@@ -250,8 +314,13 @@ fn check_object(c: &mut Checker, s: &super::workflow::Step, o: &Obj) {
         "ModelConfig" => {
             if let Some(v) = o.str_arg("model_version") {
                 if !valid_model_version(v) {
-                    c.error(&o.at, format!("model version `{v}` is not `Digit.Digit.Digit`"))
-                        .help = Some("three parts from 1 to 99 without leading zeros, such as `1.2.3`".into());
+                    c.error(
+                        &o.at,
+                        format!("model version `{v}` is not `Digit.Digit.Digit`"),
+                    )
+                    .help = Some(
+                        "three parts from 1 to 99 without leading zeros, such as `1.2.3`".into(),
+                    );
                 }
             }
         }
@@ -272,16 +341,25 @@ fn check_object(c: &mut Checker, s: &super::workflow::Step, o: &Obj) {
             }
         }
         "BaseAlgorithm" => {
-            if !["command", "boot_file", "id", "subscription_id"].iter().any(|k| o.arg(k).is_some()) {
-                c.error(&o.at, format!("the algorithm of step `{}` has nothing to run", s.name))
-                    .help = Some("give `command`, or `code_dir` with `boot_file`".into());
+            if !["command", "boot_file", "id", "subscription_id"]
+                .iter()
+                .any(|k| o.arg(k).is_some())
+            {
+                c.error(
+                    &o.at,
+                    format!("the algorithm of step `{}` has nothing to run", s.name),
+                )
+                .help = Some("give `command`, or `code_dir` with `boot_file`".into());
             }
         }
         "OBSPlaceholder" => {
             if let Some(t) = o.str_arg("object_type") {
                 if t != "file" && t != "directory" {
-                    c.error(&o.at, format!("`wf.data.OBSPlaceholder` `object_type` is `{t}`"))
-                        .help = Some("it is \"file\" or \"directory\"".into());
+                    c.error(
+                        &o.at,
+                        format!("`wf.data.OBSPlaceholder` `object_type` is `{t}`"),
+                    )
+                    .help = Some("it is \"file\" or \"directory\"".into());
                 }
             }
         }
@@ -294,12 +372,18 @@ fn check_object(c: &mut Checker, s: &super::workflow::Step, o: &Obj) {
                     _ => true,
                 };
                 if !ok {
-                    c.error(&o.at, format!("`wf.steps.StepPolicy` `{key}` must be a positive number"));
+                    c.error(
+                        &o.at,
+                        format!("`wf.steps.StepPolicy` `{key}` must be a positive number"),
+                    );
                 }
             }
             if let Some(Val::Int(r)) = o.arg("retries") {
                 if *r < 0 {
-                    c.error(&o.at, "`wf.steps.StepPolicy` `retries` must not be negative".into());
+                    c.error(
+                        &o.at,
+                        "`wf.steps.StepPolicy` `retries` must not be negative".into(),
+                    );
                 }
             }
         }
@@ -311,8 +395,16 @@ fn check_object(c: &mut Checker, s: &super::workflow::Step, o: &Obj) {
                     Val::Int(i) => Some(*i as f64),
                     _ => None,
                 };
-                if matches!(r, Val::Str(_) | Val::Float(_) | Val::Int(_)) && !x.is_some_and(|x| (0.0..=1.0).contains(&x)) {
-                    c.error(&o.at, format!("`train_evaluate_sample_ratio` {} is not a ratio from 0 to 1", r.describe()));
+                if matches!(r, Val::Str(_) | Val::Float(_) | Val::Int(_))
+                    && !x.is_some_and(|x| (0.0..=1.0).contains(&x))
+                {
+                    c.error(
+                        &o.at,
+                        format!(
+                            "`train_evaluate_sample_ratio` {} is not a ratio from 0 to 1",
+                            r.describe()
+                        ),
+                    );
                 }
             }
         }
@@ -322,7 +414,8 @@ fn check_object(c: &mut Checker, s: &super::workflow::Step, o: &Obj) {
                 _ => None,
             });
             let (l, r) = (o.arg("left"), o.arg("right"));
-            let is_cond = |v: Option<&Val>| v.and_then(Val::as_obj).is_some_and(|x| x.is("Condition"));
+            let is_cond =
+                |v: Option<&Val>| v.and_then(Val::as_obj).is_some_and(|x| x.is("Condition"));
             match ty {
                 Some("OR") => {
                     if l.is_some() && r.is_some() && !(is_cond(l) && is_cond(r)) {
@@ -332,22 +425,41 @@ fn check_object(c: &mut Checker, s: &super::workflow::Step, o: &Obj) {
                 Some("IN") => {
                     let seq = match r {
                         Some(Val::List(_)) => true,
-                        Some(Val::Obj(p)) => p.is("Placeholder") && placeholder_type(p) == Some("LIST"),
+                        Some(Val::Obj(p)) => {
+                            p.is("Placeholder") && placeholder_type(p) == Some("LIST")
+                        }
                         Some(Val::Str(_)) => true,
                         _ => false,
                     };
                     if r.is_some() && !seq {
-                        c.error(&o.at, format!("an `IN` condition needs a sequence on the right, got {}", r.map(Val::describe).unwrap_or_default()));
+                        c.error(
+                            &o.at,
+                            format!(
+                                "an `IN` condition needs a sequence on the right, got {}",
+                                r.map(Val::describe).unwrap_or_default()
+                            ),
+                        );
                     }
                 }
                 Some(op) => {
-                    if let (Some(a), Some(b)) = (l.and_then(literal_kind), r.and_then(literal_kind)) {
+                    if let (Some(a), Some(b)) = (l.and_then(literal_kind), r.and_then(literal_kind))
+                    {
                         let numeric = |k: &str| k == "number";
                         let ok = a == b || (numeric(a) && numeric(b));
                         let ordered = matches!(op, "GT" | "GTE" | "LT" | "LTE");
                         if !ok {
-                            c.error(&o.at, format!("a `{op}` condition compares {} with {}", l.map(Val::describe).unwrap_or_default(), r.map(Val::describe).unwrap_or_default()))
-                                .help = Some("int and float compare as numbers; other sides must have one type".into());
+                            c.error(
+                                &o.at,
+                                format!(
+                                    "a `{op}` condition compares {} with {}",
+                                    l.map(Val::describe).unwrap_or_default(),
+                                    r.map(Val::describe).unwrap_or_default()
+                                ),
+                            )
+                            .help = Some(
+                                "int and float compare as numbers; other sides must have one type"
+                                    .into(),
+                            );
                         } else if ordered && a == "bool" {
                             c.error(&o.at, format!("a `{op}` condition cannot order booleans"));
                         }
@@ -377,20 +489,9 @@ fn placeholder_type(p: &Obj) -> Option<&'static str> {
 }
 
 fn check_parameters(c: &mut Checker, w: &Workflow) {
-    // Every placeholder object anywhere, to compare definitions sharing a name.
-    let mut all: Vec<Arc<Obj>> = Vec::new();
-    let mut visit = |v: &Val| {
-        if let Val::Obj(o) = v {
-            if o.is_placeholder() {
-                all.push(o.clone());
-            }
-        }
-    };
-    for s in &w.steps {
-        Val::Obj(s.obj.clone()).walk(&mut visit);
-    }
+    let all = &w.placeholder_uses;
     let mut first: HashMap<&str, &Arc<Obj>> = HashMap::new();
-    for p in &all {
+    for p in all {
         match first.get(p.name()) {
             None => {
                 first.insert(p.name(), p);
@@ -403,7 +504,10 @@ fn check_parameters(c: &mut Checker, w: &Workflow) {
                     "two different definitions".to_string()
                 };
                 c.error(&p.at, format!("placeholder `{}` has {what}", p.name()))
-                    .help = Some(format!("the first is at {}; placeholders sharing a name must be the same definition", f.at));
+                    .help = Some(format!(
+                    "the first is at {}; placeholders sharing a name must be the same definition",
+                    f.at
+                ));
             }
         }
     }
@@ -419,8 +523,11 @@ fn check_placeholder(c: &mut Checker, p: &Obj) {
             for t in p.arg("data_type_list").map(Val::items).unwrap_or_default() {
                 if let Some(s) = t.as_str() {
                     if s != "obs" && s != "dataset" {
-                        c.error(&p.at, format!("`wf.data.DataSelector` `data_type_list` holds `{s}`"))
-                            .help = Some("it takes \"obs\" and \"dataset\"".into());
+                        c.error(
+                            &p.at,
+                            format!("`wf.data.DataSelector` `data_type_list` holds `{s}`"),
+                        )
+                        .help = Some("it takes \"obs\" and \"dataset\"".into());
                     }
                 }
             }
@@ -429,44 +536,73 @@ fn check_placeholder(c: &mut Checker, p: &Obj) {
     }
     let name = p.name();
     if p.arg("required").and_then(Val::as_bool) == Some(false) && delay {
-        c.error(&p.at, format!("placeholder `{name}` sets `required: false` with `delay: true`"))
-            .help = Some("a delayed placeholder is asked for when its step runs, so it is required".into());
+        c.error(
+            &p.at,
+            format!("placeholder `{name}` sets `required: false` with `delay: true`"),
+        )
+        .help =
+            Some("a delayed placeholder is asked for when its step runs, so it is required".into());
     }
-    let Some(ty) = placeholder_type(p) else { return };
+    let Some(ty) = placeholder_type(p) else {
+        return;
+    };
     let format = p.str_arg("placeholder_format");
     let default = p.arg("default");
     match ty {
         "ENUM" => {
             let list = p.arg("enum_list").map(Val::items).unwrap_or_default();
             if list.is_empty() {
-                c.error(&p.at, format!("ENUM placeholder `{name}` needs a non-empty `enum_list`"));
+                c.error(
+                    &p.at,
+                    format!("ENUM placeholder `{name}` needs a non-empty `enum_list`"),
+                );
             } else if let Some(d) = default {
                 if !list.contains(d) {
-                    c.error(&p.at, format!("the default {} of ENUM placeholder `{name}` is not in its `enum_list`", d.describe()))
-                        .help = Some(format!("it takes one of: {}", list.iter().map(Val::describe).collect::<Vec<_>>().join(", ")));
+                    c.error(
+                        &p.at,
+                        format!(
+                            "the default {} of ENUM placeholder `{name}` is not in its `enum_list`",
+                            d.describe()
+                        ),
+                    )
+                    .help = Some(format!(
+                        "it takes one of: {}",
+                        list.iter()
+                            .map(Val::describe)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
                 }
             }
         }
-        "LIST" => match format {
-            Some(f @ ("str" | "int" | "float" | "bool")) => {
-                if let Some(Val::List(items)) = default {
-                    for (i, item) in items.iter().enumerate() {
-                        if !matches_scalar(item, f) {
-                            c.error(&p.at, format!("the default of LIST placeholder `{name}` holds {} at index {i}, not {f}", item.describe()));
-                            break;
+        "LIST" => {
+            match format {
+                Some(f @ ("str" | "int" | "float" | "bool")) => {
+                    if let Some(Val::List(items)) = default {
+                        for (i, item) in items.iter().enumerate() {
+                            if !matches_scalar(item, f) {
+                                c.error(&p.at, format!("the default of LIST placeholder `{name}` holds {} at index {i}, not {f}", item.describe()));
+                                break;
+                            }
                         }
                     }
                 }
-            }
-            Some(other) => {
-                c.error(&p.at, format!("LIST placeholder `{name}` has `placeholder_format` `{other}`"))
+                Some(other) => {
+                    c.error(&p.at, format!("LIST placeholder `{name}` has `placeholder_format` `{other}`"))
                     .help = Some("it is the type of the list's items: \"str\", \"int\", \"float\" or \"bool\"".into());
+                }
+                None => {
+                    c.error(
+                        &p.at,
+                        format!("LIST placeholder `{name}` needs `placeholder_format`"),
+                    )
+                    .help = Some(
+                        "the type of the list's items: \"str\", \"int\", \"float\" or \"bool\""
+                            .into(),
+                    );
+                }
             }
-            None => {
-                c.error(&p.at, format!("LIST placeholder `{name}` needs `placeholder_format`"))
-                    .help = Some("the type of the list's items: \"str\", \"int\", \"float\" or \"bool\"".into());
-            }
-        },
+        }
         _ => {
             const FORMATS: [&str; 5] = ["obs", "flavor", "train_flavor", "swr", "cluster"];
             if let Some(f) = format {
@@ -474,7 +610,11 @@ fn check_placeholder(c: &mut Checker, p: &Obj) {
                     let help = did_you_mean(f, FORMATS)
                         .map(|s| format!("did you mean \"{s}\"?"))
                         .unwrap_or_else(|| format!("formats are: {}", FORMATS.join(", ")));
-                    c.error(&p.at, format!("placeholder `{name}` has an unknown `placeholder_format` `{f}`")).help = Some(help);
+                    c.error(
+                        &p.at,
+                        format!("placeholder `{name}` has an unknown `placeholder_format` `{f}`"),
+                    )
+                    .help = Some(help);
                 }
             }
         }
@@ -490,8 +630,17 @@ fn check_placeholder(c: &mut Checker, p: &Obj) {
             _ => true,
         };
         if !ok {
-            c.error(&p.at, format!("the default of {ty} placeholder `{name}` is {}", d.describe()))
-                .help = Some(format!("a {ty} placeholder's default is {}", scalar_name(ty)));
+            c.error(
+                &p.at,
+                format!(
+                    "the default of {ty} placeholder `{name}` is {}",
+                    d.describe()
+                ),
+            )
+            .help = Some(format!(
+                "a {ty} placeholder's default is {}",
+                scalar_name(ty)
+            ));
         }
     }
 }
@@ -519,34 +668,23 @@ fn scalar_name(ty: &str) -> &'static str {
 }
 
 fn check_storages(c: &mut Checker, w: &Workflow) {
-    let mut all: Vec<Arc<Obj>> = Vec::new();
-    let mut visit = |v: &Val| {
-        if let Val::Obj(o) = v {
-            if matches!(o.class(), "Storage" | "InputStorage" | "OutputStorage") {
-                all.push(o.clone());
-            }
-        }
-    };
-    if let Some(v) = w.obj.arg("storages") {
-        v.walk(&mut visit);
-    }
-    for s in &w.steps {
-        Val::Obj(s.obj.clone()).walk(&mut visit);
-    }
+    let all = &w.storage_uses;
     let mut first: HashMap<&str, &Arc<Obj>> = HashMap::new();
-    for s in &all {
+    for s in all {
         match first.get(s.name()) {
             None => {
                 first.insert(s.name(), s);
             }
             Some(f) if ***f == **s => {}
             Some(f) => {
-                c.error(&s.at, format!("storage `{}` has two different definitions", s.name()))
-                    .help = Some(format!("the first is at {}", f.at));
+                c.error(
+                    &s.at,
+                    format!("storage `{}` has two different definitions", s.name()),
+                )
+                .help = Some(format!("the first is at {}", f.at));
             }
         }
     }
-    let _ = Catalog::get();
 }
 
 #[cfg(test)]

@@ -1,10 +1,10 @@
 //! A workflow object read as the things the rest of `wf` needs: its steps, why each
 //! depends on which others, its parameters (placeholders) and storages.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::val::{Obj, Span, Val};
-use crate::bindings::catalog::step_type;
 
 /// Why one step depends on another.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +56,12 @@ pub struct Workflow {
     pub parameters: Vec<Arc<Obj>>,
     /// One per storage name, declared or used.
     pub storages: Vec<Arc<Obj>>,
+    /// Every placeholder object used, in order (several may share a name).
+    pub placeholder_uses: Vec<Arc<Obj>>,
+    /// Every storage object declared or used, in order.
+    pub storage_uses: Vec<Arc<Obj>>,
+    /// Step name -> index into `steps` (the first, if a name is used twice).
+    index: HashMap<String, usize>,
 }
 
 impl Workflow {
@@ -70,6 +76,10 @@ impl Workflow {
             .map(|o| read_step(&o))
             .collect();
         let mut steps = steps;
+        let mut index = HashMap::with_capacity(steps.len());
+        for (i, s) in steps.iter().enumerate() {
+            index.entry(s.name.clone()).or_insert(i);
+        }
         // Branch lists make the named steps wait for the condition step.
         let branches: Vec<(String, String, bool, Span)> = steps
             .iter()
@@ -85,7 +95,7 @@ impl Workflow {
             })
             .collect();
         for (target, cond, taken, at) in branches {
-            if let Some(t) = steps.iter_mut().find(|s| s.name == target) {
+            if let Some(t) = index.get(&target).map(|i| &mut steps[*i]) {
                 t.deps.push(Dep {
                     on: cond,
                     kind: DepKind::Branch(taken),
@@ -94,17 +104,15 @@ impl Workflow {
             }
         }
 
-        let mut parameters: Vec<Arc<Obj>> = Vec::new();
-        let mut storages: Vec<Arc<Obj>> = Vec::new();
+        let mut placeholder_uses: Vec<Arc<Obj>> = Vec::new();
+        let mut storage_uses: Vec<Arc<Obj>> = Vec::new();
         let mut visit = |v: &Val| {
             if let Val::Obj(o) = v {
-                if o.is_placeholder() && !parameters.iter().any(|p| p.name() == o.name()) {
-                    parameters.push(o.clone());
+                if o.is_placeholder() {
+                    placeholder_uses.push(o.clone());
                 }
-                if matches!(o.class(), "Storage" | "InputStorage" | "OutputStorage")
-                    && !storages.iter().any(|s| s.name() == o.name())
-                {
-                    storages.push(o.clone());
+                if matches!(o.class(), "Storage" | "InputStorage" | "OutputStorage") {
+                    storage_uses.push(o.clone());
                 }
             }
         };
@@ -114,6 +122,15 @@ impl Workflow {
         for s in &steps {
             Val::Obj(s.obj.clone()).walk(&mut visit);
         }
+        let distinct = |uses: &[Arc<Obj>]| {
+            let mut seen = std::collections::HashSet::new();
+            uses.iter()
+                .filter(|o| seen.insert(o.name().to_string()))
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        let parameters = distinct(&placeholder_uses);
+        let storages = distinct(&storage_uses);
         Workflow {
             obj: obj.clone(),
             name: obj.name().to_string(),
@@ -121,11 +138,14 @@ impl Workflow {
             steps,
             parameters,
             storages,
+            placeholder_uses,
+            storage_uses,
+            index,
         }
     }
 
     pub fn step(&self, name: &str) -> Option<&Step> {
-        self.steps.iter().find(|s| s.name == name)
+        self.index.get(name).map(|i| &self.steps[*i])
     }
 
     pub fn scenes(&self) -> Vec<(String, Vec<(String, Span)>, Span)> {
@@ -180,7 +200,10 @@ fn read_step(obj: &Arc<Obj>) -> Step {
             if let Val::Obj(o) = x {
                 if o.is_consumption() {
                     if let (Some(step), Some(out)) = (o.str_arg("step"), o.str_arg("output")) {
-                        if !deps.iter().any(|d| d.on == step && d.kind == DepKind::Data(out.to_string())) {
+                        if !deps
+                            .iter()
+                            .any(|d| d.on == step && d.kind == DepKind::Data(out.to_string()))
+                        {
                             deps.push(Dep {
                                 on: step.to_string(),
                                 kind: DepKind::Data(out.to_string()),
@@ -195,7 +218,7 @@ fn read_step(obj: &Arc<Obj>) -> Step {
     Step {
         obj: obj.clone(),
         name: obj.name().to_string(),
-        kind: step_type(obj.class()).unwrap_or("step"),
+        kind: obj.spec.step_type.unwrap_or("step"),
         deps,
     }
 }

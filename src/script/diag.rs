@@ -159,16 +159,15 @@ fn render_one(out: &mut String, d: &Diagnostic, sources: &Sources, color: bool) 
         paint(color, "1", ":"),
         d.message
     );
-    let line_text = d
-        .at
-        .is_known()
-        .then(|| sources.get(&d.at.file))
-        .flatten()
-        .and_then(|src| {
-            src.lines()
-                .nth(d.at.line as usize - 1)
-                .map(|l| l.trim_end().to_string())
-        });
+    let line_text =
+        d.at.is_known()
+            .then(|| sources.get(&d.at.file))
+            .flatten()
+            .and_then(|src| {
+                src.lines()
+                    .nth(d.at.line as usize - 1)
+                    .map(|l| l.trim_end().to_string())
+            });
     match line_text {
         Some(text) => {
             let num = d.at.line.to_string();
@@ -229,11 +228,19 @@ fn token_width(line: &str, col: usize) -> usize {
 }
 
 /// The closest of `candidates` to `word`, if it is close enough to be a likely typo.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let lower = word.to_ascii_lowercase();
     candidates
         .into_iter()
-        .map(|c| (strsim::damerau_levenshtein(&lower, &c.to_ascii_lowercase()), c))
+        .map(|c| {
+            (
+                strsim::damerau_levenshtein(&lower, &c.to_ascii_lowercase()),
+                c,
+            )
+        })
         .filter(|(d, c)| *d <= (c.len().max(word.len()) / 3).max(1))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
@@ -258,7 +265,10 @@ mod tests {
 
     #[test]
     fn suggests_near_names_only() {
-        assert_eq!(did_you_mean("depend_step", ["depend_steps", "name"]), Some("depend_steps"));
+        assert_eq!(
+            did_you_mean("depend_step", ["depend_steps", "name"]),
+            Some("depend_steps")
+        );
         assert_eq!(did_you_mean("zzz", ["depend_steps", "name"]), None);
     }
 }

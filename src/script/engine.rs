@@ -108,7 +108,12 @@ pub fn build_engine(b: Bindings, sources: Sources, script_dir: PathBuf, limits: 
 pub fn load_file(path: &Path, opts: &LoadOptions) -> Loaded {
     let display: Arc<str> = path.to_string_lossy().into();
     match std::fs::read_to_string(path) {
-        Ok(text) => load_source(display, &text, path.parent().unwrap_or(Path::new(".")), opts),
+        Ok(text) => load_source(
+            display,
+            &text,
+            path.parent().unwrap_or(Path::new(".")),
+            opts,
+        ),
         Err(e) => Loaded {
             workflow: None,
             diags: vec![Diagnostic::error(
@@ -137,7 +142,11 @@ pub fn load_source(file: Arc<str>, text: &str, dir: &Path, opts: &LoadOptions) -
         main_file: file.clone(),
         dev,
     };
-    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
     let engine = build_engine(b, sources.clone(), dir.to_path_buf(), &opts.limits);
 
     let mut ast = match engine.compile(text) {
@@ -162,7 +171,11 @@ pub fn load_source(file: Arc<str>, text: &str, dir: &Path, opts: &LoadOptions) -
         Ok(value) => pick_workflow(value, &scope, opts.workflow.as_deref(), &file, &sink),
     };
     let mut diags = sink.take();
-    diags.sort_by(|a, b| a.at.cmp(&b.at).then(a.severity.cmp(&b.severity)).then(a.message.cmp(&b.message)));
+    diags.sort_by(|a, b| {
+        a.at.cmp(&b.at)
+            .then(a.severity.cmp(&b.severity))
+            .then(a.message.cmp(&b.message))
+    });
     diags.dedup();
     Loaded {
         workflow,
@@ -195,18 +208,25 @@ fn pick_workflow(
         }
     }
     if let Some(n) = wanted {
-        let hit: Vec<_> = found.iter().filter(|(v, w)| v == n || w.name() == n).collect();
+        let hit: Vec<_> = found
+            .iter()
+            .filter(|(v, w)| v == n || w.name() == n)
+            .collect();
         if let [(_, w)] = hit.as_slice() {
             return Some(w.clone());
         }
-        let names: Vec<String> = found.iter().map(|(v, w)| format!("`{v}` ({})", w.name())).collect();
+        let names: Vec<String> = found
+            .iter()
+            .map(|(v, w)| format!("`{v}` ({})", w.name()))
+            .collect();
         sink.push(
-            Diagnostic::error(end, format!("the script binds no workflow named `{n}`"))
-                .with_help(if names.is_empty() {
+            Diagnostic::error(end, format!("the script binds no workflow named `{n}`")).with_help(
+                if names.is_empty() {
                     "it builds no workflow".to_string()
                 } else {
                     format!("its workflows are: {}", names.join(", "))
-                }),
+                },
+            ),
         );
         return None;
     }
@@ -215,17 +235,24 @@ fn pick_workflow(
         0 => {
             if sink.error_count() == 0 {
                 sink.push(
-                    Diagnostic::error(end, "the script builds no workflow")
-                        .with_help("end it with a `wf.Workflow(#{ ... })` expression, or bind one with `let`"),
+                    Diagnostic::error(end, "the script builds no workflow").with_help(
+                        "end it with a `wf.Workflow(#{ ... })` expression, or bind one with `let`",
+                    ),
                 );
             }
             None
         }
         _ => {
-            let names: Vec<String> = found.iter().map(|(v, w)| format!("`{v}` ({})", w.name())).collect();
+            let names: Vec<String> = found
+                .iter()
+                .map(|(v, w)| format!("`{v}` ({})", w.name()))
+                .collect();
             sink.push(
                 Diagnostic::error(end, format!("the script binds {} workflows", found.len()))
-                    .with_help(format!("choose one with --workflow NAME: {}", names.join(", "))),
+                    .with_help(format!(
+                        "choose one with --workflow NAME: {}",
+                        names.join(", ")
+                    )),
             );
             None
         }

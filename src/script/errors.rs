@@ -64,15 +64,26 @@ pub fn runtime_error(e: &EvalAltResult, file: &Arc<str>, limits: &Limits) -> Dia
                 w if w.contains("string") || w.contains("String") => {
                     format!("{} bytes (max_string_size)", limits.max_string_size)
                 }
-                w if w.contains("rray") => format!("{} elements (max_array_size)", limits.max_array_size),
+                w if w.contains("rray") => {
+                    format!("{} elements (max_array_size)", limits.max_array_size)
+                }
                 w if w.contains("ap") => format!("{} entries (max_map_size)", limits.max_map_size),
                 _ => "its size limit".to_string(),
             };
-            Diagnostic::error(at, format!("{} grew past the sandbox's limit of {limit}", what.to_lowercase()))
+            Diagnostic::error(
+                at,
+                format!(
+                    "{} grew past the sandbox's limit of {limit}",
+                    what.to_lowercase()
+                ),
+            )
         }
         E::ErrorTooManyModules(_) => Diagnostic::error(
             at,
-            format!("more than {} modules imported (max_modules)", limits.max_modules),
+            format!(
+                "more than {} modules imported (max_modules)",
+                limits.max_modules
+            ),
         ),
         E::ErrorTooManyVariables(_) => Diagnostic::error(at, "too many variables (max_variables)"),
         E::ErrorFunctionNotFound(sig, _) => function_not_found(sig, at),
@@ -84,8 +95,12 @@ pub fn runtime_error(e: &EvalAltResult, file: &Arc<str>, limits: &Limits) -> Dia
             format!("there is no module `{name}` beside the script or in the shipped stdlib/"),
         ),
         E::ErrorRuntime(msg, _) => Diagnostic::error(at, clean(&msg.to_string())),
-        E::ErrorPropertyNotFound(p, _) => Diagnostic::error(at, format!("there is no property `{p}`")),
-        E::ErrorParsing(p, _) => Diagnostic::error(at, format!("syntax error: {}", clean(&p.to_string()))),
+        E::ErrorPropertyNotFound(p, _) => {
+            Diagnostic::error(at, format!("there is no property `{p}`"))
+        }
+        E::ErrorParsing(p, _) => {
+            Diagnostic::error(at, format!("syntax error: {}", clean(&p.to_string())))
+        }
         other => {
             let text = other.to_string();
             let text = match text.rfind(" (line ") {
@@ -113,7 +128,10 @@ fn function_not_found(sig: &str, at: crate::model::val::Span) -> Diagnostic {
                 all.push(format!("{ns}.{n}"));
             }
         }
-        let short: Vec<&str> = all.iter().map(|p| p.rsplit('.').next().unwrap_or(p)).collect();
+        let short: Vec<&str> = all
+            .iter()
+            .map(|p| p.rsplit('.').next().unwrap_or(p))
+            .collect();
         let help = did_you_mean(name, short.iter().copied())
             .and_then(|s| all.iter().find(|p| p.ends_with(&format!(".{s}"))))
             .map(|p| format!("did you mean `{p}`?"))

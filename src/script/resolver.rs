@@ -36,7 +36,12 @@ impl SandboxResolver {
     }
 
     /// The file for `path` beside the script, if it is there and stays inside its folder.
-    fn local_file(&self, importer: Option<&str>, path: &str, pos: Position) -> Result<Option<PathBuf>, Box<EvalAltResult>> {
+    fn local_file(
+        &self,
+        importer: Option<&str>,
+        path: &str,
+        pos: Position,
+    ) -> Result<Option<PathBuf>, Box<EvalAltResult>> {
         let rel = Path::new(path);
         if rel.is_absolute() || rel.components().any(|c| !matches!(c, Component::Normal(_))) {
             return Err(Self::refuse(
@@ -64,12 +69,22 @@ impl SandboxResolver {
             return Ok(None);
         };
         if !real.starts_with(&root) {
-            return Err(Self::refuse(path, "it leads outside the script's folder", pos));
+            return Err(Self::refuse(
+                path,
+                "it leads outside the script's folder",
+                pos,
+            ));
         }
         Ok(Some(candidate))
     }
 
-    fn compile(&self, engine: &Engine, name: &str, text: &str, pos: Position) -> Result<Shared<Module>, Box<EvalAltResult>> {
+    fn compile(
+        &self,
+        engine: &Engine,
+        name: &str,
+        text: &str,
+        pos: Position,
+    ) -> Result<Shared<Module>, Box<EvalAltResult>> {
         self.sources.add(name.into(), text.into());
         let mut ast = engine.compile(text).map_err(|e| {
             Box::new(EvalAltResult::ErrorInModule(
@@ -93,7 +108,12 @@ impl ModuleResolver for SandboxResolver {
         path: &str,
         pos: Position,
     ) -> Result<Shared<Module>, Box<EvalAltResult>> {
-        if let Some(m) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(path) {
+        if let Some(m) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(path)
+        {
             return Ok(m.clone());
         }
         let module = if let Some(file) = self.local_file(source, path, pos)? {
@@ -101,10 +121,16 @@ impl ModuleResolver for SandboxResolver {
                 .map_err(|e| Self::refuse(path, &e.to_string(), pos))?;
             let shown = file.to_string_lossy().trim_start_matches("./").to_string();
             self.compile(engine, &shown, &text, pos)?
-        } else if let Some((_, text)) = STDLIB.iter().find(|(n, _)| *n == path.trim_end_matches(".rhai")) {
+        } else if let Some((_, text)) = STDLIB
+            .iter()
+            .find(|(n, _)| *n == path.trim_end_matches(".rhai"))
+        {
             self.compile(engine, &format!("stdlib/{path}.rhai"), text, pos)?
         } else {
-            return Err(Box::new(EvalAltResult::ErrorModuleNotFound(path.to_string(), pos)));
+            return Err(Box::new(EvalAltResult::ErrorModuleNotFound(
+                path.to_string(),
+                pos,
+            )));
         };
         self.cache
             .lock()

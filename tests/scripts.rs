@@ -1,0 +1,152 @@
+//! Every script shipped in `scripts/` and `examples/` checks, and the graph of each reference
+//! example matches its golden file (`UPDATE_GOLDEN=1 cargo test` rewrites them). Each golden
+//! definition is read back by `wf graph` and gives itself again.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn wf(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_wf"))
+        .args(args)
+        .current_dir(ROOT)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("wf runs")
+}
+
+fn rhai_files(dir: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![Path::new(ROOT).join(dir)];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "rhai") {
+                out.push(p.strip_prefix(ROOT).unwrap().to_path_buf());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Modules imported by other scripts are not workflows themselves.
+fn is_module(p: &Path) -> bool {
+    p.components().any(|c| c.as_os_str() == "modules")
+}
+
+#[test]
+fn every_script_and_example_checks() {
+    let mut failures = Vec::new();
+    let files: Vec<PathBuf> = rhai_files("scripts")
+        .into_iter()
+        .chain(rhai_files("examples"))
+        .filter(|p| !is_module(p))
+        .collect();
+    assert!(files.len() >= 30, "only {} scripts", files.len());
+    for f in &files {
+        let out = wf(&["check", f.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() || stderr.contains("error") {
+            failures.push(format!("{}:\n{stderr}", f.display()));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn reference_graphs_match_golden_files() {
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    let golden_dir = Path::new(ROOT).join("tests/golden/graph");
+    std::fs::create_dir_all(&golden_dir).unwrap();
+    let mut failures = Vec::new();
+    let files = rhai_files("scripts/reference");
+    assert!(files.len() >= 30, "only {} reference examples", files.len());
+    for f in &files {
+        let out = wf(&["graph", f.to_str().unwrap(), "--format", "json"]);
+        let actual = String::from_utf8_lossy(&out.stdout).to_string();
+        let golden = golden_dir
+            .join(f.file_stem().unwrap())
+            .with_extension("json");
+        if update {
+            std::fs::write(&golden, &actual).unwrap();
+            continue;
+        }
+        let expected = std::fs::read_to_string(&golden).unwrap_or_default();
+        if actual != expected {
+            failures.push(format!(
+                "{}: graph differs from {}",
+                f.display(),
+                golden.display()
+            ));
+            continue;
+        }
+        // The definition is a complete description: read back, it prints itself again.
+        let rel = golden.strip_prefix(ROOT).unwrap();
+        let again = wf(&["graph", rel.to_str().unwrap(), "--format", "json"]);
+        if String::from_utf8_lossy(&again.stdout) != actual {
+            failures.push(format!(
+                "{}: reading the definition back changes it:\n{}",
+                rel.display(),
+                String::from_utf8_lossy(&again.stderr)
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn dot_and_mermaid_draw_every_edge() {
+    let out = wf(&["graph", "examples/train_and_branch.rhai", "--format", "dot"]);
+    let dot = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        dot.contains("\"clf_gate\" -> \"register\" [label=\"if true\"];"),
+        "{dot}"
+    );
+    assert!(
+        dot.contains("\"clf_train\" -> \"clf_evaluate\" [label=\"model_url\"];"),
+        "{dot}"
+    );
+    let out = wf(&[
+        "graph",
+        "examples/train_and_branch.rhai",
+        "--format",
+        "mermaid",
+    ]);
+    let mm = String::from_utf8_lossy(&out.stdout);
+    assert!(mm.starts_with("flowchart LR\n"), "{mm}");
+    assert!(mm.contains("-->|if false|"), "{mm}");
+}
+
+#[test]
+fn check_summarises_steps_parameters_and_storages() {
+    let out = wf(&["check", "examples/train_and_branch.rhai"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("register      model      after clf_gate (if true), clf_train (model_url)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("threshold  FLOAT  default 0.8  \"accuracy needed to register\""),
+        "{text}"
+    );
+    assert!(text.contains("output  (wf.data.OutputStorage)"), "{text}");
+}
+
+#[test]
+fn check_json_is_one_object() {
+    let out = wf(&["check", "examples/train_and_branch.rhai", "--json"]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["steps"].as_array().unwrap().len(), 5);
+    assert_eq!(
+        v["steps"][4]["depends_on"],
+        serde_json::json!(["clf_gate", "clf_train"])
+    );
+    assert_eq!(v["parameters"][0]["name"], "epochs");
+}
