@@ -22,23 +22,33 @@ pub struct Limits {
     pub max_array_size: usize,
     pub max_map_size: usize,
     pub max_modules: usize,
+    /// Wall-clock time a script may take, whatever it does.
+    pub max_seconds: u64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         // Set explicitly: Rhai's own defaults differ between debug and release builds.
         Limits {
-            max_operations: 20_000_000,
+            max_operations: 10_000_000,
             max_call_levels: 64,
             max_expr_depth: 128,
             max_fn_expr_depth: 64,
             max_string_size: 1 << 20,
-            max_array_size: 200_000,
-            max_map_size: 100_000,
+            // Rhai re-measures a whole container after each change, so a big limit makes a
+            // runaway `push` loop quadratic: 50,000 keeps that under seconds and still holds
+            // workflows of tens of thousands of steps.
+            max_array_size: 50_000,
+            max_map_size: 50_000,
             max_modules: 64,
+            max_seconds: 10,
         }
     }
 }
+
+/// The token a script is stopped with when it runs out of time.
+#[derive(Debug, Clone, Copy)]
+pub struct TimeLimit;
 
 /// How a script is loaded.
 #[derive(Clone)]
@@ -90,6 +100,15 @@ pub fn build_engine(b: Bindings, sources: Sources, script_dir: PathBuf, limits: 
         .set_max_map_size(limits.max_map_size)
         .set_max_modules(limits.max_modules);
     engine.disable_symbol("eval");
+    let start = std::time::Instant::now();
+    let deadline = std::time::Duration::from_secs(limits.max_seconds);
+    engine.on_progress(move |ops| {
+        if ops % 4096 == 0 && start.elapsed() > deadline {
+            Some(Dynamic::from(TimeLimit))
+        } else {
+            None
+        }
+    });
     // The reference's keyword `default` and method `debug` are reserved words in Rhai.
     engine.on_parse_token(|token, _, _| match token {
         rhai::Token::Reserved(s) if s.as_str() == "default" => rhai::Token::Identifier(s),

@@ -85,6 +85,15 @@ pub fn runtime_error(e: &EvalAltResult, file: &Arc<str>, limits: &Limits) -> Dia
                 limits.max_modules
             ),
         ),
+        E::ErrorTerminated(token, _) if token.is::<super::engine::TimeLimit>() => {
+            Diagnostic::error(
+                at,
+                format!(
+                    "the script ran past the sandbox's limit of {} seconds (max_seconds)",
+                    limits.max_seconds
+                ),
+            )
+        }
         E::ErrorTooManyVariables(_) => Diagnostic::error(at, "too many variables (max_variables)"),
         E::ErrorFunctionNotFound(sig, _) => function_not_found(sig, at),
         E::ErrorVariableNotFound(name, _) => {
