@@ -74,7 +74,7 @@ fn bench_process(c: &mut Criterion) {
     std::fs::create_dir_all(&dir).unwrap();
     let gen = dir.join("gen1000.rhai");
     std::fs::write(&gen, generated(1_000, true)).unwrap();
-    let reference = root().join("scripts/reference/condition_metric.rhai");
+    let reference = root().join("scripts/reference/s4_4_8_3_condition_metric.rhai");
     let mut g = c.benchmark_group("wf_check_process");
     g.sample_size(20);
     for (name, path) in [

@@ -8,6 +8,8 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 const MIN_CASES: usize = 40;
 
@@ -62,28 +64,71 @@ fn describe_mismatch(expected: &str, actual: &str) -> String {
     msg
 }
 
+struct Outcome {
+    shown: String,
+    code: Option<i32>,
+    stderr: String,
+}
+
+/// Runs `wf check tests/invalid/X.rhai` from the manifest directory with `NO_COLOR=1`.
+fn run_check(rel: &Path) -> Outcome {
+    let shown = rel.to_string_lossy().replace('\\', "/");
+    let output = Command::new(env!("CARGO_BIN_EXE_wf"))
+        .arg("check")
+        .arg(&shown)
+        .current_dir(manifest_dir())
+        .env("NO_COLOR", "1")
+        .env_remove("WF_HOME")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run wf: {e}"));
+    Outcome {
+        shown,
+        code: output.status.code(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// Runs every case, a few at a time (some deliberately run into the sandbox's limits).
+fn run_all(cases: &[PathBuf]) -> Vec<Outcome> {
+    let workers = std::thread::available_parallelism()
+        .map_or(4, |n| n.get())
+        .min(8);
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<(usize, Outcome)>> = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(rel) = cases.get(i) else { break };
+                let outcome = run_check(rel);
+                results.lock().unwrap().push((i, outcome));
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap();
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, o)| o).collect()
+}
+
 #[test]
 fn invalid_scripts_are_refused_with_the_recorded_errors() {
     let update = std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| !v.is_empty() && v != "0");
+    let cases = cases();
     let mut failures: Vec<String> = Vec::new();
     let mut updated = 0usize;
 
-    for rel in cases() {
-        let shown = rel.to_string_lossy().replace('\\', "/");
-        let output = Command::new(env!("CARGO_BIN_EXE_wf"))
-            .arg("check")
-            .arg(&shown)
-            .current_dir(manifest_dir())
-            .env("NO_COLOR", "1")
-            .env_remove("WF_HOME")
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run wf: {e}"));
-        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    for (
+        rel,
+        Outcome {
+            shown,
+            code,
+            stderr,
+        },
+    ) in cases.iter().zip(run_all(&cases))
+    {
         let mut problems: Vec<String> = Vec::new();
-
-        match output.status.code() {
-            Some(1) => {}
-            other => problems.push(format!("  exit status {other:?}, expected Some(1)\n")),
+        if code != Some(1) {
+            problems.push(format!("  exit status {code:?}, expected Some(1)\n"));
         }
         if stderr.contains("panicked") {
             problems.push(format!("  wf panicked:\n{stderr}\n"));
@@ -123,7 +168,7 @@ fn invalid_scripts_are_refused_with_the_recorded_errors() {
         panic!(
             "{} of {} invalid script(s) misbehaved:\n\n{}",
             failures.len(),
-            cases().len(),
+            cases.len(),
             failures.join("\n")
         );
     }

@@ -30,14 +30,17 @@ pub fn construct(spec: &'static ClassSpec, mut args: Vec<Dynamic>, at: &Span, si
                 .read_lock::<Map>()
                 .map(|m| m.clone())
                 .unwrap_or_default();
-            let all_known = map.keys().all(|k| spec.param(k).is_some());
+            let any_known = map.keys().any(|k| spec.param(k).is_some());
             let slot_takes_dict = slot.is_some_and(|p| ty_accepts_dict(&p.ty));
-            if all_known && !map.is_empty() || !slot_takes_dict {
+            // A lone map is always keywords: a misspelt keyword must not pass as a dict.
+            if args.len() == 1 || any_known || !slot_takes_dict {
                 keywords = Some(map);
                 args.pop();
             }
         }
     }
+    let before = sink.error_count();
+    let mut suggested: Vec<&'static str> = Vec::new();
 
     if args.len() > spec.params.len() {
         let names: Vec<&str> = spec.params.iter().map(|p| p.name).collect();
@@ -75,7 +78,13 @@ pub fn construct(spec: &'static ClassSpec, mut args: Vec<Dynamic>, at: &Span, si
                         .iter()
                         .flat_map(|p| std::iter::once(p.name).chain(p.alias));
                     let help = match did_you_mean(&key, names) {
-                        Some(s) => format!("did you mean `{s}`?"),
+                        Some(s) => {
+                            // The keyword it stands for is not also reported missing.
+                            if let Some(p) = spec.param(s) {
+                                suggested.push(p.name);
+                            }
+                            format!("did you mean `{s}`?")
+                        }
                         None => format!(
                             "its keywords are: {}",
                             spec.params
@@ -95,18 +104,23 @@ pub fn construct(spec: &'static ClassSpec, mut args: Vec<Dynamic>, at: &Span, si
     }
 
     let keep_steps = spec.name == "Workflow";
+    let mut tainted = false;
     let mut out: IndexMap<&'static str, Val> = IndexMap::new();
     for param in &spec.params {
         match bound.swap_remove(param.name) {
             Some(value) if !value.is_unit() => {
                 if value.is::<Invalid>() {
+                    tainted = true;
                     continue;
+                }
+                if poisoned_inside(&value) {
+                    tainted = true;
                 }
                 match convert(&value, &param.ty, keep_steps && param.name == "steps") {
                     Ok(v) => {
                         out.insert(param.name, v);
                     }
-                    Err(Mismatch::Poisoned) => {}
+                    Err(Mismatch::Poisoned) => tainted = true,
                     Err(Mismatch::Wrong(detail)) => sink.push(
                         Diagnostic::error(
                             at.clone(),
@@ -120,14 +134,16 @@ pub fn construct(spec: &'static ClassSpec, mut args: Vec<Dynamic>, at: &Span, si
                     ),
                 }
             }
-            _ if param.required => sink.push(Diagnostic::error(
-                at.clone(),
-                format!(
-                    "`{label}` needs the keyword `{}` ({})",
-                    param.name,
-                    describe_ty(&param.ty)
-                ),
-            )),
+            _ if param.required && !suggested.contains(&param.name) => {
+                sink.push(Diagnostic::error(
+                    at.clone(),
+                    format!(
+                        "`{label}` needs the keyword `{}` ({})",
+                        param.name,
+                        describe_ty(&param.ty)
+                    ),
+                ))
+            }
             _ => {}
         }
     }
@@ -135,6 +151,7 @@ pub fn construct(spec: &'static ClassSpec, mut args: Vec<Dynamic>, at: &Span, si
         spec,
         args: out,
         at: at.clone(),
+        tainted: tainted || sink.error_count() > before,
     }
 }
 
@@ -153,6 +170,13 @@ pub fn label_of(spec: &ClassSpec) -> String {
         super::catalog::EntryKind::Method => format!("{}.{}", spec.ns.to_lowercase(), spec.name),
         _ => spec.path(),
     }
+}
+
+/// Whether a list holds a value standing for an earlier mistake.
+fn poisoned_inside(value: &Dynamic) -> bool {
+    value
+        .read_lock::<rhai::Array>()
+        .is_some_and(|a| a.iter().any(|x| x.is::<Invalid>()))
 }
 
 fn hint_for(value: &Dynamic) -> Option<String> {
@@ -398,37 +422,7 @@ pub fn describe_ty(ty: &Ty) -> String {
         Ty::AnyList => "a list".into(),
         Ty::Any => "any value".into(),
         Ty::List(inner) => format!("a list of {}", describe_ty(inner)),
-        Ty::Class(classes) => {
-            let cat = Catalog::get();
-            if classes.len() > 4
-                && classes
-                    .iter()
-                    .all(|c| crate::bindings::catalog::step_type(c).is_some())
-            {
-                return "a step".into();
-            }
-            let names: Vec<String> = classes
-                .iter()
-                .map(|c| match cat.class(c) {
-                    Some(spec) if spec.kind != super::catalog::EntryKind::Internal => {
-                        format!("`{}`", spec.path())
-                    }
-                    _ => match *c {
-                        "OBSConsumption"
-                        | "DatasetConsumption"
-                        | "LabelTaskConsumption"
-                        | "MetricsConsumption"
-                        | "ModelConsumption"
-                        | "ServiceConsumption" => {
-                            format!("a step's {} output (`.as_input()`)", consumption_kind(c))
-                        }
-                        "StoragePath" => "`storage.join(...)`".into(),
-                        other => format!("`{other}`"),
-                    },
-                })
-                .collect();
-            join_or(&names)
-        }
+        Ty::Class(classes) => join_or(&class_names(classes)),
         Ty::Enum(e) => {
             let ns = Catalog::get().enumeration(e).map(|s| s.ns).unwrap_or("wf");
             format!("a `{ns}.{e}` value")
@@ -440,9 +434,47 @@ pub fn describe_ty(ty: &Ty) -> String {
                     return format!("{} or a list of them", describe_ty(one));
                 }
             }
-            join_or(&alts.iter().map(describe_ty).collect::<Vec<_>>())
+            let mut parts: Vec<String> = Vec::new();
+            for alt in alts {
+                match alt {
+                    Ty::Class(classes) => parts.extend(class_names(classes)),
+                    other => parts.push(describe_ty(other)),
+                }
+            }
+            join_or(&parts)
         }
     }
+}
+
+fn class_names(classes: &[&'static str]) -> Vec<String> {
+    let cat = Catalog::get();
+    if classes.len() > 4
+        && classes
+            .iter()
+            .all(|c| crate::bindings::catalog::step_type(c).is_some())
+    {
+        return vec!["a step".into()];
+    }
+    classes
+        .iter()
+        .map(|c| match cat.class(c) {
+            Some(spec) if spec.kind != super::catalog::EntryKind::Internal => {
+                format!("`{}`", spec.path())
+            }
+            _ => match *c {
+                "OBSConsumption"
+                | "DatasetConsumption"
+                | "LabelTaskConsumption"
+                | "MetricsConsumption"
+                | "ModelConsumption"
+                | "ServiceConsumption" => {
+                    format!("a step's {} output (`.as_input()`)", consumption_kind(c))
+                }
+                "StoragePath" => "`storage.join(...)`".into(),
+                other => format!("`{other}`"),
+            },
+        })
+        .collect()
 }
 
 pub fn consumption_kind(class: &str) -> &'static str {

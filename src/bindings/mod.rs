@@ -83,6 +83,7 @@ impl OutputRef {
             spec,
             args,
             at: self.at.clone(),
+            tainted: false,
         }
     }
 }
@@ -184,17 +185,13 @@ pub fn register(engine: &mut Engine, b: Bindings) {
             match cat.member(ns.0, key) {
                 Some(Member::Namespace(p)) => Ok(Dynamic::from(Ns(p))),
                 Some(Member::Enum(e)) => Ok(Dynamic::from(EnumNs(e))),
-                Some(Member::Class(c)) => Err(runtime_error(
+                Some(Member::Class(_)) => Err(runtime_error(
                     format!(
                         "`{}.{key}` is a constructor: call it, as in `{}.{key}(#{{ ... }})`",
                         ns.0, ns.0
                     ),
                     ctx.call_position(),
-                ))
-                .or_else(|e: Box<EvalAltResult>| {
-                    let _ = c;
-                    Err(e)
-                }),
+                )),
                 None => {
                     bb.sink.push(unknown_member(ns.0, key, bb.span(&ctx)));
                     Ok(Dynamic::from(Invalid))
@@ -484,7 +481,7 @@ fn unknown_member(ns: &str, key: &str, at: Span) -> Diagnostic {
     } else if let Some(s) = did_you_mean(key, here.iter().copied()) {
         format!("did you mean `{ns}.{s}`?")
     } else {
-        format!("see `wf check --list-api` for every name")
+        "see `wf check --list-api` for every name".to_string()
     };
     Diagnostic::error(at, msg).with_help(help)
 }
@@ -583,6 +580,7 @@ fn output_variable(
         spec,
         args,
         at: at.clone(),
+        tainted: false,
     })))
 }
 
@@ -644,6 +642,7 @@ fn join(recv: &Arc<Obj>, call: &Obj, at: &Span, sink: &Sink) -> Obj {
         spec,
         args,
         at: at.clone(),
+        tainted: false,
     }
 }
 

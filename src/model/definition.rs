@@ -137,7 +137,7 @@ pub fn from_json(text: &str, file: &Arc<str>) -> (Option<Arc<Obj>>, Vec<Diagnost
     }
     let sink = Sink::default();
     let workflow = match top.get("workflow") {
-        Some(w) => match read(w, file, &here, &sink, "workflow") {
+        Some(w) => match read(w, &here, &sink, "workflow") {
             Some(d) => d
                 .read_lock::<Arc<Obj>>()
                 .map(|o| o.clone())
@@ -156,7 +156,7 @@ pub fn from_json(text: &str, file: &Arc<str>) -> (Option<Arc<Obj>>, Vec<Diagnost
     (workflow, diags)
 }
 
-fn read(v: &Value, file: &Arc<str>, parent: &Span, sink: &Sink, path: &str) -> Option<Dynamic> {
+fn read(v: &Value, parent: &Span, sink: &Sink, path: &str) -> Option<Dynamic> {
     Some(match v {
         Value::Null => Dynamic::UNIT,
         Value::Bool(b) => (*b).into(),
@@ -168,7 +168,7 @@ fn read(v: &Value, file: &Arc<str>, parent: &Span, sink: &Sink, path: &str) -> O
         Value::Array(items) => {
             let mut out = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {
-                out.push(read(item, file, parent, sink, &format!("{path}[{i}]"))?);
+                out.push(read(item, parent, sink, &format!("{path}[{i}]"))?);
             }
             Dynamic::from_array(out)
         }
@@ -201,7 +201,7 @@ fn read(v: &Value, file: &Arc<str>, parent: &Span, sink: &Sink, path: &str) -> O
                 for (k, x) in m {
                     map.insert(
                         k.as_str().into(),
-                        read(x, file, parent, sink, &format!("{path}.{k}"))?,
+                        read(x, parent, sink, &format!("{path}.{k}"))?,
                     );
                 }
                 return Some(Dynamic::from_map(map));
@@ -230,7 +230,7 @@ fn read(v: &Value, file: &Arc<str>, parent: &Span, sink: &Sink, path: &str) -> O
                 }
                 map.insert(
                     k.as_str().into(),
-                    read(x, file, &at, sink, &format!("{path}.{k}"))?,
+                    read(x, &at, sink, &format!("{path}.{k}"))?,
                 );
             }
             let args = if map.is_empty() {

@@ -136,6 +136,8 @@ pub struct Obj {
     pub spec: &'static ClassSpec,
     pub args: IndexMap<&'static str, Val>,
     pub at: Span,
+    /// Built despite a reported mistake: rules that would repeat it are skipped.
+    pub tainted: bool,
 }
 
 impl PartialEq for Obj {

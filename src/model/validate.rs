@@ -60,7 +60,7 @@ pub fn validate(obj: &Arc<Obj>) -> (Workflow, Vec<Diagnostic>) {
     if obj.arg("name").is_some() {
         c.name("workflow", &w.name, &obj.at);
     }
-    if obj.arg("steps").is_some() && w.steps.is_empty() {
+    if obj.arg("steps").is_some() && w.steps.is_empty() && !obj.tainted {
         c.error(&obj.at, format!("workflow `{}` has no steps", w.name));
     }
 
@@ -89,7 +89,7 @@ pub fn validate(obj: &Arc<Obj>) -> (Workflow, Vec<Diagnostic>) {
                 let Some(n) = io.str_arg("name") else {
                     continue;
                 };
-                c.name(&format!("{what}"), n, &io.at);
+                c.name(what, n, &io.at);
                 if let Some(first) = names.insert(n.to_string(), io.at.clone()) {
                     c.error(
                         &io.at,
@@ -340,17 +340,34 @@ fn check_object(c: &mut Checker, s: &super::workflow::Step, o: &Obj) {
                 }
             }
         }
-        "BaseAlgorithm" => {
-            if !["command", "boot_file", "id", "subscription_id"]
-                .iter()
-                .any(|k| o.arg(k).is_some())
-            {
-                c.error(
-                    &o.at,
-                    format!("the algorithm of step `{}` has nothing to run", s.name),
-                )
-                .help = Some("give `command`, or `code_dir` with `boot_file`".into());
+        "Dataset" | "DatasetProperties" | "LabelTask" | "LabelTaskProperties" => {
+            for key in ["dataset_name", "task_name"] {
+                if let Some(n) = o.str_arg(key) {
+                    let ok = !n.is_empty()
+                        && n.len() <= 100
+                        && n.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+                    if !ok {
+                        c.error(
+                            &o.at,
+                            format!("`{}` `{key}` `{n}` is not a valid name", o.spec.path()),
+                        )
+                        .help = Some("1 to 100 letters, digits, `_` and `-`".into());
+                    }
+                }
             }
+        }
+        "BaseAlgorithm"
+            if !o.tainted
+                && !["command", "boot_file", "id", "subscription_id"]
+                    .iter()
+                    .any(|k| o.arg(k).is_some()) =>
+        {
+            c.error(
+                &o.at,
+                format!("the algorithm of step `{}` has nothing to run", s.name),
+            )
+            .help = Some("give `command`, or `code_dir` with `boot_file`".into());
         }
         "OBSPlaceholder" => {
             if let Some(t) = o.str_arg("object_type") {
@@ -417,11 +434,10 @@ fn check_object(c: &mut Checker, s: &super::workflow::Step, o: &Obj) {
             let is_cond =
                 |v: Option<&Val>| v.and_then(Val::as_obj).is_some_and(|x| x.is("Condition"));
             match ty {
-                Some("OR") => {
-                    if l.is_some() && r.is_some() && !(is_cond(l) && is_cond(r)) {
-                        c.error(&o.at, "an `OR` condition joins two conditions: `left` and `right` are `wf.steps.Condition`s".into());
-                    }
+                Some("OR") if l.is_some() && r.is_some() && !(is_cond(l) && is_cond(r)) => {
+                    c.error(&o.at, "an `OR` condition joins two conditions: `left` and `right` are `wf.steps.Condition`s".into());
                 }
+                Some("OR") => {}
                 Some("IN") => {
                     let seq = match r {
                         Some(Val::List(_)) => true,
@@ -638,10 +654,19 @@ fn check_placeholder(c: &mut Checker, p: &Obj) {
                 ),
             )
             .help = Some(format!(
-                "a {ty} placeholder's default is {}",
+                "{} {ty} placeholder's default is {}",
+                article(ty),
                 scalar_name(ty)
             ));
         }
+    }
+}
+
+fn article(ty: &str) -> &'static str {
+    if ty.starts_with(['A', 'E', 'I', 'O', 'U']) {
+        "an"
+    } else {
+        "a"
     }
 }
 

@@ -46,6 +46,9 @@ impl Step {
     }
 }
 
+/// A scene of the workflow policy: its name, its steps (with where each was named), where.
+pub type Scene = (String, Vec<(String, Span)>, Span);
+
 #[derive(Debug, Clone)]
 pub struct Workflow {
     pub obj: Arc<Obj>,
@@ -148,7 +151,7 @@ impl Workflow {
         self.index.get(name).map(|i| &self.steps[*i])
     }
 
-    pub fn scenes(&self) -> Vec<(String, Vec<(String, Span)>, Span)> {
+    pub fn scenes(&self) -> Vec<Scene> {
         let Some(policy) = self.obj.arg("policy").and_then(Val::as_obj) else {
             return Vec::new();
         };

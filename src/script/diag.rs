@@ -144,8 +144,22 @@ fn render_one(out: &mut String, d: &Diagnostic, sources: &Sources, color: bool) 
         Severity::Warning => ("warning", "1;33"),
         Severity::Note => ("note", "1;36"),
     };
+    let line_text =
+        d.at.is_known()
+            .then(|| sources.get(&d.at.file))
+            .flatten()
+            .and_then(|src| {
+                src.lines()
+                    .nth(d.at.line as usize - 1)
+                    .map(|l| l.trim_end().to_string())
+            });
+    // A property read is placed on its `.`: point at the name after it.
+    let mut col = (d.at.col.max(1) - 1) as usize;
+    if line_text.as_deref().and_then(|t| t.chars().nth(col)) == Some('.') {
+        col += 1;
+    }
     let head = if d.at.is_known() {
-        format!("{}: ", d.at)
+        format!("{}:{}:{}: ", d.at.file, d.at.line, col + 1)
     } else if !d.at.file.is_empty() {
         format!("{}: ", d.at.file)
     } else {
@@ -159,15 +173,6 @@ fn render_one(out: &mut String, d: &Diagnostic, sources: &Sources, color: bool) 
         paint(color, "1", ":"),
         d.message
     );
-    let line_text =
-        d.at.is_known()
-            .then(|| sources.get(&d.at.file))
-            .flatten()
-            .and_then(|src| {
-                src.lines()
-                    .nth(d.at.line as usize - 1)
-                    .map(|l| l.trim_end().to_string())
-            });
     match line_text {
         Some(text) => {
             let num = d.at.line.to_string();
@@ -175,7 +180,6 @@ fn render_one(out: &mut String, d: &Diagnostic, sources: &Sources, color: bool) 
             let bar = paint(color, "1;34", "|");
             let _ = writeln!(out, "{pad} {bar}");
             let _ = writeln!(out, "{} {bar} {}", paint(color, "1;34", &num), text);
-            let col = (d.at.col.max(1) - 1) as usize;
             let prefix: String = text
                 .chars()
                 .take(col)

@@ -226,6 +226,7 @@ fn pick_workflow(
             }
         }
     }
+    found.sort_by(|a, b| a.1.at.cmp(&b.1.at));
     if let Some(n) = wanted {
         let hit: Vec<_> = found
             .iter()
