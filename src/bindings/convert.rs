@@ -402,10 +402,7 @@ pub fn describe_dynamic(value: &Dynamic) -> String {
         "f64" => format!("float {value}"),
         "bool" => format!("bool {value}"),
         "()" => "()".into(),
-        t if value.is_array() => {
-            let _ = t;
-            "a list".into()
-        }
+        _ if value.is_array() => "a list".into(),
         _ if value.is_map() => "a dict".into(),
         t => t.to_string(),
     }

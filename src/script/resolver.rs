@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use rhai::{Engine, EvalAltResult, Module, ModuleResolver, Position, Scope, Shared};
 
@@ -139,7 +139,3 @@ impl ModuleResolver for SandboxResolver {
         Ok(module)
     }
 }
-
-// Keep `Arc` in scope for the `Shared` alias under the `sync` feature.
-#[allow(unused)]
-type _SharedIsArc = Arc<Module>;
