@@ -18,7 +18,7 @@ pub fn generated(n: usize, chain: bool) -> String {
     format!(
         r#"
 let algo = wf.BaseAlgorithm(#{{ command: "true" }});
-let spec = wf.steps.JobSpec(#{{ resource: wf.steps.JobResource(#{{ flavor: "cpu-1" }}) }});
+let spec = wf.steps.JobSpec(#{{ resource: wf.steps.JobResource(#{{ flavor: "cpu.1" }}) }});
 let out = wf.data.OutputStorage(#{{ name: "out" }});
 let data = wf.data.OBSPath(#{{ obs_path: "data" }});
 let steps = [];

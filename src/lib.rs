@@ -3,7 +3,10 @@
 //!
 //! See `ARCHITECTURE.md` for the map of modules and the words they use.
 
+pub mod backends;
 pub mod bindings;
 pub mod cli;
+pub mod exec;
 pub mod model;
 pub mod script;
+pub mod store;

@@ -103,7 +103,7 @@ fn dot_and_mermaid_draw_every_edge() {
     let out = wf(&["graph", "examples/train_and_branch.rhai", "--format", "dot"]);
     let dot = String::from_utf8_lossy(&out.stdout);
     assert!(
-        dot.contains("\"clf_gate\" -> \"register\" [label=\"if true\"];"),
+        dot.contains("\"clf_gate\" -> \"publish\" [label=\"if true\"];"),
         "{dot}"
     );
     assert!(
@@ -127,11 +127,11 @@ fn check_summarises_steps_parameters_and_storages() {
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("register      model      after clf_gate (if true), clf_train (model_url)"),
+        text.contains("publish       job        after clf_gate (if true), clf_train (model_url)"),
         "{text}"
     );
     assert!(
-        text.contains("threshold  FLOAT  default 0.8  \"accuracy needed to register\""),
+        text.contains("threshold  FLOAT  default 0.8  \"accuracy needed to publish\""),
         "{text}"
     );
     assert!(text.contains("output  (wf.data.OutputStorage)"), "{text}");

@@ -30,7 +30,7 @@ fn job(name, deps) {
     wf.steps.JobStep(#{
         name: name,
         algorithm: wf.BaseAlgorithm(#{ command: "true" }),
-        spec: wf.steps.JobSpec(wf.steps.JobResource("cpu-1")),
+        spec: wf.steps.JobSpec(wf.steps.JobResource("cpu.1")),
         inputs: wf.steps.JobInput("data", wf.data.OBSPath("in")),
         outputs: [wf.steps.JobOutput("out", #{ obs_config: wf.data.OBSOutputConfig("o") })],
         depend_steps: deps,

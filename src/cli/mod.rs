@@ -4,6 +4,8 @@ mod api;
 mod check;
 mod graph;
 pub mod load;
+mod records;
+pub mod run;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -51,6 +53,30 @@ pub enum Command {
         after_help = "Examples:\n  wf graph flow.rhai > flow.json     # the definition `wf run` accepts\n  wf graph flow.rhai --format dot | dot -Tsvg > flow.svg\n  wf graph flow.rhai --format mermaid"
     )]
     Graph(graph::GraphArgs),
+    /// Run a workflow to its end, here, with records
+    #[command(
+        after_help = "Examples:\n  wf run flow.rhai -p lr=0.01 --storage output=./runs\n  wf run flow.rhai --steps train,evaluate     # reuse other steps' outputs\n  wf run flow.json --json > record.json\n\nExit status: 0 executed, 1 failed or stopped (or invalid), 2 usage error, 3 awaiting input."
+    )]
+    Run(run::RunArgs),
+    /// List executions, newest first
+    Executions(records::ExecutionsArgs),
+    /// Show one execution: its steps with status, duration and why
+    Show(records::ShowArgs),
+    /// Print a step's log
+    Logs(records::LogsArgs),
+    /// Run the failed and stopped steps of an execution again, and carry on
+    Retry(run::RetryArgs),
+    /// Give a step awaiting input its values, and carry on
+    Proceed(run::ProceedArgs),
+    /// Stop an execution, or one of its steps
+    Stop(records::StopArgs),
+    /// Carry on an execution whose runner died; executed steps are not run again
+    Resume(run::CarryOnArgs),
+    /// This machine's resource flavors
+    Flavors(records::FlavorsArgs),
+    /// The local algorithm registry
+    #[command(subcommand)]
+    Algorithm(records::AlgorithmCommand),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, Default)]
@@ -82,5 +108,15 @@ pub fn main() -> i32 {
     match cli.command {
         Command::Check(args) => check::run(args),
         Command::Graph(args) => graph::run(args),
+        Command::Run(args) => run::run(cli.home.as_deref(), args),
+        Command::Executions(a) => records::executions(cli.home.as_deref(), a),
+        Command::Show(a) => records::show(cli.home.as_deref(), a),
+        Command::Logs(a) => records::logs(cli.home.as_deref(), a),
+        Command::Retry(a) => run::retry(cli.home.as_deref(), a),
+        Command::Proceed(a) => run::proceed(cli.home.as_deref(), a),
+        Command::Stop(a) => records::stop(cli.home.as_deref(), a),
+        Command::Resume(a) => run::resume(cli.home.as_deref(), a),
+        Command::Flavors(a) => records::flavors(a),
+        Command::Algorithm(c) => records::algorithm(cli.home.as_deref(), c),
     }
 }

@@ -75,6 +75,17 @@ pub fn val_to_json(v: &Val) -> Value {
     }
 }
 
+/// A value written by `val_to_json` (a recorded parameter), read back.
+pub fn value_from_json(v: &Value) -> Option<Val> {
+    let sink = Sink::default();
+    let here = Span::default();
+    let d = read(v, &here, &sink, "value")?;
+    if sink.error_count() > 0 {
+        return None;
+    }
+    crate::bindings::convert::plain(&d).ok()
+}
+
 /// A step named in a definition where a step object is expected.
 #[derive(Debug, Clone)]
 pub struct StepName(pub String);

@@ -1,0 +1,474 @@
+//! Reading and acting on records: `wf executions`, `wf show`, `wf logs`, `wf stop`,
+//! `wf flavors`, `wf algorithm`.
+
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+
+use super::exit;
+use super::run::is_running;
+use crate::exec::flavors::Machine;
+use crate::store::{home_dir, Store};
+
+fn open(home: Option<&Path>) -> Result<Store, i32> {
+    Store::open(&home_dir(home)).map_err(|e| {
+        eprintln!("error: {e}");
+        exit::INVALID
+    })
+}
+
+macro_rules! tryx {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::INVALID;
+            }
+        }
+    };
+}
+
+#[derive(Args, Debug)]
+pub struct ExecutionsArgs {
+    /// Only executions of this workflow
+    #[arg(long)]
+    pub workflow: Option<String>,
+    /// Only executions with this status (running, awaiting_input, executed, failed, stopped)
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Only executions of this experiment
+    #[arg(long)]
+    pub experiment: Option<String>,
+    /// An array of execution records, newest first
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn executions(home: Option<&Path>, a: ExecutionsArgs) -> i32 {
+    const STATUSES: [&str; 5] = ["running", "awaiting_input", "executed", "failed", "stopped"];
+    if let Some(s) = &a.status {
+        if !STATUSES.contains(&s.as_str()) {
+            eprintln!(
+                "error: --status {s}: a status is one of {}",
+                STATUSES.join(", ")
+            );
+            return exit::USAGE;
+        }
+    }
+    let store = match open(home) {
+        Ok(s) => s,
+        Err(c) => return c,
+    };
+    let rows = tryx!(store.list(
+        a.workflow.as_deref(),
+        a.status.as_deref(),
+        a.experiment.as_deref()
+    ));
+    if a.json {
+        let records: Vec<Value> = rows
+            .iter()
+            .filter_map(|r| store.record(&r.id).ok())
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&records).unwrap_or_default()
+        );
+        return exit::OK;
+    }
+    if rows.is_empty() {
+        eprintln!("no executions yet: `wf run SCRIPT` starts one");
+        return exit::OK;
+    }
+    println!(
+        "{:<12}  {:<24}  {:<14}  {:<20}  {:>8}",
+        "EXECUTION", "WORKFLOW", "STATUS", "STARTED", "DURATION"
+    );
+    for r in rows {
+        println!(
+            "{:<12}  {:<24}  {:<14}  {:<20}  {:>8}",
+            r.id,
+            truncate(&r.workflow, 24),
+            r.status,
+            short_time(&r.created_at),
+            duration(&r.created_at, r.ended_at.as_deref())
+        );
+    }
+    exit::OK
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(n - 1).collect::<String>())
+    }
+}
+
+fn short_time(t: &str) -> String {
+    t.replace('T', " ").chars().take(19).collect()
+}
+
+fn duration(start: &str, end: Option<&str>) -> String {
+    let parse = |t: &str| chrono::DateTime::parse_from_rfc3339(t).ok();
+    match (parse(start), end.and_then(parse)) {
+        (Some(a), Some(b)) => {
+            let ms = (b - a).num_milliseconds().max(0);
+            if ms < 60_000 {
+                format!("{:.1}s", ms as f64 / 1000.0)
+            } else {
+                format!("{}m{:02}s", ms / 60_000, (ms / 1000) % 60)
+            }
+        }
+        _ => "-".into(),
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct ShowArgs {
+    /// The execution (a unique prefix of its id is enough)
+    pub execution: String,
+    /// The execution record as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn show(home: Option<&Path>, a: ShowArgs) -> i32 {
+    let store = match open(home) {
+        Ok(s) => s,
+        Err(c) => return c,
+    };
+    let id = tryx!(store.resolve_id(&a.execution));
+    let record = tryx!(store.record(&id));
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&record).unwrap_or_default()
+        );
+        return exit::OK;
+    }
+    let e = tryx!(store.execution(&id));
+    println!("execution {}  workflow {}  {}", e.id, e.workflow, e.status);
+    if let Some(r) = &e.reason {
+        println!("  {r}");
+    }
+    println!(
+        "  started {}  duration {}",
+        short_time(&e.created_at),
+        duration(&e.created_at, e.ended_at.as_deref())
+    );
+    if let Some(x) = &e.experiment {
+        println!("  experiment {x}");
+    }
+    if let Some(m) = e.parameters.as_object().filter(|m| !m.is_empty()) {
+        let ps: Vec<String> = m.iter().map(|(k, v)| format!("{k}={}", v)).collect();
+        println!("  parameters {}", ps.join(" "));
+    }
+    if let Some(m) = e.reused.as_object().filter(|m| !m.is_empty()) {
+        for (k, v) in m {
+            println!(
+                "  outputs of `{k}` reused from execution {}",
+                v.as_str().unwrap_or("")
+            );
+        }
+    }
+    println!();
+    let steps = tryx!(store.steps(&id));
+    let width = steps.iter().map(|s| s.name.len()).max().unwrap_or(4).max(4);
+    println!(
+        "  {:width$}  {:<10}  {:<14}  {:>8}  DETAIL",
+        "STEP", "TYPE", "STATUS", "DURATION"
+    );
+    for s in steps {
+        let mut detail = s.reason.clone().unwrap_or_default();
+        if let Some(r) = s.result {
+            detail = format!("result {r}");
+        }
+        if let Some(m) = s
+            .metrics
+            .as_ref()
+            .and_then(Value::as_object)
+            .filter(|m| !m.is_empty())
+        {
+            let ms: Vec<String> = m.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            detail = format!("{} {}", detail, ms.join(" ")).trim().to_string();
+        }
+        if s.attempt > 1 {
+            detail = format!("{detail} (attempt {})", s.attempt)
+                .trim()
+                .to_string();
+        }
+        let dur = match &s.started_at {
+            Some(st) => duration(st, s.ended_at.as_deref()),
+            None => "-".into(),
+        };
+        println!(
+            "  {:width$}  {:<10}  {:<14}  {:>8}  {}",
+            s.name,
+            s.ty,
+            s.status,
+            dur,
+            detail.lines().next().unwrap_or("")
+        );
+        if let Some(err) = &s.error {
+            for l in err.lines() {
+                println!("  {:width$}    {l}", "");
+            }
+        }
+    }
+    exit::OK
+}
+
+#[derive(Args, Debug)]
+pub struct LogsArgs {
+    pub execution: String,
+    pub step: String,
+    /// Keep printing as the log grows, until the step ends
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+}
+
+pub fn logs(home: Option<&Path>, a: LogsArgs) -> i32 {
+    let store = match open(home) {
+        Ok(s) => s,
+        Err(c) => return c,
+    };
+    let id = tryx!(store.resolve_id(&a.execution));
+    let steps = tryx!(store.steps(&id));
+    let Some(step) = steps.iter().find(|s| s.name == a.step) else {
+        let names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
+        eprintln!(
+            "error: execution {id} has no step `{}`; its steps are: {}",
+            a.step,
+            names.join(", ")
+        );
+        return exit::INVALID;
+    };
+    let path: PathBuf = store.logs_dir(&id).join(format!("{}.log", step.name));
+    let mut offset = 0u64;
+    loop {
+        if let Ok(mut f) = std::fs::File::open(&path) {
+            let _ = f.seek(SeekFrom::Start(offset));
+            let mut buf = Vec::new();
+            if f.read_to_end(&mut buf).is_ok() {
+                offset += buf.len() as u64;
+                let _ = std::io::stdout().write_all(&buf);
+                let _ = std::io::stdout().flush();
+            }
+        } else if !a.follow {
+            eprintln!(
+                "step `{}` has no log ({} steps write none)",
+                step.name, step.ty
+            );
+            return exit::OK;
+        }
+        if !a.follow {
+            return exit::OK;
+        }
+        let now = store
+            .steps(&id)
+            .ok()
+            .and_then(|v| v.into_iter().find(|s| s.name == a.step))
+            .map(|s| s.status);
+        let done =
+            now.is_some_and(|s| !matches!(s.as_str(), "running" | "waiting" | "awaiting_input"));
+        if done
+            && std::fs::metadata(&path)
+                .map(|m| m.len() <= offset)
+                .unwrap_or(true)
+        {
+            return exit::OK;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct StopArgs {
+    pub execution: String,
+    /// Only this step
+    pub step: Option<String>,
+}
+
+pub fn stop(home: Option<&Path>, a: StopArgs) -> i32 {
+    let store = match open(home) {
+        Ok(s) => s,
+        Err(c) => return c,
+    };
+    let id = tryx!(store.resolve_id(&a.execution));
+    let e = tryx!(store.execution(&id));
+    if matches!(e.status.as_str(), "executed" | "failed" | "stopped") {
+        eprintln!("execution {id} already ended: {}", e.status);
+        return exit::OK;
+    }
+    if is_running(&store.home, &id) {
+        tryx!(store.request_stop(&id, a.step.as_deref()));
+        eprintln!(
+            "asked the runner of {id} to stop {}",
+            a.step.map(|s| format!("step `{s}`")).unwrap_or("it".into())
+        );
+        return exit::OK;
+    }
+    // No runner: record the stop directly.
+    let steps = tryx!(store.steps(&id));
+    for s in steps
+        .iter()
+        .filter(|s| a.step.as_ref().is_none_or(|x| x == &s.name))
+    {
+        if matches!(s.status.as_str(), "running" | "waiting" | "awaiting_input") {
+            if let Some(pid) = s.pid.filter(|_| s.status == "running") {
+                crate::backends::job::kill_leftover(pid);
+            }
+            tryx!(store.set_step(
+                &id,
+                &s.name,
+                "stopped",
+                Some("stopped by `wf stop`"),
+                &crate::store::StepPatch {
+                    ended: true,
+                    ..Default::default()
+                }
+            ));
+        }
+    }
+    if a.step.is_none() {
+        tryx!(store.set_execution(&id, "stopped", Some("stopped by `wf stop`")));
+    }
+    eprintln!("stopped {id}");
+    exit::OK
+}
+
+#[derive(Args, Debug)]
+pub struct FlavorsArgs {
+    /// An array of objects with id, cpu, memory_mib, gpu
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn flavors(a: FlavorsArgs) -> i32 {
+    let m = Machine::detect();
+    let fs = m.flavors();
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&fs).unwrap_or_default());
+        return exit::OK;
+    }
+    println!(
+        "this machine: {} CPUs, {} MiB, {} GPUs",
+        m.cpus, m.memory_mib, m.gpus
+    );
+    println!(
+        "{:<10}  {:>4}  {:>10}  {:>4}  DESCRIPTION",
+        "ID", "CPU", "MEMORY_MIB", "GPU"
+    );
+    for f in fs {
+        println!(
+            "{:<10}  {:>4}  {:>10}  {:>4}  {}",
+            f.id, f.cpu, f.memory_mib, f.gpu, f.description
+        );
+    }
+    exit::OK
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AlgorithmCommand {
+    /// Register an algorithm that `wf.Algorithm(#{ algorithm_id })` and `wf.AIGalleryAlgorithm(#{ subscription_id })` name
+    Register {
+        /// Its id
+        id: String,
+        /// The folder of its code
+        #[arg(long)]
+        code_dir: PathBuf,
+        /// A boot file in that folder (.py runs with python3, .sh with bash)
+        #[arg(long, conflicts_with = "command")]
+        boot_file: Option<String>,
+        /// Or a shell command
+        #[arg(long)]
+        command: Option<String>,
+        /// A default hyperparameter (repeatable)
+        #[arg(short = 'p', long = "param", value_name = "NAME=VALUE")]
+        params: Vec<String>,
+        /// An environment variable (repeatable)
+        #[arg(short = 'e', long = "env", value_name = "NAME=VALUE")]
+        envs: Vec<String>,
+    },
+    /// List registered algorithms
+    List,
+    /// Show one
+    Show { id: String },
+}
+
+pub fn algorithm(home: Option<&Path>, c: AlgorithmCommand) -> i32 {
+    let store = match open(home) {
+        Ok(s) => s,
+        Err(c) => return c,
+    };
+    match c {
+        AlgorithmCommand::Register {
+            id,
+            code_dir,
+            boot_file,
+            command,
+            params,
+            envs,
+        } => {
+            if boot_file.is_none() && command.is_none() {
+                eprintln!("error: give --boot-file or --command");
+                return exit::USAGE;
+            }
+            let dir = match code_dir.canonicalize() {
+                Ok(d) if d.is_dir() => d,
+                _ => {
+                    eprintln!("error: --code-dir {} is not a folder", code_dir.display());
+                    return exit::USAGE;
+                }
+            };
+            let kv =
+                |list: &[String], what: &str| -> Result<serde_json::Map<String, Value>, String> {
+                    list.iter()
+                        .map(|t| {
+                            t.split_once('=')
+                                .filter(|(k, _)| !k.is_empty())
+                                .map(|(k, v)| (k.to_string(), json!(v)))
+                                .ok_or_else(|| format!("{what} `{t}`: write NAME=VALUE"))
+                        })
+                        .collect()
+                };
+            let (p, e) = match (kv(&params, "-p"), kv(&envs, "-e")) {
+                (Ok(p), Ok(e)) => (p, e),
+                (Err(m), _) | (_, Err(m)) => {
+                    eprintln!("error: {m}");
+                    return exit::USAGE;
+                }
+            };
+            let def = json!({ "code_dir": dir.to_string_lossy(), "boot_file": boot_file, "command": command, "parameters": p, "environments": e });
+            tryx!(store.put_algorithm(&id, &def));
+            eprintln!("registered algorithm `{id}`");
+            exit::OK
+        }
+        AlgorithmCommand::List => {
+            for (id, def, at) in tryx!(store.algorithms()) {
+                let how = def
+                    .get("boot_file")
+                    .and_then(Value::as_str)
+                    .or(def.get("command").and_then(Value::as_str))
+                    .unwrap_or("");
+                println!("{id:<24}  {how:<30}  {}", short_time(&at));
+            }
+            exit::OK
+        }
+        AlgorithmCommand::Show { id } => match tryx!(store.algorithm(&id)) {
+            Some(def) => {
+                println!("{}", serde_json::to_string_pretty(&def).unwrap_or_default());
+                exit::OK
+            }
+            None => {
+                eprintln!(
+                    "error: no algorithm `{id}` is registered; `wf algorithm list` shows them"
+                );
+                exit::INVALID
+            }
+        },
+    }
+}

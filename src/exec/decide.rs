@@ -1,0 +1,291 @@
+//! Whether a step waits, runs or is skipped: pure decisions over what its dependencies did,
+//! each with the sentence that explains it (shown by `wf show` and the REPL).
+//!
+//! The rules (CONTRACT §4): a step starts when every dependency ended `executed` or
+//! `skipped`. It is skipped when a condition step's branch that names it was not taken,
+//! when its skip conditions all hold, or (the default rule, replaced by a skip policy)
+//! when it has dependencies and all of them were skipped. A dependency that failed or was
+//! stopped keeps it from running.
+
+/// Step statuses. Terminal: executed, skipped, failed, stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Status {
+    /// Not started: waiting for dependencies, a slot, or a dependency that will not end well.
+    Waiting,
+    Running,
+    /// Needs a value (a `delay` placeholder) before it can run.
+    AwaitingInput,
+    Executed,
+    Skipped,
+    Failed,
+    Stopped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Waiting => "waiting",
+            Status::Running => "running",
+            Status::AwaitingInput => "awaiting_input",
+            Status::Executed => "executed",
+            Status::Skipped => "skipped",
+            Status::Failed => "failed",
+            Status::Stopped => "stopped",
+        }
+    }
+    pub fn parse(s: &str) -> Status {
+        match s {
+            "running" => Status::Running,
+            "awaiting_input" => Status::AwaitingInput,
+            "executed" => Status::Executed,
+            "skipped" => Status::Skipped,
+            "failed" => Status::Failed,
+            "stopped" => Status::Stopped,
+            _ => Status::Waiting,
+        }
+    }
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            Status::Executed | Status::Skipped | Status::Failed | Status::Stopped
+        )
+    }
+}
+
+/// What the scheduler should do with a waiting step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Not yet: a dependency has not ended.
+    Wait(String),
+    /// Never, in this execution: a dependency failed or was stopped.
+    Blocked(String),
+    Skip(String),
+    /// Its skip conditions must be evaluated now (the step has a skip policy).
+    EvaluateSkipConditions,
+    Run,
+}
+
+/// One dependency as the decision sees it.
+#[derive(Debug, Clone)]
+pub struct DepState<'a> {
+    pub name: &'a str,
+    pub status: Status,
+}
+
+/// A condition step's branch that names this step: the condition's name, whether the
+/// step is on its true side, and the condition's result once evaluated.
+#[derive(Debug, Clone)]
+pub struct Branch<'a> {
+    pub condition: &'a str,
+    pub on_true: bool,
+    pub result: Option<bool>,
+}
+
+pub fn decide(deps: &[DepState], branches: &[Branch], has_skip_policy: bool) -> Decision {
+    if let Some(d) = deps
+        .iter()
+        .find(|d| matches!(d.status, Status::Failed | Status::Stopped))
+    {
+        return Decision::Blocked(format!(
+            "not run: its dependency `{}` {}",
+            d.name,
+            if d.status == Status::Failed {
+                "failed"
+            } else {
+                "was stopped"
+            }
+        ));
+    }
+    let pending: Vec<&str> = deps
+        .iter()
+        .filter(|d| !d.status.is_terminal())
+        .map(|d| d.name)
+        .collect();
+    if !pending.is_empty() {
+        return Decision::Wait(format!("waiting for {}", quote_list(&pending)));
+    }
+    for b in branches {
+        if let Some(result) = b.result {
+            if result != b.on_true {
+                return Decision::Skip(format!(
+                    "condition `{}` was {result}, and this step is in its `{}`",
+                    b.condition,
+                    if b.on_true {
+                        "if_then_steps"
+                    } else {
+                        "else_then_steps"
+                    }
+                ));
+            }
+        }
+    }
+    if has_skip_policy {
+        return Decision::EvaluateSkipConditions;
+    }
+    if !deps.is_empty() && deps.iter().all(|d| d.status == Status::Skipped) {
+        return Decision::Skip(if deps.len() == 1 {
+            format!("its only dependency `{}` was skipped", deps[0].name)
+        } else {
+            format!(
+                "all of its dependencies were skipped ({})",
+                quote_list(&deps.iter().map(|d| d.name).collect::<Vec<_>>())
+            )
+        });
+    }
+    Decision::Run
+}
+
+fn quote_list(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The status an execution ends with, from its steps' statuses; `None` while it goes on.
+pub fn execution_outcome(statuses: &[Status], anything_can_progress: bool) -> Option<&'static str> {
+    if anything_can_progress || statuses.contains(&Status::Running) {
+        return None;
+    }
+    if statuses.contains(&Status::Failed) {
+        Some("failed")
+    } else if statuses.contains(&Status::Stopped) {
+        Some("stopped")
+    } else if statuses.contains(&Status::AwaitingInput) {
+        Some("awaiting_input")
+    } else {
+        Some("executed")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Status::*;
+
+    fn d(name: &str, status: Status) -> DepState<'_> {
+        DepState { name, status }
+    }
+
+    #[test]
+    fn a_root_step_runs() {
+        assert_eq!(decide(&[], &[], false), Decision::Run);
+    }
+
+    #[test]
+    fn waits_for_unfinished_dependencies_and_names_them() {
+        let r = decide(
+            &[d("a", Executed), d("b", Running), d("c", Waiting)],
+            &[],
+            false,
+        );
+        assert_eq!(r, Decision::Wait("waiting for `b`, `c`".into()));
+    }
+
+    #[test]
+    fn a_failed_dependency_blocks_even_when_another_was_skipped() {
+        // The join case peers get wrong: one parent skipped, the other failed.
+        let r = decide(&[d("a", Skipped), d("b", Failed)], &[], false);
+        assert_eq!(
+            r,
+            Decision::Blocked("not run: its dependency `b` failed".into())
+        );
+        let r = decide(&[d("a", Running), d("b", Stopped)], &[], false);
+        assert!(matches!(r, Decision::Blocked(_)));
+    }
+
+    #[test]
+    fn default_rule_skips_when_all_dependencies_were_skipped() {
+        let r = decide(&[d("a", Skipped), d("b", Skipped)], &[], false);
+        assert_eq!(
+            r,
+            Decision::Skip("all of its dependencies were skipped (`a`, `b`)".into())
+        );
+        // One executed parent is enough to run: the join after a condition.
+        assert_eq!(
+            decide(&[d("a", Skipped), d("b", Executed)], &[], false),
+            Decision::Run
+        );
+    }
+
+    #[test]
+    fn a_skip_policy_replaces_the_default_rule() {
+        let r = decide(&[d("a", Skipped), d("b", Skipped)], &[], true);
+        assert_eq!(r, Decision::EvaluateSkipConditions);
+    }
+
+    #[test]
+    fn the_branch_not_taken_is_skipped() {
+        let on_true = [Branch {
+            condition: "gate",
+            on_true: true,
+            result: Some(false),
+        }];
+        let r = decide(&[d("gate", Executed)], &on_true, false);
+        assert_eq!(
+            r,
+            Decision::Skip(
+                "condition `gate` was false, and this step is in its `if_then_steps`".into()
+            )
+        );
+        let on_false = [Branch {
+            condition: "gate",
+            on_true: false,
+            result: Some(false),
+        }];
+        assert_eq!(
+            decide(&[d("gate", Executed)], &on_false, false),
+            Decision::Run
+        );
+    }
+
+    #[test]
+    fn a_branch_skip_wins_over_a_skip_policy() {
+        let b = [Branch {
+            condition: "gate",
+            on_true: true,
+            result: Some(false),
+        }];
+        assert!(matches!(
+            decide(&[d("gate", Executed)], &b, true),
+            Decision::Skip(_)
+        ));
+    }
+
+    #[test]
+    fn a_join_after_a_condition_runs_when_its_taken_branch_executed() {
+        // gate -> (a | b) -> join: b skipped by the branch, a executed.
+        assert_eq!(
+            decide(&[d("a", Executed), d("b", Skipped)], &[], false),
+            Decision::Run
+        );
+        // Both branches skipped (their own skip policies): the join is skipped too.
+        assert!(matches!(
+            decide(&[d("a", Skipped), d("b", Skipped)], &[], false),
+            Decision::Skip(_)
+        ));
+    }
+
+    #[test]
+    fn outcomes() {
+        assert_eq!(
+            execution_outcome(&[Executed, Skipped], false),
+            Some("executed")
+        );
+        assert_eq!(
+            execution_outcome(&[Executed, Failed, Waiting], false),
+            Some("failed")
+        );
+        assert_eq!(
+            execution_outcome(&[Executed, AwaitingInput], false),
+            Some("awaiting_input")
+        );
+        assert_eq!(
+            execution_outcome(&[Executed, Stopped], false),
+            Some("stopped")
+        );
+        assert_eq!(execution_outcome(&[Running], false), None);
+        assert_eq!(execution_outcome(&[Waiting], true), None);
+    }
+}

@@ -1,0 +1,365 @@
+//! What the values of a step's definition stand for in one execution: placeholders become
+//! their values, storages and OBS paths local paths, consumed outputs the producer's paths,
+//! metrics numbers; and a condition's truth.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+use serde_json::Value;
+
+use super::decide::Status;
+use crate::model::val::{Obj, Val};
+
+/// What an earlier step left for later ones.
+#[derive(Debug, Clone, Default)]
+pub struct Produced {
+    pub status: Option<Status>,
+    /// output name -> `{"path": ...}` (and other fields for services later)
+    pub outputs: IndexMap<String, Value>,
+    /// float metrics by key
+    pub metrics: IndexMap<String, f64>,
+    /// which execution produced it, when it was reused from an earlier one
+    pub from_execution: Option<String>,
+}
+
+pub struct Ctx<'a> {
+    pub exec_id: &'a str,
+    pub home: &'a Path,
+    pub base_dir: &'a Path,
+    pub params: &'a HashMap<String, Val>,
+    pub storages: &'a HashMap<String, PathBuf>,
+    pub produced: &'a HashMap<String, Produced>,
+}
+
+pub type R<T> = Result<T, String>;
+
+impl Ctx<'_> {
+    /// A path written in a script: `obs://bucket/key` maps into the home's object folder,
+    /// relative paths are relative to the script's folder.
+    pub fn local_path(&self, text: &str) -> PathBuf {
+        if let Some(rest) = text.strip_prefix("obs://") {
+            return self.home.join("obs").join(rest.trim_start_matches('/'));
+        }
+        let p = Path::new(text);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+
+    /// The value of a placeholder, or the value itself.
+    pub fn value(&self, v: &Val) -> R<Val> {
+        match v {
+            Val::Obj(o) if o.is_placeholder() => match self.params.get(o.name()) {
+                Some(x) => Ok(x.clone()),
+                None => Err(format!("parameter `{}` has no value", o.name())),
+            },
+            other => Ok(other.clone()),
+        }
+    }
+
+    fn storage_root(&self, storage: &Obj) -> R<PathBuf> {
+        self.storages.get(storage.name()).cloned().ok_or_else(|| {
+            format!(
+                "storage `{}` has no root; give --storage {}=DIR",
+                storage.name(),
+                storage.name()
+            )
+        })
+    }
+
+    /// A local path for a path-like value. `create` makes directories of output storages.
+    pub fn path(&self, v: &Val) -> R<PathBuf> {
+        match v {
+            Val::Str(s) => Ok(self.local_path(s)),
+            Val::Obj(o) => match o.class() {
+                "StoragePath" => {
+                    let storage = o
+                        .arg("storage")
+                        .and_then(Val::as_obj)
+                        .ok_or("a storage path without its storage")?;
+                    let mut p = self.storage_root(storage)?;
+                    if o.arg("with_execution_id").and_then(Val::as_bool) == Some(true) {
+                        p.push(self.exec_id);
+                    }
+                    let dir = o.str_arg("directory").unwrap_or("");
+                    if !dir.is_empty() {
+                        p.push(dir);
+                    }
+                    Ok(p)
+                }
+                "Storage" | "InputStorage" => self.storage_root(o),
+                "OutputStorage" => Ok(self.storage_root(o)?.join(self.exec_id)),
+                "OBSPath" => self.path(o.arg("obs_path").unwrap_or(&Val::Null)),
+                "OBSConsumption"
+                | "DatasetConsumption"
+                | "LabelTaskConsumption"
+                | "ModelConsumption" => self.consumed_path(o),
+                "DataConsumptionSelector" => self.path(&Val::Obj(self.select(o)?)),
+                _ if o.is_placeholder() => self.path(&self.value(v)?),
+                "Dataset" => Err(format!(
+                    "dataset `{}` needs the dataset service, which has no backend yet",
+                    o.str_arg("dataset_name").unwrap_or("")
+                )),
+                other => Err(format!("a `{other}` is not a path")),
+            },
+            other => Err(format!("{} is not a path", other.describe())),
+        }
+    }
+
+    fn producer<'o>(&self, o: &'o Obj) -> R<(&'o str, &'o str, &Produced)> {
+        let step = o.str_arg("step").unwrap_or("");
+        let output = o.str_arg("output").unwrap_or("");
+        let p = self.produced.get(step).ok_or_else(|| {
+            format!("step `{step}` has not run, so its output `{output}` is not there")
+        })?;
+        Ok((step, output, p))
+    }
+
+    fn consumed_path(&self, o: &Obj) -> R<PathBuf> {
+        let (step, output, p) = self.producer(o)?;
+        match p
+            .outputs
+            .get(output)
+            .and_then(|v| v.get("path"))
+            .and_then(Value::as_str)
+        {
+            Some(path) => Ok(PathBuf::from(path)),
+            None => Err(format!("step `{step}` left no output `{output}`")),
+        }
+    }
+
+    /// The one output of a `DataConsumptionSelector` whose step executed.
+    pub fn select(&self, sel: &Obj) -> R<std::sync::Arc<Obj>> {
+        let items = sel.arg("data_list").map(Val::items).unwrap_or_default();
+        let executed: Vec<&std::sync::Arc<Obj>> = items
+            .iter()
+            .filter_map(Val::as_obj)
+            .filter(|o| {
+                o.str_arg("step")
+                    .and_then(|s| self.produced.get(s))
+                    .is_some_and(|p| p.status == Some(Status::Executed))
+            })
+            .collect();
+        let names: Vec<String> = items
+            .iter()
+            .filter_map(Val::as_obj)
+            .map(|o| format!("`{}`", o.str_arg("step").unwrap_or("")))
+            .collect();
+        match executed.as_slice() {
+            [one] => Ok((*one).clone()),
+            [] => Err(format!(
+                "the data selector has no output to take: none of {} executed",
+                names.join(", ")
+            )),
+            many => Err(format!(
+                "the data selector has {} outputs to choose from ({}): exactly one of its steps must execute",
+                many.len(),
+                many.iter().map(|o| format!("`{}`", o.str_arg("step").unwrap_or(""))).collect::<Vec<_>>().join(", ")
+            )),
+        }
+    }
+
+    /// A value as text for a command-line argument or an environment variable.
+    pub fn text(&self, v: &Val) -> R<String> {
+        match v {
+            Val::Null => Ok(String::new()),
+            Val::Bool(b) => Ok(b.to_string()),
+            Val::Int(i) => Ok(i.to_string()),
+            Val::Float(f) => Ok(f.to_string()),
+            Val::Str(s) => Ok(s.to_string()),
+            Val::Enum(e) => Ok(e.name.to_string()),
+            Val::List(_) | Val::Map(_) => {
+                Ok(serde_json::to_string(&self.json(v)?).unwrap_or_default())
+            }
+            Val::StepRef(n, _) => Ok(n.to_string()),
+            Val::Obj(o) => match o.class() {
+                _ if o.is_placeholder() => self.text(&self.value(v)?),
+                "OutputVariable" => {
+                    let (step, _, p) = self.producer(o)?;
+                    let var = o.str_arg("variable").unwrap_or("");
+                    p.outputs
+                        .values()
+                        .find_map(|x| x.get(var).and_then(Value::as_str).map(str::to_string))
+                        .ok_or_else(|| format!("step `{step}` has no output variable `{var}`"))
+                }
+                "SystemEnv" => Ok(std::env::var(o.str_arg("name").unwrap_or(""))
+                    .unwrap_or_else(|_| o.str_arg("default").unwrap_or("").to_string())),
+                _ => Ok(self.path(v)?.to_string_lossy().into_owned()),
+            },
+        }
+    }
+
+    /// A value as JSON, placeholders replaced.
+    pub fn json(&self, v: &Val) -> R<Value> {
+        Ok(match v {
+            Val::List(items) => Value::Array(items.iter().map(|x| self.json(x)).collect::<R<_>>()?),
+            Val::Map(m) => Value::Object(
+                m.iter()
+                    .map(|(k, x)| Ok((k.clone(), self.json(x)?)))
+                    .collect::<R<_>>()?,
+            ),
+            Val::Obj(o) if o.is_placeholder() => self.json(&self.value(v)?)?,
+            Val::Obj(_) => Value::String(self.text(v)?),
+            other => crate::model::definition::val_to_json(other),
+        })
+    }
+
+    /// The truth of a condition (CONTRACT §4.3).
+    pub fn condition(&self, c: &Obj) -> R<bool> {
+        let op = match c.arg("condition_type") {
+            Some(Val::Enum(e)) => e.name,
+            _ => return Err("a condition without `condition_type`".into()),
+        };
+        let left = c.arg("left").unwrap_or(&Val::Null);
+        let right = c.arg("right").unwrap_or(&Val::Null);
+        if op == "OR" {
+            let side = |v: &Val| match v {
+                Val::Obj(o) if o.is("Condition") => self.condition(o),
+                other => Err(format!(
+                    "an `OR` condition joins conditions, not {}",
+                    other.describe()
+                )),
+            };
+            return Ok(side(left)? || side(right)?);
+        }
+        let l = self.operand(left)?;
+        let r = self.operand(right)?;
+        match op {
+            "EQ" => equal(&l, &r),
+            "NOT" => equal(&l, &r).map(|b| !b),
+            "IN" => match &r {
+                Operand::List(items) => {
+                    for item in items {
+                        if equal(&l, item)? {
+                            return Ok(true);
+                        }
+                    }
+                    Ok(false)
+                }
+                Operand::Str(s) => match &l {
+                    Operand::Str(x) => Ok(s.contains(x.as_str())),
+                    other => Err(format!("`IN` looks for {} in a string", other.kind())),
+                },
+                other => Err(format!(
+                    "`IN` needs a sequence on the right, got {}",
+                    other.kind()
+                )),
+            },
+            "GT" | "GTE" | "LT" | "LTE" => {
+                let ord = order(&l, &r)?;
+                Ok(match op {
+                    "GT" => ord.is_gt(),
+                    "GTE" => ord.is_ge(),
+                    "LT" => ord.is_lt(),
+                    _ => ord.is_le(),
+                })
+            }
+            other => Err(format!("unknown condition type `{other}`")),
+        }
+    }
+
+    fn operand(&self, v: &Val) -> R<Operand> {
+        Ok(match v {
+            Val::Null => Operand::Null,
+            Val::Bool(b) => Operand::Bool(*b),
+            Val::Int(i) => Operand::Num(*i as f64),
+            Val::Float(f) => Operand::Num(*f),
+            Val::Str(s) => Operand::Str(s.to_string()),
+            Val::Enum(e) => Operand::Str(e.name.to_string()),
+            Val::List(items) => {
+                Operand::List(items.iter().map(|x| self.operand(x)).collect::<R<_>>()?)
+            }
+            Val::Map(_) | Val::StepRef(..) => {
+                return Err(format!("a condition cannot compare {}", v.describe()))
+            }
+            Val::Obj(o) => match o.class() {
+                "Condition" => Operand::Bool(self.condition(o)?),
+                "MetricInfo" => {
+                    let input = o
+                        .arg("input_data")
+                        .and_then(Val::as_obj)
+                        .ok_or("a MetricInfo without `input_data`")?;
+                    let (step, _, p) = self.producer(input)?;
+                    let key = o.str_arg("json_key").unwrap_or("");
+                    match p.metrics.get(key) {
+                        Some(x) => Operand::Num(*x),
+                        None => {
+                            let known: Vec<&str> = p.metrics.keys().map(String::as_str).collect();
+                            return Err(format!(
+                                "metric `{key}` is not among the float metrics of step `{step}` ({})",
+                                if known.is_empty() { "it has none".to_string() } else { format!("it has {}", known.join(", ")) }
+                            ));
+                        }
+                    }
+                }
+                _ if o.is_placeholder() => self.operand(&self.value(v)?)?,
+                other => return Err(format!("a condition cannot compare a `{other}`")),
+            },
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Operand {
+    Null,
+    Bool(bool),
+    Num(f64),
+    Str(String),
+    List(Vec<Operand>),
+}
+
+impl Operand {
+    fn kind(&self) -> &'static str {
+        match self {
+            Operand::Null => "nothing",
+            Operand::Bool(_) => "a bool",
+            Operand::Num(_) => "a number",
+            Operand::Str(_) => "a string",
+            Operand::List(_) => "a list",
+        }
+    }
+}
+
+fn equal(a: &Operand, b: &Operand) -> R<bool> {
+    Ok(match (a, b) {
+        (Operand::Num(x), Operand::Num(y)) => x == y,
+        (Operand::Str(x), Operand::Str(y)) => x == y,
+        (Operand::Bool(x), Operand::Bool(y)) => x == y,
+        (Operand::Null, Operand::Null) => true,
+        (Operand::List(x), Operand::List(y)) => {
+            if x.len() != y.len() {
+                return Ok(false);
+            }
+            for (p, q) in x.iter().zip(y) {
+                if !equal(p, q)? {
+                    return Ok(false);
+                }
+            }
+            true
+        }
+        (x, y) => {
+            return Err(format!(
+                "a condition cannot compare {} with {}",
+                x.kind(),
+                y.kind()
+            ))
+        }
+    })
+}
+
+fn order(a: &Operand, b: &Operand) -> R<std::cmp::Ordering> {
+    match (a, b) {
+        (Operand::Num(x), Operand::Num(y)) => x
+            .partial_cmp(y)
+            .ok_or_else(|| "cannot order NaN".to_string()),
+        (Operand::Str(x), Operand::Str(y)) => Ok(x.cmp(y)),
+        (x, y) => Err(format!(
+            "a condition cannot order {} against {}",
+            x.kind(),
+            y.kind()
+        )),
+    }
+}
