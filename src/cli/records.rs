@@ -128,7 +128,7 @@ fn duration(start: &str, end: Option<&str>) -> String {
 
 #[derive(Args, Debug)]
 pub struct ShowArgs {
-    /// The execution (a unique prefix of its id is enough)
+    /// The execution (a unique prefix of its id, or `latest`)
     pub execution: String,
     /// The execution record as JSON
     #[arg(long)]

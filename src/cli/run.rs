@@ -623,7 +623,7 @@ pub fn reload(store: &Store, exec: &str) -> Result<(Setup, Vec<Recorded>), Strin
 
 #[derive(Args, Debug)]
 pub struct CarryOnArgs {
-    /// The execution (a unique prefix of its id is enough)
+    /// The execution (a unique prefix of its id, or `latest`)
     pub execution: String,
     /// Print the execution record as one JSON object on stdout
     #[arg(long)]

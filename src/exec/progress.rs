@@ -1,7 +1,13 @@
-//! What a run shows while it goes: one line per event on stderr (stdout stays for `--json`).
+//! What a run shows while it goes, on stderr (stdout stays for `--json`): on a terminal a
+//! live line per running or awaiting step with its elapsed time, finished steps printed
+//! above; otherwise one plain line per event.
 
-use std::io::Write;
-use std::time::Instant;
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::decide::Status;
 
@@ -9,14 +15,28 @@ pub struct Progress {
     start: Instant,
     quiet: bool,
     color: bool,
+    live: Option<Live>,
+}
+
+struct Live {
+    mp: MultiProgress,
+    bars: Mutex<HashMap<String, ProgressBar>>,
 }
 
 impl Progress {
     pub fn new(quiet: bool) -> Progress {
+        let live = (!quiet
+            && std::io::stderr().is_terminal()
+            && std::env::var_os("WF_PLAIN_PROGRESS").is_none())
+        .then(|| Live {
+            mp: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+            bars: Mutex::new(HashMap::new()),
+        });
         Progress {
             start: Instant::now(),
             quiet,
             color: crate::cli::stderr_color(),
+            live,
         }
     }
 
@@ -28,10 +48,7 @@ impl Progress {
         }
     }
 
-    pub fn step(&self, name: &str, status: Status, reason: Option<&str>) {
-        if self.quiet {
-            return;
-        }
+    fn line(&self, name: &str, status: Status, reason: Option<&str>) -> String {
         let code = match status {
             Status::Executed => "32",
             Status::Failed | Status::Stopped => "31",
@@ -53,27 +70,82 @@ impl Progress {
                 line.push_str(&format!("\n{:>9}  {more}", ""));
             }
         }
-        let _ = writeln!(std::io::stderr(), "{line}");
+        line
+    }
+
+    fn print(&self, text: &str) {
+        match &self.live {
+            Some(l) => {
+                let _ = l.mp.println(text);
+            }
+            None => {
+                let _ = writeln!(std::io::stderr(), "{text}");
+            }
+        }
+    }
+
+    pub fn step(&self, name: &str, status: Status, reason: Option<&str>) {
+        if self.quiet {
+            return;
+        }
+        let Some(live) = &self.live else {
+            self.print(&self.line(name, status, reason));
+            return;
+        };
+        let mut bars = live.bars.lock().unwrap_or_else(|p| p.into_inner());
+        match status {
+            Status::Running | Status::AwaitingInput => {
+                let bar = bars.entry(name.to_string()).or_insert_with(|| {
+                    let b = live.mp.add(ProgressBar::new_spinner());
+                    b.set_style(
+                        ProgressStyle::with_template("{spinner:.cyan} {elapsed:>5} {msg}")
+                            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                    );
+                    b.enable_steady_tick(Duration::from_millis(120));
+                    b
+                });
+                bar.set_message(format!(
+                    "{name}  {}{}",
+                    status.as_str(),
+                    reason.map(|r| format!("  {r}")).unwrap_or_default()
+                ));
+            }
+            Status::Waiting => {}
+            _ => {
+                if let Some(b) = bars.remove(name) {
+                    b.finish_and_clear();
+                    live.mp.remove(&b);
+                }
+                drop(bars);
+                self.print(&self.line(name, status, reason));
+            }
+        }
     }
 
     pub fn note(&self, text: &str) {
         if !self.quiet {
-            let _ = writeln!(
-                std::io::stderr(),
+            self.print(&format!(
                 "{:>7.2}s  {text}",
                 self.start.elapsed().as_secs_f64()
-            );
+            ));
         }
     }
 
     pub fn finish(&self, exec: &str, outcome: &str) {
-        if !self.quiet {
-            let _ = writeln!(
-                std::io::stderr(),
-                "execution {exec} {} in {:.2}s",
-                outcome,
-                self.start.elapsed().as_secs_f64()
-            );
+        if self.quiet {
+            return;
         }
+        if let Some(live) = &self.live {
+            let mut bars = live.bars.lock().unwrap_or_else(|p| p.into_inner());
+            for (_, b) in bars.drain() {
+                b.finish_and_clear();
+            }
+            let _ = live.mp.clear();
+        }
+        let _ = writeln!(
+            std::io::stderr(),
+            "execution {exec} {outcome} in {:.2}s",
+            self.start.elapsed().as_secs_f64()
+        );
     }
 }

@@ -118,7 +118,18 @@ pub fn env_name(prefix: &str, name: &str) -> String {
 impl Runner {
     /// `rows` are the recorded statuses (name, status, attempt, outputs, metrics, result) of
     /// a resumed execution; running steps among them run again.
-    pub fn new(s: Setup, store: Store, progress: Progress, rows: Vec<Recorded>) -> Runner {
+    pub fn new(mut s: Setup, store: Store, progress: Progress, rows: Vec<Recorded>) -> Runner {
+        // Decide in dependency order, so one pass settles a whole chain.
+        if let Ok(order) = crate::model::graph::Dag::build(&s.workflow).order() {
+            let rank: HashMap<&str, usize> = order
+                .iter()
+                .enumerate()
+                .map(|(r, i)| (s.workflow.steps[*i].name.as_str(), r))
+                .collect();
+            let mut sel = s.selected.clone();
+            sel.sort_by_key(|n| rank.get(n.as_str()).copied().unwrap_or(usize::MAX));
+            s.selected = sel;
+        }
         let mut state = HashMap::new();
         let mut produced = s.reused.clone();
         for name in &s.selected {

@@ -344,8 +344,20 @@ impl Store {
         Ok(())
     }
 
-    /// The full id of the execution `id` names (a unique prefix is enough).
+    /// The full id of the execution `id` names (a unique prefix is enough; `latest` is the
+    /// newest).
     pub fn resolve_id(&self, id: &str) -> Result<String> {
+        if id == "latest" {
+            return self
+                .conn
+                .query_row(
+                    "SELECT id FROM executions ORDER BY created_at DESC, rowid DESC LIMIT 1",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .ok_or_else(|| StoreError::NoExecution(id.to_string()));
+        }
         let mut stmt = self
             .conn
             .prepare("SELECT id FROM executions WHERE id = ?1 OR id LIKE ?2 || '%' LIMIT 2")?;
