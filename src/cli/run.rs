@@ -1,6 +1,7 @@
 //! `wf run` and the commands that carry an execution on: `retry`, `proceed`, `resume`.
 
 use std::collections::HashMap;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -215,6 +216,7 @@ pub fn run(home: Option<&Path>, args: RunArgs) -> i32 {
             Err(e) => return usage(&e.to_string()),
         }
     }
+    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     let mut missing: Vec<String> = Vec::new();
     for p in &placeholders {
         if values.contains_key(p.name()) {
@@ -232,6 +234,12 @@ pub fn run(home: Option<&Path>, args: RunArgs) -> i32 {
         if !required {
             values.insert(p.name().to_string(), Val::Null);
             continue;
+        }
+        if interactive {
+            if let Some(v) = crate::exec::params::prompt(p) {
+                values.insert(p.name().to_string(), v);
+                continue;
+            }
         }
         missing.push(format!(
             "  {}  {}{}",
@@ -284,6 +292,25 @@ pub fn run(home: Option<&Path>, args: RunArgs) -> i32 {
             std::env::current_dir().map(|d| d.join(&p)).unwrap_or(p)
         };
         roots.insert(k.to_string(), abs);
+    }
+    if interactive {
+        let lacking: Vec<&Arc<Obj>> = storages_used
+            .iter()
+            .filter(|st| !roots.contains_key(st.name()))
+            .collect();
+        for st in lacking {
+            eprint!("root folder of storage `{}`: ", st.name());
+            let mut line = String::new();
+            if std::io::stdin().read_line(&mut line).is_ok() && !line.trim().is_empty() {
+                let p = PathBuf::from(line.trim());
+                let abs = if p.is_absolute() {
+                    p
+                } else {
+                    std::env::current_dir().map(|d| d.join(&p)).unwrap_or(p)
+                };
+                roots.insert(st.name().to_string(), abs);
+            }
+        }
     }
     let missing_roots: Vec<String> = storages_used
         .iter()

@@ -99,6 +99,8 @@ pub struct Runner {
     running: usize,
     stopping: bool,
     progress: Progress,
+    /// Ask for delayed values on the terminal instead of pausing.
+    interactive: bool,
 }
 
 pub fn env_name(prefix: &str, name: &str) -> String {
@@ -185,6 +187,8 @@ impl Runner {
             running: 0,
             stopping: false,
             progress,
+            interactive: std::io::IsTerminal::is_terminal(&std::io::stdin())
+                && std::io::IsTerminal::is_terminal(&std::io::stderr()),
         }
     }
 
@@ -506,7 +510,39 @@ impl Runner {
 
     fn try_start(&mut self, step: &Step, tx: &mpsc::UnboundedSender<Msg>) -> Result<bool, String> {
         let name = step.name.clone();
-        let missing = self.missing_inputs(step);
+        let mut missing = self.missing_inputs(step);
+        if !missing.is_empty() && self.interactive {
+            // On a terminal, ask now instead of pausing the execution.
+            self.progress
+                .note(&format!("step `{name}` needs {}", missing.join(", ")));
+            let mut phs: Vec<Arc<Obj>> = Vec::new();
+            Val::Obj(step.obj.clone()).walk(&mut |x| {
+                if let Val::Obj(o) = x {
+                    if o.is_placeholder()
+                        && missing.iter().any(|m| m == o.name())
+                        && !phs.iter().any(|p| p.name() == o.name())
+                    {
+                        phs.push(o.clone());
+                    }
+                }
+            });
+            for p in phs {
+                if let Some(v) = tokio::task::block_in_place(|| super::params::prompt(&p)) {
+                    self.s.params.insert(p.name().to_string(), v);
+                }
+            }
+            let params = Value::Object(
+                self.s
+                    .params
+                    .iter()
+                    .map(|(k, v)| (k.clone(), crate::model::definition::val_to_json(v)))
+                    .collect(),
+            );
+            self.store
+                .set_parameters(&self.s.exec_id, &params)
+                .map_err(|e| e.to_string())?;
+            missing = self.missing_inputs(step);
+        }
         if !missing.is_empty() {
             let reason = format!(
                 "needs {}: `wf proceed {} {} {}`",
