@@ -1,0 +1,1404 @@
+//! The executor from the outside: each test writes a small workflow into a fresh temporary
+//! folder, runs the real `wf` binary with its own home, and checks what a user would notice —
+//! the exit status, the `--json` execution record, the files the jobs wrote, and the other
+//! commands' views of the records (CONTRACT.md §3–§5).
+//!
+//! Jobs are tiny `sh -c` commands. They leave traces in the temporary folder: a "counter" file
+//! gets one line per run of a job, so a test can prove what ran and how often.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const WF: &str = env!("CARGO_BIN_EXE_wf");
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/run");
+
+// ---------------------------------------------------------------------------------------------
+// Running wf
+
+/// One test's world: a temporary folder holding the home (`home/`), the scripts, the storage
+/// roots and the jobs' traces.
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        Env {
+            dir: tempfile::tempdir().expect("a temporary folder"),
+        }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// A path as text, for scripts, commands and arguments.
+    fn at(&self, rel: &str) -> String {
+        self.path(rel).to_str().unwrap().to_string()
+    }
+
+    fn home(&self) -> PathBuf {
+        self.path("home")
+    }
+
+    fn write(&self, rel: &str, text: &str) -> String {
+        let p = self.path(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    }
+
+    fn read(&self, rel: &str) -> String {
+        fs::read_to_string(self.path(rel)).unwrap_or_default()
+    }
+
+    /// How many times a job appended to the counter file `rel`.
+    fn count(&self, rel: &str) -> usize {
+        self.read(rel).lines().count()
+    }
+
+    /// `--storage out=ROOT` for the storage every `flow()` declares.
+    fn out_storage(&self) -> String {
+        format!("out={}", self.at("root"))
+    }
+
+    /// `wf ARGS --home HOME`.
+    fn wf(&self, args: &[&str]) -> Ran {
+        run(&self.home(), args)
+    }
+
+    /// `wf run SCRIPT --storage out=ROOT --json ARGS`.
+    fn run_flow(&self, script: &str, args: &[&str]) -> Ran {
+        let storage = self.out_storage();
+        let mut all = vec!["run", script, "--storage", &storage, "--json"];
+        all.extend_from_slice(args);
+        self.wf(&all)
+    }
+
+    /// `wf run ...` in the background, its stdout and stderr going to files in the folder.
+    fn spawn(&self, args: &[&str]) -> Child {
+        command(&self.home(), args)
+            .stdin(Stdio::null())
+            .stdout(fs::File::create(self.path("runner.out")).unwrap())
+            .stderr(fs::File::create(self.path("runner.err")).unwrap())
+            .spawn()
+            .expect("wf starts")
+    }
+
+    /// The id of the newest execution in the home.
+    fn latest_id(&self) -> String {
+        let r = self.wf(&["executions", "--json"]);
+        let list = r
+            .json
+            .as_array()
+            .unwrap_or_else(|| panic!("executions --json: {r:?}"));
+        assert!(!list.is_empty(), "no execution recorded: {r:?}");
+        list[0]["execution_id"].as_str().unwrap().to_string()
+    }
+}
+
+/// What one `wf` invocation did: its exit code, stdout parsed as JSON (`Null` when it is not),
+/// stdout as text, and stderr.
+#[derive(Debug)]
+struct Ran {
+    code: i32,
+    json: Value,
+    stdout: String,
+    stderr: String,
+}
+
+fn command(home: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(WF);
+    c.args(args)
+        .arg("--home")
+        .arg(home)
+        .current_dir(home.parent().unwrap_or(Path::new("/")))
+        .env("NO_COLOR", "1")
+        .env_remove("WF_HOME");
+    c
+}
+
+/// Runs `wf ARGS --home HOME` to its end: (exit code, stdout as JSON, stderr), and more.
+fn run(home: &Path, args: &[&str]) -> Ran {
+    let out: Output = command(home, args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("wf runs");
+    ran(out)
+}
+
+fn ran(out: Output) -> Ran {
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    Ran {
+        code: out.status.code().unwrap_or(-1),
+        json: serde_json::from_str(&stdout).unwrap_or(Value::Null),
+        stdout,
+        stderr,
+    }
+}
+
+impl Ran {
+    fn step(&self, name: &str) -> &Value {
+        step(&self.json, name)
+    }
+
+    fn step_status(&self, name: &str) -> &str {
+        self.step(name)["status"].as_str().unwrap_or("?")
+    }
+
+    fn status(&self) -> &str {
+        self.json["status"].as_str().unwrap_or("?")
+    }
+
+    fn id(&self) -> String {
+        self.json["execution_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no execution id: {self:?}"))
+            .to_string()
+    }
+
+    fn output_path(&self, step: &str, output: &str) -> String {
+        self.step(step)["outputs"][output]["path"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no path for {step}.{output}: {self:?}"))
+            .to_string()
+    }
+
+    fn no_panic(&self) {
+        assert!(
+            !self.stderr.contains("panicked"),
+            "wf panicked: {}",
+            self.stderr
+        );
+    }
+}
+
+fn step<'a>(record: &'a Value, name: &str) -> &'a Value {
+    record["steps"]
+        .as_array()
+        .and_then(|steps| steps.iter().find(|s| s["name"] == name))
+        .unwrap_or_else(|| panic!("no step `{name}` in the record:\n{record:#}"))
+}
+
+fn step_names(record: &Value) -> Vec<String> {
+    record["steps"]
+        .as_array()
+        .map(|s| {
+            s.iter()
+                .map(|s| s["name"].as_str().unwrap_or("?").to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn wait_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    done()
+}
+
+/// Waits for a spawned runner to end; kills it when it takes longer than `timeout`.
+fn wait_child(child: &mut Child, timeout: Duration) -> Option<i32> {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status.code().unwrap_or(-1));
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Whether a process is still alive (a zombie waiting for its reaper counts as gone).
+fn alive(pid: u32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => false,
+        Ok(stat) => {
+            // "pid (comm) S ...": the state follows the last ')'.
+            let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+            !state.starts_with('Z') && !state.starts_with('X')
+        }
+    }
+}
+
+fn read_pid(env: &Env, rel: &str) -> u32 {
+    env.read(rel)
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("no pid in {rel}"))
+}
+
+/// Ends a process this test started, if it outlived the test's assertions.
+fn cleanup(pid: u32) {
+    if alive(pid) {
+        let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing workflows
+
+/// A Rhai string literal.
+fn q(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A job step, bound to a script variable of its name (so later steps can use its outputs).
+/// By default it reads the script's folder as input `data` and writes the directory output `out`
+/// under the `out` storage.
+struct Job {
+    name: String,
+    command: String,
+    inputs: Vec<String>,
+    outputs: Vec<String>,
+    params: Vec<(String, String)>,
+    depends: Vec<String>,
+    policy: Option<String>,
+}
+
+fn job(name: &str, command: &str) -> Job {
+    Job {
+        name: name.into(),
+        command: command.into(),
+        inputs: vec![input("data", r#"wf.data.OBSPath(".")"#)],
+        outputs: vec![dir_output("out", name)],
+        params: vec![],
+        depends: vec![],
+        policy: None,
+    }
+}
+
+/// `wf.steps.JobInput(NAME, DATA)`.
+fn input(name: &str, data: &str) -> String {
+    format!("wf.steps.JobInput({}, {data})", q(name))
+}
+
+/// A directory output at `storage.join(DIR)`.
+fn dir_output(name: &str, dir: &str) -> String {
+    format!(
+        "wf.steps.JobOutput({}, #{{ obs_config: wf.data.OBSOutputConfig(storage.join({})) }})",
+        q(name),
+        q(dir)
+    )
+}
+
+/// A metrics output `metrics` at `storage.join(FILE, #{ create_dir: false })`.
+fn metrics_output(file: &str) -> String {
+    format!(
+        "wf.steps.JobOutput(\"metrics\", #{{ metrics_config: wf.data.MetricsConfig(storage.join({}, #{{ create_dir: false }})) }})",
+        q(file)
+    )
+}
+
+impl Job {
+    fn inputs(mut self, inputs: &[&str]) -> Job {
+        self.inputs = inputs.iter().map(|s| s.to_string()).collect();
+        self
+    }
+    fn outputs(mut self, outputs: &[&str]) -> Job {
+        self.outputs = outputs.iter().map(|s| s.to_string()).collect();
+        self
+    }
+    /// A hyperparameter; `value` is Rhai (a literal or a placeholder variable).
+    fn param(mut self, name: &str, value: &str) -> Job {
+        self.params.push((name.into(), value.into()));
+        self
+    }
+    fn after(mut self, steps: &[&str]) -> Job {
+        self.depends = steps.iter().map(|s| s.to_string()).collect();
+        self
+    }
+    fn policy(mut self, policy: &str) -> Job {
+        self.policy = Some(policy.into());
+        self
+    }
+
+    fn rhai(&self) -> String {
+        let params: Vec<String> = self
+            .params
+            .iter()
+            .map(|(k, v)| format!("wf.AlgorithmParameters({}, {v})", q(k)))
+            .collect();
+        let mut s = format!(
+            "let {name} = wf.steps.JobStep(#{{\n    name: {qname},\n    \
+             algorithm: wf.BaseAlgorithm(#{{ command: {cmd}, parameters: [{params}] }}),\n    \
+             spec: wf.steps.JobSpec(#{{ resource: wf.steps.JobResource(#{{ flavor: \"cpu.small\" }}) }}),\n    \
+             inputs: [{inputs}],\n    outputs: [{outputs}],\n",
+            name = self.name,
+            qname = q(&self.name),
+            cmd = q(&self.command),
+            params = params.join(", "),
+            inputs = self.inputs.join(",\n        "),
+            outputs = self.outputs.join(",\n        "),
+        );
+        if !self.depends.is_empty() {
+            s += &format!("    depend_steps: [{}],\n", self.depends.join(", "));
+        }
+        if let Some(p) = &self.policy {
+            s += &format!("    policy: {p},\n");
+        }
+        s + "});\n"
+    }
+}
+
+/// A whole script: the output storage `out`, then `body` (placeholders, conditions, ...), then
+/// the jobs, then the workflow of `steps` (variable names, in order).
+fn flow(name: &str, body: &str, jobs: &[Job], steps: &[&str]) -> String {
+    let mut s = String::from("let storage = wf.data.OutputStorage(#{ name: \"out\" });\n");
+    s += body;
+    s += "\n";
+    for j in jobs {
+        s += &j.rhai();
+    }
+    s += &format!(
+        "wf.Workflow(#{{ name: {}, desc: \"test workflow\", steps: [{}], storages: [storage] }})\n",
+        q(name),
+        steps.join(", ")
+    );
+    s
+}
+
+/// A command that appends one line to the counter file `path`.
+fn tick(path: &str) -> String {
+    format!("echo run >> '{path}'")
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Condition steps
+
+#[test]
+fn condition_step_runs_the_taken_branch_and_skips_the_other() {
+    let env = Env::new();
+    let body = r#"
+let flag = wf.Placeholder(#{ name: "flag", placeholder_type: wf.PlaceholderType.BOOL, default: true });
+let gate = wf.steps.ConditionStep(#{
+    name: "gate",
+    conditions: wf.steps.Condition(#{ condition_type: wf.steps.ConditionTypeEnum.EQ, left: flag, right: true }),
+    if_then_steps: ["yes"],
+    else_then_steps: ["no"],
+});
+"#;
+    let yes = job(
+        "yes",
+        &format!("echo $WF_EXECUTION_ID >> '{}'", env.at("yes.log")),
+    )
+    .after(&["gate"]);
+    let no = job(
+        "no",
+        &format!("echo $WF_EXECUTION_ID >> '{}'", env.at("no.log")),
+    )
+    .after(&["gate"]);
+    let script = env.write(
+        "flow.rhai",
+        &flow("branches", body, &[yes, no], &["gate", "yes", "no"]),
+    );
+
+    // The default: true.
+    let r = env.run_flow(&script, &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.status(), "executed");
+    assert_eq!(r.json["parameters"]["flag"], true);
+    assert_eq!(r.step("gate")["result"], true, "{:#}", r.json);
+    assert_eq!(r.step_status("yes"), "executed");
+    assert_eq!(r.step_status("no"), "skipped");
+    let first = r.id();
+    assert_eq!(env.read("yes.log").trim(), first);
+    assert_eq!(env.read("no.log"), "");
+
+    // -p flag=false: the else branch.
+    let r = env.run_flow(&script, &["-p", "flag=false"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json["parameters"]["flag"], false);
+    assert_eq!(r.step("gate")["result"], false, "{:#}", r.json);
+    assert_eq!(r.step_status("yes"), "skipped");
+    assert_eq!(r.step_status("no"), "executed");
+    assert_eq!(env.read("yes.log").trim(), first, "the if branch ran again");
+    assert_eq!(env.read("no.log").trim(), r.id());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. The manual's branch-control table (§4.5)
+
+#[test]
+fn skip_policies_skip_the_downstream_step_only_when_both_branches_are_skipped() {
+    let env = Env::new();
+    let script = format!("{FIXTURES}/branch_control.rhai");
+    let storage = format!("storage_name={}", env.at("root"));
+    for (a, b) in [(true, true), (true, false), (false, true), (false, false)] {
+        let pa = format!("job_step_a_is_skip={a}");
+        let pb = format!("job_step_b_is_skip={b}");
+        let r = env.wf(&[
+            "run",
+            &script,
+            "--storage",
+            &storage,
+            "-p",
+            &pa,
+            "-p",
+            &pb,
+            "--json",
+        ]);
+        let row = format!(
+            "row a_is_skip={a} b_is_skip={b}: {:#}\n{}",
+            r.json, r.stderr
+        );
+        let expect = |skip: bool| if skip { "skipped" } else { "executed" };
+        assert_eq!(r.step_status("training_job_a"), expect(a), "{row}");
+        assert_eq!(r.step_status("training_job_b"), expect(b), "{row}");
+        let model = r.step("model_registration");
+        match (a, b) {
+            (true, true) => {
+                // The default rule: every dependency skipped.
+                assert_eq!(model["status"], "skipped", "{row}");
+                assert_eq!(r.code, 0, "{row}");
+                assert_eq!(r.status(), "executed", "{row}");
+            }
+            (true, false) | (false, true) => {
+                assert_eq!(model["status"], "executed", "{row}");
+                assert_eq!(r.code, 0, "{row}");
+            }
+            (false, false) => {
+                // It is not skipped: it runs, and (§4.4) a selector with two executed steps to
+                // choose from is a clear failure of the consuming step.
+                assert_eq!(model["status"], "failed", "{row}");
+                let error = model["error"].as_str().unwrap_or("");
+                assert!(
+                    error.contains("training_job_a") && error.contains("training_job_b"),
+                    "{row}"
+                );
+                assert_eq!(r.code, 1, "{row}");
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. DataConsumptionSelector
+
+#[test]
+fn data_consumption_selector_hands_over_the_executed_branch_output() {
+    let env = Env::new();
+    let body = r#"
+let flag = wf.Placeholder(#{ name: "flag", placeholder_type: wf.PlaceholderType.BOOL, default: true });
+let gate = wf.steps.ConditionStep(#{
+    name: "gate",
+    conditions: [wf.steps.Condition(#{ condition_type: wf.steps.ConditionTypeEnum.EQ, left: flag, right: true })],
+    if_then_steps: ["train_1"],
+    else_then_steps: ["train_2"],
+});
+"#;
+    let write_model = "echo model > \"$WF_OUTPUT_TRAIN_URL/model.txt\"";
+    let t1 = job("train_1", write_model)
+        .outputs(&[&dir_output("train_url", "dir1")])
+        .after(&["gate"]);
+    let t2 = job("train_2", write_model)
+        .outputs(&[&dir_output("train_url", "dir2")])
+        .after(&["gate"]);
+    let consume = job(
+        "consume",
+        &format!(
+            "printf '%s' \"$WF_INPUT_MODEL_INPUT\" > '{}' && cat \"$WF_INPUT_MODEL_INPUT/model.txt\"",
+            env.at("received.txt")
+        ),
+    )
+    .inputs(&[&input(
+        "model_input",
+        r#"wf.data.DataConsumptionSelector(#{ data_list: [train_1.outputs["train_url"].as_input(), train_2.outputs["train_url"].as_input()] })"#,
+    )])
+    .after(&["train_1", "train_2"]);
+    let script = env.write(
+        "flow.rhai",
+        &flow(
+            "select",
+            body,
+            &[t1, t2, consume],
+            &["gate", "train_1", "train_2", "consume"],
+        ),
+    );
+
+    for (flag, ran, skipped) in [
+        ("true", "train_1", "train_2"),
+        ("false", "train_2", "train_1"),
+    ] {
+        let r = env.run_flow(&script, &["-p", &format!("flag={flag}")]);
+        assert_eq!(r.code, 0, "{r:?}");
+        assert_eq!(r.step_status(ran), "executed");
+        assert_eq!(r.step_status(skipped), "skipped");
+        assert_eq!(r.step_status("consume"), "executed");
+        let expected = r.output_path(ran, "train_url");
+        assert!(
+            expected.contains(&r.id()),
+            "output path without the execution id: {expected}"
+        );
+        let received = env.read("received.txt");
+        assert_eq!(
+            received.trim_end_matches('/'),
+            expected.trim_end_matches('/'),
+            "flag={flag}: consume got another path than {ran}'s output"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Metric conditions
+
+#[test]
+fn metric_condition_takes_the_branch_on_each_side_of_its_threshold() {
+    let env = Env::new();
+    let body = r#"
+let acc = wf.Placeholder(#{ name: "acc", placeholder_type: wf.PlaceholderType.FLOAT, default: 0.9 });
+"#;
+    // The manual's key-value metrics format.
+    let write_metrics = r#"python3 -c 'import json, os; json.dump([{"key": "loss", "title": "loss", "type": "float", "data": {"value": 0.25}}, {"key": "accuracy", "title": "accuracy", "type": "float", "data": {"value": float(os.environ["WF_PARAM_ACC"])}}], open(os.environ["WF_OUTPUT_METRICS"], "w"))'"#;
+    let train = job("train", write_metrics).param("acc", "acc").outputs(&[
+        &dir_output("train_url", "model"),
+        &metrics_output("model/metrics.json"),
+    ]);
+    let gate = r#"
+let gate = wf.steps.ConditionStep(#{
+    name: "gate",
+    conditions: wf.steps.Condition(#{
+        condition_type: wf.steps.ConditionTypeEnum.GTE,
+        left: wf.steps.MetricInfo(train.outputs["metrics"].as_input(), "accuracy"),
+        right: 0.5,
+    }),
+    if_then_steps: ["publish"],
+    else_then_steps: ["retrain"],
+    depend_steps: train,
+});
+"#;
+    let publish = job("publish", "true").after(&["gate"]);
+    let retrain = job("retrain", "true").after(&["gate"]);
+    let mut script = flow("metric-gate", body, &[train], &[]);
+    // The condition step uses `train`, the branches use the condition: put it in between.
+    script = script.replace(
+        "wf.Workflow(#{",
+        &format!("{gate}{}{}wf.Workflow(#{{", publish.rhai(), retrain.rhai()),
+    );
+    script = script.replace("steps: []", "steps: [train, gate, publish, retrain]");
+    let script = env.write("flow.rhai", &script);
+
+    for (acc, passes) in [(0.8, true), (0.5, true), (0.3, false)] {
+        let r = env.run_flow(&script, &["-p", &format!("acc={acc}")]);
+        let ctx = format!("acc={acc}: {:#}\n{}", r.json, r.stderr);
+        assert_eq!(r.code, 0, "{ctx}");
+        assert_eq!(r.step_status("train"), "executed", "{ctx}");
+        let metrics = &r.step("train")["metrics"];
+        assert_eq!(metrics["accuracy"].as_f64(), Some(acc), "{ctx}");
+        assert_eq!(metrics["loss"].as_f64(), Some(0.25), "{ctx}");
+        assert_eq!(r.step("gate")["result"], passes, "{ctx}");
+        let (ran, skipped) = if passes {
+            ("publish", "retrain")
+        } else {
+            ("retrain", "publish")
+        };
+        assert_eq!(r.step_status(ran), "executed", "{ctx}");
+        assert_eq!(r.step_status(skipped), "skipped", "{ctx}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Storage
+
+#[test]
+fn storages_resolve_with_and_without_the_execution_id_and_a_missing_root_is_a_usage_error() {
+    let env = Env::new();
+    fs::create_dir_all(env.path("in_root/data")).unwrap();
+    fs::write(env.path("in_root/data/x.csv"), "1,2\n").unwrap();
+    let body = r#"
+let indata = wf.data.InputStorage(#{ name: "indata" });
+let flat = wf.data.Storage(#{ name: "flat", with_execution_id: false, create_dir: true });
+"#;
+    let j = job(
+        "store",
+        &format!(
+            "cat \"$WF_INPUT_SRC/x.csv\" && printf '%s' \"$WF_INPUT_SRC\" > '{}' && \
+             touch \"$WF_OUTPUT_PER_RUN/a\" \"$WF_OUTPUT_SHARED/b\"",
+            env.at("src.txt")
+        ),
+    )
+    .inputs(&[&input("src", "wf.data.OBSPath(indata.join(\"data\"))")])
+    .outputs(&[
+        &dir_output("per_run", "models"),
+        "wf.steps.JobOutput(\"shared\", #{ obs_config: wf.data.OBSOutputConfig(flat.join(\"cache\")) })",
+    ]);
+    let script = flow("storages", body, &[j], &["store"])
+        .replace("storages: [storage]", "storages: [storage, indata, flat]");
+    let script = env.write("flow.rhai", &script);
+
+    let in_arg = format!("indata={}", env.at("in_root"));
+    let flat_arg = format!("flat={}", env.at("flat_root"));
+    let r = env.run_flow(&script, &["--storage", &in_arg, "--storage", &flat_arg]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let id = r.id();
+    let trim = |s: &str| s.trim_end_matches('/').to_string();
+    assert_eq!(
+        trim(&r.output_path("store", "per_run")),
+        format!("{}/{id}/models", env.at("root"))
+    );
+    assert_eq!(
+        trim(&r.output_path("store", "shared")),
+        format!("{}/cache", env.at("flat_root"))
+    );
+    assert_eq!(
+        trim(&env.read("src.txt")),
+        format!("{}/data", env.at("in_root"))
+    );
+    assert!(env.path(&format!("root/{id}/models/a")).is_file());
+    assert!(env.path("flat_root/cache/b").is_file());
+
+    // No root for `flat`, and no terminal to ask: a usage error naming it, nothing run.
+    let r = env.run_flow(&script, &["--storage", &in_arg]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains("flat"),
+        "the missing storage is not named: {}",
+        r.stderr
+    );
+    r.no_panic();
+    let list = env.wf(&["executions", "--json"]);
+    assert_eq!(list.json.as_array().map(|a| a.len()), Some(1), "{list:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Placeholder values
+
+#[test]
+fn missing_required_placeholders_are_all_listed_and_a_mistyped_value_is_refused() {
+    let env = Env::new();
+    let body = r#"
+let epochs = wf.Placeholder(#{ name: "epochs", placeholder_type: wf.PlaceholderType.INT, description: "passes over the data" });
+let lr = wf.Placeholder(#{ name: "lr", placeholder_type: wf.PlaceholderType.FLOAT, description: "learning rate" });
+let tag = wf.Placeholder(#{ name: "tag", placeholder_type: wf.PlaceholderType.STR, default: "v1" });
+"#;
+    let j = job("train", &tick(&env.at("ran")))
+        .param("epochs", "epochs")
+        .param("lr", "lr")
+        .param("tag", "tag");
+    let script = env.write("flow.rhai", &flow("params", body, &[j], &["train"]));
+
+    let r = env.run_flow(&script, &[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    r.no_panic();
+    let err = r.stderr.to_lowercase();
+    for needle in [
+        "epochs",
+        "passes over the data",
+        "int",
+        "lr",
+        "learning rate",
+        "float",
+    ] {
+        assert!(
+            err.contains(needle),
+            "stderr does not mention `{needle}`:\n{}",
+            r.stderr
+        );
+    }
+    assert!(
+        !err.contains("tag"),
+        "a placeholder with a default is listed as missing:\n{}",
+        r.stderr
+    );
+    assert_eq!(env.count("ran"), 0, "the job ran");
+    let list = env.wf(&["executions", "--json"]);
+    let executed = list.json.as_array().map_or(0, |a| {
+        a.iter()
+            .filter(|e| {
+                step_names(e)
+                    .iter()
+                    .any(|s| step(e, s)["status"] == "executed")
+            })
+            .count()
+    });
+    assert_eq!(executed, 0, "something was recorded as executed: {list:?}");
+
+    let r = env.run_flow(&script, &["-p", "epochs=ten", "-p", "lr=0.1"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    r.no_panic();
+    assert!(r.stderr.contains("epochs"), "{}", r.stderr);
+    assert!(
+        r.stderr.to_lowercase().contains("int"),
+        "what epochs takes is not said: {}",
+        r.stderr
+    );
+    assert_eq!(env.count("ran"), 0, "the job ran");
+
+    // And the good values run.
+    let r = env.run_flow(&script, &["-p", "epochs=10", "-p", "lr=0.1"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.json["parameters"]["epochs"], 10);
+    assert_eq!(env.count("ran"), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. Delayed placeholders
+
+#[test]
+fn delayed_placeholder_pauses_until_proceed_supplies_it() {
+    let env = Env::new();
+    let body = r#"
+let answer = wf.Placeholder(#{ name: "answer", placeholder_type: wf.PlaceholderType.INT, delay: true, description: "asked at the step" });
+"#;
+    let prep = job("prep", &tick(&env.at("prep.count")));
+    let ask = job(
+        "ask",
+        &format!(
+            "printf '%s %s' \"$WF_PARAM_ANSWER\" \"$*\" > '{}'",
+            env.at("answer.txt")
+        ),
+    )
+    .param("answer", "answer")
+    .after(&["prep"]);
+    let script = env.write(
+        "flow.rhai",
+        &flow("delayed", body, &[prep, ask], &["prep", "ask"]),
+    );
+
+    let r = env.run_flow(&script, &[]);
+    assert_eq!(r.code, 3, "{r:?}");
+    assert_eq!(r.status(), "awaiting_input", "{:#}", r.json);
+    assert_eq!(r.step_status("prep"), "executed");
+    assert_eq!(r.step_status("ask"), "awaiting_input");
+    assert_eq!(env.read("answer.txt"), "", "the step ran without its value");
+    let id = r.id();
+
+    let r = env.wf(&["proceed", &id, "ask", "-p", "answer=42", "--json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.status(), "executed");
+    assert_eq!(r.step_status("ask"), "executed");
+    let seen = env.read("answer.txt");
+    assert!(
+        seen.starts_with("42 ") && seen.contains("--answer=42"),
+        "the job saw: {seen}"
+    );
+    assert_eq!(env.count("prep.count"), 1, "prep ran again");
+    let shown = env.wf(&["show", &id, "--json"]);
+    assert_eq!(shown.json["status"], "executed", "{shown:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. Retry
+
+#[test]
+fn retry_runs_the_failed_step_again_and_not_the_executed_ones() {
+    let env = Env::new();
+    let first = job("first", &tick(&env.at("first.count")));
+    let flaky = job(
+        "flaky",
+        &format!(
+            "{}; if [ ! -e '{m}' ]; then touch '{m}'; echo 'first attempt fails' >&2; exit 7; fi",
+            tick(&env.at("flaky.count")),
+            m = env.at("marker")
+        ),
+    )
+    .after(&["first"]);
+    let last = job("last", &tick(&env.at("last.count"))).after(&["flaky"]);
+    let script = env.write(
+        "flow.rhai",
+        &flow(
+            "retry",
+            "",
+            &[first, flaky, last],
+            &["first", "flaky", "last"],
+        ),
+    );
+
+    let r = env.run_flow(&script, &[]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(r.status(), "failed");
+    assert_eq!(r.step_status("first"), "executed");
+    assert_eq!(r.step_status("flaky"), "failed");
+    assert!(
+        r.step("flaky")["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("first attempt fails"),
+        "the error does not carry the log's last lines: {:#}",
+        r.step("flaky")
+    );
+    assert_ne!(r.step_status("last"), "executed");
+    assert_eq!(env.count("last.count"), 0);
+    let id = r.id();
+
+    let r = env.wf(&["retry", &id, "--json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.status(), "executed");
+    assert_eq!(r.id(), id);
+    assert_eq!(r.step_status("flaky"), "executed");
+    assert_eq!(r.step("flaky")["attempt"], 2, "{:#}", r.step("flaky"));
+    assert_eq!(r.step_status("last"), "executed");
+    assert_eq!(env.count("first.count"), 1, "an executed step ran again");
+    assert_eq!(env.count("flaky.count"), 2);
+    assert_eq!(env.count("last.count"), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9. Resume after kill -9
+
+#[test]
+fn resume_after_kill_9_does_not_run_executed_steps_again() {
+    let env = Env::new();
+    let first = job("first", &tick(&env.at("first.count")));
+    // The first time, `second` signals it started and sleeps; when run again it ends at once.
+    let second = job(
+        "second",
+        &format!(
+            "{}; if [ ! -e '{m}' ]; then echo $$ > '{m}'; sleep 30; fi",
+            tick(&env.at("second.count")),
+            m = env.at("second.started")
+        ),
+    )
+    .after(&["first"]);
+    let script = env.write(
+        "flow.rhai",
+        &flow("durable", "", &[first, second], &["first", "second"]),
+    );
+
+    let storage = env.out_storage();
+    let mut runner = env.spawn(&["run", &script, "--storage", &storage, "--json"]);
+    let started = wait_until(Duration::from_secs(20), || {
+        !env.read("second.started").trim().is_empty()
+    });
+    if !started {
+        let _ = runner.kill();
+        panic!("`second` never started: {}", env.read("runner.err"));
+    }
+    let id = env.latest_id();
+    let shown = env.wf(&["show", &id, "--json"]);
+    assert_eq!(
+        step(&shown.json, "second")["status"],
+        "running",
+        "{shown:?}"
+    );
+    runner.kill().unwrap(); // SIGKILL
+    runner.wait().unwrap();
+    let old_job = read_pid(&env, "second.started");
+
+    let r = env.wf(&["resume", &id, "--json"]);
+    // The dead runner's job must not keep running beside its rerun.
+    let old_job_gone = wait_until(Duration::from_secs(3), || !alive(old_job));
+    cleanup(old_job);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.status(), "executed", "{:#}", r.json);
+    assert_eq!(r.step_status("first"), "executed");
+    assert_eq!(r.step_status("second"), "executed");
+    assert_eq!(env.count("first.count"), 1, "the executed step ran again");
+    assert_eq!(
+        env.count("second.count"),
+        2,
+        "the running step did not run again"
+    );
+    assert!(
+        old_job_gone,
+        "the killed runner's job {old_job} is still running after resume"
+    );
+    let shown = env.wf(&["show", &id, "--json"]);
+    assert_eq!(shown.json["status"], "executed", "{shown:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 10. Partial execution
+
+#[test]
+fn partial_execution_reuses_outputs_of_the_latest_execution_and_refuses_without_one() {
+    let env = Env::new();
+    let first = job(
+        "first",
+        &format!(
+            "{} && echo data > \"$WF_OUTPUT_OUT/data.txt\"",
+            tick(&env.at("first.count"))
+        ),
+    );
+    let second = job(
+        "second",
+        &format!(
+            "{} && cat \"$WF_INPUT_SRC/data.txt\" && printf '%s' \"$WF_INPUT_SRC\" > '{}'",
+            tick(&env.at("second.count")),
+            env.at("second.src")
+        ),
+    )
+    .inputs(&[&input("src", r#"first.outputs["out"].as_input()"#)]);
+    let script = env.write(
+        "flow.rhai",
+        &flow("partial", "", &[first, second], &["first", "second"]),
+    );
+
+    // On a fresh home there is no execution to take `first`'s output from.
+    let r = env.run_flow(&script, &["--steps", "second"]);
+    assert_ne!(r.code, 0, "{r:?}");
+    r.no_panic();
+    assert!(
+        r.stderr.contains("first"),
+        "what is missing is not named: {}",
+        r.stderr
+    );
+    assert_eq!(env.count("second.count"), 0, "the step ran");
+
+    let whole = env.run_flow(&script, &[]);
+    assert_eq!(whole.code, 0, "{whole:?}");
+    let produced = whole.output_path("first", "out");
+
+    let r = env.run_flow(&script, &["--steps", "second"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.status(), "executed");
+    assert_ne!(r.id(), whole.id());
+    assert_eq!(step_names(&r.json), ["second"], "{:#}", r.json);
+    assert_eq!(r.step_status("second"), "executed");
+    assert_eq!(
+        env.read("second.src").trim_end_matches('/'),
+        produced.trim_end_matches('/')
+    );
+    assert_eq!(env.count("first.count"), 1, "first ran again");
+    assert_eq!(env.count("second.count"), 2);
+    assert!(
+        r.json["reused"].to_string().contains("first"),
+        "the record does not say what it reused: {:#}",
+        r.json
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 11. Timeouts
+
+#[test]
+fn timeout_kills_the_whole_process_tree() {
+    let env = Env::new();
+    let j = job(
+        "slow",
+        &format!(
+            "sleep 60 & echo $! > '{}'; sleep 60",
+            env.at("grandchild.pid")
+        ),
+    )
+    .policy("wf.steps.StepPolicy(#{ max_execution_minutes: 0.02 })");
+    let script = env.write("flow.rhai", &flow("timeout", "", &[j], &["slow"]));
+
+    let start = Instant::now();
+    let r = env.run_flow(&script, &[]);
+    let took = start.elapsed();
+    let grandchild = read_pid(&env, "grandchild.pid");
+    let gone = wait_until(Duration::from_secs(3), || !alive(grandchild));
+    cleanup(grandchild);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(r.status(), "failed");
+    assert_eq!(r.step_status("slow"), "failed");
+    let error = r.step("slow")["error"].as_str().unwrap_or("");
+    assert!(error.contains("timed out"), "error: {error}");
+    assert!(took < Duration::from_secs(10), "the timeout took {took:?}");
+    assert!(
+        gone,
+        "the background grandchild {grandchild} outlived the timeout"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 12. Definition JSON
+
+#[test]
+fn running_the_definition_json_equals_running_the_script() {
+    let env = Env::new();
+    let body = r#"
+let acc = wf.Placeholder(#{ name: "acc", placeholder_type: wf.PlaceholderType.FLOAT, default: 0.7 });
+"#;
+    let train = job(
+        "train",
+        r#"printf '[{"key": "accuracy", "type": "float", "data": {"value": %s}}]' "$WF_PARAM_ACC" > "$WF_OUTPUT_METRICS"; echo m > "$WF_OUTPUT_OUT/m""#,
+    )
+    .param("acc", "acc")
+    .outputs(&[&dir_output("out", "train"), &metrics_output("train/metrics.json")]);
+    let gate = r#"let gate = wf.steps.ConditionStep(#{ name: "gate",
+    conditions: wf.steps.Condition(wf.steps.ConditionTypeEnum.GT, wf.steps.MetricInfo(train.outputs["metrics"].as_input(), "accuracy"), 0.5),
+    if_then_steps: ["good"], else_then_steps: ["bad"] });
+"#;
+    let good = job("good", "cat \"$WF_INPUT_SRC/m\"")
+        .inputs(&[&input("src", r#"train.outputs["out"].as_input()"#)])
+        .after(&["gate"]);
+    let bad = job("bad", "true").after(&["gate"]);
+    let script = flow("def", body, &[train], &[])
+        .replace(
+            "wf.Workflow(#{",
+            &format!("{gate}{}{}wf.Workflow(#{{", good.rhai(), bad.rhai()),
+        )
+        .replace("steps: []", "steps: [train, gate, good, bad]");
+    let script = env.write("flow.rhai", &script);
+
+    let graph = env.wf(&["graph", &script, "--format", "json"]);
+    assert_eq!(graph.code, 0, "{graph:?}");
+    let def = env.write("def.json", &graph.stdout);
+
+    let shape = |r: &Ran| -> Vec<(String, String, String, Vec<String>, Value, Value)> {
+        let id = r.id();
+        r.json["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                let mut outputs: Vec<String> = s["outputs"]
+                    .as_object()
+                    .map(|o| {
+                        o.iter()
+                            .map(|(k, v)| {
+                                format!(
+                                    "{k}={}",
+                                    v["path"].as_str().unwrap_or("").replace(&id, "ID")
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                outputs.sort();
+                let f = |k: &str| s[k].as_str().unwrap_or("").to_string();
+                (
+                    f("name"),
+                    f("type"),
+                    f("status"),
+                    outputs,
+                    s["metrics"].clone(),
+                    s["result"].clone(),
+                )
+            })
+            .collect()
+    };
+    for acc in ["0.7", "0.2"] {
+        let p = format!("acc={acc}");
+        let from_script = env.run_flow(&script, &["-p", &p]);
+        let from_def = env.run_flow(&def, &["-p", &p]);
+        assert_eq!(from_script.code, 0, "{from_script:?}");
+        assert_eq!(from_def.code, 0, "{from_def:?}");
+        assert_eq!(from_def.json["workflow"], from_script.json["workflow"]);
+        assert_eq!(from_def.json["status"], from_script.json["status"]);
+        assert_eq!(from_def.json["parameters"], from_script.json["parameters"]);
+        assert_eq!(shape(&from_def), shape(&from_script), "acc={acc}");
+        assert_eq!(step_names(&from_def.json), ["train", "gate", "good", "bad"]);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 13. Automatic retries
+
+#[test]
+fn step_policy_retries_a_failing_job_until_it_succeeds() {
+    let env = Env::new();
+    let counter = env.at("count");
+    let j = job(
+        "flaky",
+        &format!(
+            "{}; [ \"$(wc -l < '{counter}')\" -ge 3 ] || exit 1",
+            tick(&counter)
+        ),
+    )
+    .policy("wf.steps.StepPolicy(#{ retries: 2 })");
+    let script = env.write("flow.rhai", &flow("retries", "", &[j], &["flaky"]));
+
+    let r = env.run_flow(&script, &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.status(), "executed");
+    assert_eq!(r.step_status("flaky"), "executed");
+    assert_eq!(r.step("flaky")["attempt"], 3, "{:#}", r.step("flaky"));
+    assert_eq!(env.count("count"), 3);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 14. Stop
+
+#[test]
+fn stop_from_another_process_ends_the_run_stopped_and_kills_the_job() {
+    let env = Env::new();
+    let j = job(
+        "sleepy",
+        &format!("sleep 30 & echo $! > '{}'; wait", env.at("sleep.pid")),
+    );
+    let after = job("after", &tick(&env.at("after.count"))).after(&["sleepy"]);
+    let script = env.write(
+        "flow.rhai",
+        &flow("stoppable", "", &[j, after], &["sleepy", "after"]),
+    );
+
+    let storage = env.out_storage();
+    let mut runner = env.spawn(&["run", &script, "--storage", &storage, "--json"]);
+    if !wait_until(Duration::from_secs(20), || {
+        !env.read("sleep.pid").trim().is_empty()
+    }) {
+        let _ = runner.kill();
+        panic!("the job never started: {}", env.read("runner.err"));
+    }
+    let sleeper = read_pid(&env, "sleep.pid");
+    let id = env.latest_id();
+
+    let stop = env.wf(&["stop", &id]);
+    let code = wait_child(&mut runner, Duration::from_secs(20));
+    let gone = wait_until(Duration::from_secs(3), || !alive(sleeper));
+    cleanup(sleeper);
+    assert_eq!(stop.code, 0, "{stop:?}");
+    stop.no_panic();
+    assert_eq!(
+        code,
+        Some(1),
+        "the runner did not end (1) after stop: {}",
+        env.read("runner.err")
+    );
+    let record: Value = serde_json::from_str(&env.read("runner.out")).unwrap_or(Value::Null);
+    assert_eq!(
+        record["status"],
+        "stopped",
+        "{record:#}\n{}",
+        env.read("runner.err")
+    );
+    assert_eq!(step(&record, "sleepy")["status"], "stopped");
+    assert_ne!(step(&record, "after")["status"], "executed");
+    assert_eq!(env.count("after.count"), 0);
+    assert!(gone, "the job's process {sleeper} outlived the stop");
+    let shown = env.wf(&["show", &id, "--json"]);
+    assert_eq!(shown.json["status"], "stopped", "{shown:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 15. Bad input is a clear error, never a panic
+
+fn metrics_job_run(metrics_text: &str) -> (Env, Ran) {
+    let env = Env::new();
+    let src = env.write("metrics.src", metrics_text);
+    let j = job("train", &format!("cp '{src}' \"$WF_OUTPUT_METRICS\"")).outputs(&[
+        &dir_output("out", "train"),
+        &metrics_output("train/metrics.json"),
+    ]);
+    let script = env.write("flow.rhai", &flow("metrics", "", &[j], &["train"]));
+    let r = env.run_flow(&script, &[]);
+    (env, r)
+}
+
+#[test]
+fn corrupt_metrics_file_fails_the_step_naming_the_file() {
+    let (_env, r) = metrics_job_run("this is not json {");
+    r.no_panic();
+    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(r.step_status("train"), "failed");
+    let error = r.step("train")["error"].as_str().unwrap_or("");
+    assert!(
+        error.contains("metrics.json"),
+        "the file is not named: {error}"
+    );
+}
+
+#[test]
+fn foreign_metrics_format_fails_the_step_naming_the_file() {
+    let (_env, r) = metrics_job_run(r#"{"accuracy": 0.9}"#);
+    r.no_panic();
+    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(r.step_status("train"), "failed");
+    let error = r.step("train")["error"].as_str().unwrap_or("");
+    assert!(
+        error.contains("metrics.json"),
+        "the file is not named: {error}"
+    );
+}
+
+/// The definition of a two-step workflow a -> b, as `wf graph` prints it.
+fn two_step_definition(env: &Env) -> Value {
+    let a = job("a", "true");
+    let b = job("b", "true").after(&["a"]);
+    let script = env.write("flow.rhai", &flow("pair", "", &[a, b], &["a", "b"]));
+    let graph = env.wf(&["graph", &script, "--format", "json"]);
+    assert_eq!(graph.code, 0, "{graph:?}");
+    graph.json
+}
+
+#[test]
+fn definition_with_a_cycle_is_refused() {
+    let env = Env::new();
+    let mut def = two_step_definition(&env);
+    // a depends on b as well as b on a.
+    def["workflow"]["steps"][0]["depend_steps"] = serde_json::json!([{ "$step": "b" }]);
+    def["dependencies"]["a"] = serde_json::json!([{ "step": "b" }]);
+    let path = env.write("cycle.json", &def.to_string());
+    let r = env.run_flow(&path, &[]);
+    r.no_panic();
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.to_lowercase().contains("cycl"),
+        "the cycle is not named: {}",
+        r.stderr
+    );
+    let check = env.wf(&["check", &path]);
+    check.no_panic();
+    assert_eq!(check.code, 1, "{check:?}");
+}
+
+#[test]
+fn definition_with_an_unknown_field_is_refused() {
+    let env = Env::new();
+    let mut def = two_step_definition(&env);
+    def["workflow"]["steps"][1]["bogus_field"] = serde_json::json!(1);
+    let path = env.write("unknown.json", &def.to_string());
+    let r = env.run_flow(&path, &[]);
+    r.no_panic();
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains("bogus_field"),
+        "the field is not named: {}",
+        r.stderr
+    );
+    assert!(env
+        .wf(&["executions", "--json"])
+        .json
+        .as_array()
+        .is_none_or(|a| a.is_empty()));
+}
+
+#[test]
+fn show_of_an_unknown_execution_is_a_clear_error() {
+    let env = Env::new();
+    let r = env.wf(&["show", "nosuchid", "--json"]);
+    r.no_panic();
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains("nosuchid"),
+        "the id is not named: {}",
+        r.stderr
+    );
+}
+
+#[test]
+fn unusable_home_is_a_clear_error() {
+    let env = Env::new();
+    let j = job("a", "true");
+    let script = env.write("flow.rhai", &flow("home", "", &[j], &["a"]));
+    let storage = env.out_storage();
+
+    // A home that is a regular file.
+    let file_home = env.write("home_file", "not a folder");
+    let r = run(
+        Path::new(&file_home),
+        &["run", &script, "--storage", &storage, "--json"],
+    );
+    r.no_panic();
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains("home_file"),
+        "the home is not named: {}",
+        r.stderr
+    );
+    let r = run(Path::new(&file_home), &["executions", "--json"]);
+    r.no_panic();
+    assert_ne!(r.code, 0, "{r:?}");
+
+    // A home inside a read-only folder (root writes anyway: then there is nothing to check).
+    let locked = env.path("locked");
+    fs::create_dir(&locked).unwrap();
+    set_mode(&locked, 0o555);
+    let writable_anyway = fs::write(locked.join("probe"), "").is_ok();
+    if !writable_anyway {
+        let r = run(
+            &locked.join("home"),
+            &["run", &script, "--storage", &storage, "--json"],
+        );
+        r.no_panic();
+        assert_ne!(r.code, 0, "{r:?}");
+        assert!(
+            r.stderr.contains("locked"),
+            "the home is not named: {}",
+            r.stderr
+        );
+    }
+    set_mode(&locked, 0o755);
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 16. Reading the records
+
+#[test]
+fn executions_json_lists_newest_first() {
+    let env = Env::new();
+    let j = job("a", "true");
+    let script = env.write("flow.rhai", &flow("listed", "", &[j], &["a"]));
+    let first = env.run_flow(&script, &[]);
+    let second = env.run_flow(&script, &[]);
+    assert_eq!(first.code, 0, "{first:?}");
+    assert_eq!(second.code, 0, "{second:?}");
+
+    let r = env.wf(&["executions", "--json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let list = r
+        .json
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {}", r.stdout));
+    let ids: Vec<&str> = list
+        .iter()
+        .map(|e| e["execution_id"].as_str().unwrap_or("?"))
+        .collect();
+    assert_eq!(ids, [second.id(), first.id()]);
+    assert_eq!(list[0]["workflow"], "listed");
+    assert_eq!(list[0]["status"], "executed");
+    assert!(
+        list[0]["steps"].is_array(),
+        "not an execution record: {:#}",
+        list[0]
+    );
+}
+
+#[test]
+fn flavors_json_is_an_array_of_flavors() {
+    let env = Env::new();
+    let r = env.wf(&["flavors", "--json"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let list = r
+        .json
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {}", r.stdout));
+    assert!(list.iter().any(|f| f["id"] == "cpu.small"), "{}", r.stdout);
+    for f in list {
+        assert!(f["id"].is_string(), "{f}");
+        assert!(f["cpu"].is_number(), "{f}");
+        assert!(f["memory_mib"].is_number(), "{f}");
+        assert!(f["gpu"].is_number(), "{f}");
+    }
+}
+
+#[test]
+fn logs_print_what_the_job_printed() {
+    let env = Env::new();
+    let j = job(
+        "talk",
+        "echo \"hello from $WF_STEP_NAME\"; echo 'to stderr' >&2; echo \"args: $*\"",
+    );
+    let script = env.write("flow.rhai", &flow("talker", "", &[j], &["talk"]));
+    let r = env.run_flow(&script, &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+
+    let logs = env.wf(&["logs", &r.id(), "talk"]);
+    assert_eq!(logs.code, 0, "{logs:?}");
+    assert!(logs.stdout.contains("hello from talk"), "{}", logs.stdout);
+    assert!(logs.stdout.contains("to stderr"), "{}", logs.stdout);
+    assert!(logs.stdout.contains("--data="), "{}", logs.stdout);
+    assert!(logs.stdout.contains("--out="), "{}", logs.stdout);
+}
