@@ -83,7 +83,12 @@ pub async fn run(
     let Some(program) = job.argv.first() else {
         return JobEnd::NotStarted("nothing to run".into());
     };
-    let port = free_port().to_string();
+    // Only distributed jobs need a rendezvous port; finding one costs a socket.
+    let port = if job.nodes > 1 {
+        free_port().to_string()
+    } else {
+        "29500".to_string()
+    };
     let mut children: Vec<Child> = Vec::new();
     let mut pids: Vec<u32> = Vec::new();
     for rank in 0..job.nodes.max(1) {

@@ -226,7 +226,7 @@ impl Store {
     ) -> Result<()> {
         let tx = self.conn.unchecked_transaction()?;
         let at = now();
-        tx.execute(
+        tx.prepare_cached(
             "UPDATE steps SET status = ?3, reason = ?4,
                 attempt = COALESCE(?5, attempt),
                 pid = CASE WHEN ?6 THEN ?7 ELSE pid END,
@@ -238,44 +238,44 @@ impl Store {
                 result = COALESCE(?13, result),
                 error = CASE WHEN ?14 THEN ?16 ELSE error END
              WHERE execution_id = ?1 AND name = ?2",
-            params![
-                exec,
-                step,
-                status,
-                reason,
-                p.attempt.map(|a| a as i64),
-                p.pid.is_some(),
-                p.pid.flatten().map(|x| x as i64),
-                p.started,
-                p.ended,
-                p.inputs.as_ref().map(Value::to_string),
-                p.outputs.as_ref().map(Value::to_string),
-                p.metrics.as_ref().map(Value::to_string),
-                p.result,
-                p.error.is_some(),
-                at,
-                p.error.clone().flatten(),
-            ],
-        )?;
+        )?
+        .execute(params![
+            exec,
+            step,
+            status,
+            reason,
+            p.attempt.map(|a| a as i64),
+            p.pid.is_some(),
+            p.pid.flatten().map(|x| x as i64),
+            p.started,
+            p.ended,
+            p.inputs.as_ref().map(Value::to_string),
+            p.outputs.as_ref().map(Value::to_string),
+            p.metrics.as_ref().map(Value::to_string),
+            p.result,
+            p.error.is_some(),
+            at,
+            p.error.clone().flatten(),
+        ])?;
         if let Some(a) = p.attempt {
             if p.started {
-                tx.execute(
+                tx.prepare_cached(
                     "INSERT OR REPLACE INTO attempts(execution_id, step, attempt, status, started_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![exec, step, a as i64, status, at],
-                )?;
+                )?
+                .execute(params![exec, step, a as i64, status, at])?;
             }
         }
         if p.ended {
-            tx.execute(
+            tx.prepare_cached(
                 "UPDATE attempts SET status = ?3, ended_at = ?4, error = ?5
                  WHERE execution_id = ?1 AND step = ?2 AND attempt = (SELECT attempt FROM steps WHERE execution_id = ?1 AND name = ?2)",
-                params![exec, step, status, at, p.error.clone().flatten()],
-            )?;
+            )?
+            .execute(params![exec, step, status, at, p.error.clone().flatten()])?;
         }
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO events(execution_id, step, status, reason, at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![exec, step, status, reason, at],
-        )?;
+        )?
+        .execute(params![exec, step, status, reason, at])?;
         tx.commit()?;
         Ok(())
     }
