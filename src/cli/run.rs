@@ -20,7 +20,7 @@ use crate::exec::runner::{Recorded, Runner, Setup};
 use crate::model::definition::{self, val_to_json, value_from_json};
 use crate::model::val::{Obj, Val};
 use crate::model::validate::validate;
-use crate::model::workflow::DepKind;
+use crate::model::workflow::{DepKind, Workflow};
 use crate::script::diag::{did_you_mean, render};
 use crate::script::engine::LoadOptions;
 use crate::store::{home_dir, NewExecution, Store};
@@ -94,13 +94,83 @@ pub fn run(home: Option<&Path>, args: RunArgs) -> i32 {
     let Some(w) = checked.workflow else {
         return exit::INVALID;
     };
-    if args.max_parallel == 0 {
-        return usage("--max-parallel must be at least 1");
+    let req = Request {
+        steps: args.steps.clone(),
+        scene: args.scene.clone(),
+        experiment: args.experiment.clone(),
+        max_parallel: args.max_parallel,
+        param_texts: args.params.clone(),
+        params_file: args.params_file.clone(),
+        typed: Vec::new(),
+        storage_texts: args.storage.clone(),
+        base_dir: base_dir_of(&args.script),
+        interactive: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
+    };
+    let (store, setup) = match prepare(w, &req, &home_dir(home)) {
+        Ok(x) => x,
+        Err(f) => {
+            eprintln!("{}", f.message);
+            return f.code;
+        }
+    };
+    if !args.json {
+        eprintln!(
+            "execution {} of workflow `{}`",
+            setup.exec_id, setup.workflow.name
+        );
     }
+    drive(store, setup, Vec::new(), args.json)
+}
 
+/// What a run is asked to do, beside the workflow.
+pub struct Request {
+    pub steps: Vec<String>,
+    pub scene: Option<String>,
+    pub experiment: Option<String>,
+    pub max_parallel: usize,
+    /// `-p NAME=VALUE` texts.
+    pub param_texts: Vec<String>,
+    pub params_file: Option<PathBuf>,
+    /// Values already checked (`set_placeholder`, `set_data`).
+    pub typed: Vec<(String, Val)>,
+    /// `--storage NAME=ROOT` texts.
+    pub storage_texts: Vec<String>,
+    pub base_dir: PathBuf,
+    /// Ask on the terminal for what is missing.
+    pub interactive: bool,
+}
+
+/// Why a run did not start, and its exit status.
+#[derive(Debug)]
+pub struct Fail {
+    pub code: i32,
+    pub message: String,
+}
+
+impl Fail {
+    fn usage(msg: impl Into<String>) -> Fail {
+        Fail {
+            code: exit::USAGE,
+            message: format!("error: {}", msg.into()),
+        }
+    }
+    fn invalid(msg: impl Into<String>) -> Fail {
+        Fail {
+            code: exit::INVALID,
+            message: format!("error: {}", msg.into()),
+        }
+    }
+}
+
+/// Checks everything a run needs (steps, parameters, storage roots, reused outputs) and
+/// records the new execution; nothing has run yet.
+pub fn prepare(w: Workflow, req: &Request, home: &Path) -> Result<(Store, Setup), Fail> {
+    if req.max_parallel == 0 {
+        return Err(Fail::usage("--max-parallel must be at least 1"));
+    }
     // Which steps run.
     let names: Vec<&str> = w.steps.iter().map(|s| s.name.as_str()).collect();
-    let selected: Vec<String> = if let Some(scene) = &args.scene {
+    let selected: Vec<String> = if let Some(scene) = &req.scene {
         match w.scenes().into_iter().find(|(n, _, _)| n == scene) {
             Some((_, steps, _)) => steps.into_iter().map(|(n, _)| n).collect(),
             None => {
@@ -109,7 +179,7 @@ pub fn run(home: Option<&Path>, args: RunArgs) -> i32 {
                     .into_iter()
                     .map(|(n, _, _)| format!("`{n}`"))
                     .collect();
-                return usage(&format!(
+                return Err(Fail::usage(format!(
                     "workflow `{}` has no scene `{scene}`; {}",
                     w.name,
                     if scenes.is_empty() {
@@ -117,24 +187,24 @@ pub fn run(home: Option<&Path>, args: RunArgs) -> i32 {
                     } else {
                         format!("its scenes are {}", scenes.join(", "))
                     }
-                ));
+                )));
             }
         }
-    } else if !args.steps.is_empty() {
-        for s in &args.steps {
+    } else if !req.steps.is_empty() {
+        for s in &req.steps {
             if w.step(s).is_none() {
                 let hint = did_you_mean(s, names.iter().copied())
                     .map(|m| format!("; did you mean `{m}`?"))
                     .unwrap_or_default();
-                return usage(&format!(
+                return Err(Fail::usage(format!(
                     "--steps names `{s}`, which is not a step of workflow `{}`{hint}",
                     w.name
-                ));
+                )));
             }
         }
         names
             .iter()
-            .filter(|n| args.steps.iter().any(|s| s == *n))
+            .filter(|n| req.steps.iter().any(|s| s == *n))
             .map(|n| n.to_string())
             .collect()
     } else {
@@ -173,50 +243,50 @@ pub fn run(home: Option<&Path>, args: RunArgs) -> i32 {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    if let Some(f) = &args.params_file {
+    if let Some(f) = &req.params_file {
         match read_params_file(f) {
             Ok(map) => {
                 for (k, v) in map {
                     let Some(p) = find(&k) else {
-                        return usage(&format!(
+                        return Err(Fail::usage(format!(
                             "{}: no parameter `{k}` in the steps that run; parameters are: {}",
                             f.display(),
                             known()
-                        ));
+                        )));
                     };
                     match check_value(&p, &v) {
                         Ok(val) => {
                             values.insert(k, val);
                         }
-                        Err(e) => return usage(&format!("{}: {e}", f.display())),
+                        Err(e) => return Err(Fail::usage(format!("{}: {e}", f.display()))),
                     }
                 }
             }
-            Err(e) => return usage(&e.to_string()),
+            Err(e) => return Err(Fail::usage(e.to_string())),
         }
     }
-    for a in &args.params {
+    for a in &req.param_texts {
         let (k, text) = match split_assignment(a) {
             Ok(kv) => kv,
-            Err(e) => return usage(&e.to_string()),
+            Err(e) => return Err(Fail::usage(e.to_string())),
         };
         let Some(p) = find(&k) else {
             let hint = did_you_mean(&k, placeholders.iter().map(|p| p.name()))
                 .map(|m| format!("did you mean `{m}`? "))
                 .unwrap_or_default();
-            return usage(&format!(
+            return Err(Fail::usage(format!(
                 "-p {k}: no parameter `{k}` in the steps that run; {hint}parameters are: {}",
                 known()
-            ));
+            )));
         };
         match parse_text(&p, &text) {
             Ok(v) => {
                 values.insert(k, v);
             }
-            Err(e) => return usage(&e.to_string()),
+            Err(e) => return Err(Fail::usage(e.to_string())),
         }
     }
-    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    let interactive = req.interactive;
     let mut missing: Vec<String> = Vec::new();
     for p in &placeholders {
         if values.contains_key(p.name()) {
@@ -251,39 +321,36 @@ pub fn run(home: Option<&Path>, args: RunArgs) -> i32 {
         ));
     }
     if !missing.is_empty() {
-        eprintln!(
-            "error: {} parameter{} without a value (give each with -p NAME=VALUE):",
+        return Err(Fail::usage(format!(
+            "{} parameter{} without a value (give each with -p NAME=VALUE):\n{}",
             missing.len(),
-            if missing.len() == 1 { "" } else { "s" }
-        );
-        for m in missing {
-            eprintln!("{m}");
-        }
-        return exit::USAGE;
+            if missing.len() == 1 { "" } else { "s" },
+            missing.join("\n")
+        )));
     }
 
     // Storage roots.
     let mut roots: HashMap<String, PathBuf> = HashMap::new();
-    for a in &args.storage {
+    for a in &req.storage_texts {
         let Some((k, root)) = a
             .split_once('=')
             .filter(|(k, r)| !k.is_empty() && !r.is_empty())
         else {
-            return usage(&format!("--storage `{a}`: write NAME=ROOT"));
+            return Err(Fail::usage(format!("--storage `{a}`: write NAME=ROOT")));
         };
         if !storages_used.iter().any(|s| s.name() == k) {
             let names: Vec<String> = storages_used
                 .iter()
                 .map(|s| format!("`{}`", s.name()))
                 .collect();
-            return usage(&format!(
+            return Err(Fail::usage(format!(
                 "--storage {k}: the steps that run use no storage `{k}`; {}",
                 if names.is_empty() {
                     "they use none".to_string()
                 } else {
                     format!("they use {}", names.join(", "))
                 }
-            ));
+            )));
         }
         let p = PathBuf::from(root);
         let abs = if p.is_absolute() {
@@ -327,25 +394,16 @@ pub fn run(home: Option<&Path>, args: RunArgs) -> i32 {
         })
         .collect();
     if !missing_roots.is_empty() {
-        eprintln!(
-            "error: {} storage root{} not given:",
+        return Err(Fail::usage(format!(
+            "{} storage root{} not given:\n{}",
             missing_roots.len(),
-            if missing_roots.len() == 1 { "" } else { "s" }
-        );
-        for m in missing_roots {
-            eprintln!("{m}");
-        }
-        return exit::USAGE;
+            if missing_roots.len() == 1 { "" } else { "s" },
+            missing_roots.join("\n")
+        )));
     }
 
-    let home = home_dir(home);
-    let store = match Store::open(&home) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::INVALID;
-        }
-    };
+    let home = home.to_path_buf();
+    let store = Store::open(&home).map_err(|e| Fail::invalid(e.to_string()))?;
 
     // Outputs consumed from steps outside the selection come from earlier executions.
     let exec_id = new_id();
@@ -369,23 +427,19 @@ pub fn run(home: Option<&Path>, args: RunArgs) -> i32 {
                     "step `{name}` consumes output `{out}` of `{}`",
                     d.on
                 )),
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return exit::INVALID;
-                }
+                Err(e) => return Err(Fail::invalid(e.to_string())),
             }
         }
     }
     if !lacking.is_empty() {
-        eprintln!("error: nothing ran: no earlier execution of `{}` executed the steps whose outputs this run needs:", w.name);
-        for l in lacking {
-            eprintln!("  {l}");
-        }
-        eprintln!("  run those steps too (add them to --steps), or run the whole workflow first");
-        return exit::INVALID;
+        return Err(Fail::invalid(format!(
+            "nothing ran: no earlier execution of `{}` executed the steps whose outputs this run needs:\n  {}\n  run those steps too (add them to --steps), or run the whole workflow first",
+            w.name,
+            lacking.join("\n  ")
+        )));
     }
 
-    let base_dir = base_dir_of(&args.script);
+    let base_dir = req.base_dir.clone();
     let def_json = definition::to_json(&w);
     let params_json = Value::Object(
         values
@@ -406,20 +460,16 @@ pub fn run(home: Option<&Path>, args: RunArgs) -> i32 {
     if let Err(e) = store.create_execution(&NewExecution {
         id: &exec_id,
         workflow: &w.name,
-        experiment: args.experiment.as_deref(),
+        experiment: req.experiment.as_deref(),
         definition: &def_json,
         base_dir: &base_dir,
         parameters: &params_json,
         storages: &storages_json,
         reused: &Value::Object(reused_from),
-        max_parallel: args.max_parallel,
+        max_parallel: req.max_parallel,
         steps: &step_types,
     }) {
-        eprintln!("error: {e}");
-        return exit::INVALID;
-    }
-    if !args.json {
-        eprintln!("execution {exec_id} of workflow `{}`", w.name);
+        return Err(Fail::invalid(e.to_string()));
     }
     let setup = Setup {
         exec_id,
@@ -430,9 +480,9 @@ pub fn run(home: Option<&Path>, args: RunArgs) -> i32 {
         storages: roots,
         selected,
         reused,
-        max_parallel: args.max_parallel,
+        max_parallel: req.max_parallel,
     };
-    drive(store, setup, Vec::new(), args.json)
+    Ok((store, setup))
 }
 
 pub fn new_id() -> String {
