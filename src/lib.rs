@@ -8,5 +8,6 @@ pub mod bindings;
 pub mod cli;
 pub mod exec;
 pub mod model;
+pub mod repl;
 pub mod script;
 pub mod store;

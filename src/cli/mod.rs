@@ -1,10 +1,10 @@
 //! The `wf` command: argument parsing and one module per subcommand.
 
 mod api;
-mod check;
+pub mod check;
 mod graph;
 pub mod load;
-mod records;
+pub mod records;
 pub mod run;
 
 use std::io::IsTerminal;
@@ -58,8 +58,12 @@ pub enum Command {
         after_help = "Examples:\n  wf run flow.rhai -p lr=0.01 --storage output=./runs\n  wf run flow.rhai --steps train,evaluate     # reuse other steps' outputs\n  wf run flow.json --json > record.json\n\nExit status: 0 executed, 1 failed or stopped (or invalid), 2 usage error, 3 awaiting input."
     )]
     Run(run::RunArgs),
+    /// The development-state REPL: build a workflow line by line, debug it phase by phase
+    Repl(ReplArgs),
     /// List executions, newest first
     Executions(records::ExecutionsArgs),
+    /// Executions side by side: status, start, duration, parameters and every metric
+    Compare(records::CompareArgs),
     /// Show one execution: its steps with status, duration and why
     Show(records::ShowArgs),
     /// Print a step's log
@@ -77,6 +81,15 @@ pub enum Command {
     /// The local algorithm registry
     #[command(subcommand)]
     Algorithm(records::AlgorithmCommand),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ReplArgs {
+    /// A script to load first
+    pub script: Option<PathBuf>,
+    /// The root folder of a storage, for runs started here (repeatable)
+    #[arg(long, value_name = "NAME=ROOT")]
+    pub storage: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, Default)]
@@ -109,7 +122,12 @@ pub fn main() -> i32 {
         Command::Check(args) => check::run(args),
         Command::Graph(args) => graph::run(args),
         Command::Run(args) => run::run(cli.home.as_deref(), args),
+        Command::Repl(a) => {
+            let home = crate::store::home_dir(cli.home.as_deref());
+            crate::repl::run(&home, a.script.as_deref(), a.storage)
+        }
         Command::Executions(a) => records::executions(cli.home.as_deref(), a),
+        Command::Compare(a) => records::compare(cli.home.as_deref(), a),
         Command::Show(a) => records::show(cli.home.as_deref(), a),
         Command::Logs(a) => records::logs(cli.home.as_deref(), a),
         Command::Retry(a) => run::retry(cli.home.as_deref(), a),

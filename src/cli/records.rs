@@ -135,6 +135,35 @@ pub struct ShowArgs {
     pub json: bool,
 }
 
+/// `wf show` into a buffer (the REPL's `:status`).
+pub fn show_to(out: &mut Vec<u8>, home: &Path, id: &str) {
+    let Ok(store) = Store::open(home) else { return };
+    let Ok(steps) = store.steps(id) else { return };
+    let e = store.execution(id).ok();
+    if let Some(e) = e {
+        let _ = writeln!(
+            out,
+            "execution {}  workflow {}  {}",
+            e.id, e.workflow, e.status
+        );
+    }
+    for s in steps {
+        let detail = s
+            .result
+            .map(|r| format!("result {r}"))
+            .or(s.reason.clone())
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  {:<20} {:<10} {:<14} {}",
+            s.name,
+            s.ty,
+            s.status,
+            detail.lines().next().unwrap_or("")
+        );
+    }
+}
+
 pub fn show(home: Option<&Path>, a: ShowArgs) -> i32 {
     let store = match open(home) {
         Ok(s) => s,
@@ -471,4 +500,126 @@ pub fn algorithm(home: Option<&Path>, c: AlgorithmCommand) -> i32 {
             }
         },
     }
+}
+
+#[derive(Args, Debug)]
+pub struct CompareArgs {
+    /// Two or more executions (unique id prefixes, or `latest`)
+    #[arg(required = true, num_args = 2..)]
+    pub executions: Vec<String>,
+    /// The comparison as JSON: one object per execution
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `wf compare`: executions side by side, their parameters and every metric (reference §3.3).
+pub fn compare(home: Option<&Path>, a: CompareArgs) -> i32 {
+    let store = match open(home) {
+        Ok(s) => s,
+        Err(c) => return c,
+    };
+    let mut cols: Vec<(String, Vec<(String, String)>)> = Vec::new();
+    let mut keys: Vec<String> = Vec::new();
+    let mut records = Vec::new();
+    for given in &a.executions {
+        let id = tryx!(store.resolve_id(given));
+        let e = tryx!(store.execution(&id));
+        let mut rows: Vec<(String, String)> = vec![
+            ("workflow".into(), e.workflow.clone()),
+            ("status".into(), e.status.clone()),
+            ("started".into(), short_time(&e.created_at)[5..].to_string()),
+            (
+                "duration".into(),
+                duration(&e.created_at, e.ended_at.as_deref()),
+            ),
+        ];
+        if let Some(x) = &e.experiment {
+            rows.push(("experiment".into(), x.clone()));
+        }
+        if let Some(m) = e.parameters.as_object() {
+            for (k, v) in m {
+                let text = v
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string());
+                rows.push((format!("param {k}"), text));
+            }
+        }
+        let steps = tryx!(store.steps(&id));
+        for st in &steps {
+            if let Some(m) = st.metrics.as_ref().and_then(Value::as_object) {
+                for (k, v) in m {
+                    let text = v
+                        .as_f64()
+                        .map(|x| format!("{x:.4}"))
+                        .unwrap_or_else(|| v.to_string());
+                    rows.push((format!("{}.{k}", st.name), text));
+                }
+            }
+        }
+        for (k, _) in &rows {
+            if !keys.contains(k) {
+                keys.push(k.clone());
+            }
+        }
+        records.push(json!({ "execution_id": id, "values": rows.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>() }));
+        cols.push((id, rows));
+    }
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&records).unwrap_or_default()
+        );
+        return exit::OK;
+    }
+    let key_w = keys.iter().map(|k| k.len()).max().unwrap_or(8).clamp(8, 28);
+    let col_w = cols
+        .iter()
+        .map(|(id, rows)| {
+            rows.iter()
+                .map(|(_, v)| v.len())
+                .max()
+                .unwrap_or(0)
+                .max(id.len())
+        })
+        .max()
+        .unwrap_or(12)
+        .clamp(8, 20);
+    let differs = |k: &str| {
+        let vals: Vec<&str> = cols
+            .iter()
+            .map(|(_, rows)| {
+                rows.iter()
+                    .find(|(rk, _)| rk == k)
+                    .map(|(_, v)| v.as_str())
+                    .unwrap_or("-")
+            })
+            .collect();
+        vals.windows(2).any(|w| w[0] != w[1]) && !matches!(k, "started" | "duration")
+    };
+    // Keep within 80 columns: as many executions per block as fit.
+    let per_block = ((80 - key_w - 2) / (col_w + 2)).max(1);
+    for block in cols.chunks(per_block) {
+        let mut line = format!("{:key_w$}", "");
+        for (id, _) in block {
+            line.push_str(&format!("  {:>col_w$}", truncate(id, col_w)));
+        }
+        println!("{}", line.trim_end());
+        for k in &keys {
+            let mut line = format!("{:key_w$}", truncate(k, key_w));
+            for (_, rows) in block {
+                let v = rows
+                    .iter()
+                    .find(|(rk, _)| rk == k)
+                    .map(|(_, v)| v.as_str())
+                    .unwrap_or("-");
+                line.push_str(&format!("  {:>col_w$}", truncate(v, col_w)));
+            }
+            // Mark rows that differ between executions.
+            println!("{}{}", line.trim_end(), if differs(k) { "  *" } else { "" });
+        }
+        println!();
+    }
+    println!("* differs between executions");
+    exit::OK
 }

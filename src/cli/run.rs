@@ -73,9 +73,15 @@ pub fn exit_for(status: &str) -> i32 {
 }
 
 pub fn run(home: Option<&Path>, args: RunArgs) -> i32 {
+    let dev = crate::exec::dev::LocalDev::new(
+        home_dir(home),
+        base_dir_of(&args.script),
+        args.storage.clone(),
+    );
     let opts = LoadOptions {
         workflow: args.workflow.clone(),
         command: "wf run",
+        dev: Some(dev.clone()),
         ..LoadOptions::default()
     };
     let checked = load_and_check(&args.script, &opts);
@@ -90,6 +96,16 @@ pub fn run(home: Option<&Path>, args: RunArgs) -> i32 {
             checked.errors()
         );
         return exit::INVALID;
+    }
+    // A script that ran its workflow itself (`workflow.run(...)`, as in a notebook) is done.
+    if let Some((id, status)) = dev.last_run() {
+        dev.end_session();
+        if args.json {
+            if let Ok(r) = Store::open(&home_dir(home)).and_then(|s| s.record(&id)) {
+                println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+            }
+        }
+        return exit_for(&status);
     }
     let Some(w) = checked.workflow else {
         return exit::INVALID;
@@ -236,6 +252,11 @@ pub fn prepare(w: Workflow, req: &Request, home: &Path) -> Result<(Store, Setup)
     }
     let mut values: HashMap<String, Val> = HashMap::new();
     let find = |n: &str| placeholders.iter().find(|p| p.name() == n).cloned();
+    for (k, v) in &req.typed {
+        if find(k).is_some() {
+            values.insert(k.clone(), v.clone());
+        }
+    }
     let known = || {
         placeholders
             .iter()
@@ -517,28 +538,25 @@ fn produced_from(outputs: &Value, metrics: &Value, from: Option<String>) -> Prod
 }
 
 /// Holds the execution's lock (released by the OS if this process dies), runs it, reports.
-fn drive(store: Store, setup: Setup, rows: Vec<Recorded>, json_out: bool) -> i32 {
-    let _lock = match lock(&store.home, &setup.exec_id) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::INVALID;
-        }
-    };
-    let exec_id = setup.exec_id.clone();
+/// Runs an execution to its end under its lock: (final status, store).
+pub fn execute(store: Store, setup: Setup, rows: Vec<Recorded>) -> Result<(String, Store), String> {
+    let _lock = lock(&store.home, &setup.exec_id)?;
     let runner = Runner::new(setup, store, Progress::new(false), rows);
-    let rt = match tokio::runtime::Builder::new_multi_thread()
+    let rt = runtime()?;
+    rt.block_on(runner.drive())
+}
+
+pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return exit::INVALID;
-        }
-    };
-    let result = rt.block_on(runner.drive());
+        .map_err(|e| format!("cannot start the runtime: {e}"))
+}
+
+fn drive(store: Store, setup: Setup, rows: Vec<Recorded>, json_out: bool) -> i32 {
+    let exec_id = setup.exec_id.clone();
+    let result = execute(store, setup, rows);
     match result {
         Ok((status, store)) => {
             if json_out {

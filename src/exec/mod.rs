@@ -7,6 +7,7 @@
 //! | `flavors.rs`  | this machine's resource flavors                                     |
 
 pub mod decide;
+pub mod dev;
 pub mod flavors;
 pub mod metrics;
 pub mod params;

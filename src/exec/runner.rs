@@ -101,6 +101,23 @@ pub struct Runner {
     progress: Progress,
     /// Ask for delayed values on the terminal instead of pausing.
     interactive: bool,
+    /// Set when a debug execution has ended.
+    finished: Option<String>,
+}
+
+/// What one `next()` did.
+#[derive(Debug, Default)]
+pub struct NextReport {
+    /// The phase that ran: its name, how it ended, how long it took.
+    pub ran: Option<(String, Status, Duration)>,
+    /// Phases skipped on the way, with why.
+    pub skipped: Vec<(String, String)>,
+    /// The phase that could not run for want of values: its name and theirs.
+    pub needs: Option<(String, Vec<String>)>,
+    /// The phases that can run next.
+    pub next: Vec<String>,
+    /// The execution's status, once it has ended.
+    pub finished: Option<String>,
 }
 
 pub fn env_name(prefix: &str, name: &str) -> String {
@@ -120,6 +137,12 @@ pub fn env_name(prefix: &str, name: &str) -> String {
 impl Runner {
     /// `rows` are the recorded statuses (name, status, attempt, outputs, metrics, result) of
     /// a resumed execution; running steps among them run again.
+    /// Debug executions never prompt: `next()` says what to set instead.
+    pub fn no_prompts(mut self) -> Runner {
+        self.interactive = false;
+        self
+    }
+
     pub fn new(mut s: Setup, store: Store, progress: Progress, rows: Vec<Recorded>) -> Runner {
         // Decide in dependency order, so one pass settles a whole chain.
         if let Ok(order) = crate::model::graph::Dag::build(&s.workflow).order() {
@@ -189,6 +212,7 @@ impl Runner {
             progress,
             interactive: std::io::IsTerminal::is_terminal(&std::io::stdin())
                 && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            finished: None,
         }
     }
 
@@ -273,6 +297,150 @@ impl Runner {
             .map_err(|e| e.to_string())?;
         self.progress.finish(&self.s.exec_id, outcome);
         Ok((outcome.to_string(), self.store))
+    }
+
+    /// Debugging: runs the next phase that can run, alone, and reports what happened.
+    pub async fn next_phase(&mut self) -> Result<NextReport, String> {
+        let mut report = NextReport::default();
+        if self.finished.is_some() {
+            report.finished = self.finished.clone();
+            return Ok(report);
+        }
+        let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
+        let names = self.s.selected.clone();
+        let mut chosen: Option<Step> = None;
+        // Skips are settled first (they may unblock the next phase); then the first step
+        // that can run, in dependency order.
+        loop {
+            let mut changed = false;
+            for name in &names {
+                if self.state[name].status != Status::Waiting {
+                    continue;
+                }
+                let step = self.step(name).clone();
+                match self.decide_step(&step) {
+                    Decision::Skip(r) => {
+                        self.skip(name, &r)?;
+                        report.skipped.push((name.clone(), r));
+                        changed = true;
+                    }
+                    Decision::EvaluateSkipConditions => match self.skip_conditions_hold(&step) {
+                        Ok(Some(r)) => {
+                            self.skip(name, &r)?;
+                            report.skipped.push((name.clone(), r));
+                            changed = true;
+                        }
+                        Ok(None) => {
+                            if chosen.is_none() {
+                                chosen = Some(step);
+                            }
+                        }
+                        Err(e) => {
+                            self.fail_now(
+                                name,
+                                &format!("its skip conditions cannot be evaluated: {e}"),
+                            )?;
+                            changed = true;
+                        }
+                    },
+                    Decision::Run => {
+                        if chosen.is_none() {
+                            chosen = Some(step);
+                        }
+                    }
+                    Decision::Wait(_) | Decision::Blocked(_) => {}
+                }
+            }
+            if !changed {
+                break;
+            }
+            chosen = None;
+        }
+        if let Some(step) = chosen {
+            let missing = self.missing_inputs(&step);
+            if !missing.is_empty() {
+                report.needs = Some((step.name.clone(), missing));
+                return Ok(report);
+            }
+            let started = Instant::now();
+            self.try_start(&step, &tx)?;
+            // Ctrl-C stops this phase, not the session around it.
+            let ctrl_c = tokio::signal::ctrl_c();
+            tokio::pin!(ctrl_c);
+            let mut interrupted = false;
+            while self.state[&step.name].status == Status::Running {
+                tokio::select! {
+                    m = rx.recv() => match m {
+                        Some(m) => self.handle(m)?,
+                        None => break,
+                    },
+                    _ = &mut ctrl_c, if !interrupted => {
+                        interrupted = true;
+                        if let Some(tx) = self.stops.get(&step.name) {
+                            let _ = tx.send(true);
+                        }
+                    }
+                }
+            }
+            report.ran = Some((
+                step.name.clone(),
+                self.state[&step.name].status,
+                started.elapsed(),
+            ));
+        }
+        report.next = names
+            .iter()
+            .filter(|n| self.state[*n].status == Status::Waiting)
+            .filter(|n| {
+                matches!(
+                    self.decide_step(self.step(n)),
+                    Decision::Run | Decision::EvaluateSkipConditions
+                )
+            })
+            .cloned()
+            .collect();
+        let can_progress = names.iter().any(|n| {
+            self.state[n].status == Status::Waiting
+                && !matches!(self.decide_step(self.step(n)), Decision::Blocked(_))
+        });
+        if !can_progress {
+            let statuses: Vec<Status> = self.state.values().map(|s| s.status).collect();
+            let outcome = execution_outcome(&statuses, false).unwrap_or("failed");
+            let reason = self.summary_reason(outcome);
+            self.store
+                .set_execution(&self.s.exec_id, outcome, reason.as_deref())
+                .map_err(|e| e.to_string())?;
+            self.finished = Some(outcome.to_string());
+            report.finished = self.finished.clone();
+        }
+        Ok(report)
+    }
+
+    /// Gives a parameter its value during a debug execution.
+    pub fn set_param(&mut self, name: &str, value: Val) -> Result<(), String> {
+        self.s.params.insert(name.to_string(), value);
+        let params = Value::Object(
+            self.s
+                .params
+                .iter()
+                .map(|(k, v)| (k.clone(), crate::model::definition::val_to_json(v)))
+                .collect(),
+        );
+        self.store
+            .set_parameters(&self.s.exec_id, &params)
+            .map_err(|e| e.to_string())
+    }
+
+    pub fn finished(&self) -> Option<&str> {
+        self.finished.as_deref()
+    }
+
+    pub fn workflow(&self) -> &Workflow {
+        &self.s.workflow
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     fn summary_reason(&self, outcome: &str) -> Option<String> {

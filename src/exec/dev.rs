@@ -1,0 +1,429 @@
+//! The development state (reference §4.8): `workflow.run(...)`, `workflow.debug(...)`,
+//! `workflow.next()`, `workflow.set_placeholder(...)`, `workflow.set_data(...)`, carried out
+//! for real from scripts run by `wf run` and from the REPL. A debug execution is an ordinary
+//! execution in the records: `wf show` sees it and `wf resume` can finish it.
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use rhai::{Dynamic, EvalAltResult};
+use serde_json::Value;
+
+use super::decide::Status;
+use super::params::{check_value, describe_expected};
+use super::runner::{NextReport, Runner};
+use crate::bindings::DevHost;
+use crate::cli::run::{execute, lock, prepare, runtime, Lock, Request};
+use crate::model::definition::val_to_json;
+use crate::model::val::{Obj, Span, Val};
+use crate::model::validate::validate;
+use crate::model::workflow::step_names;
+
+struct Session {
+    runner: Runner,
+    rt: tokio::runtime::Runtime,
+    exec_id: String,
+    _lock: Lock,
+}
+
+#[derive(Default)]
+struct State {
+    /// Values set before a run or between `next()` calls, by parameter name.
+    values: HashMap<String, Val>,
+    session: Option<Session>,
+    /// The last execution a script's `run` carried out: its id and final status.
+    last_run: Option<(String, String)>,
+}
+
+pub struct LocalDev {
+    home: PathBuf,
+    base_dir: PathBuf,
+    storage_texts: Vec<String>,
+    state: Mutex<State>,
+}
+
+fn fail(msg: impl Into<String>, at: &Span) -> Box<EvalAltResult> {
+    let _ = at;
+    Box::new(EvalAltResult::ErrorRuntime(
+        msg.into().into(),
+        rhai::Position::NONE,
+    ))
+}
+
+fn json_to_dynamic(v: &Value) -> Dynamic {
+    match v {
+        Value::Null => Dynamic::UNIT,
+        Value::Bool(b) => (*b).into(),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => i.into(),
+            None => n.as_f64().unwrap_or(0.0).into(),
+        },
+        Value::String(s) => s.clone().into(),
+        Value::Array(a) => Dynamic::from_array(a.iter().map(json_to_dynamic).collect()),
+        Value::Object(m) => {
+            let mut map = rhai::Map::new();
+            for (k, x) in m {
+                map.insert(k.as_str().into(), json_to_dynamic(x));
+            }
+            Dynamic::from_map(map)
+        }
+    }
+}
+
+impl LocalDev {
+    pub fn new(home: PathBuf, base_dir: PathBuf, storage_texts: Vec<String>) -> Arc<LocalDev> {
+        Arc::new(LocalDev {
+            home,
+            base_dir,
+            storage_texts,
+            state: Mutex::new(State::default()),
+        })
+    }
+
+    fn lock_state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The debug execution under way, for the REPL's `:status`.
+    pub fn debug_execution(&self) -> Option<String> {
+        let st = self.lock_state();
+        st.session.as_ref().map(|s| s.exec_id.clone())
+    }
+
+    /// The execution a script's `workflow.run(...)` or `debug(...)` carried out last.
+    pub fn last_run(&self) -> Option<(String, String)> {
+        let st = self.lock_state();
+        st.last_run.clone().or_else(|| {
+            st.session.as_ref().map(|s| {
+                (
+                    s.exec_id.clone(),
+                    s.runner.finished().unwrap_or("running").to_string(),
+                )
+            })
+        })
+    }
+
+    /// Ends the debug session (the execution stays in the records, resumable).
+    pub fn end_session(&self) {
+        self.lock_state().session = None;
+    }
+
+    /// Values set with `set_placeholder`/`set_data`, for the REPL's `:params`.
+    pub fn values(&self) -> Vec<(String, Val)> {
+        let st = self.lock_state();
+        let mut v: Vec<(String, Val)> = st
+            .values
+            .iter()
+            .map(|(k, x)| (k.clone(), x.clone()))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    pub fn clear(&self) {
+        *self.lock_state() = State::default();
+    }
+
+    fn request(&self, args: &Obj, values: &HashMap<String, Val>) -> Request {
+        Request {
+            steps: step_names(args.arg("steps"))
+                .into_iter()
+                .map(|(n, _)| n)
+                .collect(),
+            scene: None,
+            experiment: args.str_arg("experiment_id").map(str::to_string),
+            max_parallel: 8,
+            param_texts: Vec::new(),
+            params_file: None,
+            typed: values.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            storage_texts: self.storage_texts.clone(),
+            base_dir: self.base_dir.clone(),
+            interactive: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn placeholder(workflow: &Arc<Obj>, name: &str) -> Option<Arc<Obj>> {
+        let mut found = None;
+        Val::Obj(workflow.clone()).walk(&mut |v| {
+            if let Val::Obj(o) = v {
+                if found.is_none() && o.is_placeholder() && o.name() == name {
+                    found = Some(o.clone());
+                }
+            }
+        });
+        found
+    }
+
+    fn set_value(
+        &self,
+        workflow: &Arc<Obj>,
+        args: &Obj,
+        data: bool,
+        at: &Span,
+    ) -> Result<Dynamic, Box<EvalAltResult>> {
+        let name = args.str_arg("name").unwrap_or("").to_string();
+        let Some(p) = Self::placeholder(workflow, &name) else {
+            return Err(fail(
+                format!("workflow `{}` has no parameter `{name}`", workflow.name()),
+                at,
+            ));
+        };
+        let given = args
+            .arg(if data { "data" } else { "value" })
+            .cloned()
+            .unwrap_or(Val::Null);
+        let value = if data {
+            let ok = match (&given, p.class()) {
+                (Val::Obj(o), "OBSPlaceholder") => o.is("OBSPath"),
+                (Val::Obj(o), "DatasetPlaceholder") => o.is("Dataset"),
+                (Val::Obj(o), "LabelTaskPlaceholder") => o.is("LabelTask"),
+                (Val::Obj(o), "ServiceUpdatePlaceholder") => o.is("ServiceData"),
+                (Val::Obj(o), "SWRImagePlaceholder") => o.is("SWRImage"),
+                (Val::Obj(o), "DataSelector") => o.is("OBSPath") || o.is("Dataset"),
+                _ => false,
+            };
+            if !ok {
+                return Err(fail(
+                    format!(
+                        "`{name}` is a `{}`: it takes {}, not {}",
+                        p.spec.path(),
+                        describe_expected(&p),
+                        given.describe()
+                    ),
+                    at,
+                ));
+            }
+            given
+        } else {
+            if !p.is("Placeholder") {
+                return Err(fail(
+                    format!(
+                        "`{name}` is a data placeholder: use `workflow.set_data(\"{name}\", ...)`"
+                    ),
+                    at,
+                ));
+            }
+            check_value(&p, &val_to_json(&given)).map_err(|e| fail(e.to_string(), at))?
+        };
+        let mut st = self.lock_state();
+        st.values.insert(name.clone(), value.clone());
+        if let Some(s) = st.session.as_mut() {
+            s.runner.set_param(&name, value).map_err(|e| fail(e, at))?;
+        }
+        eprintln!(
+            "  {name} = {}",
+            serde_json::to_string(&val_to_json(st.values.get(&name).unwrap_or(&Val::Null)))
+                .unwrap_or_default()
+        );
+        Ok(Dynamic::UNIT)
+    }
+
+    fn start(
+        &self,
+        workflow: &Arc<Obj>,
+        args: &Obj,
+        debug: bool,
+        at: &Span,
+    ) -> Result<Dynamic, Box<EvalAltResult>> {
+        let (w, diags) = validate(workflow);
+        if let Some(d) = diags.iter().find(|d| d.is_error()) {
+            return Err(fail(
+                format!("the workflow is not valid: {} (at {})", d.message, d.at),
+                at,
+            ));
+        }
+        let mut st = self.lock_state();
+        let req = self.request(args, &st.values);
+        let (store, setup) = prepare(w, &req, &self.home)
+            .map_err(|f| fail(f.message.trim_start_matches("error: ").to_string(), at))?;
+        let exec_id = setup.exec_id.clone();
+        if debug {
+            let l = lock(&store.home, &exec_id).map_err(|e| fail(e, at))?;
+            let rt = runtime().map_err(|e| fail(e, at))?;
+            let runner = Runner::new(
+                setup,
+                store,
+                super::progress::Progress::new(true),
+                Vec::new(),
+            )
+            .no_prompts();
+            eprintln!(
+                "debug execution {exec_id} of `{}`: call workflow.next() to run the next phase",
+                workflow.name()
+            );
+            st.session = Some(Session {
+                runner,
+                rt,
+                exec_id: exec_id.clone(),
+                _lock: l,
+            });
+            return Ok(exec_id.into());
+        }
+        drop(st);
+        eprintln!("execution {exec_id} of workflow `{}`", workflow.name());
+        let (status, store) = execute(store, setup, Vec::new()).map_err(|e| fail(e, at))?;
+        self.lock_state().last_run = Some((exec_id.clone(), status));
+        let record = store
+            .record(&exec_id)
+            .map_err(|e| fail(e.to_string(), at))?;
+        Ok(json_to_dynamic(&record))
+    }
+
+    fn next(&self, at: &Span) -> Result<Dynamic, Box<EvalAltResult>> {
+        let mut st = self.lock_state();
+        let Some(s) = st.session.as_mut() else {
+            return Err(fail(
+                "no debug execution: start one with `workflow.debug(#{ ... })`",
+                at,
+            ));
+        };
+        let report =
+            s.rt.block_on(s.runner.next_phase())
+                .map_err(|e| fail(e, at))?;
+        let text = describe_report(&report, &s.runner, &s.exec_id);
+        eprint!("{text}");
+        // The report is the interface; the value stays quiet in the REPL.
+        Ok(Dynamic::UNIT)
+    }
+}
+
+fn describe_report(r: &NextReport, runner: &Runner, exec: &str) -> String {
+    let mut out = String::new();
+    for (name, why) in &r.skipped {
+        out.push_str(&format!("  {name}: skipped: {why}\n"));
+    }
+    if let Some((step, missing)) = &r.needs {
+        out.push_str(&format!(
+            "  {step} cannot run yet: it needs {}. Set {}:\n",
+            missing.join(", "),
+            if missing.len() == 1 { "it" } else { "them" }
+        ));
+        let w = runner.workflow();
+        for m in missing {
+            let p = LocalDev::placeholder(&w.obj, m);
+            out.push_str(&format!("    {}\n", set_line(m, p.as_deref())));
+        }
+        return out;
+    }
+    if let Some((name, status, took)) = &r.ran {
+        let rows = runner.store().steps(exec).unwrap_or_default();
+        let row = rows.iter().find(|x| &x.name == name);
+        out.push_str(&format!(
+            "  {name}: {} in {:.2}s\n",
+            status.as_str(),
+            took.as_secs_f64()
+        ));
+        if let Some(row) = row {
+            if let Some(res) = row.result {
+                out.push_str(&format!("    result   {res}\n"));
+            }
+            if let Some(o) = row.outputs.as_ref().and_then(Value::as_object) {
+                for (k, v) in o {
+                    if let Some(p) = v.get("path").and_then(Value::as_str) {
+                        out.push_str(&format!("    output   {k} = {p}\n"));
+                    }
+                }
+            }
+            if let Some(m) = row
+                .metrics
+                .as_ref()
+                .and_then(Value::as_object)
+                .filter(|m| !m.is_empty())
+            {
+                let ms: Vec<String> = m.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                out.push_str(&format!("    metrics  {}\n", ms.join(" ")));
+            }
+            if *status == Status::Failed {
+                if let Some(e) = &row.error {
+                    out.push_str(&format!(
+                        "    error    {}\n",
+                        e.lines().next().unwrap_or("")
+                    ));
+                }
+            }
+            let log = runner.store().logs_dir(exec).join(format!("{name}.log"));
+            let tail = crate::backends::job::log_tail(&log, 3);
+            for l in tail.lines().filter(|l| !l.starts_with("== ")) {
+                out.push_str(&format!("    log      {l}\n"));
+            }
+        }
+    } else if r.finished.is_none() && r.skipped.is_empty() {
+        out.push_str("  nothing can run now\n");
+    }
+    match &r.finished {
+        Some(f) => out.push_str(&format!("  the debug execution {exec} has ended: {f}\n")),
+        None if !r.next.is_empty() => out.push_str(&format!("  next: {}\n", r.next.join(", "))),
+        None => {}
+    }
+    out
+}
+
+/// The line to type to give a parameter a value.
+pub fn set_line(name: &str, p: Option<&Obj>) -> String {
+    match p.map(|p| p.class()) {
+        Some("OBSPlaceholder") => {
+            format!("workflow.set_data(\"{name}\", wf.data.OBSPath(#{{ obs_path: \"...\" }}))")
+        }
+        Some("DatasetPlaceholder") => {
+            format!("workflow.set_data(\"{name}\", wf.data.Dataset(#{{ dataset_name: \"...\", version_name: \"...\" }}))")
+        }
+        Some("LabelTaskPlaceholder") => {
+            format!("workflow.set_data(\"{name}\", wf.data.LabelTask(#{{ dataset_name: \"...\", task_name: \"...\" }}))")
+        }
+        Some("ServiceUpdatePlaceholder") => format!(
+            "workflow.set_data(\"{name}\", wf.data.ServiceData(#{{ service_id: \"...\" }}))"
+        ),
+        Some("SWRImagePlaceholder") => {
+            format!("workflow.set_data(\"{name}\", wf.data.SWRImage(#{{ swr_path: \"...\" }}))")
+        }
+        Some("DataSelector") => {
+            format!("workflow.set_data(\"{name}\", wf.data.OBSPath(#{{ obs_path: \"...\" }}))")
+        }
+        _ => {
+            let example = match p.and_then(|p| p.arg("placeholder_type")) {
+                Some(Val::Enum(e)) => match e.name {
+                    "INT" => "10".to_string(),
+                    "FLOAT" => "0.5".to_string(),
+                    "BOOL" => "true".to_string(),
+                    "JSON" => "#{ key: \"value\" }".to_string(),
+                    "LIST" => "[1, 2]".to_string(),
+                    "ENUM" => p
+                        .and_then(|p| p.arg("enum_list"))
+                        .and_then(|l| l.items().first().cloned())
+                        .map(|v| serde_json::to_string(&val_to_json(&v)).unwrap_or_default())
+                        .unwrap_or_else(|| "\"...\"".into()),
+                    _ => "\"...\"".to_string(),
+                },
+                _ => "\"...\"".to_string(),
+            };
+            format!(
+                "workflow.set_placeholder(\"{name}\", {example})   // {}",
+                p.map(describe_expected).unwrap_or_default()
+            )
+        }
+    }
+}
+
+impl DevHost for LocalDev {
+    fn call(
+        &self,
+        method: &'static str,
+        workflow: &Arc<Obj>,
+        args: &Obj,
+        at: &Span,
+    ) -> Result<Dynamic, Box<EvalAltResult>> {
+        match method {
+            "run" => self.start(workflow, args, false, at),
+            "debug" => self.start(workflow, args, true, at),
+            "next" => self.next(at),
+            "set_placeholder" => self.set_value(workflow, args, false, at),
+            "set_data" => self.set_value(workflow, args, true, at),
+            other => {
+                eprintln!("note: `workflow.{other}(...)` is not carried out here: publishing to the running state comes later");
+                Ok(Dynamic::UNIT)
+            }
+        }
+    }
+}
