@@ -229,7 +229,7 @@ mod tests {
         assert_eq!(start, 8);
         assert_eq!(c, vec!["wf.steps"]);
         let (_, c) = complete("wf.steps.JobS", 13, &known());
-        assert_eq!(c, vec!["wf.steps.JobStep(#{ "]);
+        assert_eq!(c, vec!["wf.steps.JobSpec(#{ ", "wf.steps.JobStep(#{ "]);
         let (_, c) = complete("wf.PlaceholderType.F", 20, &known());
         assert_eq!(c, vec!["wf.PlaceholderType.FLOAT"]);
     }
@@ -238,7 +238,7 @@ mod tests {
     fn completes_constructor_keywords() {
         let line = "wf.steps.JobStep(#{ name: \"a\", de";
         let (_, c) = complete(line, line.len(), &known());
-        assert_eq!(c, vec!["dependencies: ", "depend_steps: ", "description: "]);
+        assert_eq!(c, vec!["depend_steps: ", "dependencies: ", "description: "]);
         let line = "wf.Placeholder(#{ placeholder_type: wf.PlaceholderType.INT, d";
         let (_, c) = complete(line, line.len(), &known());
         assert_eq!(c, vec!["default: ", "delay: ", "description: "]);
