@@ -110,6 +110,17 @@ pub fn run(home: Option<&Path>, args: RunArgs) -> i32 {
     let Some(w) = checked.workflow else {
         return exit::INVALID;
     };
+    // A definition keeps where its script was: relative paths resolve from there.
+    let base_dir = if args.script.extension().is_some_and(|e| e == "json") {
+        let script = PathBuf::from(&*w.obj.at.file);
+        if script.is_file() {
+            base_dir_of(&script)
+        } else {
+            base_dir_of(&args.script)
+        }
+    } else {
+        base_dir_of(&args.script)
+    };
     let req = Request {
         steps: args.steps.clone(),
         scene: args.scene.clone(),
@@ -119,7 +130,7 @@ pub fn run(home: Option<&Path>, args: RunArgs) -> i32 {
         params_file: args.params_file.clone(),
         typed: Vec::new(),
         storage_texts: args.storage.clone(),
-        base_dir: base_dir_of(&args.script),
+        base_dir,
         interactive: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
     };
     let (store, setup) = match prepare(w, &req, &home_dir(home)) {
