@@ -23,20 +23,27 @@ pub fn construct(spec: &'static ClassSpec, mut args: Vec<Dynamic>, at: &Span, si
     // A trailing map is keywords when its keys are keywords of this constructor or when the
     // positional slot it would fill takes no dict.
     let mut keywords: Option<Map> = None;
-    if let Some(last) = args.last() {
-        if last.is_map() {
-            let slot = spec.params.get(args.len() - 1);
-            let map = last
+    if args.last().is_some_and(|l| l.is_map()) {
+        let slot = spec.params.get(args.len() - 1);
+        let (any_known, owned) = {
+            let last = args.last().expect("checked");
+            let known = last
                 .read_lock::<Map>()
-                .map(|m| m.clone())
-                .unwrap_or_default();
-            let any_known = map.keys().any(|k| spec.param(k).is_some());
-            let slot_takes_dict = slot.is_some_and(|p| ty_accepts_dict(&p.ty));
-            // A lone map is always keywords: a misspelt keyword must not pass as a dict.
-            if args.len() == 1 || any_known || !slot_takes_dict {
-                keywords = Some(map);
-                args.pop();
-            }
+                .is_some_and(|m| m.keys().any(|k| spec.param(k).is_some()));
+            (known, !last.is_shared())
+        };
+        let slot_takes_dict = slot.is_some_and(|p| ty_accepts_dict(&p.ty));
+        // A lone map is always keywords: a misspelt keyword must not pass as a dict.
+        if args.len() == 1 || any_known || !slot_takes_dict {
+            let last = args.pop().expect("checked");
+            // The map literal is ours: take it rather than copy it.
+            keywords = Some(if owned {
+                last.cast::<Map>()
+            } else {
+                last.read_lock::<Map>()
+                    .map(|m| m.clone())
+                    .unwrap_or_default()
+            });
         }
     }
     let before = sink.error_count();
@@ -221,10 +228,9 @@ pub fn convert(value: &Dynamic, ty: &Ty, keep_steps: bool) -> Result<Val, Mismat
         Ty::Dict if value.is_map() => plain(value),
         Ty::AnyList if value.is_array() => plain(value),
         Ty::List(inner) if value.is_array() => {
-            let arr = value
-                .read_lock::<rhai::Array>()
-                .map(|a| a.clone())
-                .unwrap_or_default();
+            let Some(arr) = value.read_lock::<rhai::Array>() else {
+                return Err(wrong(value));
+            };
             let mut out = Vec::with_capacity(arr.len());
             for (i, item) in arr.iter().enumerate() {
                 match convert(item, inner, keep_steps) {

@@ -83,14 +83,14 @@ pub fn validate(obj: &Arc<Obj>) -> (Workflow, Vec<Diagnostic>) {
         }
         for key in ["inputs", "outputs"] {
             let what = &key[..key.len() - 1];
-            let mut names: HashMap<String, Span> = HashMap::new();
+            let mut names: HashMap<&str, &Span> = HashMap::new();
             for item in s.obj.arg(key).map(Val::items).unwrap_or_default() {
                 let Some(io) = item.as_obj() else { continue };
                 let Some(n) = io.str_arg("name") else {
                     continue;
                 };
                 c.name(what, n, &io.at);
-                if let Some(first) = names.insert(n.to_string(), io.at.clone()) {
+                if let Some(first) = names.insert(n, &io.at) {
                     c.error(
                         &io.at,
                         format!("step `{}` has two {key} named `{n}`", s.name),

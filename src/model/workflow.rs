@@ -203,10 +203,9 @@ fn read_step(obj: &Arc<Obj>) -> Step {
             if let Val::Obj(o) = x {
                 if o.is_consumption() {
                     if let (Some(step), Some(out)) = (o.str_arg("step"), o.str_arg("output")) {
-                        if !deps
-                            .iter()
-                            .any(|d| d.on == step && d.kind == DepKind::Data(out.to_string()))
-                        {
+                        if !deps.iter().any(|d| {
+                            d.on == step && matches!(&d.kind, DepKind::Data(o) if o == out)
+                        }) {
                             deps.push(Dep {
                                 on: step.to_string(),
                                 kind: DepKind::Data(out.to_string()),

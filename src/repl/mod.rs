@@ -115,7 +115,8 @@ impl Session {
         o.err = render(&diags, &self.sources, self.color);
         if let Ok(v) = result {
             // A workflow given as a value (a script's last expression) is bound, to debug it.
-            let unbound = v.read_lock::<Arc<Obj>>().is_some_and(|w| w.is("Workflow")) && self.workflow().is_none();
+            let unbound = v.read_lock::<Arc<Obj>>().is_some_and(|w| w.is("Workflow"))
+                && self.workflow().is_none();
             if unbound {
                 self.scope.push("workflow", v.clone());
                 o.err.push_str("bound as `workflow`\n");
