@@ -52,7 +52,9 @@ fn bench(c: &mut Criterion) {
             assert!(child.wait().unwrap().success());
         })
     });
-    g.bench_function("floor_process_true", |b| b.iter(|| Command::new("true").status().unwrap()));
+    g.bench_function("floor_process_true", |b| {
+        b.iter(|| Command::new("true").status().unwrap())
+    });
 
     // next() over `true` jobs, one fresh step per iteration.
     g.bench_function("next_over_true_job", |b| {
@@ -75,7 +77,9 @@ fn bench(c: &mut Criterion) {
             total
         })
     });
-    g.bench_function("floor_sh_c_true", |b| b.iter(|| Command::new("sh").arg("-c").arg("true").status().unwrap()));
+    g.bench_function("floor_sh_c_true", |b| {
+        b.iter(|| Command::new("sh").arg("-c").arg("true").status().unwrap())
+    });
     g.finish();
     let _ = std::fs::remove_dir_all(&dir);
 }

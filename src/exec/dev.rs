@@ -42,6 +42,8 @@ pub struct LocalDev {
     base_dir: PathBuf,
     storage_texts: Vec<String>,
     state: Mutex<State>,
+    /// When set, what the methods report is kept here for the caller (the REPL) to show.
+    captured: Mutex<Option<String>>,
 }
 
 fn fail(msg: impl Into<String>, at: &Span) -> Box<EvalAltResult> {
@@ -79,7 +81,35 @@ impl LocalDev {
             base_dir,
             storage_texts,
             state: Mutex::new(State::default()),
+            captured: Mutex::new(None),
         })
+    }
+
+    /// Keeps reports for `take_reports` instead of printing them.
+    pub fn capture_reports(&self) {
+        *self.captured.lock().unwrap_or_else(|p| p.into_inner()) = Some(String::new());
+    }
+
+    /// What was reported since the last call (when capturing).
+    pub fn take_reports(&self) -> String {
+        self.captured
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    fn say(&self, text: &str) {
+        match self
+            .captured
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_mut()
+        {
+            Some(buf) => buf.push_str(text),
+            None => eprint!("{text}"),
+        }
     }
 
     fn lock_state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -212,11 +242,10 @@ impl LocalDev {
         if let Some(s) = st.session.as_mut() {
             s.runner.set_param(&name, value).map_err(|e| fail(e, at))?;
         }
-        eprintln!(
-            "  {name} = {}",
-            serde_json::to_string(&val_to_json(st.values.get(&name).unwrap_or(&Val::Null)))
-                .unwrap_or_default()
-        );
+        let shown = serde_json::to_string(&val_to_json(st.values.get(&name).unwrap_or(&Val::Null)))
+            .unwrap_or_default();
+        drop(st);
+        self.say(&format!("  {name} = {shown}\n"));
         Ok(Dynamic::UNIT)
     }
 
@@ -249,10 +278,10 @@ impl LocalDev {
                 Vec::new(),
             )
             .no_prompts();
-            eprintln!(
-                "debug execution {exec_id} of `{}`: call workflow.next() to run the next phase",
+            self.say(&format!(
+                "debug execution {exec_id} of `{}`: call workflow.next() to run the next phase\n",
                 workflow.name()
-            );
+            ));
             st.session = Some(Session {
                 runner,
                 rt,
@@ -262,7 +291,10 @@ impl LocalDev {
             return Ok(exec_id.into());
         }
         drop(st);
-        eprintln!("execution {exec_id} of workflow `{}`", workflow.name());
+        self.say(&format!(
+            "execution {exec_id} of workflow `{}`\n",
+            workflow.name()
+        ));
         let (status, store) = execute(store, setup, Vec::new()).map_err(|e| fail(e, at))?;
         self.lock_state().last_run = Some((exec_id.clone(), status));
         let record = store
@@ -283,7 +315,8 @@ impl LocalDev {
             s.rt.block_on(s.runner.next_phase())
                 .map_err(|e| fail(e, at))?;
         let text = describe_report(&report, &s.runner, &s.exec_id);
-        eprint!("{text}");
+        drop(st);
+        self.say(&text);
         // The report is the interface; the value stays quiet in the REPL.
         Ok(Dynamic::UNIT)
     }
@@ -421,7 +454,7 @@ impl DevHost for LocalDev {
             "set_placeholder" => self.set_value(workflow, args, false, at),
             "set_data" => self.set_value(workflow, args, true, at),
             other => {
-                eprintln!("note: `workflow.{other}(...)` is not carried out here: publishing to the running state comes later");
+                self.say(&format!("note: `workflow.{other}(...)` is not carried out here: publishing to the running state comes later\n"));
                 Ok(Dynamic::UNIT)
             }
         }

@@ -60,6 +60,7 @@ impl Session {
             dir.canonicalize().unwrap_or(dir.clone()),
             storage,
         );
+        dev.capture_reports();
         let limits = Limits::default();
         let b = Bindings {
             sink: sink.clone(),
@@ -112,7 +113,8 @@ impl Session {
         if let Err(e) = &result {
             diags.push(runtime_error(e, &file, &self.limits));
         }
-        o.err = render(&diags, &self.sources, self.color);
+        o.err = self.dev.take_reports();
+        o.err.push_str(&render(&diags, &self.sources, self.color));
         if let Ok(v) = result {
             // A workflow given as a value (a script's last expression) is bound, to debug it.
             let unbound = v.read_lock::<Arc<Obj>>().is_some_and(|w| w.is("Workflow"))
