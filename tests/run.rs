@@ -1402,3 +1402,64 @@ fn logs_print_what_the_job_printed() {
     assert!(logs.stdout.contains("--data="), "{}", logs.stdout);
     assert!(logs.stdout.contains("--out="), "{}", logs.stdout);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Distributed jobs and exported logs
+
+#[test]
+fn node_count_starts_one_process_per_rank() {
+    let env = Env::new();
+    let ranks = env.at("ranks.txt");
+    let script = env.write(
+        "flow.rhai",
+        &format!(
+            r#"
+let storage = wf.data.OutputStorage(#{{ name: "out" }});
+let train = wf.steps.JobStep(#{{
+    name: "train",
+    algorithm: wf.BaseAlgorithm(#{{ command: "echo $RANK/$WORLD_SIZE/$LOCAL_RANK/$MASTER_ADDR >> '{ranks}'" }}),
+    spec: wf.steps.JobSpec(#{{ resource: wf.steps.JobResource(#{{ flavor: "cpu.small", node_count: 3 }}) }}),
+    inputs: wf.steps.JobInput("data", wf.data.OBSPath(".")),
+    outputs: wf.steps.JobOutput("out", #{{ obs_config: wf.data.OBSOutputConfig(storage.join("out")) }}),
+}});
+wf.Workflow(#{{ name: "ranks", desc: "d", steps: [train], storages: [storage] }})
+"#
+        ),
+    );
+    let r = env.run_flow(&script, &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let mut lines: Vec<String> = env.read("ranks.txt").lines().map(str::to_string).collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        ["0/3/0/127.0.0.1", "1/3/1/127.0.0.1", "2/3/2/127.0.0.1"]
+    );
+}
+
+#[test]
+fn the_log_is_exported_to_log_export_path() {
+    let env = Env::new();
+    let script = env.write(
+        "flow.rhai",
+        r#"
+let storage = wf.data.OutputStorage(#{ name: "out" });
+let train = wf.steps.JobStep(#{
+    name: "train",
+    algorithm: wf.BaseAlgorithm(#{ command: "echo hello from the job" }),
+    spec: wf.steps.JobSpec(#{ resource: wf.steps.JobResource(#{ flavor: "cpu.small" }),
+                             log_export_path: wf.steps.job_step.LogExportPath(#{ obs_url: storage.join("logs/") }) }),
+    inputs: wf.steps.JobInput("data", wf.data.OBSPath(".")),
+    outputs: wf.steps.JobOutput("out", #{ obs_config: wf.data.OBSOutputConfig(storage.join("out")) }),
+});
+wf.Workflow(#{ name: "logs", desc: "d", steps: [train], storages: [storage] })
+"#,
+    );
+    let r = env.run_flow(&script, &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let id = r.json["execution_id"].as_str().unwrap().to_string();
+    let exported = env.read(&format!("root/{id}/logs/train.log"));
+    assert!(
+        exported.contains("hello from the job"),
+        "exported log: {exported:?}"
+    );
+}
