@@ -17,6 +17,8 @@ pub struct JobRun {
     pub log: PathBuf,
     pub nodes: u32,
     pub timeout: Option<Duration>,
+    /// A line written to the log before the processes start.
+    pub header: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -884,20 +884,10 @@ impl Runner {
     fn handle(&mut self, m: Msg) -> Result<(), String> {
         match m {
             Msg::Started { name, pid } => {
-                let st = self.state[&name].clone();
+                // Kept so that `wf resume` can kill what a dead runner left running.
                 self.store
-                    .set_step(
-                        &self.s.exec_id,
-                        &name,
-                        "running",
-                        None,
-                        &StepPatch {
-                            pid: Some(Some(pid)),
-                            ..StepPatch::default()
-                        },
-                    )
+                    .set_pid(&self.s.exec_id, &name, pid)
                     .map_err(|e| e.to_string())?;
-                let _ = st;
             }
             Msg::AttemptFailed {
                 name,
@@ -1176,6 +1166,7 @@ impl Runner {
                     .store
                     .logs_dir(&self.s.exec_id)
                     .join(format!("{}.log", step.name)),
+                header: String::new(),
                 nodes,
                 timeout: Some(Duration::from_secs_f64(minutes * 60.0)),
             },
@@ -1278,18 +1269,11 @@ async fn job_task(
     let mut attempt = first_attempt;
     let started = Instant::now();
     loop {
-        let header = format!("== {name}: attempt {attempt} ==\n");
-        if let Some(dir) = plan.run.log.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        let _ = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&plan.run.log)
-            .and_then(|mut f| std::io::Write::write_all(&mut f, header.as_bytes()));
+        let mut run = plan.run.clone();
+        run.header = format!("== {name}: attempt {attempt} ==\n");
         let tx2 = tx.clone();
         let n2 = name.clone();
-        let end = job::run(&plan.run, stop.clone(), move |pid| {
+        let end = job::run(&run, stop.clone(), move |pid| {
             let _ = tx2.send(Msg::Started { name: n2, pid });
         })
         .await;

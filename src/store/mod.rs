@@ -296,6 +296,14 @@ impl Store {
         Ok(())
     }
 
+    /// The process group of a running step (no event: it is not a status change).
+    pub fn set_pid(&self, exec: &str, step: &str, pid: u32) -> Result<()> {
+        self.conn
+            .prepare_cached("UPDATE steps SET pid = ?3 WHERE execution_id = ?1 AND name = ?2")?
+            .execute(params![exec, step, pid as i64])?;
+        Ok(())
+    }
+
     /// Why a waiting step waits, without an event (it may change often).
     pub fn set_reason(&self, exec: &str, step: &str, reason: &str) -> Result<()> {
         self.conn.execute(
