@@ -530,22 +530,7 @@ fn base_dir_of(script: &Path) -> PathBuf {
 }
 
 fn produced_from(outputs: &Value, metrics: &Value, from: Option<String>) -> Produced {
-    Produced {
-        status: Some(Status::Executed),
-        outputs: outputs
-            .as_object()
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default(),
-        metrics: metrics
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .filter_map(|(k, v)| v.as_f64().map(|x| (k.clone(), x)))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        from_execution: from,
-    }
+    Produced::from_record(Status::Executed, outputs, metrics, from)
 }
 
 /// Holds the execution's lock (released by the OS if this process dies), runs it, reports.

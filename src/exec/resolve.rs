@@ -23,6 +23,33 @@ pub struct Produced {
     pub from_execution: Option<String>,
 }
 
+impl Produced {
+    /// What a step left, as its record holds it.
+    pub fn from_record(
+        status: Status,
+        outputs: &Value,
+        metrics: &Value,
+        from_execution: Option<String>,
+    ) -> Produced {
+        Produced {
+            status: Some(status),
+            outputs: outputs
+                .as_object()
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default(),
+            metrics: metrics
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|(k, v)| v.as_f64().map(|x| (k.clone(), x)))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            from_execution,
+        }
+    }
+}
+
 pub struct Ctx<'a> {
     pub exec_id: &'a str,
     pub home: &'a Path,

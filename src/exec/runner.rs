@@ -180,22 +180,7 @@ impl Runner {
             if matches!(status, Status::Executed | Status::Skipped) {
                 produced.insert(
                     name,
-                    Produced {
-                        status: Some(status),
-                        outputs: outputs
-                            .as_object()
-                            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                            .unwrap_or_default(),
-                        metrics: metrics
-                            .as_object()
-                            .map(|m| {
-                                m.iter()
-                                    .filter_map(|(k, v)| v.as_f64().map(|x| (k.clone(), x)))
-                                    .collect()
-                            })
-                            .unwrap_or_default(),
-                        from_execution: None,
-                    },
+                    Produced::from_record(status, &outputs, &metrics, None),
                 );
             }
         }
@@ -1220,38 +1205,24 @@ impl Runner {
                 let code_dir = text("code_dir")
                     .map(PathBuf::from)
                     .unwrap_or_else(|| self.s.base_dir.clone());
-                let params = def
-                    .get("parameters")
-                    .and_then(Value::as_object)
-                    .map(|m| {
-                        m.iter()
-                            .map(|(k, v)| {
-                                (
-                                    k.clone(),
-                                    v.as_str()
-                                        .map(str::to_string)
-                                        .unwrap_or_else(|| v.to_string()),
-                                )
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let envs = def
-                    .get("environments")
-                    .and_then(Value::as_object)
-                    .map(|m| {
-                        m.iter()
-                            .map(|(k, v)| {
-                                (
-                                    k.clone(),
-                                    v.as_str()
-                                        .map(str::to_string)
-                                        .unwrap_or_else(|| v.to_string()),
-                                )
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let pairs = |key: &str| -> Vec<(String, String)> {
+                    def.get(key)
+                        .and_then(Value::as_object)
+                        .map(|m| {
+                            m.iter()
+                                .map(|(k, v)| {
+                                    (
+                                        k.clone(),
+                                        v.as_str()
+                                            .map(str::to_string)
+                                            .unwrap_or_else(|| v.to_string()),
+                                    )
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                };
+                let (params, envs) = (pairs("parameters"), pairs("environments"));
                 Ok((code_dir, text("boot_file"), text("command"), params, envs))
             }
             other => Err(format!("a `{other}` is not an algorithm")),
