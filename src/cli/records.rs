@@ -99,6 +99,17 @@ pub fn executions(home: Option<&Path>, a: ExecutionsArgs) -> i32 {
     exit::OK
 }
 
+/// A metric for a table: at most four decimals, the full value stays in `--json`.
+pub fn short_number(v: &Value) -> String {
+    match v.as_f64() {
+        Some(x) if x.fract() != 0.0 => {
+            let t = format!("{x:.4}");
+            t.trim_end_matches('0').trim_end_matches('.').to_string()
+        }
+        _ => v.to_string(),
+    }
+}
+
 fn truncate(s: &str, n: usize) -> String {
     if s.chars().count() <= n {
         s.to_string()
@@ -221,7 +232,10 @@ pub fn show(home: Option<&Path>, a: ShowArgs) -> i32 {
             .and_then(Value::as_object)
             .filter(|m| !m.is_empty())
         {
-            let ms: Vec<String> = m.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let ms: Vec<String> = m
+                .iter()
+                .map(|(k, v)| format!("{k}={}", crate::cli::records::short_number(v)))
+                .collect();
             detail = format!("{} {}", detail, ms.join(" ")).trim().to_string();
         }
         if s.attempt > 1 {

@@ -365,7 +365,10 @@ fn describe_report(r: &NextReport, runner: &Runner, exec: &str) -> String {
                 .and_then(Value::as_object)
                 .filter(|m| !m.is_empty())
             {
-                let ms: Vec<String> = m.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                let ms: Vec<String> = m
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", crate::cli::records::short_number(v)))
+                    .collect();
                 out.push_str(&format!("    metrics  {}\n", ms.join(" ")));
             }
             if *status == Status::Failed {
