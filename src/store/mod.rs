@@ -53,6 +53,8 @@ pub struct Store {
     pub home: PathBuf,
 }
 
+const SCHEMA_VERSION: i64 = 1;
+
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS executions(
     id TEXT PRIMARY KEY,
@@ -170,8 +172,13 @@ impl Store {
                 source,
             })?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.execute_batch(SCHEMA)
-            .map_err(|source| StoreError::Open { path, source })?;
+        // The schema is written once; later opens only read its version.
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version < SCHEMA_VERSION {
+            conn.execute_batch(SCHEMA)
+                .map_err(|source| StoreError::Open { path, source })?;
+            conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        }
         Ok(Store {
             conn,
             home: home.to_path_buf(),
