@@ -182,6 +182,68 @@ fn open_constructor(text: &str) -> Option<&str> {
     None
 }
 
+/// Colours a line of Rhai for the terminal: strings, numbers, keywords and `wf` names.
+pub fn colour(line: &str) -> String {
+    const KEYWORDS: [&str; 14] = [
+        "let", "const", "fn", "if", "else", "for", "in", "while", "loop", "return", "import", "as",
+        "true", "false",
+    ];
+    let chars: Vec<char> = line.chars().collect();
+    let mut out = String::with_capacity(line.len() + 16);
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '"' || c == '`' {
+            let start = i;
+            i += 1;
+            while i < chars.len() && chars[i] != c {
+                if chars[i] == '\\' {
+                    i += 1;
+                }
+                i += 1;
+            }
+            i = (i + 1).min(chars.len());
+            out.push_str("\x1b[32m");
+            out.extend(&chars[start..i]);
+            out.push_str("\x1b[0m");
+        } else if c == '/' && chars.get(i + 1) == Some(&'/') {
+            out.push_str("\x1b[2m");
+            out.extend(&chars[i..]);
+            out.push_str("\x1b[0m");
+            break;
+        } else if c.is_ascii_digit() {
+            let start = i;
+            while i < chars.len()
+                && (chars[i].is_ascii_alphanumeric() || chars[i] == '.' || chars[i] == '_')
+            {
+                i += 1;
+            }
+            out.push_str("\x1b[36m");
+            out.extend(&chars[start..i]);
+            out.push_str("\x1b[0m");
+        } else if c.is_alphabetic() || c == '_' {
+            let start = i;
+            while i < chars.len()
+                && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '.')
+            {
+                i += 1;
+            }
+            let word: String = chars[start..i].iter().collect();
+            if KEYWORDS.contains(&word.as_str()) {
+                out.push_str(&format!("\x1b[35m{word}\x1b[0m"));
+            } else if word == "wf" || word.starts_with("wf.") {
+                out.push_str(&format!("\x1b[34m{word}\x1b[0m"));
+            } else {
+                out.push_str(&word);
+            }
+        } else {
+            out.push(c);
+            i += 1;
+        }
+    }
+    out
+}
+
 /// Whether brackets are still open (the input goes on on the next line).
 pub fn is_incomplete(text: &str) -> bool {
     let mut depth = 0i32;
@@ -254,6 +316,31 @@ mod tests {
         assert_eq!(c, vec!["train"]);
         let (_, c) = complete(":st", 3, &known());
         assert_eq!(c, vec![":status"]);
+    }
+
+    #[test]
+    fn colouring_keeps_the_text() {
+        let line = "let x = wf.Placeholder(#{ name: \"lr\", default: 0.1 }); // note";
+        let coloured = colour(line);
+        let plain: String = {
+            let mut s = String::new();
+            let mut chars = coloured.chars().peekable();
+            while let Some(c) = chars.next() {
+                if c == '\x1b' {
+                    for d in chars.by_ref() {
+                        if d == 'm' {
+                            break;
+                        }
+                    }
+                } else {
+                    s.push(c);
+                }
+            }
+            s
+        };
+        assert_eq!(plain, line);
+        assert!(coloured.contains("\x1b[32m\"lr\"\x1b[0m"));
+        assert!(coloured.contains("\x1b[34mwf.Placeholder\x1b[0m"));
     }
 
     #[test]

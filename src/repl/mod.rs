@@ -284,6 +284,7 @@ pub fn show(v: &Dynamic) -> String {
 struct ReplHelper {
     vars: Vec<(String, Option<&'static str>)>,
     functions: Vec<String>,
+    color: bool,
 }
 
 impl Completer for ReplHelper {
@@ -316,6 +317,23 @@ impl Hinter for ReplHelper {
 }
 
 impl Highlighter for ReplHelper {
+    fn highlight<'l>(&self, line: &'l str, _pos: usize) -> Cow<'l, str> {
+        if self.color {
+            Cow::Owned(complete::colour(line))
+        } else {
+            Cow::Borrowed(line)
+        }
+    }
+
+    fn highlight_char(
+        &self,
+        _line: &str,
+        _pos: usize,
+        _kind: rustyline::highlight::CmdKind,
+    ) -> bool {
+        self.color
+    }
+
     fn highlight_prompt<'b, 's: 'b, 'p: 'b>(
         &'s self,
         prompt: &'p str,
@@ -370,7 +388,11 @@ pub fn run(home: &Path, script: Option<&Path>, storage: Vec<String>) -> i32 {
     }
     loop {
         let (vars, functions) = session.known();
-        editor.set_helper(Some(ReplHelper { vars, functions }));
+        editor.set_helper(Some(ReplHelper {
+            vars,
+            functions,
+            color,
+        }));
         match editor.readline("wf> ") {
             Ok(line) => {
                 if line.trim().is_empty() {
