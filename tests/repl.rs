@@ -887,3 +887,57 @@ fn session_output_carries_what_debug_and_next_report() {
         "next()'s report is not in the input's output: {o:?}"
     );
 }
+
+#[test]
+fn ctrl_c_stops_the_running_phase_and_not_the_repl() {
+    let env = Env::new();
+    let mut s = String::from("let storage = wf.data.OutputStorage(#{ name: \"out\" });\n");
+    s += &job_step(
+        "nap",
+        &format!("echo $$ > '{}'; sleep 30", env.at("nap.pid")),
+        "",
+        "wf.data.OBSPath(\".\")",
+        &dir_output("nap"),
+    );
+    s += "let workflow = wf.Workflow(#{ name: \"sleepy\", desc: \"d\", steps: [nap], storages: [storage] });\n";
+    let script = env.write("sleepy.rhai", &s);
+    let command = format!(
+        "NO_COLOR=1 {} --home {} repl {} --storage {}",
+        env!("CARGO_BIN_EXE_wf"),
+        env.home().display(),
+        script,
+        env.storage()
+    );
+    let t = Tmux::start(&command);
+    t.expect_new("", &["wf>"]);
+    t.step("workflow.debug(#{})", &["debug execution"]);
+    let before = t.type_line("workflow.next()");
+    // Wait until the job runs, then interrupt it.
+    let start = Instant::now();
+    while env.read("nap.pid").trim().is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the job never started:\n{}",
+            t.screen()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(t.cmd(&["send-keys", "C-c"]).status.success());
+    t.expect_new(&before, &["nap: stopped", "wf>"]);
+    // The session goes on.
+    let said = t.step("40 + 2", &["42"]);
+    assert!(said.contains("42"), "{said}");
+    let pid = env.read("nap.pid").trim().to_string();
+    let start = Instant::now();
+    while PathBuf::from(format!("/proc/{pid}")).exists() {
+        let state = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        if state.split_whitespace().nth(2) == Some("Z") {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the stopped job is still running"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
