@@ -58,24 +58,36 @@ pub async fn run(
     mut stop: watch::Receiver<bool>,
     started: impl FnOnce(u32),
 ) -> JobEnd {
-    if let Some(dir) = job.log.parent() {
-        if let Err(e) = std::fs::create_dir_all(dir) {
-            return JobEnd::NotStarted(format!(
-                "cannot create the log folder {}: {e}",
-                dir.display()
-            ));
-        }
-    }
-    let log = match std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&job.log)
-    {
+    let open = || {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&job.log)
+    };
+    let log = match open() {
         Ok(f) => f,
-        Err(e) => {
-            return JobEnd::NotStarted(format!("cannot open the log {}: {e}", job.log.display()))
+        Err(_) => {
+            // The log folder is made once, with the first log.
+            if let Some(dir) = job.log.parent() {
+                if let Err(e) = std::fs::create_dir_all(dir) {
+                    return JobEnd::NotStarted(format!(
+                        "cannot create the log folder {}: {e}",
+                        dir.display()
+                    ));
+                }
+            }
+            match open() {
+                Ok(f) => f,
+                Err(e) => {
+                    return JobEnd::NotStarted(format!(
+                        "cannot open the log {}: {e}",
+                        job.log.display()
+                    ))
+                }
+            }
         }
     };
+    let _ = std::io::Write::write_all(&mut &log, job.header.as_bytes());
     if !job.cwd.is_dir() {
         return JobEnd::NotStarted(format!(
             "the code folder {} does not exist",

@@ -255,8 +255,9 @@ pub fn show(home: Option<&Path>, a: ShowArgs) -> i32 {
             dur,
             detail.lines().next().unwrap_or("")
         );
+        // The error's first line is the detail above; the rest (the log's end) follows.
         if let Some(err) = &s.error {
-            for l in err.lines() {
+            for l in err.lines().skip(1) {
                 println!("  {:width$}    {l}", "");
             }
         }
