@@ -70,15 +70,17 @@ pub struct Workflow {
 impl Workflow {
     /// Reads a `wf.Workflow` object. Never fails: rules are checked by `validate`.
     pub fn read(obj: &Arc<Obj>) -> Workflow {
-        let steps: Vec<Step> = obj
-            .arg("steps")
-            .map(|v| v.items().to_vec())
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|v| v.as_obj().filter(|o| o.spec.is_step()).cloned())
-            .map(|o| read_step(&o))
-            .collect();
-        let mut steps = steps;
+        // One walk over everything collects dependencies, placeholders and storages.
+        let mut uses = Uses::default();
+        if let Some(v) = obj.arg("storages") {
+            v.walk(&mut |x| uses.note(x));
+        }
+        let mut steps: Vec<Step> = Vec::new();
+        for v in obj.arg("steps").map(Val::items).unwrap_or_default() {
+            if let Some(o) = v.as_obj().filter(|o| o.spec.is_step()) {
+                steps.push(read_step(o, &mut uses));
+            }
+        }
         let mut index = HashMap::with_capacity(steps.len());
         for (i, s) in steps.iter().enumerate() {
             index.entry(s.name.clone()).or_insert(i);
@@ -107,24 +109,10 @@ impl Workflow {
             }
         }
 
-        let mut placeholder_uses: Vec<Arc<Obj>> = Vec::new();
-        let mut storage_uses: Vec<Arc<Obj>> = Vec::new();
-        let mut visit = |v: &Val| {
-            if let Val::Obj(o) = v {
-                if o.is_placeholder() {
-                    placeholder_uses.push(o.clone());
-                }
-                if matches!(o.class(), "Storage" | "InputStorage" | "OutputStorage") {
-                    storage_uses.push(o.clone());
-                }
-            }
-        };
-        if let Some(v) = obj.arg("storages") {
-            v.walk(&mut visit);
-        }
-        for s in &steps {
-            Val::Obj(s.obj.clone()).walk(&mut visit);
-        }
+        let Uses {
+            placeholders: placeholder_uses,
+            storages: storage_uses,
+        } = uses;
         let distinct = |uses: &[Arc<Obj>]| {
             let mut seen = std::collections::HashSet::new();
             uses.iter()
@@ -186,7 +174,27 @@ pub fn step_names(v: Option<&Val>) -> Vec<(String, Span)> {
         .collect()
 }
 
-fn read_step(obj: &Arc<Obj>) -> Step {
+/// Placeholder and storage objects met while reading, in order.
+#[derive(Default)]
+struct Uses {
+    placeholders: Vec<Arc<Obj>>,
+    storages: Vec<Arc<Obj>>,
+}
+
+impl Uses {
+    fn note(&mut self, v: &Val) {
+        if let Val::Obj(o) = v {
+            if o.is_placeholder() {
+                self.placeholders.push(o.clone());
+            }
+            if matches!(o.class(), "Storage" | "InputStorage" | "OutputStorage") {
+                self.storages.push(o.clone());
+            }
+        }
+    }
+}
+
+fn read_step(obj: &Arc<Obj>, uses: &mut Uses) -> Step {
     let mut deps: Vec<Dep> = step_names(obj.arg("depend_steps"))
         .into_iter()
         .map(|(on, at)| Dep {
@@ -200,6 +208,7 @@ fn read_step(obj: &Arc<Obj>) -> Step {
             continue;
         }
         v.walk(&mut |x| {
+            uses.note(x);
             if let Val::Obj(o) = x {
                 if o.is_consumption() {
                     if let (Some(step), Some(out)) = (o.str_arg("step"), o.str_arg("output")) {
