@@ -99,6 +99,17 @@ pub fn executions(home: Option<&Path>, a: ExecutionsArgs) -> i32 {
     exit::OK
 }
 
+/// `accuracy=0.95 loss=0.11`: a step's float metrics on one line, if it has any.
+pub fn metrics_line(metrics: Option<&Value>) -> Option<String> {
+    let m = metrics?.as_object().filter(|m| !m.is_empty())?;
+    Some(
+        m.iter()
+            .map(|(k, v)| format!("{k}={}", short_number(v)))
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
+}
+
 /// A metric for a table: at most four decimals, the full value stays in `--json`.
 pub fn short_number(v: &Value) -> String {
     match v.as_f64() {
@@ -226,17 +237,8 @@ pub fn show(home: Option<&Path>, a: ShowArgs) -> i32 {
         if let Some(r) = s.result {
             detail = format!("result {r}");
         }
-        if let Some(m) = s
-            .metrics
-            .as_ref()
-            .and_then(Value::as_object)
-            .filter(|m| !m.is_empty())
-        {
-            let ms: Vec<String> = m
-                .iter()
-                .map(|(k, v)| format!("{k}={}", crate::cli::records::short_number(v)))
-                .collect();
-            detail = format!("{} {}", detail, ms.join(" ")).trim().to_string();
+        if let Some(ms) = metrics_line(s.metrics.as_ref()) {
+            detail = format!("{detail} {ms}").trim().to_string();
         }
         if s.attempt > 1 {
             detail = format!("{detail} (attempt {})", s.attempt)

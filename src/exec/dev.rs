@@ -359,17 +359,8 @@ fn describe_report(r: &NextReport, runner: &Runner, exec: &str) -> String {
                     }
                 }
             }
-            if let Some(m) = row
-                .metrics
-                .as_ref()
-                .and_then(Value::as_object)
-                .filter(|m| !m.is_empty())
-            {
-                let ms: Vec<String> = m
-                    .iter()
-                    .map(|(k, v)| format!("{k}={}", crate::cli::records::short_number(v)))
-                    .collect();
-                out.push_str(&format!("    metrics  {}\n", ms.join(" ")));
+            if let Some(ms) = crate::cli::records::metrics_line(row.metrics.as_ref()) {
+                out.push_str(&format!("    metrics  {ms}\n"));
             }
             if *status == Status::Failed {
                 if let Some(e) = &row.error {

@@ -216,6 +216,30 @@ impl Runner {
         }
     }
 
+    /// The state of a step of this execution (every selected step has one).
+    fn st(&mut self, name: &str) -> &mut StepState {
+        self.state
+            .get_mut(name)
+            .expect("every selected step has a state")
+    }
+
+    /// Records the start of the step's next attempt; returns its number.
+    fn begin_attempt(&mut self, name: &str) -> Result<u32, String> {
+        let attempt = self.state[name].attempt + 1;
+        self.set(
+            name,
+            Status::Running,
+            None,
+            StepPatch {
+                attempt: Some(attempt),
+                started: true,
+                ..StepPatch::default()
+            },
+        )?;
+        self.st(name).attempt = attempt;
+        Ok(attempt)
+    }
+
     fn set(
         &mut self,
         name: &str,
@@ -513,7 +537,7 @@ impl Runner {
                             self.store
                                 .set_reason(&self.s.exec_id, name, &r)
                                 .map_err(|e| e.to_string())?;
-                            self.state.get_mut(name).expect("known").reason = r;
+                            self.st(name).reason = r;
                         }
                     }
                     Decision::Skip(r) => {
@@ -722,18 +746,7 @@ impl Runner {
         }
         match step.kind {
             "condition" => {
-                let attempt = self.state[&name].attempt + 1;
-                self.set(
-                    &name,
-                    Status::Running,
-                    None,
-                    StepPatch {
-                        attempt: Some(attempt),
-                        started: true,
-                        ..StepPatch::default()
-                    },
-                )?;
-                self.state.get_mut(&name).expect("known").attempt = attempt;
+                self.begin_attempt(&name)?;
                 let result = self.evaluate_condition(step);
                 match result {
                     Ok(b) => {
@@ -771,17 +784,7 @@ impl Runner {
                 let plan = match self.job_plan(step) {
                     Ok(p) => p,
                     Err(e) => {
-                        self.set(
-                            &name,
-                            Status::Running,
-                            None,
-                            StepPatch {
-                                attempt: Some(attempt),
-                                started: true,
-                                ..StepPatch::default()
-                            },
-                        )?;
-                        self.state.get_mut(&name).expect("known").attempt = attempt;
+                        self.begin_attempt(&name)?;
                         self.fail_now(&name, &e)?;
                         return Ok(true);
                     }
@@ -805,14 +808,14 @@ impl Runner {
                         self.store
                             .set_reason(&self.s.exec_id, &name, &r)
                             .map_err(|e| e.to_string())?;
-                        self.state.get_mut(&name).expect("known").reason = r;
+                        self.st(&name).reason = r;
                     }
                     return Ok(false);
                 }
                 self.usage.add(&plan.flavor);
                 self.running += 1;
-                self.state.get_mut(&name).expect("known").attempt = attempt;
-                self.state.get_mut(&name).expect("known").flavor = Some(plan.flavor.clone());
+                self.st(&name).attempt = attempt;
+                self.st(&name).flavor = Some(plan.flavor.clone());
                 self.set(
                     &name,
                     Status::Running,
@@ -833,15 +836,7 @@ impl Runner {
                 Ok(true)
             }
             other => {
-                self.set(
-                    &name,
-                    Status::Running,
-                    None,
-                    StepPatch {
-                        started: true,
-                        ..StepPatch::default()
-                    },
-                )?;
+                self.begin_attempt(&name)?;
                 self.fail_now(
                     &name,
                     &format!("this phase kind ({other}) has no backend yet: only job and condition steps run on this machine so far"),
@@ -896,7 +891,7 @@ impl Runner {
                 self.progress.note(&format!("{name}: {reason}"));
             }
             Msg::Retrying { name, attempt } => {
-                self.state.get_mut(&name).expect("known").attempt = attempt;
+                self.st(&name).attempt = attempt;
                 self.store
                     .set_step(
                         &self.s.exec_id,
