@@ -10,4 +10,5 @@ pub mod exec;
 pub mod model;
 pub mod repl;
 pub mod script;
+pub mod session;
 pub mod store;

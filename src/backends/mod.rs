@@ -1,7 +1,30 @@
-//! The local counterparts of the reference's phase kinds, one module per kind.
+//! The local counterparts of the reference's step kinds, one module per kind, each a
+//! [`Backend`](crate::exec::backend::Backend) the scheduler drives.
 //!
-//! | file     | phase kind                                                       |
-//! |----------|------------------------------------------------------------------|
-//! | `job.rs` | JobStep: child processes in their own process group, with logs    |
+//! | module         | step kind                                                          |
+//! |----------------|--------------------------------------------------------------------|
+//! | `job/`         | JobStep: child processes in their own process groups, with logs     |
+//! | `condition.rs` | ConditionStep: evaluated in process                                 |
+//!
+//! Adding a kind: a module here implementing `Backend`, and its arm in [`backend`].
 
+pub mod condition;
 pub mod job;
+
+use crate::exec::backend::Backend;
+use crate::model::kind::StepKind;
+
+/// The backend of each step kind on this machine; `None` where there is none yet.
+pub fn backend(kind: StepKind) -> Option<&'static dyn Backend> {
+    match kind {
+        StepKind::Job => Some(&job::JobBackend),
+        StepKind::Condition => Some(&condition::ConditionBackend),
+        StepKind::CreateDataset
+        | StepKind::Labeling
+        | StepKind::DatasetImport
+        | StepKind::ReleaseDataset
+        | StepKind::Model
+        | StepKind::Service
+        | StepKind::MrsJob => None,
+    }
+}

@@ -152,18 +152,7 @@ impl Catalog {
 
 /// The step type recorded in definitions and records for each step class.
 pub fn step_type(class: &str) -> Option<&'static str> {
-    Some(match class {
-        "CreateDatasetStep" => "create_dataset",
-        "LabelingStep" => "labeling",
-        "DatasetImportStep" => "dataset_import",
-        "ReleaseDatasetStep" => "release_dataset",
-        "JobStep" => "job",
-        "ModelStep" => "model",
-        "ServiceStep" => "service",
-        "ConditionStep" => "condition",
-        "MrsJobStep" => "mrs_job",
-        _ => return None,
-    })
+    crate::model::kind::StepKind::of_class(class).map(|k| k.as_str())
 }
 
 fn parse(src: &'static str) -> Result<Catalog, String> {

@@ -76,7 +76,7 @@ pub fn run(args: CheckArgs) -> i32 {
                 if errors == 1 { "" } else { "s" }
             );
         }
-        exit::INVALID
+        exit::FAILED
     } else {
         exit::OK
     }
@@ -124,7 +124,12 @@ pub fn summary_text(w: &Workflow) -> String {
     let _ = writeln!(out, "workflow {}: {}", w.name, w.desc);
     let _ = writeln!(out, "\nsteps ({}):", w.steps.len());
     let width = w.steps.iter().map(|s| s.name.len()).max().unwrap_or(0);
-    let kind_width = w.steps.iter().map(|s| s.kind.len()).max().unwrap_or(0);
+    let kind_width = w
+        .steps
+        .iter()
+        .map(|s| s.kind.as_str().len())
+        .max()
+        .unwrap_or(0);
     for (i, s) in w.steps.iter().enumerate() {
         let deps = deps_text(w, i);
         let line = format!("  {:width$}  {:kind_width$}  after {deps}", s.name, s.kind);

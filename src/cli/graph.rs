@@ -40,10 +40,10 @@ pub fn run(args: GraphArgs) -> i32 {
             args.script.display(),
             if errors == 1 { "" } else { "s" }
         );
-        return exit::INVALID;
+        return exit::FAILED;
     }
     let Some(w) = checked.workflow else {
-        return exit::INVALID;
+        return exit::FAILED;
     };
     match args.format {
         GraphFormat::Json => {

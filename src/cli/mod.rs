@@ -4,6 +4,8 @@ mod api;
 pub mod check;
 mod graph;
 pub mod load;
+mod progress;
+mod prompt;
 pub mod records;
 pub mod run;
 
@@ -12,12 +14,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-/// Exit statuses of the contract.
-pub mod exit {
-    pub const OK: i32 = 0;
-    pub const INVALID: i32 = 1;
-    pub const USAGE: i32 = 2;
-}
+pub use crate::exec::error::exit;
 
 #[derive(Parser, Debug)]
 #[command(

@@ -8,14 +8,16 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
 use super::exit;
-use super::run::is_running;
+use crate::exec::engine::{Engine, Stopping};
 use crate::exec::flavors::Machine;
+use crate::exec::metrics::metrics_line;
+use crate::model::status::{ExecStatus, Status};
 use crate::store::{home_dir, Store};
 
 fn open(home: Option<&Path>) -> Result<Store, i32> {
     Store::open(&home_dir(home)).map_err(|e| {
         eprintln!("error: {e}");
-        exit::INVALID
+        exit::FAILED
     })
 }
 
@@ -25,7 +27,7 @@ macro_rules! tryx {
             Ok(v) => v,
             Err(e) => {
                 eprintln!("error: {e}");
-                return exit::INVALID;
+                return exit::FAILED;
             }
         }
     };
@@ -48,29 +50,28 @@ pub struct ExecutionsArgs {
 }
 
 pub fn executions(home: Option<&Path>, a: ExecutionsArgs) -> i32 {
-    const STATUSES: [&str; 5] = ["running", "awaiting_input", "executed", "failed", "stopped"];
-    if let Some(s) = &a.status {
-        if !STATUSES.contains(&s.as_str()) {
+    let status = match a.status.as_deref().map(ExecStatus::parse).transpose() {
+        Ok(s) => s,
+        Err(_) => {
+            let all: Vec<&str> = ExecStatus::ALL.iter().map(|s| s.as_str()).collect();
             eprintln!(
-                "error: --status {s}: a status is one of {}",
-                STATUSES.join(", ")
+                "error: --status {}: a status is one of {}",
+                a.status.as_deref().unwrap_or(""),
+                all.join(", ")
             );
             return exit::USAGE;
         }
-    }
+    };
     let store = match open(home) {
         Ok(s) => s,
         Err(c) => return c,
     };
-    let rows = tryx!(store.list(
-        a.workflow.as_deref(),
-        a.status.as_deref(),
-        a.experiment.as_deref()
-    ));
+    let rows = tryx!(store.list(a.workflow.as_deref(), status, a.experiment.as_deref()));
     if a.json {
         let records: Vec<Value> = rows
             .iter()
             .filter_map(|r| store.record(&r.id).ok())
+            .map(|r| r.to_json())
             .collect();
         println!(
             "{}",
@@ -97,28 +98,6 @@ pub fn executions(home: Option<&Path>, a: ExecutionsArgs) -> i32 {
         );
     }
     exit::OK
-}
-
-/// `accuracy=0.95 loss=0.11`: a step's float metrics on one line, if it has any.
-pub fn metrics_line(metrics: Option<&Value>) -> Option<String> {
-    let m = metrics?.as_object().filter(|m| !m.is_empty())?;
-    Some(
-        m.iter()
-            .map(|(k, v)| format!("{k}={}", short_number(v)))
-            .collect::<Vec<_>>()
-            .join(" "),
-    )
-}
-
-/// A metric for a table: at most four decimals, the full value stays in `--json`.
-pub fn short_number(v: &Value) -> String {
-    match v.as_f64() {
-        Some(x) if x.fract() != 0.0 => {
-            let t = format!("{x:.4}");
-            t.trim_end_matches('0').trim_end_matches('.').to_string()
-        }
-        _ => v.to_string(),
-    }
 }
 
 fn truncate(s: &str, n: usize) -> String {
@@ -171,7 +150,7 @@ pub fn show_to(out: &mut Vec<u8>, home: &Path, id: &str) {
     }
     for s in steps {
         let detail = s
-            .result
+            .result()
             .map(|r| format!("result {r}"))
             .or(s.reason.clone())
             .unwrap_or_default();
@@ -179,8 +158,8 @@ pub fn show_to(out: &mut Vec<u8>, home: &Path, id: &str) {
             out,
             "  {:<20} {:<10} {:<14} {}",
             s.name,
-            s.ty,
-            s.status,
+            s.kind.as_str(),
+            s.status.as_str(),
             detail.lines().next().unwrap_or("")
         );
     }
@@ -234,7 +213,7 @@ pub fn show(home: Option<&Path>, a: ShowArgs) -> i32 {
     );
     for s in steps {
         let mut detail = s.reason.clone().unwrap_or_default();
-        if let Some(r) = s.result {
+        if let Some(r) = s.result() {
             detail = format!("result {r}");
         }
         if let Some(ms) = metrics_line(s.metrics.as_ref()) {
@@ -252,8 +231,8 @@ pub fn show(home: Option<&Path>, a: ShowArgs) -> i32 {
         println!(
             "  {:width$}  {:<10}  {:<14}  {:>8}  {}",
             s.name,
-            s.ty,
-            s.status,
+            s.kind.as_str(),
+            s.status.as_str(),
             dur,
             detail.lines().next().unwrap_or("")
         );
@@ -290,7 +269,7 @@ pub fn logs(home: Option<&Path>, a: LogsArgs) -> i32 {
             a.step,
             names.join(", ")
         );
-        return exit::INVALID;
+        return exit::FAILED;
     };
     let path: PathBuf = store.logs_dir(&id).join(format!("{}.log", step.name));
     let mut offset = 0u64;
@@ -306,7 +285,7 @@ pub fn logs(home: Option<&Path>, a: LogsArgs) -> i32 {
         } else if !a.follow {
             eprintln!(
                 "step `{}` has no log ({} steps write none)",
-                step.name, step.ty
+                step.name, step.kind
             );
             return exit::OK;
         }
@@ -318,8 +297,9 @@ pub fn logs(home: Option<&Path>, a: LogsArgs) -> i32 {
             .ok()
             .and_then(|v| v.into_iter().find(|s| s.name == a.step))
             .map(|s| s.status);
-        let done =
-            now.is_some_and(|s| !matches!(s.as_str(), "running" | "waiting" | "awaiting_input"));
+        let done = now.is_some_and(|s| {
+            !matches!(s, Status::Running | Status::Waiting | Status::AwaitingInput)
+        });
         if done
             && std::fs::metadata(&path)
                 .map(|m| m.len() <= offset)
@@ -339,51 +319,28 @@ pub struct StopArgs {
 }
 
 pub fn stop(home: Option<&Path>, a: StopArgs) -> i32 {
-    let store = match open(home) {
-        Ok(s) => s,
-        Err(c) => return c,
-    };
-    let id = tryx!(store.resolve_id(&a.execution));
-    let e = tryx!(store.execution(&id));
-    if matches!(e.status.as_str(), "executed" | "failed" | "stopped") {
-        eprintln!("execution {id} already ended: {}", e.status);
-        return exit::OK;
-    }
-    if is_running(&store.home, &id) {
-        tryx!(store.request_stop(&id, a.step.as_deref()));
-        eprintln!(
-            "asked the runner of {id} to stop {}",
-            a.step.map(|s| format!("step `{s}`")).unwrap_or("it".into())
-        );
-        return exit::OK;
-    }
-    // No runner: record the stop directly.
-    let steps = tryx!(store.steps(&id));
-    for s in steps
-        .iter()
-        .filter(|s| a.step.as_ref().is_none_or(|x| x == &s.name))
-    {
-        if matches!(s.status.as_str(), "running" | "waiting" | "awaiting_input") {
-            if let Some(pid) = s.pid.filter(|_| s.status == "running") {
-                crate::backends::job::kill_leftover(pid);
-            }
-            tryx!(store.set_step(
-                &id,
-                &s.name,
-                "stopped",
-                Some("stopped by `wf stop`"),
-                &crate::store::StepPatch {
-                    ended: true,
-                    ..Default::default()
-                }
-            ));
+    let engine = Engine::new(&home_dir(home), crate::backends::backend);
+    match engine.stop(&a.execution, a.step.as_deref()) {
+        Ok((id, Stopping::AlreadyEnded(status))) => {
+            eprintln!("execution {id} already ended: {status}");
+            exit::OK
+        }
+        Ok((id, Stopping::Asked)) => {
+            eprintln!(
+                "asked the runner of {id} to stop {}",
+                a.step.map(|s| format!("step `{s}`")).unwrap_or("it".into())
+            );
+            exit::OK
+        }
+        Ok((id, Stopping::Recorded)) => {
+            eprintln!("stopped {id}");
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.code()
         }
     }
-    if a.step.is_none() {
-        tryx!(store.set_execution(&id, "stopped", Some("stopped by `wf stop`")));
-    }
-    eprintln!("stopped {id}");
-    exit::OK
 }
 
 #[derive(Args, Debug)]
@@ -513,7 +470,7 @@ pub fn algorithm(home: Option<&Path>, c: AlgorithmCommand) -> i32 {
                 eprintln!(
                     "error: no algorithm `{id}` is registered; `wf algorithm list` shows them"
                 );
-                exit::INVALID
+                exit::FAILED
             }
         },
     }
@@ -543,7 +500,7 @@ pub fn compare(home: Option<&Path>, a: CompareArgs) -> i32 {
         let e = tryx!(store.execution(&id));
         let mut rows: Vec<(String, String)> = vec![
             ("workflow".into(), e.workflow.clone()),
-            ("status".into(), e.status.clone()),
+            ("status".into(), e.status.to_string()),
             ("started".into(), short_time(&e.created_at)[5..].to_string()),
             (
                 "duration".into(),

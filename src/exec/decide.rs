@@ -7,50 +7,7 @@
 //! when it has dependencies and all of them were skipped. A dependency that failed or was
 //! stopped keeps it from running.
 
-/// Step statuses. Terminal: executed, skipped, failed, stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Status {
-    /// Not started: waiting for dependencies, a slot, or a dependency that will not end well.
-    Waiting,
-    Running,
-    /// Needs a value (a `delay` placeholder) before it can run.
-    AwaitingInput,
-    Executed,
-    Skipped,
-    Failed,
-    Stopped,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Waiting => "waiting",
-            Status::Running => "running",
-            Status::AwaitingInput => "awaiting_input",
-            Status::Executed => "executed",
-            Status::Skipped => "skipped",
-            Status::Failed => "failed",
-            Status::Stopped => "stopped",
-        }
-    }
-    pub fn parse(s: &str) -> Status {
-        match s {
-            "running" => Status::Running,
-            "awaiting_input" => Status::AwaitingInput,
-            "executed" => Status::Executed,
-            "skipped" => Status::Skipped,
-            "failed" => Status::Failed,
-            "stopped" => Status::Stopped,
-            _ => Status::Waiting,
-        }
-    }
-    pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            Status::Executed | Status::Skipped | Status::Failed | Status::Stopped
-        )
-    }
-}
+pub use crate::model::status::{ExecStatus, Status};
 
 /// What the scheduler should do with a waiting step.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,19 +101,19 @@ fn quote_list(names: &[&str]) -> String {
 }
 
 /// The status an execution ends with, from its steps' statuses; `None` while it goes on.
-pub fn execution_outcome(statuses: &[Status], anything_can_progress: bool) -> Option<&'static str> {
+pub fn execution_outcome(statuses: &[Status], anything_can_progress: bool) -> Option<ExecStatus> {
     if anything_can_progress || statuses.contains(&Status::Running) {
         return None;
     }
-    if statuses.contains(&Status::Failed) {
-        Some("failed")
+    Some(if statuses.contains(&Status::Failed) {
+        ExecStatus::Failed
     } else if statuses.contains(&Status::Stopped) {
-        Some("stopped")
+        ExecStatus::Stopped
     } else if statuses.contains(&Status::AwaitingInput) {
-        Some("awaiting_input")
+        ExecStatus::AwaitingInput
     } else {
-        Some("executed")
-    }
+        ExecStatus::Executed
+    })
 }
 
 #[cfg(test)]
@@ -271,19 +228,19 @@ mod tests {
     fn outcomes() {
         assert_eq!(
             execution_outcome(&[Executed, Skipped], false),
-            Some("executed")
+            Some(ExecStatus::Executed)
         );
         assert_eq!(
             execution_outcome(&[Executed, Failed, Waiting], false),
-            Some("failed")
+            Some(ExecStatus::Failed)
         );
         assert_eq!(
             execution_outcome(&[Executed, AwaitingInput], false),
-            Some("awaiting_input")
+            Some(ExecStatus::AwaitingInput)
         );
         assert_eq!(
             execution_outcome(&[Executed, Stopped], false),
-            Some("stopped")
+            Some(ExecStatus::Stopped)
         );
         assert_eq!(execution_outcome(&[Running], false), None);
         assert_eq!(execution_outcome(&[Waiting], true), None);

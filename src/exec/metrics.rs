@@ -528,6 +528,28 @@ fn check_one_dim_table(data: &Data) -> Result<(), String> {
     Ok(())
 }
 
+/// `accuracy=0.95 loss=0.11`: a step's float metrics on one line, if it has any.
+pub fn metrics_line(metrics: Option<&Value>) -> Option<String> {
+    let m = metrics?.as_object().filter(|m| !m.is_empty())?;
+    Some(
+        m.iter()
+            .map(|(k, v)| format!("{k}={}", short_number(v)))
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
+}
+
+/// A metric for a table: at most four decimals, the full value stays in `--json`.
+pub fn short_number(v: &Value) -> String {
+    match v.as_f64() {
+        Some(x) if x.fract() != 0.0 => {
+            let t = format!("{x:.4}");
+            t.trim_end_matches('0').trim_end_matches('.').to_string()
+        }
+        _ => v.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

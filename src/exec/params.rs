@@ -914,32 +914,6 @@ fn toml_to_json(v: toml::Value) -> Result<Value, String> {
     })
 }
 
-/// Asks for a value on the terminal until one parses; `None` when input ends (Ctrl-D).
-pub fn prompt(p: &Obj) -> Option<Val> {
-    use std::io::{BufRead, Write};
-    let stdin = std::io::stdin();
-    loop {
-        eprint!(
-            "{} ({}){}: ",
-            p.name(),
-            describe_expected(p),
-            p.str_arg("description")
-                .map(|d| format!(", {d}"))
-                .unwrap_or_default()
-        );
-        let _ = std::io::stderr().flush();
-        let mut line = String::new();
-        match stdin.lock().read_line(&mut line) {
-            Ok(0) | Err(_) => return None,
-            Ok(_) => {}
-        }
-        match parse_text(p, line.trim_end_matches(['\n', '\r'])) {
-            Ok(v) => return Some(v),
-            Err(e) => eprintln!("  {e}"),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

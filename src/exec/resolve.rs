@@ -6,10 +6,11 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use super::decide::Status;
+use crate::model::status::Status;
 use crate::model::val::{Obj, Val};
+use crate::store::StepRow;
 
 /// What an earlier step left for later ones.
 #[derive(Debug, Clone, Default)]
@@ -19,34 +20,41 @@ pub struct Produced {
     pub outputs: IndexMap<String, Value>,
     /// float metrics by key
     pub metrics: IndexMap<String, f64>,
+    /// the backend's detail (a condition's `result`)
+    pub detail: Map<String, Value>,
     /// which execution produced it, when it was reused from an earlier one
     pub from_execution: Option<String>,
 }
 
 impl Produced {
     /// What a step left, as its record holds it.
-    pub fn from_record(
-        status: Status,
-        outputs: &Value,
-        metrics: &Value,
-        from_execution: Option<String>,
-    ) -> Produced {
+    pub fn from_row(row: &StepRow, from_execution: Option<String>) -> Produced {
         Produced {
-            status: Some(status),
-            outputs: outputs
-                .as_object()
+            status: Some(row.status),
+            outputs: row
+                .outputs
+                .as_ref()
+                .and_then(Value::as_object)
                 .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
                 .unwrap_or_default(),
-            metrics: metrics
-                .as_object()
+            metrics: row
+                .metrics
+                .as_ref()
+                .and_then(Value::as_object)
                 .map(|m| {
                     m.iter()
                         .filter_map(|(k, v)| v.as_f64().map(|x| (k.clone(), x)))
                         .collect()
                 })
                 .unwrap_or_default(),
+            detail: row.detail.clone(),
             from_execution,
         }
+    }
+
+    /// A condition step's result, once it executed.
+    pub fn result(&self) -> Option<bool> {
+        self.detail.get("result").and_then(Value::as_bool)
     }
 }
 

@@ -40,7 +40,7 @@ pub fn to_json(w: &Workflow) -> Value {
     json!({
         "format": FORMAT,
         "name": w.name,
-        "steps": w.steps.iter().map(|s| json!({ "name": s.name, "type": s.kind })).collect::<Vec<_>>(),
+        "steps": w.steps.iter().map(|s| json!({ "name": s.name, "type": s.kind.as_str() })).collect::<Vec<_>>(),
         "dependencies": deps,
         "parameters": w.parameters.iter().map(|p| p.name()).collect::<Vec<_>>(),
         "storages": w.storages.iter().map(|s| s.name()).collect::<Vec<_>>(),

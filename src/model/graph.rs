@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use petgraph::algo::toposort;
 use petgraph::graph::{DiGraph, NodeIndex};
 
+use super::kind::StepKind;
 use super::workflow::{DepKind, Workflow};
 
 pub struct Dag {
@@ -105,7 +106,7 @@ pub fn to_dot(w: &Workflow) -> String {
     let _ = writeln!(s, "  rankdir=LR;");
     let _ = writeln!(s, "  node [shape=box, style=rounded];");
     for step in &w.steps {
-        let shape = if step.kind == "condition" {
+        let shape = if step.kind == StepKind::Condition {
             ", shape=diamond"
         } else {
             ""
@@ -140,7 +141,7 @@ pub fn to_mermaid(w: &Workflow) -> String {
         .collect();
     let mut s = String::from("flowchart LR\n");
     for step in &w.steps {
-        let (open, close) = if step.kind == "condition" {
+        let (open, close) = if step.kind == StepKind::Condition {
             ("{", "}")
         } else {
             ("[", "]")

@@ -7,9 +7,13 @@
 //! | `validate.rs`   | every rule of the reference, all errors at once               |
 //! | `graph.rs`      | the step DAG (petgraph): order, cycles, dot and mermaid       |
 //! | `definition.rs` | the JSON definition, written and read back                    |
+//! | `kind.rs`       | the kinds of step, one backend each                           |
+//! | `status.rs`     | execution and step statuses, read strictly                    |
 
 pub mod definition;
 pub mod graph;
+pub mod kind;
+pub mod status;
 pub mod val;
 pub mod validate;
 pub mod workflow;

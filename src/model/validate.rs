@@ -152,7 +152,7 @@ pub fn validate(obj: &Arc<Obj>) -> (Workflow, Vec<Diagnostic>) {
                 }
             }
         }
-        if s.kind == "condition" {
+        if s.kind == crate::model::kind::StepKind::Condition {
             let mut branch: HashMap<String, &str> = HashMap::new();
             for key in ["if_then_steps", "else_then_steps"] {
                 for (n, at) in step_names(s.obj.arg(key)) {

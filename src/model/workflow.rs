@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::kind::StepKind;
 use super::val::{Obj, Span, Val};
 
 /// Why one step depends on another.
@@ -28,8 +29,7 @@ pub struct Dep {
 pub struct Step {
     pub obj: Arc<Obj>,
     pub name: String,
-    /// `job`, `condition`, `model`, ...
-    pub kind: &'static str,
+    pub kind: StepKind,
     pub deps: Vec<Dep>,
 }
 
@@ -88,7 +88,7 @@ impl Workflow {
         // Branch lists make the named steps wait for the condition step.
         let branches: Vec<(String, String, bool, Span)> = steps
             .iter()
-            .filter(|s| s.kind == "condition")
+            .filter(|s| s.kind == StepKind::Condition)
             .flat_map(|s| {
                 let mut out = Vec::new();
                 for (key, taken) in [("if_then_steps", true), ("else_then_steps", false)] {
@@ -229,7 +229,7 @@ fn read_step(obj: &Arc<Obj>, uses: &mut Uses) -> Step {
     Step {
         obj: obj.clone(),
         name: obj.name().to_string(),
-        kind: obj.spec.step_type.unwrap_or("step"),
+        kind: StepKind::of_class(obj.class()).unwrap_or(StepKind::Job),
         deps,
     }
 }

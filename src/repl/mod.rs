@@ -22,11 +22,11 @@ use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{Context, Editor, Helper};
 
 use crate::bindings::{Bindings, EnumNs, Ns};
-use crate::exec::dev::LocalDev;
 use crate::model::val::{EnumVal, Obj};
 use crate::script::diag::{render, Sink, Sources};
 use crate::script::engine::{build_engine, Limits};
 use crate::script::errors::{parse_error, runtime_error};
+use crate::session::LocalDev;
 
 const INPUT: &str = "<repl>";
 

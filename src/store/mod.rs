@@ -1,10 +1,23 @@
 //! The records: executions, their steps, every attempt and every status change, in SQLite
 //! (WAL) in the home folder. Every status change is committed before anything depends on it.
+//!
+//! | file        | holds                                                        |
+//! |-------------|--------------------------------------------------------------|
+//! | `schema.rs` | the numbered migrations                                       |
+//! | `record.rs` | typed rows and the execution record built from them           |
+
+mod record;
+mod schema;
+
+pub use record::{AttemptRow, EventRow, ExecutionRecord, ExecutionRow, StepRecord, StepRow};
 
 use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension};
-use serde_json::{json, Value};
+use serde_json::{Map, Value};
+
+use crate::model::kind::StepKind;
+use crate::model::status::{ExecStatus, Status, UnknownStatus};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -18,20 +31,29 @@ pub enum StoreError {
         path: PathBuf,
         source: rusqlite::Error,
     },
+    #[error("the records in `{path}` were written by a newer wf (schema {found}; this build knows up to {known}): use that wf, or another --home")]
+    FutureSchema {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
     #[error("the records cannot be written: {0}")]
     Sql(#[from] rusqlite::Error),
+    #[error("the records hold something this build cannot read: {0}")]
+    Corrupt(String),
     #[error("no execution `{0}`; `wf executions` lists them")]
     NoExecution(String),
     #[error("`{0}` names several executions; give more of the id")]
     Ambiguous(String),
 }
 
-pub type Result<T> = std::result::Result<T, StoreError>;
+impl From<UnknownStatus> for StoreError {
+    fn from(e: UnknownStatus) -> StoreError {
+        StoreError::Corrupt(e.to_string())
+    }
+}
 
-/// attempt, status, started_at, ended_at, error
-pub type AttemptRow = (u32, String, String, Option<String>, Option<String>);
-/// step (none for the execution), status, reason, at
-pub type EventRow = (Option<String>, String, Option<String>, String);
+pub type Result<T> = std::result::Result<T, StoreError>;
 
 pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
@@ -48,93 +70,76 @@ pub fn home_dir(flag: Option<&Path>) -> PathBuf {
     PathBuf::from(".wf")
 }
 
+/// Creates a folder of the home (and its parents) private to its owner, whatever the umask.
+pub fn private_dir(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if path.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
+}
+
+/// Opens (creating it if needed) a file of the home, private to its owner.
+pub fn private_file(path: &Path, append: bool) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(append)
+        .write(!append)
+        .truncate(false)
+        .read(true)
+        .mode(0o600)
+        .open(path)
+}
+
 pub struct Store {
     conn: Connection,
     pub home: PathBuf,
 }
 
-const SCHEMA_VERSION: i64 = 1;
-
-const SCHEMA: &str = r#"
-CREATE TABLE IF NOT EXISTS executions(
-    id TEXT PRIMARY KEY,
-    workflow TEXT NOT NULL,
-    status TEXT NOT NULL,
-    reason TEXT,
-    experiment TEXT,
-    definition TEXT NOT NULL,
-    base_dir TEXT NOT NULL,
-    parameters TEXT NOT NULL,
-    storages TEXT NOT NULL,
-    reused TEXT NOT NULL DEFAULT '{}',
-    max_parallel INTEGER NOT NULL,
-    created_at TEXT NOT NULL,
-    ended_at TEXT
-);
-CREATE INDEX IF NOT EXISTS executions_by_workflow ON executions(workflow, created_at);
-CREATE TABLE IF NOT EXISTS steps(
-    execution_id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    position INTEGER NOT NULL,
-    type TEXT NOT NULL,
-    status TEXT NOT NULL,
-    reason TEXT,
-    attempt INTEGER NOT NULL DEFAULT 0,
-    pid INTEGER,
-    started_at TEXT,
-    ended_at TEXT,
-    inputs TEXT,
-    outputs TEXT,
-    metrics TEXT,
-    result INTEGER,
-    error TEXT,
-    PRIMARY KEY(execution_id, name)
-);
-CREATE TABLE IF NOT EXISTS attempts(
-    execution_id TEXT NOT NULL,
-    step TEXT NOT NULL,
-    attempt INTEGER NOT NULL,
-    status TEXT NOT NULL,
-    started_at TEXT NOT NULL,
-    ended_at TEXT,
-    error TEXT,
-    PRIMARY KEY(execution_id, step, attempt)
-);
-CREATE TABLE IF NOT EXISTS events(
-    id INTEGER PRIMARY KEY,
-    execution_id TEXT NOT NULL,
-    step TEXT,
-    status TEXT NOT NULL,
-    reason TEXT,
-    at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS events_by_execution ON events(execution_id, id);
-CREATE TABLE IF NOT EXISTS requests(
-    id INTEGER PRIMARY KEY,
-    execution_id TEXT NOT NULL,
-    step TEXT,
-    kind TEXT NOT NULL,
-    at TEXT NOT NULL,
-    done INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS algorithms(
-    id TEXT PRIMARY KEY,
-    definition TEXT NOT NULL,
-    created_at TEXT NOT NULL
-);
-"#;
+/// Applies the migrations a database lacks, each with its number, under a write lock taken
+/// before the version is read (so concurrent openers wait, then find it done).
+fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version > schema::VERSION {
+        return Err(StoreError::FutureSchema {
+            path: path.to_path_buf(),
+            found: version,
+            known: schema::VERSION,
+        });
+    }
+    for (i, sql) in schema::MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(version.max(0) as usize)
+    {
+        tx.execute_batch(sql).map_err(|source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
 
 /// What a step's row holds besides its status.
 #[derive(Debug, Default, Clone)]
 pub struct StepPatch {
     pub attempt: Option<u32>,
-    pub pid: Option<Option<u32>>,
     pub started: bool,
     pub ended: bool,
     pub inputs: Option<Value>,
     pub outputs: Option<Value>,
     pub metrics: Option<Value>,
-    pub result: Option<bool>,
+    /// The backend's detail: `Some(None)` clears it.
+    pub detail: Option<Option<Value>>,
     pub error: Option<Option<String>>,
 }
 
@@ -148,36 +153,40 @@ pub struct NewExecution<'a> {
     pub storages: &'a Value,
     pub reused: &'a Value,
     pub max_parallel: usize,
-    /// (name, type) of each step that runs, in workflow order.
-    pub steps: &'a [(String, &'static str)],
+    /// (name, kind) of each step that runs, in workflow order.
+    pub steps: &'a [(String, StepKind)],
 }
 
 impl Store {
     pub fn open(home: &Path) -> Result<Store> {
-        std::fs::create_dir_all(home).map_err(|source| StoreError::Home {
+        let home_err = |source| StoreError::Home {
             path: home.to_path_buf(),
             source,
-        })?;
+        };
+        private_dir(home).map_err(home_err)?;
         let path = home.join("wf.db");
-        let conn = Connection::open(&path).map_err(|source| StoreError::Open {
+        if !path.exists() {
+            // Made here with the owner's rights only; SQLite gives its WAL files the same.
+            private_file(&path, false).map_err(home_err)?;
+        }
+        let open_err = |source| StoreError::Open {
             path: path.clone(),
             source,
-        })?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        };
+        let mut conn = Connection::open(&path).map_err(open_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(open_err)?;
         // WAL with NORMAL sync: a commit survives the process dying (kill -9); only a power
         // loss may take the last commits back.
         conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(|source| StoreError::Open {
-                path: path.clone(),
-                source,
-            })?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        // The schema is written once; later opens only read its version.
-        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        if version < SCHEMA_VERSION {
-            conn.execute_batch(SCHEMA)
-                .map_err(|source| StoreError::Open { path, source })?;
-            conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+            .map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(open_err)?;
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(open_err)?;
+        if version != schema::VERSION {
+            migrate(&mut conn, &path)?;
         }
         Ok(Store {
             conn,
@@ -208,10 +217,10 @@ impl Store {
                 at
             ],
         )?;
-        for (i, (name, ty)) in e.steps.iter().enumerate() {
+        for (i, (name, kind)) in e.steps.iter().enumerate() {
             tx.execute(
                 "INSERT INTO steps(execution_id, name, position, type, status) VALUES (?1, ?2, ?3, ?4, 'waiting')",
-                params![e.id, name, i as i64, ty],
+                params![e.id, name, i as i64, kind.as_str()],
             )?;
         }
         tx.execute(
@@ -227,23 +236,23 @@ impl Store {
         &self,
         exec: &str,
         step: &str,
-        status: &str,
+        status: Status,
         reason: Option<&str>,
         p: &StepPatch,
     ) -> Result<()> {
         let tx = self.conn.unchecked_transaction()?;
         let at = now();
+        let status = status.as_str();
         tx.prepare_cached(
             "UPDATE steps SET status = ?3, reason = ?4,
                 attempt = COALESCE(?5, attempt),
-                pid = CASE WHEN ?6 THEN ?7 ELSE pid END,
-                started_at = CASE WHEN ?8 THEN ?15 ELSE started_at END,
-                ended_at = CASE WHEN ?9 THEN ?15 WHEN ?8 THEN NULL ELSE ended_at END,
+                detail = CASE WHEN ?6 THEN ?7 ELSE detail END,
+                started_at = CASE WHEN ?8 THEN ?14 ELSE started_at END,
+                ended_at = CASE WHEN ?9 THEN ?14 WHEN ?8 THEN NULL ELSE ended_at END,
                 inputs = COALESCE(?10, inputs),
                 outputs = COALESCE(?11, outputs),
                 metrics = COALESCE(?12, metrics),
-                result = COALESCE(?13, result),
-                error = CASE WHEN ?14 THEN ?16 ELSE error END
+                error = CASE WHEN ?13 THEN ?15 ELSE error END
              WHERE execution_id = ?1 AND name = ?2",
         )?
         .execute(params![
@@ -252,14 +261,13 @@ impl Store {
             status,
             reason,
             p.attempt.map(|a| a as i64),
-            p.pid.is_some(),
-            p.pid.flatten().map(|x| x as i64),
+            p.detail.is_some(),
+            p.detail.clone().flatten().map(|d| d.to_string()),
             p.started,
             p.ended,
             p.inputs.as_ref().map(Value::to_string),
             p.outputs.as_ref().map(Value::to_string),
             p.metrics.as_ref().map(Value::to_string),
-            p.result,
             p.error.is_some(),
             at,
             p.error.clone().flatten(),
@@ -287,27 +295,31 @@ impl Store {
         Ok(())
     }
 
-    pub fn set_execution(&self, exec: &str, status: &str, reason: Option<&str>) -> Result<()> {
+    pub fn set_execution(
+        &self,
+        exec: &str,
+        status: ExecStatus,
+        reason: Option<&str>,
+    ) -> Result<()> {
         let tx = self.conn.unchecked_transaction()?;
         let at = now();
-        let ended = matches!(status, "executed" | "failed" | "stopped");
         tx.execute(
             "UPDATE executions SET status = ?2, reason = ?3, ended_at = CASE WHEN ?4 THEN ?5 ELSE NULL END WHERE id = ?1",
-            params![exec, status, reason, ended, at],
+            params![exec, status.as_str(), reason, status.has_ended(), at],
         )?;
         tx.execute(
             "INSERT INTO events(execution_id, step, status, reason, at) VALUES (?1, NULL, ?2, ?3, ?4)",
-            params![exec, status, reason, at],
+            params![exec, status.as_str(), reason, at],
         )?;
         tx.commit()?;
         Ok(())
     }
 
-    /// The process group of a running step (no event: it is not a status change).
-    pub fn set_pid(&self, exec: &str, step: &str, pid: u32) -> Result<()> {
+    /// The backend's detail of a running step (no event: it is not a status change).
+    pub fn set_detail(&self, exec: &str, step: &str, detail: &Value) -> Result<()> {
         self.conn
-            .prepare_cached("UPDATE steps SET pid = ?3 WHERE execution_id = ?1 AND name = ?2")?
-            .execute(params![exec, step, pid as i64])?;
+            .prepare_cached("UPDATE steps SET detail = ?3 WHERE execution_id = ?1 AND name = ?2")?
+            .execute(params![exec, step, detail.to_string()])?;
         Ok(())
     }
 
@@ -333,7 +345,7 @@ impl Store {
     pub fn take_stop_requests(&self, exec: &str) -> Result<Vec<Option<String>>> {
         let tx = self.conn.unchecked_transaction()?;
         let rows: Vec<Option<String>> = {
-            let mut stmt = tx.prepare(
+            let mut stmt = tx.prepare_cached(
                 "SELECT step FROM requests WHERE execution_id = ?1 AND done = 0 AND kind = 'stop'",
             )?;
             let rows = stmt
@@ -391,82 +403,119 @@ impl Store {
     }
 
     pub fn execution(&self, id: &str) -> Result<ExecutionRow> {
-        self.conn
+        let raw = self
+            .conn
             .query_row(
                 "SELECT id, workflow, status, reason, experiment, definition, base_dir, parameters, storages, reused, max_parallel, created_at, ended_at FROM executions WHERE id = ?1",
                 params![id],
                 |r| {
-                    Ok(ExecutionRow {
-                        id: r.get(0)?,
-                        workflow: r.get(1)?,
-                        status: r.get(2)?,
-                        reason: r.get(3)?,
-                        experiment: r.get(4)?,
-                        definition: r.get(5)?,
-                        base_dir: r.get(6)?,
-                        parameters: json_col(r.get(7)?),
-                        storages: json_col(r.get(8)?),
-                        reused: json_col(r.get(9)?),
-                        max_parallel: r.get::<_, i64>(10)? as usize,
-                        created_at: r.get(11)?,
-                        ended_at: r.get(12)?,
-                    })
+                    Ok((
+                        r.get::<_, String>(2)?,
+                        ExecutionRow {
+                            id: r.get(0)?,
+                            workflow: r.get(1)?,
+                            status: ExecStatus::Running,
+                            reason: r.get(3)?,
+                            experiment: r.get(4)?,
+                            definition: r.get(5)?,
+                            base_dir: r.get(6)?,
+                            parameters: json_col(r.get(7)?),
+                            storages: json_col(r.get(8)?),
+                            reused: json_col(r.get(9)?),
+                            max_parallel: r.get::<_, i64>(10)? as usize,
+                            created_at: r.get(11)?,
+                            ended_at: r.get(12)?,
+                        },
+                    ))
                 },
             )
             .optional()?
-            .ok_or_else(|| StoreError::NoExecution(id.to_string()))
+            .ok_or_else(|| StoreError::NoExecution(id.to_string()))?;
+        let (status, mut row) = raw;
+        row.status = ExecStatus::parse(&status)?;
+        Ok(row)
     }
 
     pub fn steps(&self, exec: &str) -> Result<Vec<StepRow>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT name, type, status, reason, attempt, pid, started_at, ended_at, inputs, outputs, metrics, result, error
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT name, type, status, reason, attempt, started_at, ended_at, inputs, outputs, metrics, error, detail
              FROM steps WHERE execution_id = ?1 ORDER BY position",
         )?;
-        let rows = stmt
+        let raw = stmt
             .query_map(params![exec], |r| {
-                Ok(StepRow {
-                    name: r.get(0)?,
-                    ty: r.get(1)?,
-                    status: r.get(2)?,
-                    reason: r.get(3)?,
-                    attempt: r.get::<_, i64>(4)? as u32,
-                    pid: r.get::<_, Option<i64>>(5)?.map(|p| p as u32),
-                    started_at: r.get(6)?,
-                    ended_at: r.get(7)?,
-                    inputs: r.get::<_, Option<String>>(8)?.map(json_col),
-                    outputs: r.get::<_, Option<String>>(9)?.map(json_col),
-                    metrics: r.get::<_, Option<String>>(10)?.map(json_col),
-                    result: r.get(11)?,
-                    error: r.get(12)?,
-                })
+                Ok((
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(11)?,
+                    StepRow {
+                        name: r.get(0)?,
+                        kind: StepKind::Job,
+                        status: Status::Waiting,
+                        reason: r.get(3)?,
+                        attempt: r.get::<_, i64>(4)? as u32,
+                        started_at: r.get(5)?,
+                        ended_at: r.get(6)?,
+                        inputs: r.get::<_, Option<String>>(7)?.map(json_col),
+                        outputs: r.get::<_, Option<String>>(8)?.map(json_col),
+                        metrics: r.get::<_, Option<String>>(9)?.map(json_col),
+                        error: r.get(10)?,
+                        detail: Map::new(),
+                    },
+                ))
             })?
             .collect::<std::result::Result<Vec<_>, _>>()?;
-        Ok(rows)
+        raw.into_iter()
+            .map(|(kind, status, detail, mut row)| {
+                row.kind = StepKind::parse(&kind).ok_or_else(|| {
+                    StoreError::Corrupt(format!("step `{}` has unknown type `{kind}`", row.name))
+                })?;
+                row.status = Status::parse(&status)?;
+                row.detail = match detail.map(json_col) {
+                    None | Some(Value::Null) => Map::new(),
+                    Some(Value::Object(m)) => m,
+                    Some(other) => {
+                        return Err(StoreError::Corrupt(format!(
+                            "step `{}` has a detail that is not an object: {other}",
+                            row.name
+                        )))
+                    }
+                };
+                Ok(row)
+            })
+            .collect()
     }
 
     pub fn attempts(&self, exec: &str, step: &str) -> Result<Vec<AttemptRow>> {
         let mut stmt = self.conn.prepare(
             "SELECT attempt, status, started_at, ended_at, error FROM attempts WHERE execution_id = ?1 AND step = ?2 ORDER BY attempt",
         )?;
-        let rows = stmt
+        let raw = stmt
             .query_map(params![exec, step], |r| {
                 Ok((
-                    r.get::<_, i64>(0)? as u32,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
+                    r.get::<_, String>(1)?,
+                    AttemptRow {
+                        attempt: r.get::<_, i64>(0)? as u32,
+                        status: Status::Waiting,
+                        started_at: r.get(2)?,
+                        ended_at: r.get(3)?,
+                        error: r.get(4)?,
+                    },
                 ))
             })?
             .collect::<std::result::Result<Vec<_>, _>>()?;
-        Ok(rows)
+        raw.into_iter()
+            .map(|(status, mut row)| {
+                row.status = Status::parse(&status)?;
+                Ok(row)
+            })
+            .collect()
     }
 
     /// Executions, newest first, optionally of one workflow, status or experiment.
     pub fn list(
         &self,
         workflow: Option<&str>,
-        status: Option<&str>,
+        status: Option<ExecStatus>,
         experiment: Option<&str>,
     ) -> Result<Vec<ExecutionRow>> {
         let mut stmt = self.conn.prepare(
@@ -474,34 +523,35 @@ impl Store {
              ORDER BY created_at DESC, rowid DESC",
         )?;
         let ids: Vec<String> = stmt
-            .query_map(params![workflow, status, experiment], |r| r.get(0))?
+            .query_map(
+                params![workflow, status.map(ExecStatus::as_str), experiment],
+                |r| r.get(0),
+            )?
             .collect::<std::result::Result<_, _>>()?;
         ids.iter().map(|id| self.execution(id)).collect()
     }
 
-    /// The newest execution of `workflow` where `step` executed: its id, outputs and metrics.
+    /// The newest execution of `workflow` where `step` executed: its id, outputs, metrics and
+    /// detail.
     pub fn latest_executed(
         &self,
         workflow: &str,
         step: &str,
         before: &str,
-    ) -> Result<Option<(String, Value, Value)>> {
-        self.conn
+    ) -> Result<Option<(String, StepRow)>> {
+        let id: Option<String> = self
+            .conn
             .query_row(
-                "SELECT s.execution_id, s.outputs, s.metrics FROM steps s JOIN executions e ON e.id = s.execution_id
+                "SELECT s.execution_id FROM steps s JOIN executions e ON e.id = s.execution_id
                  WHERE e.workflow = ?1 AND s.name = ?2 AND s.status = 'executed' AND e.id != ?3
                  ORDER BY s.ended_at DESC LIMIT 1",
                 params![workflow, step, before],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, Option<String>>(1)?.map(json_col).unwrap_or(Value::Null),
-                        r.get::<_, Option<String>>(2)?.map(json_col).unwrap_or(Value::Null),
-                    ))
-                },
+                |r| r.get(0),
             )
-            .optional()
-            .map_err(StoreError::from)
+            .optional()?;
+        let Some(id) = id else { return Ok(None) };
+        let row = self.steps(&id)?.into_iter().find(|s| s.name == step);
+        Ok(row.map(|r| (id, r)))
     }
 
     pub fn events(&self, exec: &str) -> Result<Vec<EventRow>> {
@@ -510,7 +560,12 @@ impl Store {
         )?;
         let rows = stmt
             .query_map(params![exec], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                Ok(EventRow {
+                    step: r.get(0)?,
+                    status: r.get(1)?,
+                    reason: r.get(2)?,
+                    at: r.get(3)?,
+                })
             })?
             .collect::<std::result::Result<Vec<_>, _>>()?;
         Ok(rows)
@@ -549,32 +604,11 @@ impl Store {
     }
 
     /// The contract's execution record.
-    pub fn record(&self, exec: &str) -> Result<Value> {
-        let e = self.execution(exec)?;
-        let steps: Vec<Value> = self
-            .steps(exec)?
-            .into_iter()
-            .map(|s| {
-                let mut v = json!({
-                    "name": s.name, "type": s.ty, "status": s.status,
-                    "reason": s.reason, "attempt": s.attempt,
-                    "started_at": s.started_at, "ended_at": s.ended_at,
-                    "outputs": s.outputs.unwrap_or_else(|| json!({})),
-                    "metrics": s.metrics.unwrap_or_else(|| json!({})),
-                    "error": s.error,
-                });
-                if let Some(r) = s.result {
-                    v["result"] = json!(r);
-                }
-                v
-            })
-            .collect();
-        Ok(json!({
-            "execution_id": e.id, "workflow": e.workflow, "status": e.status, "reason": e.reason,
-            "experiment_id": e.experiment, "created_at": e.created_at, "ended_at": e.ended_at,
-            "parameters": e.parameters, "storages": e.storages, "reused": e.reused,
-            "steps": steps,
-        }))
+    pub fn record(&self, exec: &str) -> Result<ExecutionRecord> {
+        Ok(ExecutionRecord::new(
+            self.execution(exec)?,
+            self.steps(exec)?,
+        ))
     }
 }
 
@@ -582,36 +616,168 @@ fn json_col(text: String) -> Value {
     serde_json::from_str(&text).unwrap_or(Value::Null)
 }
 
-#[derive(Debug, Clone)]
-pub struct ExecutionRow {
-    pub id: String,
-    pub workflow: String,
-    pub status: String,
-    pub reason: Option<String>,
-    pub experiment: Option<String>,
-    pub definition: String,
-    pub base_dir: String,
-    pub parameters: Value,
-    pub storages: Value,
-    pub reused: Value,
-    pub max_parallel: usize,
-    pub created_at: String,
-    pub ended_at: Option<String>,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
 
-#[derive(Debug, Clone)]
-pub struct StepRow {
-    pub name: String,
-    pub ty: String,
-    pub status: String,
-    pub reason: Option<String>,
-    pub attempt: u32,
-    pub pid: Option<u32>,
-    pub started_at: Option<String>,
-    pub ended_at: Option<String>,
-    pub inputs: Option<Value>,
-    pub outputs: Option<Value>,
-    pub metrics: Option<Value>,
-    pub result: Option<bool>,
-    pub error: Option<String>,
+    fn new_execution(store: &Store, id: &str) {
+        store
+            .create_execution(&NewExecution {
+                id,
+                workflow: "w",
+                experiment: None,
+                definition: &json!({}),
+                base_dir: Path::new("/"),
+                parameters: &json!({}),
+                storages: &json!({}),
+                reused: &json!({}),
+                max_parallel: 1,
+                steps: &[
+                    ("a".to_string(), StepKind::Job),
+                    ("c".to_string(), StepKind::Condition),
+                ],
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn a_new_home_is_private_and_at_the_latest_schema() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        let store = Store::open(&home).unwrap();
+        let v: i64 = store
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, schema::VERSION);
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&home), 0o700);
+        assert_eq!(mode(&home.join("wf.db")), 0o600);
+    }
+
+    #[test]
+    fn a_home_of_schema_1_migrates_keeping_pids_and_results() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path();
+        {
+            let conn = Connection::open(home.join("wf.db")).unwrap();
+            conn.execute_batch(schema::MIGRATIONS[0]).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute_batch(
+                "INSERT INTO executions(id, workflow, status, definition, base_dir, parameters, storages, max_parallel, created_at)
+                     VALUES ('e1', 'w', 'executed', '{}', '/', '{}', '{}', 1, '2026-01-01T00:00:00.000Z');
+                 INSERT INTO steps(execution_id, name, position, type, status, pid) VALUES ('e1', 'a', 0, 'job', 'running', 4242);
+                 INSERT INTO steps(execution_id, name, position, type, status, result) VALUES ('e1', 'c', 1, 'condition', 'executed', 1);",
+            )
+            .unwrap();
+        }
+        let store = Store::open(home).unwrap();
+        let steps = store.steps("e1").unwrap();
+        assert_eq!(steps[0].detail["groups"][0]["pgid"], json!(4242));
+        assert_eq!(steps[1].result(), Some(true));
+        let record = store.record("e1").unwrap().to_json();
+        assert_eq!(record["steps"][1]["result"], json!(true));
+        assert_eq!(record["status"], json!("executed"));
+    }
+
+    #[test]
+    fn a_database_from_a_newer_build_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = Connection::open(dir.path().join("wf.db")).unwrap();
+            conn.pragma_update(None, "user_version", schema::VERSION + 1)
+                .unwrap();
+        }
+        let err = Store::open(dir.path()).err().expect("refused");
+        assert!(matches!(err, StoreError::FutureSchema { .. }), "{err}");
+        assert!(err.to_string().contains("newer wf"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_status_in_the_records_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        new_execution(&store, "e1");
+        store
+            .conn
+            .execute("UPDATE steps SET status = 'queued' WHERE name = 'a'", [])
+            .unwrap();
+        let err = store.steps("e1").unwrap_err();
+        assert!(
+            err.to_string().contains("unknown step status `queued`"),
+            "{err}"
+        );
+        store
+            .conn
+            .execute("UPDATE executions SET status = 'paused'", [])
+            .unwrap();
+        assert!(store.execution("e1").is_err());
+    }
+
+    #[test]
+    fn a_status_change_is_recorded_with_its_event_and_attempt() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        new_execution(&store, "e1");
+        store
+            .set_step(
+                "e1",
+                "a",
+                Status::Running,
+                None,
+                &StepPatch {
+                    attempt: Some(1),
+                    started: true,
+                    ..StepPatch::default()
+                },
+            )
+            .unwrap();
+        store
+            .set_detail("e1", "a", &json!({"groups": [{"pgid": 7}]}))
+            .unwrap();
+        store
+            .set_step(
+                "e1",
+                "a",
+                Status::Failed,
+                Some("boom"),
+                &StepPatch {
+                    ended: true,
+                    error: Some(Some("boom".into())),
+                    ..StepPatch::default()
+                },
+            )
+            .unwrap();
+        let a = &store.steps("e1").unwrap()[0];
+        assert_eq!(a.status, Status::Failed);
+        assert_eq!(a.detail["groups"][0]["pgid"], json!(7));
+        let attempts = store.attempts("e1", "a").unwrap();
+        assert_eq!(attempts.len(), 1);
+        assert_eq!(attempts[0].status, Status::Failed);
+        assert_eq!(attempts[0].error.as_deref(), Some("boom"));
+        let events: Vec<String> = store
+            .events("e1")
+            .unwrap()
+            .into_iter()
+            .map(|e| e.status)
+            .collect();
+        assert_eq!(events, ["running", "running", "failed"]);
+    }
+
+    #[test]
+    fn several_processes_open_a_new_home_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let home = home.clone();
+                std::thread::spawn(move || Store::open(&home).map(|_| ()))
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap().unwrap();
+        }
+    }
 }

@@ -9,11 +9,14 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::decide::Status;
+use crate::exec::events::{Event, Listener};
+use crate::model::status::{ExecStatus, Status};
 
 pub struct Progress {
     start: Instant,
     quiet: bool,
+    /// Say which execution of which workflow a runner takes up.
+    announce: bool,
     color: bool,
     live: Option<Live>,
 }
@@ -24,7 +27,7 @@ struct Live {
 }
 
 impl Progress {
-    pub fn new(quiet: bool) -> Progress {
+    pub fn new(quiet: bool, announce: bool) -> Progress {
         let live = (!quiet
             && std::io::stderr().is_terminal()
             && std::env::var_os("WF_PLAIN_PROGRESS").is_none())
@@ -35,7 +38,8 @@ impl Progress {
         Progress {
             start: Instant::now(),
             quiet,
-            color: crate::cli::stderr_color(),
+            announce,
+            color: super::stderr_color(),
             live,
         }
     }
@@ -131,7 +135,7 @@ impl Progress {
         }
     }
 
-    pub fn finish(&self, exec: &str, outcome: &str) {
+    pub fn finish(&self, exec: &str, outcome: ExecStatus) {
         if self.quiet {
             return;
         }
@@ -147,5 +151,34 @@ impl Progress {
             "execution {exec} {outcome} in {:.2}s",
             self.start.elapsed().as_secs_f64()
         );
+    }
+}
+
+impl Listener for Progress {
+    fn on_event(&self, event: &Event) {
+        match event {
+            Event::Started { exec_id, workflow } => {
+                if self.announce {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "execution {exec_id} of workflow `{workflow}`"
+                    );
+                }
+            }
+            Event::Step {
+                step,
+                status,
+                reason,
+                ..
+            } => self.step(step, *status, reason.as_deref()),
+            Event::Execution {
+                exec_id, status, ..
+            } => {
+                if *status != ExecStatus::Running {
+                    self.finish(exec_id, *status);
+                }
+            }
+            Event::Note { text, .. } => self.note(text),
+        }
     }
 }

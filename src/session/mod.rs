@@ -1,40 +1,36 @@
-//! The development state (reference §4.8): `workflow.run(...)`, `workflow.debug(...)`,
+//! The development-state session (reference §4.8): `workflow.run(...)`, `workflow.debug(...)`,
 //! `workflow.next()`, `workflow.set_placeholder(...)`, `workflow.set_data(...)`, carried out
 //! for real from scripts run by `wf run` and from the REPL. A debug execution is an ordinary
 //! execution in the records: `wf show` sees it and `wf resume` can finish it.
 
 use std::collections::HashMap;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use rhai::{Dynamic, EvalAltResult};
 use serde_json::Value;
 
-use super::decide::Status;
-use super::params::{check_value, describe_expected};
-use super::runner::{NextReport, Runner};
 use crate::bindings::DevHost;
-use crate::cli::run::{execute, lock, prepare, runtime, Lock, Request};
+use crate::exec::cancel::Cancel;
+use crate::exec::engine::{runtime, DebugRun, Engine};
+use crate::exec::metrics::metrics_line;
+use crate::exec::params::{check_value, describe_expected};
+use crate::exec::prepare::Request;
+use crate::exec::scheduler::NextReport;
+use crate::exec::signals::cancel_on_signals;
 use crate::model::definition::val_to_json;
+use crate::model::status::{ExecStatus, Status};
 use crate::model::val::{Obj, Span, Val};
 use crate::model::validate::validate;
 use crate::model::workflow::step_names;
-
-struct Session {
-    runner: Runner,
-    rt: tokio::runtime::Runtime,
-    exec_id: String,
-    _lock: Lock,
-}
 
 #[derive(Default)]
 struct State {
     /// Values set before a run or between `next()` calls, by parameter name.
     values: HashMap<String, Val>,
-    session: Option<Session>,
+    session: Option<DebugRun>,
     /// The last execution a script's `run` carried out: its id and final status.
-    last_run: Option<(String, String)>,
+    last_run: Option<(String, ExecStatus)>,
 }
 
 pub struct LocalDev {
@@ -119,17 +115,17 @@ impl LocalDev {
     /// The debug execution under way, for the REPL's `:status`.
     pub fn debug_execution(&self) -> Option<String> {
         let st = self.lock_state();
-        st.session.as_ref().map(|s| s.exec_id.clone())
+        st.session.as_ref().map(|s| s.exec_id().to_string())
     }
 
     /// The execution a script's `workflow.run(...)` or `debug(...)` carried out last.
-    pub fn last_run(&self) -> Option<(String, String)> {
+    pub fn last_run(&self) -> Option<(String, ExecStatus)> {
         let st = self.lock_state();
         st.last_run.clone().or_else(|| {
             st.session.as_ref().map(|s| {
                 (
-                    s.exec_id.clone(),
-                    s.runner.finished().unwrap_or("running").to_string(),
+                    s.exec_id().to_string(),
+                    s.finished().unwrap_or(ExecStatus::Running),
                 )
             })
         })
@@ -170,7 +166,6 @@ impl LocalDev {
             typed: values.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             storage_texts: self.storage_texts.clone(),
             base_dir: self.base_dir.clone(),
-            interactive: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
         }
     }
 
@@ -240,7 +235,8 @@ impl LocalDev {
         let mut st = self.lock_state();
         st.values.insert(name.clone(), value.clone());
         if let Some(s) = st.session.as_mut() {
-            s.runner.set_param(&name, value).map_err(|e| fail(e, at))?;
+            s.set_param(&name, value)
+                .map_err(|e| fail(e.to_string(), at))?;
         }
         let shown = serde_json::to_string(&val_to_json(st.values.get(&name).unwrap_or(&Val::Null)))
             .unwrap_or_default();
@@ -265,29 +261,21 @@ impl LocalDev {
         }
         let mut st = self.lock_state();
         let req = self.request(args, &st.values);
-        let (store, setup) = prepare(w, &req, &self.home)
-            .map_err(|f| fail(f.message.trim_start_matches("error: ").to_string(), at))?;
-        let exec_id = setup.exec_id.clone();
+        // The development state never asks at a prompt: `next()` names what is missing.
+        let engine = Engine::new(&self.home, crate::backends::backend);
+        let prepared = engine
+            .prepare(w, &req)
+            .map_err(|e| fail(e.to_string(), at))?;
+        let exec_id = prepared.exec_id().to_string();
         if debug {
-            let l = lock(&store.home, &exec_id).map_err(|e| fail(e, at))?;
-            let rt = runtime().map_err(|e| fail(e, at))?;
-            let runner = Runner::new(
-                setup,
-                store,
-                super::progress::Progress::new(true),
-                Vec::new(),
-            )
-            .no_prompts();
+            let run = engine
+                .debug(prepared)
+                .map_err(|e| fail(e.to_string(), at))?;
             self.say(&format!(
                 "debug execution {exec_id} of `{}`: call workflow.next() to run the next phase\n",
                 workflow.name()
             ));
-            st.session = Some(Session {
-                runner,
-                rt,
-                exec_id: exec_id.clone(),
-                _lock: l,
-            });
+            st.session = Some(run);
             return Ok(exec_id.into());
         }
         drop(st);
@@ -295,12 +283,11 @@ impl LocalDev {
             "execution {exec_id} of workflow `{}`\n",
             workflow.name()
         ));
-        let (status, store) = execute(store, setup, Vec::new()).map_err(|e| fail(e, at))?;
-        self.lock_state().last_run = Some((exec_id.clone(), status));
-        let record = store
-            .record(&exec_id)
+        let outcome = interruptible(&engine, |engine| engine.run(prepared))
             .map_err(|e| fail(e.to_string(), at))?;
-        Ok(json_to_dynamic(&record))
+        self.lock_state().last_run = Some((exec_id.clone(), outcome.status));
+        let record = outcome.record().map_err(|e| fail(e.to_string(), at))?;
+        Ok(json_to_dynamic(&record.to_json()))
     }
 
     fn next(&self, at: &Span) -> Result<Dynamic, Box<EvalAltResult>> {
@@ -311,10 +298,16 @@ impl LocalDev {
                 at,
             ));
         };
-        let report =
-            s.rt.block_on(s.runner.next_phase())
-                .map_err(|e| fail(e, at))?;
-        let text = describe_report(&report, &s.runner, &s.exec_id);
+        // Ctrl-C stops this phase, not the session around it.
+        let interrupt = Cancel::new();
+        let _signals = runtime()
+            .and_then(|rt| {
+                cancel_on_signals(rt, interrupt.clone())
+                    .map_err(|e| crate::exec::error::ExecError::System(e.to_string()))
+            })
+            .map_err(|e| fail(e.to_string(), at))?;
+        let report = s.next(&interrupt).map_err(|e| fail(e.to_string(), at))?;
+        let text = describe_report(&report, s);
         drop(st);
         self.say(&text);
         // The report is the interface; the value stays quiet in the REPL.
@@ -322,7 +315,18 @@ impl LocalDev {
     }
 }
 
-fn describe_report(r: &NextReport, runner: &Runner, exec: &str) -> String {
+/// Runs `act` with Ctrl-C and SIGTERM stopping the execution instead of the process.
+fn interruptible<T>(
+    engine: &Engine,
+    act: impl FnOnce(&Engine) -> crate::exec::error::Result<T>,
+) -> crate::exec::error::Result<T> {
+    let _signals = cancel_on_signals(runtime()?, engine.cancel().clone())
+        .map_err(|e| crate::exec::error::ExecError::System(e.to_string()))?;
+    act(engine)
+}
+
+fn describe_report(r: &NextReport, run: &DebugRun) -> String {
+    let exec = run.exec_id();
     let mut out = String::new();
     for (name, why) in &r.skipped {
         out.push_str(&format!("  {name}: skipped: {why}\n"));
@@ -333,7 +337,7 @@ fn describe_report(r: &NextReport, runner: &Runner, exec: &str) -> String {
             missing.join(", "),
             if missing.len() == 1 { "it" } else { "them" }
         ));
-        let w = runner.workflow();
+        let w = run.workflow();
         for m in missing {
             let p = LocalDev::placeholder(&w.obj, m);
             out.push_str(&format!("    {}\n", set_line(m, p.as_deref())));
@@ -341,7 +345,7 @@ fn describe_report(r: &NextReport, runner: &Runner, exec: &str) -> String {
         return out;
     }
     if let Some((name, status, took)) = &r.ran {
-        let rows = runner.store().steps(exec).unwrap_or_default();
+        let rows = run.store().steps(exec).unwrap_or_default();
         let row = rows.iter().find(|x| &x.name == name);
         out.push_str(&format!(
             "  {name}: {} in {:.2}s\n",
@@ -349,7 +353,7 @@ fn describe_report(r: &NextReport, runner: &Runner, exec: &str) -> String {
             took.as_secs_f64()
         ));
         if let Some(row) = row {
-            if let Some(res) = row.result {
+            if let Some(res) = row.result() {
                 out.push_str(&format!("    result   {res}\n"));
             }
             if let Some(o) = row.outputs.as_ref().and_then(Value::as_object) {
@@ -359,7 +363,7 @@ fn describe_report(r: &NextReport, runner: &Runner, exec: &str) -> String {
                     }
                 }
             }
-            if let Some(ms) = crate::cli::records::metrics_line(row.metrics.as_ref()) {
+            if let Some(ms) = metrics_line(row.metrics.as_ref()) {
                 out.push_str(&format!("    metrics  {ms}\n"));
             }
             if *status == Status::Failed {
@@ -370,7 +374,7 @@ fn describe_report(r: &NextReport, runner: &Runner, exec: &str) -> String {
                     ));
                 }
             }
-            let log = runner.store().logs_dir(exec).join(format!("{name}.log"));
+            let log = run.store().logs_dir(exec).join(format!("{name}.log"));
             let tail = crate::backends::job::log_tail(&log, 3);
             for l in tail.lines().filter(|l| !l.starts_with("== ")) {
                 out.push_str(&format!("    log      {l}\n"));

@@ -1,0 +1,53 @@
+//! ConditionStep: its conditions (joined by AND) are evaluated in process when it is
+//! planned; running it records the result, which decides the branches.
+
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use serde_json::{json, Map};
+
+use crate::exec::backend::{Attempt, Backend, BoxFuture, Plan, PlanCtx, StepEnd, Work};
+use crate::model::val::Val;
+use crate::model::workflow::Step;
+
+pub struct ConditionBackend;
+
+impl Backend for ConditionBackend {
+    fn plan(&self, step: &Step, ctx: &PlanCtx) -> Result<Plan, String> {
+        let conditions = step
+            .obj
+            .arg("conditions")
+            .map(|c| c.items().to_vec())
+            .unwrap_or_default();
+        let mut result = true;
+        for c in conditions.iter().filter_map(Val::as_obj) {
+            if !ctx.values.condition(c)? {
+                result = false;
+                break;
+            }
+        }
+        Ok(Plan {
+            inputs: Map::new(),
+            flavor: None,
+            work: Arc::new(Evaluated(result)),
+        })
+    }
+}
+
+struct Evaluated(bool);
+
+impl Work for Evaluated {
+    fn run(self: Arc<Self>, _attempt: Attempt) -> BoxFuture<StepEnd> {
+        let result = self.0;
+        Box::pin(async move {
+            let mut detail = Map::new();
+            detail.insert("result".into(), json!(result));
+            StepEnd::Executed {
+                outputs: IndexMap::new(),
+                metrics: IndexMap::new(),
+                detail,
+                note: Some(format!("conditions evaluated to {result}")),
+            }
+        })
+    }
+}

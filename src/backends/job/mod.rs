@@ -1,0 +1,392 @@
+//! JobStep: the algorithm runs as child processes in its `code_dir` (CONTRACT §5).
+//! Planning resolves the algorithm (a `BaseAlgorithm`, or one registered here), its
+//! hyperparameters, inputs, outputs and flavor into the command line and environment;
+//! running starts one process per node, records their process groups, and reads the
+//! metrics files once they exited 0.
+
+mod process;
+
+pub use process::{kill_leftovers, log_tail, Group};
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use indexmap::IndexMap;
+use serde_json::{json, Map, Value};
+
+use crate::exec::backend::{Attempt, Backend, BoxFuture, Plan, PlanCtx, StepEnd, Work};
+use crate::exec::metrics::read_metrics;
+use crate::model::val::{Obj, Val};
+use crate::model::workflow::Step;
+use process::{JobEnd, JobRun};
+
+pub struct JobBackend;
+
+/// `WF_PARAM_` + `learning-rate` → `WF_PARAM_LEARNING_RATE`.
+pub fn env_name(prefix: &str, name: &str) -> String {
+    let body: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{prefix}{body}")
+}
+
+/// What the job runs, resolved for this execution.
+struct JobWork {
+    run: JobRun,
+    outputs: IndexMap<String, Value>,
+    metrics_files: Vec<PathBuf>,
+    log_export: Option<PathBuf>,
+}
+
+/// An algorithm as a job runs it.
+struct Algorithm {
+    code_dir: PathBuf,
+    boot_file: Option<String>,
+    command: Option<String>,
+    parameters: Vec<(String, String)>,
+    environments: Vec<(String, String)>,
+}
+
+impl Backend for JobBackend {
+    fn plan(&self, step: &Step, ctx: &PlanCtx) -> Result<Plan, String> {
+        let values = &ctx.values;
+        let o = &step.obj;
+        let algo = o
+            .arg("algorithm")
+            .and_then(Val::as_obj)
+            .ok_or("the job has no algorithm")?;
+        let mut a = algorithm(algo, ctx)?;
+        // Hyperparameters given on the step's algorithm override a registered algorithm's.
+        for p in algo
+            .arg("parameters")
+            .map(Val::items)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(Val::as_obj)
+        {
+            let name = p.str_arg("name").unwrap_or("").to_string();
+            let value = values.text(p.arg("value").unwrap_or(&Val::Null))?;
+            a.parameters.retain(|(n, _)| *n != name);
+            a.parameters.push((name, value));
+        }
+        if let Some(Val::Map(m)) = algo.arg("environments") {
+            for (k, v) in m {
+                a.environments.push((k.clone(), values.text(v)?));
+            }
+        }
+        let mut argv: Vec<String> = match (&a.boot_file, &a.command) {
+            (Some(b), _) => {
+                let path = if Path::new(b).is_absolute() {
+                    PathBuf::from(b)
+                } else {
+                    a.code_dir.join(b)
+                };
+                let p = path.to_string_lossy().into_owned();
+                match path.extension().and_then(|e| e.to_str()) {
+                    Some("py") => vec!["python3".into(), p],
+                    Some("sh") => vec!["bash".into(), p],
+                    _ => vec![p],
+                }
+            }
+            (None, Some(c)) => vec!["sh".into(), "-c".into(), c.clone(), step.name.clone()],
+            (None, None) => {
+                return Err("the algorithm has neither `boot_file` nor `command`".into())
+            }
+        };
+        let mut env: Vec<(String, String)> = vec![
+            ("WF_EXECUTION_ID".into(), ctx.exec_id().to_string()),
+            ("WF_WORKFLOW".into(), ctx.workflow.name.clone()),
+            ("WF_STEP_NAME".into(), step.name.clone()),
+        ];
+        for (n, v) in &a.parameters {
+            argv.push(format!("--{n}={v}"));
+            env.push((env_name("WF_PARAM_", n), v.clone()));
+        }
+        let mut inputs = Map::new();
+        for i in o
+            .arg("inputs")
+            .map(Val::items)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(Val::as_obj)
+        {
+            let name = i.name().to_string();
+            let path = values
+                .path(i.arg("data").unwrap_or(&Val::Null))
+                .map_err(|e| format!("input `{name}`: {e}"))?;
+            let p = path.to_string_lossy().into_owned();
+            argv.push(format!("--{name}={p}"));
+            env.push((env_name("WF_INPUT_", &name), p.clone()));
+            inputs.insert(name, json!({ "path": p }));
+        }
+        let mut outputs = IndexMap::new();
+        let mut metrics_files = Vec::new();
+        for out in o
+            .arg("outputs")
+            .map(Val::items)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(Val::as_obj)
+        {
+            let name = out.name().to_string();
+            let path = output_path(out, &name, step, ctx, &mut metrics_files)?;
+            let p = path.to_string_lossy().into_owned();
+            argv.push(format!("--{name}={p}"));
+            env.push((env_name("WF_OUTPUT_", &name), p.clone()));
+            outputs.insert(name, json!({ "path": p }));
+        }
+        env.extend(a.environments);
+        let spec = o
+            .arg("spec")
+            .and_then(Val::as_obj)
+            .ok_or("the job has no spec")?;
+        let resource = spec
+            .arg("resource")
+            .and_then(Val::as_obj)
+            .ok_or("the job spec has no resource")?;
+        let flavor_id = match values.value(resource.arg("flavor").unwrap_or(&Val::Null))? {
+            Val::Str(s) => s.to_string(),
+            Val::Map(m) => m
+                .get("flavor_id")
+                .and_then(Val::as_str)
+                .unwrap_or("")
+                .to_string(),
+            other => {
+                return Err(format!(
+                    "the flavor is {}, not a flavor id",
+                    other.describe()
+                ))
+            }
+        };
+        let flavor = ctx.machine.flavor(&flavor_id).ok_or_else(|| {
+            format!(
+                "unknown flavor `{flavor_id}`; this machine's are: {}",
+                ctx.machine
+                    .flavors()
+                    .iter()
+                    .map(|f| f.id.clone())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })?;
+        let nodes = match values.value(resource.arg("node_count").unwrap_or(&Val::Int(1)))? {
+            Val::Int(n) if n >= 1 => n as u32,
+            other => {
+                return Err(format!(
+                    "`node_count` is {}, not a count of at least 1",
+                    other.describe()
+                ))
+            }
+        };
+        let log_export = match spec
+            .arg("log_export_path")
+            .and_then(Val::as_obj)
+            .and_then(|l| l.arg("obs_url"))
+        {
+            Some(v) => Some(values.path(v)?),
+            None => None,
+        };
+        Ok(Plan {
+            inputs,
+            flavor: Some(flavor),
+            work: Arc::new(JobWork {
+                run: JobRun {
+                    cwd: a.code_dir,
+                    argv,
+                    env,
+                    log: ctx.log(&step.name),
+                    nodes,
+                },
+                outputs,
+                metrics_files,
+                log_export,
+            }),
+        })
+    }
+
+    fn clean_up(&self, exec_id: &str, step: &str, detail: &Map<String, Value>) {
+        let groups: Vec<Group> = detail
+            .get("groups")
+            .and_then(|g| serde_json::from_value(g.clone()).ok())
+            .unwrap_or_default();
+        kill_leftovers(exec_id, step, &groups);
+    }
+}
+
+/// Where an output goes: an OBS folder, a metrics file, or a folder in the home.
+fn output_path(
+    out: &Obj,
+    name: &str,
+    step: &Step,
+    ctx: &PlanCtx,
+    metrics_files: &mut Vec<PathBuf>,
+) -> Result<PathBuf, String> {
+    let values = &ctx.values;
+    let create = |p: &Path| {
+        std::fs::create_dir_all(p)
+            .map_err(|e| format!("output `{name}`: cannot create {}: {e}", p.display()))
+    };
+    if let Some(cfg) = out.arg("obs_config").and_then(Val::as_obj) {
+        let p = values
+            .path(cfg.arg("obs_path").unwrap_or(&Val::Null))
+            .map_err(|e| format!("output `{name}`: {e}"))?;
+        create(&p)?;
+        Ok(p)
+    } else if let Some(cfg) = out.arg("metrics_config").and_then(Val::as_obj) {
+        let first = cfg
+            .arg("metric_files")
+            .and_then(|v| v.items().first().cloned())
+            .ok_or("a metrics output without `metric_files`")?;
+        let p = values
+            .path(&first)
+            .map_err(|e| format!("output `{name}`: {e}"))?;
+        if let Some(parent) = p.parent() {
+            create(parent)?;
+        }
+        metrics_files.push(p.clone());
+        Ok(p)
+    } else {
+        let p = ctx
+            .home()
+            .join("outputs")
+            .join(ctx.exec_id())
+            .join(&step.name)
+            .join(name);
+        create(&p)?;
+        Ok(p)
+    }
+}
+
+fn algorithm(algo: &Obj, ctx: &PlanCtx) -> Result<Algorithm, String> {
+    let values = &ctx.values;
+    match algo.class() {
+        "BaseAlgorithm" => Ok(Algorithm {
+            code_dir: match algo.arg("code_dir") {
+                Some(v) => values.path(v)?,
+                None => values.base_dir.to_path_buf(),
+            },
+            boot_file: algo.arg("boot_file").map(|v| values.text(v)).transpose()?,
+            command: algo.arg("command").map(|v| values.text(v)).transpose()?,
+            parameters: Vec::new(),
+            environments: Vec::new(),
+        }),
+        "Algorithm" | "AIGalleryAlgorithm" => {
+            let id = match algo.class() {
+                "Algorithm" => algo.str_arg("algorithm_id").unwrap_or(""),
+                _ => algo.str_arg("subscription_id").unwrap_or(""),
+            };
+            let def = ctx
+                .store
+                .algorithm(id)
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("no algorithm `{id}` is registered here; add it with `wf algorithm register {id} ...`"))?;
+            let text = |k: &str| def.get(k).and_then(Value::as_str).map(str::to_string);
+            let pairs = |key: &str| -> Vec<(String, String)> {
+                def.get(key)
+                    .and_then(Value::as_object)
+                    .map(|m| {
+                        m.iter()
+                            .map(|(k, v)| {
+                                let text = v.as_str().map(str::to_string);
+                                (k.clone(), text.unwrap_or_else(|| v.to_string()))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            Ok(Algorithm {
+                code_dir: text("code_dir")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| values.base_dir.to_path_buf()),
+                boot_file: text("boot_file"),
+                command: text("command"),
+                parameters: pairs("parameters"),
+                environments: pairs("environments"),
+            })
+        }
+        other => Err(format!("a `{other}` is not an algorithm")),
+    }
+}
+
+impl Work for JobWork {
+    fn run(self: Arc<Self>, attempt: Attempt) -> BoxFuture<StepEnd> {
+        Box::pin(async move {
+            let header = format!("== {}: attempt {} ==\n", attempt.step, attempt.number);
+            let started = Instant::now();
+            let end = process::run(&self.run, &header, &attempt.cancel, |groups| {
+                attempt.record_detail(json!({ "groups": groups }));
+            })
+            .await;
+            self.export_log(&attempt.step);
+            match end {
+                JobEnd::Succeeded => match self.metrics() {
+                    Ok(metrics) => StepEnd::Executed {
+                        outputs: self.outputs.clone(),
+                        metrics,
+                        detail: Map::new(),
+                        note: None,
+                    },
+                    Err(e) => StepEnd::Failed(e),
+                },
+                JobEnd::Stopped => StepEnd::Stopped,
+                JobEnd::NotStarted(e) => StepEnd::Failed(e),
+                JobEnd::Failed(code) => StepEnd::Failed(format!(
+                    "{} after {:.1}s; the log ends with:\n{}",
+                    match code {
+                        Some(c) => format!("exited with status {c}"),
+                        None => "was killed by a signal".to_string(),
+                    },
+                    started.elapsed().as_secs_f64(),
+                    log_tail(&self.run.log, 10)
+                )),
+            }
+        })
+    }
+}
+
+impl JobWork {
+    fn metrics(&self) -> Result<IndexMap<String, f64>, String> {
+        let mut all = IndexMap::new();
+        for f in &self.metrics_files {
+            let m = read_metrics(f).map_err(|e| e.to_string())?;
+            all.extend(m.scalars);
+        }
+        Ok(all)
+    }
+
+    fn export_log(&self, step: &str) {
+        if let Some(dest) = &self.log_export {
+            let target = if dest.extension().is_some() {
+                dest.clone()
+            } else {
+                dest.join(format!("{step}.log"))
+            };
+            if let Some(parent) = target.parent() {
+                let _ = std::fs::create_dir_all(parent);
+            }
+            let _ = std::fs::copy(&self.run.log, target);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::env_name;
+
+    #[test]
+    fn environment_names_are_upper_case_with_underscores() {
+        assert_eq!(
+            env_name("WF_PARAM_", "learning-rate"),
+            "WF_PARAM_LEARNING_RATE"
+        );
+        assert_eq!(env_name("WF_INPUT_", "data.v2"), "WF_INPUT_DATA_V2");
+    }
+}

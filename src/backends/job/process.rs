@@ -1,0 +1,407 @@
+//! A job step's processes: one per node (rank), each the leader of its own process group so
+//! that a stop or a timeout kills the whole tree; output to the step's log; all ranks waited
+//! on at once, so one failing rank fails the job at once and stops the others.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::process::{ExitStatus, Stdio};
+use std::task::Poll;
+
+use serde::{Deserialize, Serialize};
+use tokio::process::{Child, Command};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone)]
+pub struct JobRun {
+    pub cwd: PathBuf,
+    /// Program and its arguments.
+    pub argv: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub log: PathBuf,
+    pub nodes: u32,
+}
+
+/// A rank's process group, as recorded: its id (the leader's pid) and the leader's start
+/// time, so that a later runner never kills a group whose id was reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Group {
+    pub pgid: u32,
+    /// Clock ticks after boot when the leader started (`/proc/PID/stat`, field 22).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobEnd {
+    /// Every process exited 0.
+    Succeeded,
+    /// A process exited non-zero (its code) or was killed by a signal (None).
+    Failed(Option<i32>),
+    /// Cancelled: every group was killed.
+    Stopped,
+    /// It could not start: the reason.
+    NotStarted(String),
+}
+
+fn kill_group(pgid: u32) {
+    // SAFETY: killpg only sends a signal; a group that is gone gives ESRCH.
+    unsafe {
+        libc::killpg(pgid as libc::pid_t, libc::SIGKILL);
+    }
+}
+
+/// When process `pid` started, in clock ticks after boot; `None` when it is gone.
+pub fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: fields count from the last `)`.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Kills what an earlier runner's job left: each recorded group still belonging to it, and
+/// every process that carries the step's `WF_EXECUTION_ID`/`WF_STEP_NAME` (a rank started
+/// just before the runner died, before its group was recorded; a child that left its group).
+pub fn kill_leftovers(exec_id: &str, step: &str, groups: &[Group]) {
+    for g in groups {
+        // A leader alive with another start time means the id was reused: not ours. A leader
+        // that is gone leaves the id unusable while its group lives, so the group is ours.
+        match (start_time(g.pgid), g.start) {
+            (Some(now), Some(then)) if now != then => continue,
+            _ => kill_group(g.pgid),
+        }
+    }
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    let me = std::process::id();
+    let want_exec = format!("WF_EXECUTION_ID={exec_id}");
+    let want_step = format!("WF_STEP_NAME={step}");
+    for entry in procs.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        let mut vars = environ.split(|b| *b == 0);
+        let (mut exec_ok, mut step_ok) = (false, false);
+        for v in &mut vars {
+            exec_ok |= v == want_exec.as_bytes();
+            step_ok |= v == want_step.as_bytes();
+        }
+        if exec_ok && step_ok {
+            // SAFETY: a signal to a process of this user that runs this step.
+            unsafe {
+                libc::kill(pid as libc::pid_t, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(29500)
+}
+
+fn open_log(path: &Path, header: &str) -> Result<std::fs::File, String> {
+    let open = || crate::store::private_file(path, true);
+    let log = match open() {
+        Ok(f) => f,
+        Err(_) => {
+            // The log folder is made once, with the first log.
+            if let Some(dir) = path.parent() {
+                crate::store::private_dir(dir)
+                    .map_err(|e| format!("cannot create the log folder {}: {e}", dir.display()))?;
+            }
+            open().map_err(|e| format!("cannot open the log {}: {e}", path.display()))?
+        }
+    };
+    let _ = std::io::Write::write_all(&mut &log, header.as_bytes());
+    Ok(log)
+}
+
+/// Runs the job to its end. `started` is given every rank's group as soon as all started.
+pub async fn run(
+    job: &JobRun,
+    header: &str,
+    cancel: &CancellationToken,
+    started: impl FnOnce(&[Group]),
+) -> JobEnd {
+    let log = match open_log(&job.log, header) {
+        Ok(f) => f,
+        Err(e) => return JobEnd::NotStarted(e),
+    };
+    if !job.cwd.is_dir() {
+        return JobEnd::NotStarted(format!(
+            "the code folder {} does not exist",
+            job.cwd.display()
+        ));
+    }
+    let Some(program) = job.argv.first() else {
+        return JobEnd::NotStarted("nothing to run".into());
+    };
+    // Only distributed jobs need a rendezvous port; finding one costs a socket.
+    let nodes = job.nodes.max(1);
+    let port = if nodes > 1 {
+        free_port().to_string()
+    } else {
+        "29500".to_string()
+    };
+    let mut children: Vec<Child> = Vec::new();
+    let mut groups: Vec<Group> = Vec::new();
+    for rank in 0..nodes {
+        let (out, err) = match (log.try_clone(), log.try_clone()) {
+            (Ok(a), Ok(b)) => (a, b),
+            _ => return JobEnd::NotStarted("cannot share the log with the process".into()),
+        };
+        let mut cmd = Command::new(program);
+        cmd.args(&job.argv[1..])
+            .current_dir(&job.cwd)
+            .envs(job.env.iter().map(|(k, v)| (k, v)))
+            .env("RANK", rank.to_string())
+            .env("LOCAL_RANK", rank.to_string())
+            .env("WORLD_SIZE", nodes.to_string())
+            .env("MASTER_ADDR", "127.0.0.1")
+            .env("MASTER_PORT", &port)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err))
+            .process_group(0);
+        match cmd.spawn() {
+            Ok(child) => {
+                if let Some(pid) = child.id() {
+                    groups.push(Group {
+                        pgid: pid,
+                        start: start_time(pid),
+                    });
+                }
+                children.push(child);
+            }
+            Err(e) => {
+                groups.iter().for_each(|g| kill_group(g.pgid));
+                for c in children.iter_mut() {
+                    let _ = c.wait().await;
+                }
+                return JobEnd::NotStarted(format!("cannot start `{program}`: {e}"));
+            }
+        }
+    }
+    started(&groups);
+    let kill_all = || groups.iter().for_each(|g| kill_group(g.pgid));
+    let mut waits = Waits::new(&mut children);
+    let mut failure: Option<Option<i32>> = None;
+    let mut stopped = false;
+    loop {
+        tokio::select! {
+            next = waits.next() => match next {
+                None => break,
+                Some(Ok(status)) if status.success() => {}
+                Some(result) => {
+                    if failure.is_none() && !stopped {
+                        failure = Some(result.ok().and_then(|s| s.code()));
+                        // One rank failing ends the job: stop the others now.
+                        kill_all();
+                    }
+                }
+            },
+            _ = cancel.cancelled(), if failure.is_none() && !stopped => {
+                stopped = true;
+                kill_all();
+            }
+        }
+    }
+    match (stopped, failure) {
+        (true, _) => JobEnd::Stopped,
+        (false, None) => JobEnd::Succeeded,
+        (false, Some(code)) => JobEnd::Failed(code),
+    }
+}
+
+type Wait<'a> = Pin<Box<dyn Future<Output = std::io::Result<ExitStatus>> + Send + 'a>>;
+
+/// The exits of several children, in the order they happen.
+struct Waits<'a> {
+    pending: Vec<Wait<'a>>,
+}
+
+impl<'a> Waits<'a> {
+    fn new(children: &'a mut [Child]) -> Waits<'a> {
+        Waits {
+            pending: children
+                .iter_mut()
+                .map(|c| Box::pin(c.wait()) as Wait<'a>)
+                .collect(),
+        }
+    }
+
+    /// The next exit; `None` once every child has exited.
+    async fn next(&mut self) -> Option<std::io::Result<ExitStatus>> {
+        if self.pending.is_empty() {
+            return None;
+        }
+        std::future::poll_fn(|cx| {
+            for i in 0..self.pending.len() {
+                if let Poll::Ready(r) = self.pending[i].as_mut().poll(cx) {
+                    drop(self.pending.swap_remove(i));
+                    return Poll::Ready(Some(r));
+                }
+            }
+            Poll::Pending
+        })
+        .await
+    }
+}
+
+/// The last `n` lines of a log, for failure messages.
+pub fn log_tail(path: &Path, n: usize) -> String {
+    let text = std::fs::read(path)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    fn job(dir: &Path, script: &str, nodes: u32) -> JobRun {
+        JobRun {
+            cwd: dir.to_path_buf(),
+            argv: vec!["sh".into(), "-c".into(), script.into()],
+            env: vec![],
+            log: dir.join("logs/job.log"),
+            nodes,
+        }
+    }
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    fn alive(pid: u32) -> bool {
+        // A zombie has exited; only a process still running counts.
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| !s[s.rfind(')').unwrap() + 2..].starts_with('Z'))
+            .unwrap_or(false)
+    }
+
+    #[test]
+    fn a_job_writes_its_log_and_succeeds() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = job(dir.path(), "echo rank $RANK of $WORLD_SIZE", 1);
+        let end = rt().block_on(run(&j, "== header ==\n", &CancellationToken::new(), |_| {}));
+        assert_eq!(end, JobEnd::Succeeded);
+        let log = std::fs::read_to_string(&j.log).unwrap();
+        assert_eq!(log, "== header ==\nrank 0 of 1\n");
+    }
+
+    #[test]
+    fn a_failing_rank_fails_the_job_at_once_and_kills_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = job(
+            dir.path(),
+            "if [ \"$RANK\" = 1 ]; then exit 3; fi; sleep 30",
+            2,
+        );
+        let mut recorded = Vec::new();
+        let t = Instant::now();
+        let end = rt().block_on(run(&j, "", &CancellationToken::new(), |g| {
+            recorded = g.to_vec()
+        }));
+        assert_eq!(end, JobEnd::Failed(Some(3)));
+        assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+        assert_eq!(recorded.len(), 2);
+        assert!(recorded.iter().all(|g| g.start.is_some()));
+        assert!(!alive(recorded[0].pgid), "rank 0 still runs");
+    }
+
+    #[test]
+    fn cancelling_kills_the_whole_process_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("grandchild.pid");
+        let j = job(
+            dir.path(),
+            &format!("sleep 30 & echo $! > {}; wait", pidfile.display()),
+            1,
+        );
+        let cancel = CancellationToken::new();
+        let c2 = cancel.clone();
+        let rt = rt();
+        let end = rt.block_on(async {
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                c2.cancel();
+            });
+            run(&j, "", &cancel, |_| {}).await
+        });
+        assert_eq!(end, JobEnd::Stopped);
+        let grandchild: u32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(!alive(grandchild), "the job's child outlived the stop");
+    }
+
+    #[test]
+    fn a_missing_program_or_folder_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = job(dir.path(), "true", 1);
+        j.argv = vec!["/no/such/program".into()];
+        match rt().block_on(run(&j, "", &CancellationToken::new(), |_| {})) {
+            JobEnd::NotStarted(e) => assert!(e.contains("cannot start `/no/such/program`"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        j.cwd = dir.path().join("nope");
+        match rt().block_on(run(&j, "", &CancellationToken::new(), |_| {})) {
+            JobEnd::NotStarted(e) => assert!(e.contains("does not exist"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn leftovers_are_found_by_their_step_and_a_reused_group_id_is_spared() {
+        use std::os::unix::process::CommandExt;
+        let dir = tempfile::tempdir().unwrap();
+        // A process that looks like a step's rank, started outside any record.
+        let mut orphan = std::process::Command::new("sleep")
+            .arg("30")
+            .env("WF_EXECUTION_ID", "exec-leftover-test")
+            .env("WF_STEP_NAME", "train")
+            .spawn()
+            .unwrap();
+        // A live process whose id is recorded with another start time: never killed.
+        let mut bystander = std::process::Command::new("sleep")
+            .arg("30")
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let reused = Group {
+            pgid: bystander.id(),
+            start: start_time(bystander.id()).map(|t| t + 1),
+        };
+        let _ = dir;
+        kill_leftovers("exec-leftover-test", "train", &[reused]);
+        let status = orphan.wait().unwrap();
+        assert!(!status.success(), "the leftover was killed");
+        assert!(alive(bystander.id()), "a reused id must never be killed");
+        let _ = bystander.kill();
+        let _ = bystander.wait();
+    }
+}

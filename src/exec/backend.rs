@@ -1,0 +1,139 @@
+//! The seam between the scheduler and what a step does: one [`Backend`] per step kind
+//! (`src/backends/`). The scheduler asks a backend to *plan* a step (resolve its inputs for
+//! this execution into work ready to run, refusing bad values before anything runs), then
+//! runs that work once per attempt with a cancellation token and a channel for what the
+//! records must keep (its *detail*), and after a runner died asks it to *clean up* what an
+//! attempt left, from the detail recorded. Retries, timeouts, slots and stops are the
+//! scheduler's, the same for every kind.
+
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use serde_json::{Map, Value};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::flavors::{Flavor, Machine};
+use super::resolve::Ctx;
+use crate::model::kind::StepKind;
+use crate::model::workflow::{Step, Workflow};
+use crate::store::Store;
+
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+pub trait Backend: Send + Sync {
+    /// Resolves `step` for this execution. An error fails the step before anything runs.
+    fn plan(&self, step: &Step, ctx: &PlanCtx) -> Result<Plan, String>;
+
+    /// Ends what an attempt of a step left running when its runner died, from the detail
+    /// the attempt recorded. Called before the step runs again, under the execution's lock.
+    fn clean_up(&self, _exec_id: &str, _step: &str, _detail: &Map<String, Value>) {}
+}
+
+/// Which backend runs each kind; `None` for a kind without one on this machine yet.
+pub type Backends = fn(StepKind) -> Option<&'static dyn Backend>;
+
+/// What a backend may read while planning.
+pub struct PlanCtx<'a> {
+    /// Values of placeholders, storages, earlier outputs.
+    pub values: Ctx<'a>,
+    pub workflow: &'a Workflow,
+    pub store: &'a Store,
+    pub machine: &'a Machine,
+}
+
+impl PlanCtx<'_> {
+    pub fn exec_id(&self) -> &str {
+        self.values.exec_id
+    }
+
+    /// The step's log file.
+    pub fn log(&self, step: &str) -> std::path::PathBuf {
+        self.store
+            .logs_dir(self.values.exec_id)
+            .join(format!("{step}.log"))
+    }
+
+    pub fn home(&self) -> &Path {
+        self.values.home
+    }
+}
+
+/// A step ready to run.
+pub struct Plan {
+    /// The inputs as the record shows them once it starts.
+    pub inputs: Map<String, Value>,
+    /// What it takes of the machine. Work with a flavor takes a slot (`--max-parallel`) and
+    /// waits for room; work without one runs at once.
+    pub flavor: Option<Flavor>,
+    pub work: Arc<dyn Work>,
+}
+
+/// The part of a plan that runs, once per attempt.
+pub trait Work: Send + Sync {
+    fn run(self: Arc<Self>, attempt: Attempt) -> BoxFuture<StepEnd>;
+}
+
+/// One attempt of a step.
+pub struct Attempt {
+    pub step: String,
+    pub number: u32,
+    /// Cancelled when the step must stop (Ctrl-C, `wf stop`, its timeout): end promptly,
+    /// leaving nothing running, and return [`StepEnd::Stopped`].
+    pub cancel: CancellationToken,
+    pub(crate) notes: mpsc::UnboundedSender<Note>,
+}
+
+impl Attempt {
+    /// Keeps `detail` in the step's record (a job's process groups, say), replacing what
+    /// was kept before, so that a later runner can clean up after this one.
+    pub fn record_detail(&self, detail: Value) {
+        let _ = self.notes.send(Note::Detail {
+            step: self.step.clone(),
+            detail,
+        });
+    }
+}
+
+/// What an attempt tells the scheduler while it runs.
+pub(crate) enum Note {
+    Detail {
+        step: String,
+        detail: Value,
+    },
+    AttemptFailed {
+        step: String,
+        attempt: u32,
+        error: String,
+    },
+    Retrying {
+        step: String,
+        attempt: u32,
+    },
+    Done {
+        step: String,
+        end: StepEnd,
+    },
+}
+
+// One per attempt that ends, moved once: its size does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepEnd {
+    Executed {
+        /// Output name -> `{"path": ...}` (and what else a kind records).
+        outputs: IndexMap<String, Value>,
+        metrics: IndexMap<String, f64>,
+        /// The backend's detail to record (a condition's `result`); empty keeps what the
+        /// attempt recorded while it ran.
+        detail: Map<String, Value>,
+        /// A sentence for the record's reason.
+        note: Option<String>,
+    },
+    /// Why, in a sentence or a few lines; the step's record keeps it.
+    Failed(String),
+    Stopped,
+}

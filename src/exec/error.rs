@@ -1,0 +1,83 @@
+//! What can go wrong with an execution outside its steps, and the exit status of each, in
+//! one place: the CLI, the REPL and the server map these, never bare numbers.
+
+use crate::model::status::ExecStatus;
+use crate::store::StoreError;
+
+/// The contract's exit statuses (CONTRACT §3).
+pub mod exit {
+    /// Executed, or the script is valid.
+    pub const OK: i32 = 0;
+    /// Failed or stopped, or the script is invalid.
+    pub const FAILED: i32 = 1;
+    /// A usage error: a bad flag or value, a required value missing with no one to ask.
+    pub const USAGE: i32 = 2;
+    /// Paused awaiting input, with no terminal to ask.
+    pub const AWAITING_INPUT: i32 = 3;
+}
+
+/// The exit status for how an execution ended (or paused).
+pub fn exit_status(status: ExecStatus) -> i32 {
+    match status {
+        ExecStatus::Executed => exit::OK,
+        ExecStatus::AwaitingInput => exit::AWAITING_INPUT,
+        ExecStatus::Running | ExecStatus::Failed | ExecStatus::Stopped => exit::FAILED,
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    /// What was asked cannot be done as asked (a flag, a value, a step name): nothing ran.
+    #[error("{0}")]
+    Usage(String),
+    /// The run cannot start (outputs to reuse are missing, a definition cannot be read).
+    #[error("{0}")]
+    Refused(String),
+    /// Another process runs the execution.
+    #[error("execution {exec} is being run by another wf process{}", pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    Busy { exec: String, pid: Option<u32> },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The machine refused something the engine needs (a lock file, the runtime).
+    #[error("{0}")]
+    System(String),
+}
+
+impl ExecError {
+    /// The exit status this error ends a command with.
+    pub fn code(&self) -> i32 {
+        match self {
+            ExecError::Usage(_) => exit::USAGE,
+            ExecError::Refused(_)
+            | ExecError::Busy { .. }
+            | ExecError::Store(_)
+            | ExecError::System(_) => exit::FAILED,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, ExecError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_outcome_and_error_has_its_exit_status() {
+        assert_eq!(exit_status(ExecStatus::Executed), 0);
+        assert_eq!(exit_status(ExecStatus::Failed), 1);
+        assert_eq!(exit_status(ExecStatus::Stopped), 1);
+        assert_eq!(exit_status(ExecStatus::AwaitingInput), 3);
+        assert_eq!(ExecError::Usage("x".into()).code(), 2);
+        assert_eq!(ExecError::Refused("x".into()).code(), 1);
+        let busy = ExecError::Busy {
+            exec: "e1".into(),
+            pid: Some(42),
+        };
+        assert_eq!(busy.code(), 1);
+        assert_eq!(
+            busy.to_string(),
+            "execution e1 is being run by another wf process (pid 42)"
+        );
+    }
+}
