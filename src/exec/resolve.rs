@@ -398,3 +398,181 @@ fn order(a: &Operand, b: &Operand) -> R<std::cmp::Ordering> {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bindings::catalog::Catalog;
+    use crate::model::val::{EnumVal, Span};
+    use std::sync::Arc;
+
+    fn obj(class: &str, args: Vec<(&'static str, Val)>) -> Val {
+        Val::Obj(Arc::new(Obj {
+            spec: Catalog::get().class(class).expect("class in catalog"),
+            args: args.into_iter().collect(),
+            at: Span::default(),
+            tainted: false,
+        }))
+    }
+
+    fn op(name: &str) -> Val {
+        let e = Catalog::get()
+            .enumeration("ConditionTypeEnum")
+            .expect("enum");
+        let name = e.values.iter().find(|v| **v == name).expect("operator");
+        Val::Enum(EnumVal { ty: e, name })
+    }
+
+    fn cond(operator: &str, left: Val, right: Val) -> Val {
+        obj(
+            "Condition",
+            vec![
+                ("condition_type", op(operator)),
+                ("left", left),
+                ("right", right),
+            ],
+        )
+    }
+
+    fn s(text: &str) -> Val {
+        Val::Str(text.into())
+    }
+
+    fn list(items: Vec<Val>) -> Val {
+        Val::List(items.into())
+    }
+
+    /// Evaluates `c` with `lr = 0.01` set and step `train` having reported accuracy 0.9.
+    fn eval(c: &Val) -> R<bool> {
+        let mut params = HashMap::new();
+        params.insert("lr".to_string(), Val::Float(0.01));
+        let mut produced = HashMap::new();
+        let mut metrics = IndexMap::new();
+        metrics.insert("accuracy".to_string(), 0.9);
+        produced.insert(
+            "train".to_string(),
+            Produced {
+                status: Some(Status::Executed),
+                metrics,
+                ..Produced::default()
+            },
+        );
+        let storages = HashMap::new();
+        let ctx = Ctx {
+            exec_id: "e1",
+            home: Path::new("/home"),
+            base_dir: Path::new("/base"),
+            params: &params,
+            storages: &storages,
+            produced: &produced,
+        };
+        match c {
+            Val::Obj(o) => ctx.condition(o),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn every_operator_on_numbers() {
+        let cases = [
+            ("EQ", 1, 1, true),
+            ("EQ", 1, 2, false),
+            ("NOT", 1, 2, true),
+            ("NOT", 2, 2, false),
+            ("GT", 3, 2, true),
+            ("GT", 2, 2, false),
+            ("GTE", 2, 2, true),
+            ("GTE", 1, 2, false),
+            ("LT", 1, 2, true),
+            ("LT", 2, 2, false),
+            ("LTE", 2, 2, true),
+            ("LTE", 3, 2, false),
+        ];
+        for (operator, l, r, want) in cases {
+            let c = cond(operator, Val::Int(l), Val::Int(r));
+            assert_eq!(eval(&c), Ok(want), "{l} {operator} {r}");
+        }
+    }
+
+    #[test]
+    fn int_and_float_compare_as_numbers() {
+        assert_eq!(eval(&cond("EQ", Val::Int(1), Val::Float(1.0))), Ok(true));
+        assert_eq!(eval(&cond("LT", Val::Float(0.5), Val::Int(1))), Ok(true));
+    }
+
+    #[test]
+    fn in_looks_in_a_sequence_or_a_string() {
+        let seq = list(vec![s("a"), s("b")]);
+        assert_eq!(eval(&cond("IN", s("b"), seq.clone())), Ok(true));
+        assert_eq!(eval(&cond("IN", s("c"), seq)), Ok(false));
+        assert_eq!(eval(&cond("IN", s("ell"), s("hello"))), Ok(true));
+        let err = eval(&cond("IN", s("a"), Val::Int(3))).unwrap_err();
+        assert!(err.contains("needs a sequence on the right"), "{err}");
+    }
+
+    #[test]
+    fn or_joins_conditions_and_nested_conditions_are_operands() {
+        let yes = cond("EQ", Val::Int(1), Val::Int(1));
+        let no = cond("EQ", Val::Int(1), Val::Int(2));
+        assert_eq!(eval(&cond("OR", no.clone(), yes.clone())), Ok(true));
+        assert_eq!(eval(&cond("OR", no.clone(), no.clone())), Ok(false));
+        assert_eq!(eval(&cond("EQ", yes, Val::Bool(true))), Ok(true));
+        let err = eval(&cond("OR", Val::Int(1), no)).unwrap_err();
+        assert!(err.contains("joins conditions"), "{err}");
+    }
+
+    #[test]
+    fn placeholders_and_metrics_give_their_values() {
+        let lr = obj(
+            "Placeholder",
+            vec![
+                ("name", s("lr")),
+                ("placeholder_type", {
+                    let e = Catalog::get().enumeration("PlaceholderType").unwrap();
+                    Val::Enum(EnumVal {
+                        ty: e,
+                        name: e.values.iter().find(|v| **v == "FLOAT").unwrap(),
+                    })
+                }),
+            ],
+        );
+        assert_eq!(eval(&cond("LT", lr, Val::Float(0.1))), Ok(true));
+        let metric = obj(
+            "MetricInfo",
+            vec![
+                (
+                    "input_data",
+                    obj(
+                        "MetricsConsumption",
+                        vec![("step", s("train")), ("output", s("metrics"))],
+                    ),
+                ),
+                ("json_key", s("accuracy")),
+            ],
+        );
+        assert_eq!(eval(&cond("GTE", metric, Val::Float(0.85))), Ok(true));
+        let missing = obj(
+            "MetricInfo",
+            vec![
+                (
+                    "input_data",
+                    obj(
+                        "MetricsConsumption",
+                        vec![("step", s("train")), ("output", s("metrics"))],
+                    ),
+                ),
+                ("json_key", s("loss")),
+            ],
+        );
+        let err = eval(&cond("GT", missing, Val::Float(0.1))).unwrap_err();
+        assert!(err.contains("metric `loss` is not among"), "{err}");
+    }
+
+    #[test]
+    fn a_type_mismatch_is_a_clear_error() {
+        let err = eval(&cond("GT", s("a"), Val::Int(1))).unwrap_err();
+        assert_eq!(err, "a condition cannot order a string against a number");
+        let err = eval(&cond("EQ", Val::Bool(true), Val::Int(1))).unwrap_err();
+        assert_eq!(err, "a condition cannot compare a bool with a number");
+    }
+}
