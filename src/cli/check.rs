@@ -35,7 +35,7 @@ pub struct CheckArgs {
 
 pub fn run(args: CheckArgs) -> i32 {
     if args.list_api {
-        print!("{}", super::api::list_api());
+        out!("{}", super::api::list_api());
         return exit::OK;
     }
     let Some(path) = args.script else {
@@ -53,24 +53,24 @@ pub fn run(args: CheckArgs) -> i32 {
     let checked = load_and_check(&path, &opts);
     let errors = checked.errors();
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&summary_json(&checked)).unwrap_or_default()
         );
     } else {
-        eprint!(
+        err!(
             "{}",
             render(&checked.diags, &checked.sources, stderr_color())
         );
         if errors == 0 {
             if let Some(w) = &checked.workflow {
-                print!("{}", summary_text(w));
+                out!("{}", summary_text(w));
             }
         }
     }
     if errors > 0 {
         if !args.json {
-            eprintln!(
+            errln!(
                 "error: `{}` is not a valid workflow: {errors} error{}",
                 path.display(),
                 if errors == 1 { "" } else { "s" }

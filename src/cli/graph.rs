@@ -29,13 +29,13 @@ pub fn run(args: GraphArgs) -> i32 {
         ..LoadOptions::default()
     };
     let checked = load_and_check(&args.script, &opts);
-    eprint!(
+    err!(
         "{}",
         render(&checked.diags, &checked.sources, stderr_color())
     );
     let errors = checked.errors();
     if errors > 0 {
-        eprintln!(
+        errln!(
             "error: `{}` is not a valid workflow: {errors} error{}",
             args.script.display(),
             if errors == 1 { "" } else { "s" }
@@ -47,13 +47,13 @@ pub fn run(args: GraphArgs) -> i32 {
     };
     match args.format {
         GraphFormat::Json => {
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&definition::to_json(&w)).unwrap_or_default()
             )
         }
-        GraphFormat::Dot => print!("{}", graph::to_dot(&w)),
-        GraphFormat::Mermaid => print!("{}", graph::to_mermaid(&w)),
+        GraphFormat::Dot => out!("{}", graph::to_dot(&w)),
+        GraphFormat::Mermaid => out!("{}", graph::to_mermaid(&w)),
     }
     exit::OK
 }

@@ -1,5 +1,36 @@
 //! The `wf` command: argument parsing and one module per subcommand.
 
+/// Prints to stdout; a closed stdout (`wf show | head -1`) ends the command quietly.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout(format_args!($($arg)*))
+    };
+}
+
+/// `out!` with a newline.
+macro_rules! outln {
+    () => { out!("\n") };
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// Prints to stderr; a closed stderr is ignored (the run goes on, its records are kept).
+macro_rules! err {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `err!` with a newline.
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod api;
 pub mod check;
 mod graph;
@@ -96,6 +127,18 @@ pub enum GraphFormat {
     Json,
     Dot,
     Mermaid,
+}
+
+/// Writes to stdout; when the reader has gone (a closed pipe), leaves quietly, as `cargo`
+/// and `rg` do: what a command prints comes after what it records.
+pub fn write_stdout(args: std::fmt::Arguments) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|_| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(exit::OK);
+        }
+    }
 }
 
 /// Whether to colour what goes to stderr.

@@ -25,7 +25,7 @@ impl Prompter for TerminalPrompter {
     }
 
     fn storage_root(&self, s: &Obj) -> Option<PathBuf> {
-        eprint!("root folder of storage `{}`: ", s.name());
+        err!("root folder of storage `{}`: ", s.name());
         let _ = std::io::stderr().flush();
         let mut line = String::new();
         match std::io::stdin().lock().read_line(&mut line) {
@@ -39,7 +39,7 @@ impl Prompter for TerminalPrompter {
 pub fn prompt(p: &Obj) -> Option<Val> {
     let stdin = std::io::stdin();
     loop {
-        eprint!(
+        err!(
             "{} ({}){}: ",
             p.name(),
             describe_expected(p),
@@ -55,7 +55,7 @@ pub fn prompt(p: &Obj) -> Option<Val> {
         }
         match parse_text(p, line.trim_end_matches(['\n', '\r'])) {
             Ok(v) => return Some(v),
-            Err(e) => eprintln!("  {e}"),
+            Err(e) => errln!("  {e}"),
         }
     }
 }

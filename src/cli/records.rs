@@ -16,7 +16,7 @@ use crate::store::{home_dir, Store};
 
 fn open(home: Option<&Path>) -> Result<Store, i32> {
     Store::open(&home_dir(home)).map_err(|e| {
-        eprintln!("error: {e}");
+        errln!("error: {e}");
         exit::FAILED
     })
 }
@@ -26,7 +26,7 @@ macro_rules! tryx {
         match $e {
             Ok(v) => v,
             Err(e) => {
-                eprintln!("error: {e}");
+                errln!("error: {e}");
                 return exit::FAILED;
             }
         }
@@ -54,7 +54,7 @@ pub fn executions(home: Option<&Path>, a: ExecutionsArgs) -> i32 {
         Ok(s) => s,
         Err(_) => {
             let all: Vec<&str> = ExecStatus::ALL.iter().map(|s| s.as_str()).collect();
-            eprintln!(
+            errln!(
                 "error: --status {}: a status is one of {}",
                 a.status.as_deref().unwrap_or(""),
                 all.join(", ")
@@ -73,31 +73,52 @@ pub fn executions(home: Option<&Path>, a: ExecutionsArgs) -> i32 {
             .filter_map(|r| store.record(&r.id).ok())
             .map(|r| r.to_json())
             .collect();
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&records).unwrap_or_default()
         );
         return exit::OK;
     }
     if rows.is_empty() {
-        eprintln!("no executions yet: `wf run SCRIPT` starts one");
+        errln!("no executions yet: `wf run SCRIPT` starts one");
         return exit::OK;
     }
-    println!(
+    outln!(
         "{:<12}  {:<24}  {:<14}  {:<20}  {:>8}",
-        "EXECUTION", "WORKFLOW", "STATUS", "STARTED", "DURATION"
+        "EXECUTION",
+        "WORKFLOW",
+        "STATUS",
+        "STARTED",
+        "DURATION"
     );
+    let mut interrupted = 0;
     for r in rows {
-        println!(
+        let status = shown_status(&store, &r.id, r.status);
+        interrupted += usize::from(status == INTERRUPTED);
+        outln!(
             "{:<12}  {:<24}  {:<14}  {:<20}  {:>8}",
             r.id,
             truncate(&r.workflow, 24),
-            r.status,
+            status,
             short_time(&r.created_at),
             duration(&r.created_at, r.ended_at.as_deref())
         );
     }
+    if interrupted > 0 {
+        errln!("interrupted: its runner died before it ended; `wf resume EXEC` carries it on");
+    }
     exit::OK
+}
+
+const INTERRUPTED: &str = "interrupted";
+
+/// An execution recorded as running whose runner is gone is shown as interrupted.
+fn shown_status(store: &Store, id: &str, status: ExecStatus) -> &'static str {
+    if status == ExecStatus::Running && !crate::exec::lock::is_held(&store.home, id) {
+        INTERRUPTED
+    } else {
+        status.as_str()
+    }
 }
 
 fn truncate(s: &str, n: usize) -> String {
@@ -173,43 +194,53 @@ pub fn show(home: Option<&Path>, a: ShowArgs) -> i32 {
     let id = tryx!(store.resolve_id(&a.execution));
     let record = tryx!(store.record(&id));
     if a.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&record).unwrap_or_default()
         );
         return exit::OK;
     }
     let e = tryx!(store.execution(&id));
-    println!("execution {}  workflow {}  {}", e.id, e.workflow, e.status);
-    if let Some(r) = &e.reason {
-        println!("  {r}");
+    let status = shown_status(&store, &e.id, e.status);
+    outln!("execution {}  workflow {}  {}", e.id, e.workflow, status);
+    if status == INTERRUPTED {
+        outln!(
+            "  its runner died before it ended: `wf resume {}` carries it on",
+            e.id
+        );
     }
-    println!(
+    if let Some(r) = &e.reason {
+        outln!("  {r}");
+    }
+    outln!(
         "  started {}  duration {}",
         short_time(&e.created_at),
         duration(&e.created_at, e.ended_at.as_deref())
     );
     if let Some(x) = &e.experiment {
-        println!("  experiment {x}");
+        outln!("  experiment {x}");
     }
     if let Some(m) = e.parameters.as_object().filter(|m| !m.is_empty()) {
         let ps: Vec<String> = m.iter().map(|(k, v)| format!("{k}={}", v)).collect();
-        println!("  parameters {}", ps.join(" "));
+        outln!("  parameters {}", ps.join(" "));
     }
     if let Some(m) = e.reused.as_object().filter(|m| !m.is_empty()) {
         for (k, v) in m {
-            println!(
+            outln!(
                 "  outputs of `{k}` reused from execution {}",
                 v.as_str().unwrap_or("")
             );
         }
     }
-    println!();
+    outln!();
     let steps = tryx!(store.steps(&id));
     let width = steps.iter().map(|s| s.name.len()).max().unwrap_or(4).max(4);
-    println!(
+    outln!(
         "  {:width$}  {:<10}  {:<14}  {:>8}  DETAIL",
-        "STEP", "TYPE", "STATUS", "DURATION"
+        "STEP",
+        "TYPE",
+        "STATUS",
+        "DURATION"
     );
     for s in steps {
         let mut detail = s.reason.clone().unwrap_or_default();
@@ -228,7 +259,7 @@ pub fn show(home: Option<&Path>, a: ShowArgs) -> i32 {
             Some(st) => duration(st, s.ended_at.as_deref()),
             None => "-".into(),
         };
-        println!(
+        outln!(
             "  {:width$}  {:<10}  {:<14}  {:>8}  {}",
             s.name,
             s.kind.as_str(),
@@ -239,7 +270,7 @@ pub fn show(home: Option<&Path>, a: ShowArgs) -> i32 {
         // The error's first line is the detail above; the rest (the log's end) follows.
         if let Some(err) = &s.error {
             for l in err.lines().skip(1) {
-                println!("  {:width$}    {l}", "");
+                outln!("  {:width$}    {l}", "");
             }
         }
     }
@@ -264,7 +295,7 @@ pub fn logs(home: Option<&Path>, a: LogsArgs) -> i32 {
     let steps = tryx!(store.steps(&id));
     let Some(step) = steps.iter().find(|s| s.name == a.step) else {
         let names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
-        eprintln!(
+        errln!(
             "error: execution {id} has no step `{}`; its steps are: {}",
             a.step,
             names.join(", ")
@@ -279,28 +310,41 @@ pub fn logs(home: Option<&Path>, a: LogsArgs) -> i32 {
             let mut buf = Vec::new();
             if f.read_to_end(&mut buf).is_ok() {
                 offset += buf.len() as u64;
-                let _ = std::io::stdout().write_all(&buf);
-                let _ = std::io::stdout().flush();
+                let mut out = std::io::stdout().lock();
+                if let Err(e) = out.write_all(&buf).and_then(|_| out.flush()) {
+                    if e.kind() == std::io::ErrorKind::BrokenPipe {
+                        return exit::OK;
+                    }
+                }
             }
         } else if !a.follow {
-            eprintln!(
-                "step `{}` has no log ({} steps write none)",
-                step.name, step.kind
-            );
+            let why = match step.status {
+                Status::Waiting | Status::AwaitingInput | Status::Skipped => {
+                    format!("it has not run: it is {}", step.status)
+                }
+                _ if step.kind == crate::model::kind::StepKind::Job => {
+                    "it was never written".to_string()
+                }
+                _ => format!("{} steps write none", step.kind),
+            };
+            errln!("step `{}` has no log: {why}", step.name);
             return exit::OK;
         }
         if !a.follow {
             return exit::OK;
         }
-        let now = store
+        // Follow while the step may still write: until it ended, or the execution ended or
+        // paused, or no runner is left to carry it on.
+        let step_now = store
             .steps(&id)
             .ok()
             .and_then(|v| v.into_iter().find(|s| s.name == a.step))
             .map(|s| s.status);
-        let done = now.is_some_and(|s| {
-            !matches!(s, Status::Running | Status::Waiting | Status::AwaitingInput)
-        });
-        if done
+        let exec_now = store.execution(&id).map(|e| e.status).ok();
+        let settled = step_now.is_none_or(|s| s.is_terminal())
+            || exec_now.is_none_or(|e| e != ExecStatus::Running)
+            || !crate::exec::lock::is_held(&store.home, &id);
+        if settled
             && std::fs::metadata(&path)
                 .map(|m| m.len() <= offset)
                 .unwrap_or(true)
@@ -322,22 +366,22 @@ pub fn stop(home: Option<&Path>, a: StopArgs) -> i32 {
     let engine = Engine::new(&home_dir(home), crate::backends::backend);
     match engine.stop(&a.execution, a.step.as_deref()) {
         Ok((id, Stopping::AlreadyEnded(status))) => {
-            eprintln!("execution {id} already ended: {status}");
+            errln!("execution {id} already ended: {status}");
             exit::OK
         }
         Ok((id, Stopping::Asked)) => {
-            eprintln!(
+            errln!(
                 "asked the runner of {id} to stop {}",
                 a.step.map(|s| format!("step `{s}`")).unwrap_or("it".into())
             );
             exit::OK
         }
         Ok((id, Stopping::Recorded)) => {
-            eprintln!("stopped {id}");
+            errln!("stopped {id}");
             exit::OK
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             e.code()
         }
     }
@@ -354,21 +398,30 @@ pub fn flavors(a: FlavorsArgs) -> i32 {
     let m = Machine::detect();
     let fs = m.flavors();
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&fs).unwrap_or_default());
+        outln!("{}", serde_json::to_string_pretty(&fs).unwrap_or_default());
         return exit::OK;
     }
-    println!(
+    outln!(
         "this machine: {} CPUs, {} MiB, {} GPUs",
-        m.cpus, m.memory_mib, m.gpus
+        m.cpus,
+        m.memory_mib,
+        m.gpus
     );
-    println!(
+    outln!(
         "{:<10}  {:>4}  {:>10}  {:>4}  DESCRIPTION",
-        "ID", "CPU", "MEMORY_MIB", "GPU"
+        "ID",
+        "CPU",
+        "MEMORY_MIB",
+        "GPU"
     );
     for f in fs {
-        println!(
+        outln!(
             "{:<10}  {:>4}  {:>10}  {:>4}  {}",
-            f.id, f.cpu, f.memory_mib, f.gpu, f.description
+            f.id,
+            f.cpu,
+            f.memory_mib,
+            f.gpu,
+            f.description
         );
     }
     exit::OK
@@ -417,13 +470,13 @@ pub fn algorithm(home: Option<&Path>, c: AlgorithmCommand) -> i32 {
             envs,
         } => {
             if boot_file.is_none() && command.is_none() {
-                eprintln!("error: give --boot-file or --command");
+                errln!("error: give --boot-file or --command");
                 return exit::USAGE;
             }
             let dir = match code_dir.canonicalize() {
                 Ok(d) if d.is_dir() => d,
                 _ => {
-                    eprintln!("error: --code-dir {} is not a folder", code_dir.display());
+                    errln!("error: --code-dir {} is not a folder", code_dir.display());
                     return exit::USAGE;
                 }
             };
@@ -441,13 +494,13 @@ pub fn algorithm(home: Option<&Path>, c: AlgorithmCommand) -> i32 {
             let (p, e) = match (kv(&params, "-p"), kv(&envs, "-e")) {
                 (Ok(p), Ok(e)) => (p, e),
                 (Err(m), _) | (_, Err(m)) => {
-                    eprintln!("error: {m}");
+                    errln!("error: {m}");
                     return exit::USAGE;
                 }
             };
             let def = json!({ "code_dir": dir.to_string_lossy(), "boot_file": boot_file, "command": command, "parameters": p, "environments": e });
             tryx!(store.put_algorithm(&id, &def));
-            eprintln!("registered algorithm `{id}`");
+            errln!("registered algorithm `{id}`");
             exit::OK
         }
         AlgorithmCommand::List => {
@@ -457,19 +510,17 @@ pub fn algorithm(home: Option<&Path>, c: AlgorithmCommand) -> i32 {
                     .and_then(Value::as_str)
                     .or(def.get("command").and_then(Value::as_str))
                     .unwrap_or("");
-                println!("{id:<24}  {how:<30}  {}", short_time(&at));
+                outln!("{id:<24}  {how:<30}  {}", short_time(&at));
             }
             exit::OK
         }
         AlgorithmCommand::Show { id } => match tryx!(store.algorithm(&id)) {
             Some(def) => {
-                println!("{}", serde_json::to_string_pretty(&def).unwrap_or_default());
+                outln!("{}", serde_json::to_string_pretty(&def).unwrap_or_default());
                 exit::OK
             }
             None => {
-                eprintln!(
-                    "error: no algorithm `{id}` is registered; `wf algorithm list` shows them"
-                );
+                errln!("error: no algorithm `{id}` is registered; `wf algorithm list` shows them");
                 exit::FAILED
             }
         },
@@ -540,7 +591,7 @@ pub fn compare(home: Option<&Path>, a: CompareArgs) -> i32 {
         cols.push((id, rows));
     }
     if a.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&records).unwrap_or_default()
         );
@@ -578,7 +629,7 @@ pub fn compare(home: Option<&Path>, a: CompareArgs) -> i32 {
         for (id, _) in block {
             line.push_str(&format!("  {:>col_w$}", truncate(id, col_w)));
         }
-        println!("{}", line.trim_end());
+        outln!("{}", line.trim_end());
         for k in &keys {
             let mut line = format!("{:key_w$}", truncate(k, key_w));
             for (_, rows) in block {
@@ -590,10 +641,10 @@ pub fn compare(home: Option<&Path>, a: CompareArgs) -> i32 {
                 line.push_str(&format!("  {:>col_w$}", truncate(v, col_w)));
             }
             // Mark rows that differ between executions.
-            println!("{}{}", line.trim_end(), if differs(k) { "  *" } else { "" });
+            outln!("{}{}", line.trim_end(), if differs(k) { "  *" } else { "" });
         }
-        println!();
+        outln!();
     }
-    println!("* differs between executions");
+    outln!("* differs between executions");
     exit::OK
 }

@@ -91,7 +91,7 @@ impl Runner {
 }
 
 fn fail(e: ExecError) -> i32 {
-    eprintln!("error: {e}");
+    errln!("error: {e}");
     e.code()
 }
 
@@ -104,28 +104,37 @@ fn report(result: Result<Outcome, ExecError>, json: bool) -> i32 {
     let id = &outcome.exec_id;
     if json {
         match outcome.record() {
-            Ok(r) => println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default()),
-            Err(e) => eprintln!("error: {e}"),
+            Ok(r) => outln!("{}", serde_json::to_string_pretty(&r).unwrap_or_default()),
+            Err(e) => errln!("error: {e}"),
         }
     } else if outcome.status == ExecStatus::AwaitingInput {
         if let Ok(steps) = outcome.store.steps(id) {
             for s in steps.iter().filter(|s| s.status == Status::AwaitingInput) {
-                eprintln!("  {}: {}", s.name, s.reason.clone().unwrap_or_default());
+                errln!("  {}: {}", s.name, s.reason.clone().unwrap_or_default());
             }
         }
     } else if outcome.status == ExecStatus::Failed {
-        eprintln!("  see `wf show {id}` and `wf logs {id} STEP`; `wf retry {id}` runs the failed steps again");
+        errln!("  see `wf show {id}` and `wf logs {id} STEP`; `wf retry {id}` runs the failed steps again");
     }
     exit_status(outcome.status)
 }
 
 pub fn run(home: Option<&Path>, args: RunArgs) -> i32 {
     let home = home_dir(home);
-    let dev = LocalDev::new(
-        home.clone(),
-        base_dir_of(&args.script),
-        args.storage.clone(),
-    );
+    let script_dir = base_dir_of(&args.script);
+    let mut req = Request {
+        steps: args.steps.clone(),
+        scene: args.scene.clone(),
+        experiment: args.experiment.clone(),
+        max_parallel: args.max_parallel,
+        param_texts: args.params.clone(),
+        params_file: args.params_file.clone(),
+        typed: Vec::new(),
+        storage_texts: args.storage.clone(),
+        base_dir: script_dir,
+    };
+    // Runs the script starts itself (`workflow.run()`, `debug()`) get the same values.
+    let dev = LocalDev::new(home.clone(), req.clone());
     let opts = LoadOptions {
         workflow: args.workflow.clone(),
         command: "wf run",
@@ -133,12 +142,12 @@ pub fn run(home: Option<&Path>, args: RunArgs) -> i32 {
         ..LoadOptions::default()
     };
     let checked = load_and_check(&args.script, &opts);
-    eprint!(
+    err!(
         "{}",
         render(&checked.diags, &checked.sources, stderr_color())
     );
     if checked.errors() > 0 {
-        eprintln!(
+        errln!(
             "error: `{}` is not a valid workflow: {} error(s); nothing ran",
             args.script.display(),
             checked.errors()
@@ -150,7 +159,7 @@ pub fn run(home: Option<&Path>, args: RunArgs) -> i32 {
         dev.end_session();
         if args.json {
             if let Ok(r) = Store::open(&home).and_then(|s| s.record(&id)) {
-                println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+                outln!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
             }
         }
         return exit_status(status);
@@ -159,27 +168,12 @@ pub fn run(home: Option<&Path>, args: RunArgs) -> i32 {
         return exit::FAILED;
     };
     // A definition keeps where its script was: relative paths resolve from there.
-    let base_dir = if args.script.extension().is_some_and(|e| e == "json") {
+    if args.script.extension().is_some_and(|e| e == "json") {
         let script = PathBuf::from(&*w.obj.at.file);
         if script.is_file() {
-            base_dir_of(&script)
-        } else {
-            base_dir_of(&args.script)
+            req.base_dir = base_dir_of(&script);
         }
-    } else {
-        base_dir_of(&args.script)
-    };
-    let req = Request {
-        steps: args.steps.clone(),
-        scene: args.scene.clone(),
-        experiment: args.experiment.clone(),
-        max_parallel: args.max_parallel,
-        param_texts: args.params.clone(),
-        params_file: args.params_file.clone(),
-        typed: Vec::new(),
-        storage_texts: args.storage.clone(),
-        base_dir,
-    };
+    }
     let runner = Runner::new(&home, args.json);
     // Values are asked for (on a terminal) before signals are caught: Ctrl-C at a prompt
     // leaves at once, and nothing is recorded until every value is in.

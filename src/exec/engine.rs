@@ -342,7 +342,12 @@ impl Engine {
             workflow: setup.workflow.name.clone(),
         });
         let scheduler = Scheduler::new(setup, store, rows, self.wiring.clone());
-        let (status, store) = runtime()?.block_on(scheduler.drive())?;
+        // Driven on a worker: a step's end wakes it where the runtime noticed it, without a
+        // hop to this thread.
+        let rt = runtime()?;
+        let (status, store) = rt
+            .block_on(rt.spawn(scheduler.drive()))
+            .map_err(|e| ExecError::System(format!("the scheduler stopped: {e}")))??;
         drop(held);
         Ok(Outcome {
             exec_id,

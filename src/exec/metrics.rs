@@ -112,6 +112,33 @@ fn human_size(bytes: u64) -> String {
     format!("{:.1} MB", bytes as f64 / (1u64 << 20) as f64)
 }
 
+/// What a file that is not a regular one is, for messages.
+pub fn file_kind(meta: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_char_device() || t.is_block_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Opens a file for reading without ever blocking on it (a file swapped for a FIFO between
+/// a check and the open).
+pub fn open_nonblocking(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+}
+
 /// Reads and validates the metrics file at `path`.
 pub fn read_metrics(path: &Path) -> Result<Metrics, MetricsError> {
     let io_err = |source: std::io::Error| {
@@ -126,14 +153,18 @@ pub fn read_metrics(path: &Path) -> Result<Metrics, MetricsError> {
             }
         }
     };
-    let file = std::fs::File::open(path).map_err(io_err)?;
-    let meta = file.metadata().map_err(io_err)?;
-    if meta.is_dir() {
+    // Looked at before it is opened: opening a FIFO would wait for a writer forever.
+    let meta = std::fs::metadata(path).map_err(io_err)?;
+    if !meta.is_file() {
         return Err(MetricsError::Io {
             path: path.to_path_buf(),
-            source: std::io::Error::other("it is a directory, not a file"),
+            source: std::io::Error::other(format!(
+                "it is {}, not a regular file",
+                file_kind(&meta)
+            )),
         });
     }
+    let file = open_nonblocking(path).map_err(io_err)?;
     if meta.len() > MAX_METRICS_BYTES {
         return Err(MetricsError::TooLarge {
             path: path.to_path_buf(),

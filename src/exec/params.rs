@@ -827,18 +827,42 @@ pub fn split_assignment(text: &str) -> Result<(String, String), ParamError> {
 
 /// Reads a params file: JSON or TOML (by extension `.json`/`.toml`, else JSON then TOML), a
 /// table of name -> value. TOML tables come back in name order (the `toml` crate sorts them).
+/// A parameter file holds at most this much.
+const MAX_PARAMS_BYTES: u64 = 16 << 20;
+
+/// A parameter file's text: a regular file (a FIFO or a device would never end), bounded.
+fn read_params_text(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let cannot = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::NotFound => "does not exist".to_string(),
+        _ => format!("cannot be read: {e}"),
+    };
+    let meta = std::fs::metadata(path).map_err(cannot)?;
+    if !meta.is_file() {
+        return Err(format!(
+            "is {}, not a regular file",
+            super::metrics::file_kind(&meta)
+        ));
+    }
+    let mut bytes = Vec::new();
+    super::metrics::open_nonblocking(path)
+        .and_then(|f| f.take(MAX_PARAMS_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_PARAMS_BYTES {
+        return Err(format!(
+            "is larger than {} MiB; a parameter file holds at most that",
+            MAX_PARAMS_BYTES >> 20
+        ));
+    }
+    String::from_utf8(bytes).map_err(|_| "is not UTF-8 text".to_string())
+}
+
 pub fn read_params_file(path: &Path) -> Result<IndexMap<String, Value>, ParamError> {
     let err = |reason: String| ParamError::File {
         path: path.to_path_buf(),
         reason,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        err(match e.kind() {
-            std::io::ErrorKind::NotFound => "does not exist".into(),
-            std::io::ErrorKind::InvalidData => "is not UTF-8 text".into(),
-            _ => format!("cannot be read: {e}"),
-        })
-    })?;
+    let text = read_params_text(path).map_err(err)?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let ext = path
         .extension()

@@ -22,9 +22,10 @@ use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{Context, Editor, Helper};
 
 use crate::bindings::{Bindings, EnumNs, Ns};
+use crate::exec::prepare::Request;
 use crate::model::val::{EnumVal, Obj};
 use crate::script::diag::{render, Sink, Sources};
-use crate::script::engine::{build_engine, Limits};
+use crate::script::engine::{build_engine, Limits, ScriptClock};
 use crate::script::errors::{parse_error, runtime_error};
 use crate::session::LocalDev;
 
@@ -33,6 +34,8 @@ const INPUT: &str = "<repl>";
 /// One REPL session: the engine, what the inputs defined, and the development state.
 pub struct Session {
     engine: Engine,
+    /// The sandbox's time limit counts per input.
+    clock: ScriptClock,
     scope: Scope<'static>,
     functions: AST,
     sink: Sink,
@@ -57,19 +60,26 @@ impl Session {
         let sources = Sources::default();
         let dev = LocalDev::new(
             home.clone(),
-            dir.canonicalize().unwrap_or(dir.clone()),
-            storage,
+            Request {
+                max_parallel: 8,
+                storage_texts: storage,
+                base_dir: dir.canonicalize().unwrap_or(dir.clone()),
+                ..Request::default()
+            },
         );
         dev.capture_reports();
         let limits = Limits::default();
+        let clock = ScriptClock::default();
         let b = Bindings {
             sink: sink.clone(),
             main_file: INPUT.into(),
             dev: dev.clone(),
+            clock: clock.clone(),
         };
         let engine = build_engine(b, sources.clone(), dir, &limits);
         Session {
             engine,
+            clock,
             scope: Scope::new(),
             functions: AST::empty(),
             sink,
@@ -105,6 +115,7 @@ impl Session {
             }
         };
         let merged = self.functions.merge(&ast);
+        self.clock.restart();
         let result = self
             .engine
             .eval_ast_with_scope::<Dynamic>(&mut self.scope, &merged);
@@ -355,6 +366,19 @@ impl Validator for ReplHelper {
 
 impl Helper for ReplHelper {}
 
+/// Interrupts the evaluation under way on each SIGINT, for as long as the guard lives.
+fn watch_interrupts(clock: ScriptClock) -> Option<tokio::task::JoinHandle<()>> {
+    let rt = crate::exec::engine::runtime().ok()?;
+    let _inside = rt.enter();
+    let mut sigint =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok()?;
+    Some(rt.spawn(async move {
+        while sigint.recv().await.is_some() {
+            clock.interrupt();
+        }
+    }))
+}
+
 /// The interactive loop.
 pub fn run(home: &Path, script: Option<&Path>, storage: Vec<String>) -> i32 {
     let color = crate::cli::stderr_color();
@@ -364,6 +388,9 @@ pub fn run(home: &Path, script: Option<&Path>, storage: Vec<String>) -> i32 {
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
     let mut session = Session::new(home.to_path_buf(), dir, storage, color);
+    // Ctrl-C while an input is evaluated stops it and comes back to the prompt (at the
+    // prompt the line editor reads it as a key); a phase under way stops too (`next()`).
+    let _interrupts = watch_interrupts(session.clock.clone());
     let mut editor: Editor<ReplHelper, FileHistory> = match Editor::new() {
         Ok(e) => e,
         Err(e) => {

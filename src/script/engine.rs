@@ -50,6 +50,64 @@ impl Default for Limits {
 #[derive(Debug, Clone, Copy)]
 pub struct TimeLimit;
 
+/// The token a script is stopped with when a person interrupts it (Ctrl-C in the REPL).
+#[derive(Debug, Clone, Copy)]
+pub struct Interrupted;
+
+/// The time a script's evaluation has taken, the sandbox's `max_seconds` is measured on:
+/// it starts with each evaluation (a script, a REPL input) and stops while the script waits
+/// for something outside it (a phase that `workflow.run()`/`next()` runs).
+/// It also carries a person's interruption to the running evaluation.
+#[derive(Debug, Clone)]
+pub struct ScriptClock(
+    Arc<std::sync::Mutex<std::time::Instant>>,
+    Arc<std::sync::atomic::AtomicBool>,
+);
+
+impl Default for ScriptClock {
+    fn default() -> Self {
+        ScriptClock(
+            Arc::new(std::sync::Mutex::new(std::time::Instant::now())),
+            Arc::default(),
+        )
+    }
+}
+
+impl ScriptClock {
+    fn started(&self) -> std::sync::MutexGuard<'_, std::time::Instant> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A new evaluation starts now.
+    pub fn restart(&self) {
+        *self.started() = std::time::Instant::now();
+        self.1.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Stops the evaluation under way at its next operation.
+    pub fn interrupt(&self) {
+        self.1.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn interrupted(&self) -> bool {
+        self.1.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn elapsed(&self) -> std::time::Duration {
+        self.started().elapsed()
+    }
+
+    /// Runs `f` without counting its time against the script.
+    pub fn outside<T>(&self, f: impl FnOnce() -> T) -> T {
+        let before = std::time::Instant::now();
+        let out = f();
+        let spent = before.elapsed();
+        let mut started = self.started();
+        *started = started.checked_add(spent).unwrap_or(*started);
+        out
+    }
+}
+
 /// How a script is loaded.
 #[derive(Clone)]
 pub struct LoadOptions {
@@ -100,10 +158,15 @@ pub fn build_engine(b: Bindings, sources: Sources, script_dir: PathBuf, limits: 
         .set_max_map_size(limits.max_map_size)
         .set_max_modules(limits.max_modules);
     engine.disable_symbol("eval");
-    let start = std::time::Instant::now();
+    let clock = b.clock.clone();
+    clock.restart();
     let deadline = std::time::Duration::from_secs(limits.max_seconds);
     engine.on_progress(move |ops| {
-        if ops % 4096 == 0 && start.elapsed() > deadline {
+        if ops % 1024 != 0 {
+            None
+        } else if clock.interrupted() {
+            Some(Dynamic::from(Interrupted))
+        } else if ops % 4096 == 0 && clock.elapsed() > deadline {
             Some(Dynamic::from(TimeLimit))
         } else {
             None
@@ -160,6 +223,7 @@ pub fn load_source(file: Arc<str>, text: &str, dir: &Path, opts: &LoadOptions) -
         sink: sink.clone(),
         main_file: file.clone(),
         dev,
+        clock: ScriptClock::default(),
     };
     let dir = if dir.as_os_str().is_empty() {
         Path::new(".")

@@ -94,6 +94,9 @@ pub fn runtime_error(e: &EvalAltResult, file: &Arc<str>, limits: &Limits) -> Dia
                 ),
             )
         }
+        E::ErrorTerminated(token, _) if token.is::<super::engine::Interrupted>() => {
+            Diagnostic::error(at, "interrupted (Ctrl-C)")
+        }
         E::ErrorTooManyVariables(_) => Diagnostic::error(at, "too many variables (max_variables)"),
         E::ErrorFunctionNotFound(sig, _) => function_not_found(sig, at),
         E::ErrorVariableNotFound(name, _) => {

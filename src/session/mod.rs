@@ -35,8 +35,7 @@ struct State {
 
 pub struct LocalDev {
     home: PathBuf,
-    base_dir: PathBuf,
-    storage_texts: Vec<String>,
+    base: Request,
     state: Mutex<State>,
     /// When set, what the methods report is kept here for the caller (the REPL) to show.
     captured: Mutex<Option<String>>,
@@ -71,11 +70,12 @@ fn json_to_dynamic(v: &Value) -> Dynamic {
 }
 
 impl LocalDev {
-    pub fn new(home: PathBuf, base_dir: PathBuf, storage_texts: Vec<String>) -> Arc<LocalDev> {
+    /// `base` holds what every run started here gets: the command line's `-p`, `--params`,
+    /// `--storage`, `--max-parallel`, and the folder relative paths resolve from.
+    pub fn new(home: PathBuf, base: Request) -> Arc<LocalDev> {
         Arc::new(LocalDev {
             home,
-            base_dir,
-            storage_texts,
+            base,
             state: Mutex::new(State::default()),
             captured: Mutex::new(None),
         })
@@ -153,19 +153,22 @@ impl LocalDev {
     }
 
     fn request(&self, args: &Obj, values: &HashMap<String, Val>) -> Request {
+        let steps: Vec<String> = step_names(args.arg("steps"))
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
         Request {
-            steps: step_names(args.arg("steps"))
-                .into_iter()
-                .map(|(n, _)| n)
-                .collect(),
-            scene: None,
-            experiment: args.str_arg("experiment_id").map(str::to_string),
-            max_parallel: 8,
-            param_texts: Vec::new(),
-            params_file: None,
+            steps: if steps.is_empty() {
+                self.base.steps.clone()
+            } else {
+                steps
+            },
+            experiment: args
+                .str_arg("experiment_id")
+                .map(str::to_string)
+                .or_else(|| self.base.experiment.clone()),
             typed: values.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            storage_texts: self.storage_texts.clone(),
-            base_dir: self.base_dir.clone(),
+            ..self.base.clone()
         }
     }
 

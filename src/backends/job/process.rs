@@ -106,6 +106,40 @@ pub fn kill_leftovers(exec_id: &str, step: &str, groups: &[Group]) {
     }
 }
 
+/// Where `program` is on this process's `PATH`, looked up once per program: spawning by
+/// name would try every `PATH` folder again for each process.
+fn resolve_program(program: &str) -> PathBuf {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static FOUND: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    if program.contains('/') {
+        return PathBuf::from(program);
+    }
+    let mut found = FOUND
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some(p) = found.get(program) {
+        return p.clone();
+    }
+    let hit = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(program))
+            .find(|p| {
+                use std::os::unix::fs::PermissionsExt;
+                p.metadata()
+                    .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            })
+    });
+    match hit {
+        Some(p) => {
+            found.insert(program.to_string(), p.clone());
+            p
+        }
+        None => PathBuf::from(program),
+    }
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -164,7 +198,14 @@ pub async fn run(
             (Ok(a), Ok(b)) => (a, b),
             _ => return JobEnd::NotStarted("cannot share the log with the process".into()),
         };
-        let mut cmd = Command::new(program);
+        // A job that sets its own PATH finds its program there.
+        let mut cmd = if job.env.iter().any(|(k, _)| k == "PATH") {
+            Command::new(program)
+        } else {
+            let mut c = Command::new(resolve_program(program));
+            c.arg0(program);
+            c
+        };
         cmd.args(&job.argv[1..])
             .current_dir(&job.cwd)
             .envs(job.env.iter().map(|(k, v)| (k, v)))
