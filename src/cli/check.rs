@@ -123,7 +123,14 @@ pub fn summary_text(w: &Workflow) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "workflow {}: {}", w.name, w.desc);
     let _ = writeln!(out, "\nsteps ({}):", w.steps.len());
-    let width = w.steps.iter().map(|s| s.name.len()).max().unwrap_or(0);
+    // Columns fit names up to a bound; a longer name pushes its own line only.
+    let width = w
+        .steps
+        .iter()
+        .map(|s| s.name.len())
+        .max()
+        .unwrap_or(0)
+        .min(64);
     let kind_width = w
         .steps
         .iter()
@@ -146,7 +153,8 @@ pub fn summary_text(w: &Workflow) -> String {
         .iter()
         .map(|p| p.name().len())
         .max()
-        .unwrap_or(0);
+        .unwrap_or(0)
+        .min(64);
     for p in &w.parameters {
         let _ = writeln!(out, "  {:pw$}  {}", p.name(), parameter_line(p));
     }

@@ -532,8 +532,23 @@ fn check_parameters(c: &mut Checker, w: &Workflow) {
     }
 }
 
+/// Longest placeholder name: the names of workflows, steps, inputs and outputs are as long.
+const MAX_PLACEHOLDER_NAME: usize = 64;
+
 fn check_placeholder(c: &mut Checker, p: &Obj) {
     let delay = p.get("delay").and_then(|v| v.as_bool()).unwrap_or(false);
+    let length = p.name().chars().count();
+    if length > MAX_PLACEHOLDER_NAME {
+        let start: String = p.name().chars().take(24).collect();
+        c.error(
+            &p.at,
+            format!("the placeholder name `{start}…` is {length} characters long"),
+        )
+        .help = Some(format!(
+            "a placeholder name has at most {MAX_PLACEHOLDER_NAME} characters"
+        ));
+        return;
+    }
     if !p.is("Placeholder") {
         if p.is("DataSelector") {
             for t in p.arg("data_type_list").map(Val::items).unwrap_or_default() {

@@ -138,6 +138,28 @@ fn paint(color: bool, code: &str, text: &str) -> String {
     }
 }
 
+/// How much of a long source line a diagnostic shows, in characters.
+const LINE_WINDOW: usize = 120;
+
+/// A long line cut to a window around `col` (marked `…` where cut), and `col` in it.
+fn clip_line(text: &str, col: usize) -> (String, usize) {
+    let len = text.chars().count();
+    if len <= LINE_WINDOW {
+        return (text.to_string(), col);
+    }
+    let start = col.saturating_sub(LINE_WINDOW / 3).min(len - LINE_WINDOW);
+    let mut shown: String = text.chars().skip(start).take(LINE_WINDOW).collect();
+    let mut col = col - start;
+    if start > 0 {
+        shown.insert(0, '…');
+        col += 1;
+    }
+    if start + LINE_WINDOW < len {
+        shown.push('…');
+    }
+    (shown, col)
+}
+
 fn render_one(out: &mut String, d: &Diagnostic, sources: &Sources, color: bool) {
     let (label, code) = match d.severity {
         Severity::Error => ("error", "1;31"),
@@ -173,8 +195,8 @@ fn render_one(out: &mut String, d: &Diagnostic, sources: &Sources, color: bool) 
         paint(color, "1", ":"),
         d.message
     );
-    match line_text {
-        Some(text) => {
+    match line_text.map(|t| clip_line(&t, col)) {
+        Some((text, col)) => {
             let num = d.at.line.to_string();
             let pad = " ".repeat(num.len());
             let bar = paint(color, "1;34", "|");
@@ -185,7 +207,7 @@ fn render_one(out: &mut String, d: &Diagnostic, sources: &Sources, color: bool) 
                 .take(col)
                 .map(|c| if c == '\t' { '\t' } else { ' ' })
                 .collect();
-            let width = token_width(&text, col);
+            let width = token_width(&text, col).min(LINE_WINDOW);
             let carets = paint(color, code, &"^".repeat(width));
             match &d.help {
                 Some(h) => {

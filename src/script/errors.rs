@@ -100,7 +100,7 @@ pub fn runtime_error(e: &EvalAltResult, file: &Arc<str>, limits: &Limits) -> Dia
         E::ErrorTooManyVariables(_) => Diagnostic::error(at, "too many variables (max_variables)"),
         E::ErrorFunctionNotFound(sig, _) => function_not_found(sig, at),
         E::ErrorVariableNotFound(name, _) => {
-            Diagnostic::error(at, format!("there is no variable `{name}`"))
+            Diagnostic::error(at, format!("there is no variable `{}`", short(name)))
         }
         E::ErrorModuleNotFound(name, _) => Diagnostic::error(
             at,
@@ -125,6 +125,17 @@ pub fn runtime_error(e: &EvalAltResult, file: &Arc<str>, limits: &Limits) -> Dia
 }
 
 /// Rhai's signature text `name (type, type)` as a message with a suggestion.
+/// A name as a message shows it: a very long one is cut.
+fn short(name: &str) -> String {
+    const MAX: usize = 64;
+    if name.chars().count() <= MAX {
+        name.to_string()
+    } else {
+        let start: String = name.chars().take(MAX).collect();
+        format!("{start}… ({} characters)", name.chars().count())
+    }
+}
+
 fn function_not_found(sig: &str, at: crate::model::val::Span) -> Diagnostic {
     let (name, args) = match sig.split_once(" (") {
         Some((n, a)) => (n.trim(), a.trim_end_matches(')')),

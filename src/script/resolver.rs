@@ -17,6 +17,8 @@ pub struct SandboxResolver {
     root: PathBuf,
     sources: Sources,
     cache: Mutex<HashMap<String, Shared<Module>>>,
+    /// The modules being loaded, outermost first: one met again is an import cycle.
+    loading: Mutex<Vec<String>>,
 }
 
 impl SandboxResolver {
@@ -25,6 +27,7 @@ impl SandboxResolver {
             root,
             sources,
             cache: Mutex::new(HashMap::new()),
+            loading: Mutex::new(Vec::new()),
         }
     }
 
@@ -116,6 +119,39 @@ impl ModuleResolver for SandboxResolver {
         {
             return Ok(m.clone());
         }
+        {
+            let mut loading = self.loading.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(at) = loading.iter().position(|m| m == path) {
+                let mut cycle: Vec<String> =
+                    loading[at..].iter().map(|m| format!("`{m}`")).collect();
+                cycle.push(format!("`{path}`"));
+                return Err(Self::refuse(
+                    path,
+                    &format!("the imports form a cycle: {}", cycle.join(" imports ")),
+                    pos,
+                ));
+            }
+            loading.push(path.to_string());
+        }
+        let module = self.load(engine, source, path, pos);
+        self.loading.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let module = module?;
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(path.to_string(), module.clone());
+        Ok(module)
+    }
+}
+
+impl SandboxResolver {
+    fn load(
+        &self,
+        engine: &Engine,
+        source: Option<&str>,
+        path: &str,
+        pos: Position,
+    ) -> Result<Shared<Module>, Box<EvalAltResult>> {
         let module = if let Some(file) = self.local_file(source, path, pos)? {
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| Self::refuse(path, &e.to_string(), pos))?;
@@ -132,10 +168,6 @@ impl ModuleResolver for SandboxResolver {
                 pos,
             )));
         };
-        self.cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(path.to_string(), module.clone());
         Ok(module)
     }
 }
