@@ -247,6 +247,15 @@ pub fn parse_text(p: &Obj, text: &str) -> Result<Val, ParamError> {
 /// `required`.
 pub fn check_value(p: &Obj, value: &Value) -> Result<Val, ParamError> {
     let k = kind_of(p)?;
+    use crate::model::definition::{json_depth, MAX_JSON_DEPTH};
+    if json_depth(value) > MAX_JSON_DEPTH {
+        return Err(invalid(
+            p,
+            &k,
+            "a value".into(),
+            Some(format!("it nests deeper than {MAX_JSON_DEPTH} levels")),
+        ));
+    }
     if value.is_null() {
         let required = p.get("required").and_then(|v| v.as_bool()).unwrap_or(true);
         if !required {

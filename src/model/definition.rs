@@ -254,3 +254,15 @@ fn read(v: &Value, parent: &Span, sink: &Sink, path: &str) -> Option<Dynamic> {
         }
     })
 }
+/// How deep a JSON value may nest: records and definitions must read it back (the JSON
+/// reader stops at 128 levels).
+pub const MAX_JSON_DEPTH: usize = 64;
+
+/// How deep `v` nests (a scalar is 0).
+pub fn json_depth(v: &Value) -> usize {
+    match v {
+        Value::Array(items) => 1 + items.iter().map(json_depth).max().unwrap_or(0),
+        Value::Object(m) => 1 + m.values().map(json_depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}

@@ -574,6 +574,19 @@ fn check_placeholder(c: &mut Checker, p: &Obj) {
         .help =
             Some("a delayed placeholder is asked for when its step runs, so it is required".into());
     }
+    if let Some(d) = p.arg("default") {
+        let depth = crate::model::definition::json_depth(&crate::model::definition::val_to_json(d));
+        if depth > crate::model::definition::MAX_JSON_DEPTH {
+            c.error(
+                &p.at,
+                format!("placeholder `{name}` has a default nested {depth} levels deep"),
+            )
+            .help = Some(format!(
+                "a value nests at most {} levels",
+                crate::model::definition::MAX_JSON_DEPTH
+            ));
+        }
+    }
     let Some(ty) = placeholder_type(p) else {
         return;
     };
