@@ -132,7 +132,7 @@ pub struct Bindings {
     pub main_file: Arc<str>,
     pub dev: Arc<dyn DevHost>,
     /// What the sandbox's time limit is measured on.
-    pub clock: crate::script::engine::ScriptClock,
+    pub clock: crate::script::engine::ScriptMeter,
 }
 
 impl Bindings {
@@ -436,6 +436,19 @@ fn call_member(
                 if let Some(d) = check_object(&obj) {
                     b.sink.push(d);
                 }
+                for d in crate::model::validate::check_own(&obj) {
+                    b.sink.push(d);
+                }
+                let limit = crate::script::engine::Limits::default().max_object_bytes;
+                if b.clock.hold(held_bytes(&obj)) > limit {
+                    return Err(runtime_error(
+                        format!(
+                            "the script's `wf` objects hold more than {} MiB (max_object_bytes)",
+                            limit >> 20
+                        ),
+                        pos,
+                    ));
+                }
                 Ok(Dynamic::from(Arc::new(obj)))
             }
         },
@@ -448,6 +461,21 @@ fn call_member(
             Ok(Dynamic::from(Invalid))
         }
     }
+}
+
+/// What an object's own arguments hold, in bytes (objects inside it were counted when they
+/// were built; they are shared, not copied).
+fn held_bytes(obj: &Obj) -> usize {
+    fn val(v: &Val) -> usize {
+        16 + match v {
+            Val::Str(s) => s.len(),
+            Val::List(items) => items.iter().map(val).sum(),
+            Val::Map(m) => m.iter().map(|(k, x)| k.len() + val(x)).sum(),
+            Val::StepRef(name, _) => name.len(),
+            _ => 0,
+        }
+    }
+    obj.args.values().map(val).sum()
 }
 
 /// Rules that concern one object alone and are best reported where it is built.

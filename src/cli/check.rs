@@ -83,8 +83,10 @@ pub fn run(args: CheckArgs) -> i32 {
 }
 
 fn deps_text(w: &Workflow, i: usize) -> String {
+    /// A step waiting for many shows the first few and how many more.
+    const SHOWN: usize = 8;
     // One entry per step waited for, with what it hands over: `train (model_url)`.
-    let mut parts: Vec<(String, Vec<String>)> = Vec::new();
+    let mut parts: indexmap::IndexMap<&str, Vec<String>> = indexmap::IndexMap::new();
     for d in &w.steps[i].deps {
         let label = match &d.kind {
             DepKind::Explicit => None,
@@ -92,30 +94,30 @@ fn deps_text(w: &Workflow, i: usize) -> String {
             DepKind::Branch(true) => Some("if true".to_string()),
             DepKind::Branch(false) => Some("if false".to_string()),
         };
-        let idx = match parts.iter().position(|(n, _)| *n == d.on) {
-            Some(idx) => idx,
-            None => {
-                parts.push((d.on.clone(), Vec::new()));
-                parts.len() - 1
-            }
-        };
+        let labels = parts.entry(d.on.as_str()).or_default();
         if let Some(l) = label {
-            if !parts[idx].1.contains(&l) {
-                parts[idx].1.push(l);
+            if !labels.contains(&l) {
+                labels.push(l);
             }
         }
     }
-    parts
+    let more = parts.len().saturating_sub(SHOWN);
+    let mut text = parts
         .into_iter()
+        .take(SHOWN)
         .map(|(n, labels)| {
             if labels.is_empty() {
-                n
+                n.to_string()
             } else {
                 format!("{n} ({})", labels.join(", "))
             }
         })
         .collect::<Vec<_>>()
-        .join(", ")
+        .join(", ");
+    if more > 0 {
+        text.push_str(&format!(" and {more} more"));
+    }
+    text
 }
 
 /// The readable summary: steps with kinds and dependencies, parameters, storages.

@@ -439,7 +439,7 @@ mod tests {
     }
 
     fn list(items: Vec<Val>) -> Val {
-        Val::List(items.into())
+        Val::List(items)
     }
 
     /// Evaluates `c` with `lr = 0.01` set and step `train` having reported accuracy 0.9.

@@ -569,12 +569,20 @@ impl Scheduler {
     }
 
     fn decide_step(&self, step: &Step) -> Decision {
-        let mut deps: Vec<DepState> = Vec::new();
+        let mut deps: Vec<DepState> = Vec::with_capacity(step.deps.len());
+        // Few dependencies are told apart by a scan; many by a set (a step waiting for
+        // thousands must not cost their square).
+        let mut seen = (step.deps.len() > 16)
+            .then(|| std::collections::HashSet::with_capacity(step.deps.len()));
         let mut branches: Vec<Branch> = Vec::new();
         for d in &step.deps {
             // Steps outside this execution count as done (their outputs were reused).
             let status = self.status(&d.on);
-            if !deps.iter().any(|x| x.name == d.on) {
+            let first = match &mut seen {
+                Some(seen) => seen.insert(d.on.as_str()),
+                None => !deps.iter().any(|x| x.name == d.on),
+            };
+            if first {
                 deps.push(DepState {
                     name: &d.on,
                     status,

@@ -270,7 +270,7 @@ fn check_step(c: &mut Checker, w: &Workflow, s: &super::workflow::Step) {
             Val::List(items) => stack.extend(items.iter()),
             Val::Map(m) => stack.extend(m.values()),
             Val::Obj(o) => {
-                check_object(c, s, o);
+                check_object(c, Some(&s.name), o);
                 stack.extend(o.args.values());
             }
             _ => {}
@@ -309,7 +309,33 @@ fn check_step(c: &mut Checker, w: &Workflow, s: &super::workflow::Step) {
     let _ = w;
 }
 
-fn check_object(c: &mut Checker, s: &super::workflow::Step, o: &Obj) {
+/// The rules that concern one object alone, reported where it is built (a script learns of
+/// a bad placeholder at once, as Python raises at construction). Rules across objects
+/// (duplicates, the graph, data kinds) wait for the workflow.
+pub fn check_own(o: &Obj) -> Vec<Diagnostic> {
+    let mut c = Checker { diags: Vec::new() };
+    if o.tainted {
+        return c.diags;
+    }
+    if o.is_placeholder() {
+        check_placeholder(&mut c, o);
+    }
+    if o.spec.is_step() || o.is("Workflow") {
+        if let Some(name) = o.str_arg("name") {
+            c.name(
+                if o.is("Workflow") { "workflow" } else { "step" },
+                name,
+                &o.at,
+            );
+        }
+    }
+    check_object(&mut c, None, o);
+    c.diags
+}
+
+/// Rules about one object; `step` names the step it belongs to, when known (at the
+/// workflow), for the rules that speak of it.
+fn check_object(c: &mut Checker, step: Option<&str>, o: &Obj) {
     match o.class() {
         "ModelConfig" => {
             if let Some(v) = o.str_arg("model_version") {
@@ -340,7 +366,9 @@ fn check_object(c: &mut Checker, s: &super::workflow::Step, o: &Obj) {
                 }
             }
         }
-        "Dataset" | "DatasetProperties" | "LabelTask" | "LabelTaskProperties" => {
+        // Names of datasets and tasks matter once a step uses them: the manual itself builds
+        // such objects with empty names to show their shape.
+        "Dataset" | "DatasetProperties" | "LabelTask" | "LabelTaskProperties" if step.is_some() => {
             for key in ["dataset_name", "task_name"] {
                 if let Some(n) = o.str_arg(key) {
                     let ok = !n.is_empty()
@@ -363,9 +391,11 @@ fn check_object(c: &mut Checker, s: &super::workflow::Step, o: &Obj) {
                     .iter()
                     .any(|k| o.arg(k).is_some()) =>
         {
+            // Said of the step it belongs to, once that is known.
+            let Some(step) = step else { return };
             c.error(
                 &o.at,
-                format!("the algorithm of step `{}` has nothing to run", s.name),
+                format!("the algorithm of step `{step}` has nothing to run"),
             )
             .help = Some("give `command`, or `code_dir` with `boot_file`".into());
         }

@@ -36,13 +36,12 @@ pub struct Step {
 impl Step {
     /// The distinct steps this one waits for.
     pub fn dep_names(&self) -> Vec<&str> {
-        let mut out: Vec<&str> = Vec::new();
-        for d in &self.deps {
-            if !out.contains(&d.on.as_str()) {
-                out.push(&d.on);
-            }
-        }
-        out
+        let mut seen = std::collections::HashSet::new();
+        self.deps
+            .iter()
+            .map(|d| d.on.as_str())
+            .filter(|n| seen.insert(*n))
+            .collect()
     }
 }
 

@@ -25,7 +25,7 @@ use crate::bindings::{Bindings, EnumNs, Ns};
 use crate::exec::prepare::Request;
 use crate::model::val::{EnumVal, Obj};
 use crate::script::diag::{render, Sink, Sources};
-use crate::script::engine::{build_engine, Limits, ScriptClock};
+use crate::script::engine::{build_engine, Limits, ScriptMeter};
 use crate::script::errors::{parse_error, runtime_error};
 use crate::session::LocalDev;
 
@@ -35,7 +35,7 @@ const INPUT: &str = "<repl>";
 pub struct Session {
     engine: Engine,
     /// The sandbox's time limit counts per input.
-    clock: ScriptClock,
+    clock: ScriptMeter,
     scope: Scope<'static>,
     functions: AST,
     sink: Sink,
@@ -69,7 +69,7 @@ impl Session {
         );
         dev.capture_reports();
         let limits = Limits::default();
-        let clock = ScriptClock::default();
+        let clock = ScriptMeter::default();
         let b = Bindings {
             sink: sink.clone(),
             main_file: INPUT.into(),
@@ -367,7 +367,7 @@ impl Validator for ReplHelper {
 impl Helper for ReplHelper {}
 
 /// Interrupts the evaluation under way on each SIGINT, for as long as the guard lives.
-fn watch_interrupts(clock: ScriptClock) -> Option<tokio::task::JoinHandle<()>> {
+fn watch_interrupts(clock: ScriptMeter) -> Option<tokio::task::JoinHandle<()>> {
     let rt = crate::exec::engine::runtime().ok()?;
     let _inside = rt.enter();
     let mut sigint =

@@ -139,7 +139,7 @@ fn paint(color: bool, code: &str, text: &str) -> String {
 }
 
 /// How much of a long source line a diagnostic shows, in characters.
-const LINE_WINDOW: usize = 120;
+const LINE_WINDOW: usize = 200;
 
 /// A long line cut to a window around `col` (marked `…` where cut), and `col` in it.
 fn clip_line(text: &str, col: usize) -> (String, usize) {

@@ -24,6 +24,8 @@ pub struct Limits {
     pub max_modules: usize,
     /// Wall-clock time a script may take, whatever it does.
     pub max_seconds: u64,
+    /// What the `wf` objects a script builds may hold in all, in bytes.
+    pub max_object_bytes: usize,
 }
 
 impl Default for Limits {
@@ -42,6 +44,7 @@ impl Default for Limits {
             max_map_size: 50_000,
             max_modules: 64,
             max_seconds: 10,
+            max_object_bytes: 256 << 20,
         }
     }
 }
@@ -57,23 +60,26 @@ pub struct Interrupted;
 /// The time a script's evaluation has taken, the sandbox's `max_seconds` is measured on:
 /// it starts with each evaluation (a script, a REPL input) and stops while the script waits
 /// for something outside it (a phase that `workflow.run()`/`next()` runs).
-/// It also carries a person's interruption to the running evaluation.
+/// It also carries a person's interruption to the running evaluation, and counts the bytes
+/// the `wf` objects built in it hold (`max_object_bytes`).
 #[derive(Debug, Clone)]
-pub struct ScriptClock(
+pub struct ScriptMeter(
     Arc<std::sync::Mutex<std::time::Instant>>,
     Arc<std::sync::atomic::AtomicBool>,
+    Arc<std::sync::atomic::AtomicUsize>,
 );
 
-impl Default for ScriptClock {
+impl Default for ScriptMeter {
     fn default() -> Self {
-        ScriptClock(
+        ScriptMeter(
             Arc::new(std::sync::Mutex::new(std::time::Instant::now())),
+            Arc::default(),
             Arc::default(),
         )
     }
 }
 
-impl ScriptClock {
+impl ScriptMeter {
     fn started(&self) -> std::sync::MutexGuard<'_, std::time::Instant> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -82,6 +88,14 @@ impl ScriptClock {
     pub fn restart(&self) {
         *self.started() = std::time::Instant::now();
         self.1.store(false, std::sync::atomic::Ordering::Relaxed);
+        self.2.store(0, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Counts `bytes` more held by objects; the total so far.
+    pub fn hold(&self, bytes: usize) -> usize {
+        self.2
+            .fetch_add(bytes, std::sync::atomic::Ordering::Relaxed)
+            + bytes
     }
 
     /// Stops the evaluation under way at its next operation.
@@ -223,7 +237,7 @@ pub fn load_source(file: Arc<str>, text: &str, dir: &Path, opts: &LoadOptions) -
         sink: sink.clone(),
         main_file: file.clone(),
         dev,
-        clock: ScriptClock::default(),
+        clock: ScriptMeter::default(),
     };
     let dir = if dir.as_os_str().is_empty() {
         Path::new(".")

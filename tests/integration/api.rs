@@ -1,14 +1,11 @@
 //! `wf check --list-api` covers every name and keyword of the reference manual.
 
-use std::process::Command;
+use crate::test::{Test, MANIFEST_DIR};
 
 fn list_api() -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_wf"))
-        .args(["check", "--list-api"])
-        .output()
-        .expect("wf runs");
-    assert!(out.status.success(), "wf check --list-api failed");
-    String::from_utf8(out.stdout).expect("utf-8")
+    let r = Test::new().wf(&["check", "--list-api"]);
+    r.status(0);
+    r.stdout
 }
 
 /// The line of `--list-api` that defines `path`: `PATH(`, `enum PATH =`, `method PATH(`, ...
@@ -27,9 +24,7 @@ fn find<'a>(api: &'a str, path: &str) -> Option<&'a str> {
 #[test]
 fn list_api_covers_the_manual() {
     let api = list_api();
-    let manual =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/manual_api.txt"))
-            .unwrap();
+    let manual = std::fs::read_to_string(format!("{MANIFEST_DIR}/tests/manual_api.txt")).unwrap();
     let mut missing = Vec::new();
     let mut names = 0;
     for line in manual

@@ -7,236 +7,31 @@
 //! gets one line per run of a job, so a test can prove what ran and how often.
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-const WF: &str = env!("CARGO_BIN_EXE_wf");
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/run");
+use crate::test::{
+    alive, dir_output, flow, input, job, metrics_output, step, step_names, tick, wait_until, Ran,
+    Test, MANIFEST_DIR,
+};
 
-// ---------------------------------------------------------------------------------------------
-// Running wf
-
-/// One test's world: a temporary folder holding the home (`home/`), the scripts, the storage
-/// roots and the jobs' traces.
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Env {
-        Env {
-            dir: tempfile::tempdir().expect("a temporary folder"),
-        }
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    /// A path as text, for scripts, commands and arguments.
-    fn at(&self, rel: &str) -> String {
-        self.path(rel).to_str().unwrap().to_string()
-    }
-
-    fn home(&self) -> PathBuf {
-        self.path("home")
-    }
-
-    fn write(&self, rel: &str, text: &str) -> String {
-        let p = self.path(rel);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(&p, text).unwrap();
-        p.to_str().unwrap().to_string()
-    }
-
-    fn read(&self, rel: &str) -> String {
-        fs::read_to_string(self.path(rel)).unwrap_or_default()
-    }
-
-    /// How many times a job appended to the counter file `rel`.
-    fn count(&self, rel: &str) -> usize {
-        self.read(rel).lines().count()
-    }
-
-    /// `--storage out=ROOT` for the storage every `flow()` declares.
-    fn out_storage(&self) -> String {
-        format!("out={}", self.at("root"))
-    }
-
-    /// `wf ARGS --home HOME`.
-    fn wf(&self, args: &[&str]) -> Ran {
-        run(&self.home(), args)
-    }
-
-    /// `wf run SCRIPT --storage out=ROOT --json ARGS`.
-    fn run_flow(&self, script: &str, args: &[&str]) -> Ran {
-        let storage = self.out_storage();
-        let mut all = vec!["run", script, "--storage", &storage, "--json"];
-        all.extend_from_slice(args);
-        self.wf(&all)
-    }
-
-    /// `wf run ...` in the background, its stdout and stderr going to files in the folder.
-    fn spawn(&self, args: &[&str]) -> Child {
-        command(&self.home(), args)
-            .stdin(Stdio::null())
-            .stdout(fs::File::create(self.path("runner.out")).unwrap())
-            .stderr(fs::File::create(self.path("runner.err")).unwrap())
-            .spawn()
-            .expect("wf starts")
-    }
-
-    /// The id of the newest execution in the home.
-    fn latest_id(&self) -> String {
-        let r = self.wf(&["executions", "--json"]);
-        let list = r
-            .json
-            .as_array()
-            .unwrap_or_else(|| panic!("executions --json: {r:?}"));
-        assert!(!list.is_empty(), "no execution recorded: {r:?}");
-        list[0]["execution_id"].as_str().unwrap().to_string()
-    }
-}
-
-/// What one `wf` invocation did: its exit code, stdout parsed as JSON (`Null` when it is not),
-/// stdout as text, and stderr.
-#[derive(Debug)]
-struct Ran {
-    code: i32,
-    json: Value,
-    stdout: String,
-    stderr: String,
-}
-
-fn command(home: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(WF);
-    c.args(args)
-        .arg("--home")
-        .arg(home)
-        .current_dir(home.parent().unwrap_or(Path::new("/")))
-        .env("NO_COLOR", "1")
-        .env_remove("WF_HOME");
-    c
-}
-
-/// Runs `wf ARGS --home HOME` to its end: (exit code, stdout as JSON, stderr), and more.
-fn run(home: &Path, args: &[&str]) -> Ran {
-    let out: Output = command(home, args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("wf runs");
-    ran(out)
-}
-
-fn ran(out: Output) -> Ran {
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    Ran {
-        code: out.status.code().unwrap_or(-1),
-        json: serde_json::from_str(&stdout).unwrap_or(Value::Null),
-        stdout,
-        stderr,
-    }
-}
-
-impl Ran {
-    fn step(&self, name: &str) -> &Value {
-        step(&self.json, name)
-    }
-
-    fn step_status(&self, name: &str) -> &str {
-        self.step(name)["status"].as_str().unwrap_or("?")
-    }
-
-    fn status(&self) -> &str {
-        self.json["status"].as_str().unwrap_or("?")
-    }
-
-    fn id(&self) -> String {
-        self.json["execution_id"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no execution id: {self:?}"))
-            .to_string()
-    }
-
-    fn output_path(&self, step: &str, output: &str) -> String {
-        self.step(step)["outputs"][output]["path"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no path for {step}.{output}: {self:?}"))
-            .to_string()
-    }
-
-    fn no_panic(&self) {
-        assert!(
-            !self.stderr.contains("panicked"),
-            "wf panicked: {}",
-            self.stderr
-        );
-    }
-}
-
-fn step<'a>(record: &'a Value, name: &str) -> &'a Value {
-    record["steps"]
+/// The id of the newest execution in the test's home.
+fn latest_id(t: &Test) -> String {
+    let r = t.wf(&["executions", "--json"]);
+    let list = r
+        .json
         .as_array()
-        .and_then(|steps| steps.iter().find(|s| s["name"] == name))
-        .unwrap_or_else(|| panic!("no step `{name}` in the record:\n{record:#}"))
+        .unwrap_or_else(|| panic!("executions --json: {r:?}"));
+    assert!(!list.is_empty(), "no execution recorded: {r:?}");
+    list[0]["execution_id"].as_str().unwrap().to_string()
 }
 
-fn step_names(record: &Value) -> Vec<String> {
-    record["steps"]
-        .as_array()
-        .map(|s| {
-            s.iter()
-                .map(|s| s["name"].as_str().unwrap_or("?").to_string())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn wait_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < timeout {
-        if done() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    done()
-}
-
-/// Waits for a spawned runner to end; kills it when it takes longer than `timeout`.
-fn wait_child(child: &mut Child, timeout: Duration) -> Option<i32> {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status.code().unwrap_or(-1));
-        }
-        if start.elapsed() > timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Whether a process is still alive (a zombie waiting for its reaper counts as gone).
-fn alive(pid: u32) -> bool {
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => false,
-        Ok(stat) => {
-            // "pid (comm) S ...": the state follows the last ')'.
-            let state = stat.rsplit(')').next().unwrap_or("").trim_start();
-            !state.starts_with('Z') && !state.starts_with('X')
-        }
-    }
-}
-
-fn read_pid(env: &Env, rel: &str) -> u32 {
-    env.read(rel)
+/// The pid a job wrote into the file `rel`.
+fn read_pid(t: &Test, rel: &str) -> u32 {
+    t.read(rel)
         .trim()
         .parse()
         .unwrap_or_else(|_| panic!("no pid in {rel}"))
@@ -250,149 +45,11 @@ fn cleanup(pid: u32) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Writing workflows
-
-/// A Rhai string literal.
-fn q(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// A job step, bound to a script variable of its name (so later steps can use its outputs).
-/// By default it reads the script's folder as input `data` and writes the directory output `out`
-/// under the `out` storage.
-struct Job {
-    name: String,
-    command: String,
-    inputs: Vec<String>,
-    outputs: Vec<String>,
-    params: Vec<(String, String)>,
-    depends: Vec<String>,
-    policy: Option<String>,
-}
-
-fn job(name: &str, command: &str) -> Job {
-    Job {
-        name: name.into(),
-        command: command.into(),
-        inputs: vec![input("data", r#"wf.data.OBSPath(".")"#)],
-        outputs: vec![dir_output("out", name)],
-        params: vec![],
-        depends: vec![],
-        policy: None,
-    }
-}
-
-/// `wf.steps.JobInput(NAME, DATA)`.
-fn input(name: &str, data: &str) -> String {
-    format!("wf.steps.JobInput({}, {data})", q(name))
-}
-
-/// A directory output at `storage.join(DIR)`.
-fn dir_output(name: &str, dir: &str) -> String {
-    format!(
-        "wf.steps.JobOutput({}, #{{ obs_config: wf.data.OBSOutputConfig(storage.join({})) }})",
-        q(name),
-        q(dir)
-    )
-}
-
-/// A metrics output `metrics` at `storage.join(FILE, #{ create_dir: false })`.
-fn metrics_output(file: &str) -> String {
-    format!(
-        "wf.steps.JobOutput(\"metrics\", #{{ metrics_config: wf.data.MetricsConfig(storage.join({}, #{{ create_dir: false }})) }})",
-        q(file)
-    )
-}
-
-impl Job {
-    fn inputs(mut self, inputs: &[&str]) -> Job {
-        self.inputs = inputs.iter().map(|s| s.to_string()).collect();
-        self
-    }
-    fn outputs(mut self, outputs: &[&str]) -> Job {
-        self.outputs = outputs.iter().map(|s| s.to_string()).collect();
-        self
-    }
-    /// A hyperparameter; `value` is Rhai (a literal or a placeholder variable).
-    fn param(mut self, name: &str, value: &str) -> Job {
-        self.params.push((name.into(), value.into()));
-        self
-    }
-    fn after(mut self, steps: &[&str]) -> Job {
-        self.depends = steps.iter().map(|s| s.to_string()).collect();
-        self
-    }
-    fn policy(mut self, policy: &str) -> Job {
-        self.policy = Some(policy.into());
-        self
-    }
-
-    fn rhai(&self) -> String {
-        let params: Vec<String> = self
-            .params
-            .iter()
-            .map(|(k, v)| format!("wf.AlgorithmParameters({}, {v})", q(k)))
-            .collect();
-        let mut s = format!(
-            "let {name} = wf.steps.JobStep(#{{\n    name: {qname},\n    \
-             algorithm: wf.BaseAlgorithm(#{{ command: {cmd}, parameters: [{params}] }}),\n    \
-             spec: wf.steps.JobSpec(#{{ resource: wf.steps.JobResource(#{{ flavor: \"cpu.small\" }}) }}),\n    \
-             inputs: [{inputs}],\n    outputs: [{outputs}],\n",
-            name = self.name,
-            qname = q(&self.name),
-            cmd = q(&self.command),
-            params = params.join(", "),
-            inputs = self.inputs.join(",\n        "),
-            outputs = self.outputs.join(",\n        "),
-        );
-        if !self.depends.is_empty() {
-            s += &format!("    depend_steps: [{}],\n", self.depends.join(", "));
-        }
-        if let Some(p) = &self.policy {
-            s += &format!("    policy: {p},\n");
-        }
-        s + "});\n"
-    }
-}
-
-/// A whole script: the output storage `out`, then `body` (placeholders, conditions, ...), then
-/// the jobs, then the workflow of `steps` (variable names, in order).
-fn flow(name: &str, body: &str, jobs: &[Job], steps: &[&str]) -> String {
-    let mut s = String::from("let storage = wf.data.OutputStorage(#{ name: \"out\" });\n");
-    s += body;
-    s += "\n";
-    for j in jobs {
-        s += &j.rhai();
-    }
-    s += &format!(
-        "wf.Workflow(#{{ name: {}, desc: \"test workflow\", steps: [{}], storages: [storage] }})\n",
-        q(name),
-        steps.join(", ")
-    );
-    s
-}
-
-/// A command that appends one line to the counter file `path`.
-fn tick(path: &str) -> String {
-    format!("echo run >> '{path}'")
-}
-
-// ---------------------------------------------------------------------------------------------
 // 1. Condition steps
 
 #[test]
 fn condition_step_runs_the_taken_branch_and_skips_the_other() {
-    let env = Env::new();
+    let t = Test::new();
     let body = r#"
 let flag = wf.Placeholder(#{ name: "flag", placeholder_type: wf.PlaceholderType.BOOL, default: true });
 let gate = wf.steps.ConditionStep(#{
@@ -404,40 +61,42 @@ let gate = wf.steps.ConditionStep(#{
 "#;
     let yes = job(
         "yes",
-        &format!("echo $WF_EXECUTION_ID >> '{}'", env.at("yes.log")),
+        &format!("echo $WF_EXECUTION_ID >> '{}'", t.at("yes.log")),
     )
     .after(&["gate"]);
     let no = job(
         "no",
-        &format!("echo $WF_EXECUTION_ID >> '{}'", env.at("no.log")),
+        &format!("echo $WF_EXECUTION_ID >> '{}'", t.at("no.log")),
     )
     .after(&["gate"]);
-    let script = env.write(
-        "flow.rhai",
-        &flow("branches", body, &[yes, no], &["gate", "yes", "no"]),
-    );
+    let script = t
+        .write(
+            "flow.rhai",
+            &flow("branches", body, &[yes, no], &["gate", "yes", "no"]),
+        )
+        .at("flow.rhai");
 
     // The default: true.
-    let r = env.run_flow(&script, &[]);
-    assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(r.status(), "executed");
+    let r = t.run_flow(&script, &[]);
+    r.status(0);
+    assert_eq!(r.exec_status(), "executed");
     assert_eq!(r.json["parameters"]["flag"], true);
     assert_eq!(r.step("gate")["result"], true, "{:#}", r.json);
     assert_eq!(r.step_status("yes"), "executed");
     assert_eq!(r.step_status("no"), "skipped");
     let first = r.id();
-    assert_eq!(env.read("yes.log").trim(), first);
-    assert_eq!(env.read("no.log"), "");
+    assert_eq!(t.read("yes.log").trim(), first);
+    assert_eq!(t.read("no.log"), "");
 
     // -p flag=false: the else branch.
-    let r = env.run_flow(&script, &["-p", "flag=false"]);
-    assert_eq!(r.code, 0, "{r:?}");
+    let r = t.run_flow(&script, &["-p", "flag=false"]);
+    r.status(0);
     assert_eq!(r.json["parameters"]["flag"], false);
     assert_eq!(r.step("gate")["result"], false, "{:#}", r.json);
     assert_eq!(r.step_status("yes"), "skipped");
     assert_eq!(r.step_status("no"), "executed");
-    assert_eq!(env.read("yes.log").trim(), first, "the if branch ran again");
-    assert_eq!(env.read("no.log").trim(), r.id());
+    assert_eq!(t.read("yes.log").trim(), first, "the if branch ran again");
+    assert_eq!(t.read("no.log").trim(), r.id());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -445,13 +104,13 @@ let gate = wf.steps.ConditionStep(#{
 
 #[test]
 fn skip_policies_skip_the_downstream_step_only_when_both_branches_are_skipped() {
-    let env = Env::new();
-    let script = format!("{FIXTURES}/branch_control.rhai");
-    let storage = format!("storage_name={}", env.at("root"));
+    let t = Test::new();
+    let script = format!("{MANIFEST_DIR}/tests/run/branch_control.rhai");
+    let storage = format!("storage_name={}", t.at("root"));
     for (a, b) in [(true, true), (true, false), (false, true), (false, false)] {
         let pa = format!("job_step_a_is_skip={a}");
         let pb = format!("job_step_b_is_skip={b}");
-        let r = env.wf(&[
+        let r = t.wf(&[
             "run",
             &script,
             "--storage",
@@ -475,7 +134,7 @@ fn skip_policies_skip_the_downstream_step_only_when_both_branches_are_skipped() 
                 // The default rule: every dependency skipped.
                 assert_eq!(model["status"], "skipped", "{row}");
                 assert_eq!(r.code, 0, "{row}");
-                assert_eq!(r.status(), "executed", "{row}");
+                assert_eq!(r.exec_status(), "executed", "{row}");
             }
             (true, false) | (false, true) => {
                 assert_eq!(model["status"], "executed", "{row}");
@@ -501,7 +160,7 @@ fn skip_policies_skip_the_downstream_step_only_when_both_branches_are_skipped() 
 
 #[test]
 fn data_consumption_selector_hands_over_the_executed_branch_output() {
-    let env = Env::new();
+    let t = Test::new();
     let body = r#"
 let flag = wf.Placeholder(#{ name: "flag", placeholder_type: wf.PlaceholderType.BOOL, default: true });
 let gate = wf.steps.ConditionStep(#{
@@ -522,7 +181,7 @@ let gate = wf.steps.ConditionStep(#{
         "consume",
         &format!(
             "printf '%s' \"$WF_INPUT_MODEL_INPUT\" > '{}' && cat \"$WF_INPUT_MODEL_INPUT/model.txt\"",
-            env.at("received.txt")
+            t.at("received.txt")
         ),
     )
     .inputs(&[&input(
@@ -530,22 +189,24 @@ let gate = wf.steps.ConditionStep(#{
         r#"wf.data.DataConsumptionSelector(#{ data_list: [train_1.outputs["train_url"].as_input(), train_2.outputs["train_url"].as_input()] })"#,
     )])
     .after(&["train_1", "train_2"]);
-    let script = env.write(
-        "flow.rhai",
-        &flow(
-            "select",
-            body,
-            &[t1, t2, consume],
-            &["gate", "train_1", "train_2", "consume"],
-        ),
-    );
+    let script = t
+        .write(
+            "flow.rhai",
+            &flow(
+                "select",
+                body,
+                &[t1, t2, consume],
+                &["gate", "train_1", "train_2", "consume"],
+            ),
+        )
+        .at("flow.rhai");
 
     for (flag, ran, skipped) in [
         ("true", "train_1", "train_2"),
         ("false", "train_2", "train_1"),
     ] {
-        let r = env.run_flow(&script, &["-p", &format!("flag={flag}")]);
-        assert_eq!(r.code, 0, "{r:?}");
+        let r = t.run_flow(&script, &["-p", &format!("flag={flag}")]);
+        r.status(0);
         assert_eq!(r.step_status(ran), "executed");
         assert_eq!(r.step_status(skipped), "skipped");
         assert_eq!(r.step_status("consume"), "executed");
@@ -554,7 +215,7 @@ let gate = wf.steps.ConditionStep(#{
             expected.contains(&r.id()),
             "output path without the execution id: {expected}"
         );
-        let received = env.read("received.txt");
+        let received = t.read("received.txt");
         assert_eq!(
             received.trim_end_matches('/'),
             expected.trim_end_matches('/'),
@@ -568,7 +229,7 @@ let gate = wf.steps.ConditionStep(#{
 
 #[test]
 fn metric_condition_takes_the_branch_on_each_side_of_its_threshold() {
-    let env = Env::new();
+    let t = Test::new();
     let body = r#"
 let acc = wf.Placeholder(#{ name: "acc", placeholder_type: wf.PlaceholderType.FLOAT, default: 0.9 });
 "#;
@@ -600,10 +261,10 @@ let gate = wf.steps.ConditionStep(#{
         &format!("{gate}{}{}wf.Workflow(#{{", publish.rhai(), retrain.rhai()),
     );
     script = script.replace("steps: []", "steps: [train, gate, publish, retrain]");
-    let script = env.write("flow.rhai", &script);
+    let script = t.write("flow.rhai", &script).at("flow.rhai");
 
     for (acc, passes) in [(0.8, true), (0.5, true), (0.3, false)] {
-        let r = env.run_flow(&script, &["-p", &format!("acc={acc}")]);
+        let r = t.run_flow(&script, &["-p", &format!("acc={acc}")]);
         let ctx = format!("acc={acc}: {:#}\n{}", r.json, r.stderr);
         assert_eq!(r.code, 0, "{ctx}");
         assert_eq!(r.step_status("train"), "executed", "{ctx}");
@@ -626,9 +287,9 @@ let gate = wf.steps.ConditionStep(#{
 
 #[test]
 fn storages_resolve_with_and_without_the_execution_id_and_a_missing_root_is_a_usage_error() {
-    let env = Env::new();
-    fs::create_dir_all(env.path("in_root/data")).unwrap();
-    fs::write(env.path("in_root/data/x.csv"), "1,2\n").unwrap();
+    let t = Test::new();
+    fs::create_dir_all(t.path("in_root/data")).unwrap();
+    fs::write(t.path("in_root/data/x.csv"), "1,2\n").unwrap();
     let body = r#"
 let indata = wf.data.InputStorage(#{ name: "indata" });
 let flat = wf.data.Storage(#{ name: "flat", with_execution_id: false, create_dir: true });
@@ -638,7 +299,7 @@ let flat = wf.data.Storage(#{ name: "flat", with_execution_id: false, create_dir
         &format!(
             "cat \"$WF_INPUT_SRC/x.csv\" && printf '%s' \"$WF_INPUT_SRC\" > '{}' && \
              touch \"$WF_OUTPUT_PER_RUN/a\" \"$WF_OUTPUT_SHARED/b\"",
-            env.at("src.txt")
+            t.at("src.txt")
         ),
     )
     .inputs(&[&input("src", "wf.data.OBSPath(indata.join(\"data\"))")])
@@ -648,39 +309,34 @@ let flat = wf.data.Storage(#{ name: "flat", with_execution_id: false, create_dir
     ]);
     let script = flow("storages", body, &[j], &["store"])
         .replace("storages: [storage]", "storages: [storage, indata, flat]");
-    let script = env.write("flow.rhai", &script);
+    let script = t.write("flow.rhai", &script).at("flow.rhai");
 
-    let in_arg = format!("indata={}", env.at("in_root"));
-    let flat_arg = format!("flat={}", env.at("flat_root"));
-    let r = env.run_flow(&script, &["--storage", &in_arg, "--storage", &flat_arg]);
-    assert_eq!(r.code, 0, "{r:?}");
+    let in_arg = format!("indata={}", t.at("in_root"));
+    let flat_arg = format!("flat={}", t.at("flat_root"));
+    let r = t.run_flow(&script, &["--storage", &in_arg, "--storage", &flat_arg]);
+    r.status(0);
     let id = r.id();
     let trim = |s: &str| s.trim_end_matches('/').to_string();
     assert_eq!(
         trim(&r.output_path("store", "per_run")),
-        format!("{}/{id}/models", env.at("root"))
+        format!("{}/{id}/models", t.at("root"))
     );
     assert_eq!(
         trim(&r.output_path("store", "shared")),
-        format!("{}/cache", env.at("flat_root"))
+        format!("{}/cache", t.at("flat_root"))
     );
     assert_eq!(
-        trim(&env.read("src.txt")),
-        format!("{}/data", env.at("in_root"))
+        trim(&t.read("src.txt")),
+        format!("{}/data", t.at("in_root"))
     );
-    assert!(env.path(&format!("root/{id}/models/a")).is_file());
-    assert!(env.path("flat_root/cache/b").is_file());
+    assert!(t.path(&format!("root/{id}/models/a")).is_file());
+    assert!(t.path("flat_root/cache/b").is_file());
 
     // No root for `flat`, and no terminal to ask: a usage error naming it, nothing run.
-    let r = env.run_flow(&script, &["--storage", &in_arg]);
-    assert_eq!(r.code, 2, "{r:?}");
-    assert!(
-        r.stderr.contains("flat"),
-        "the missing storage is not named: {}",
-        r.stderr
-    );
-    r.no_panic();
-    let list = env.wf(&["executions", "--json"]);
+    let r = t.run_flow(&script, &["--storage", &in_arg]);
+    r.status(2);
+    r.stderr_contains("flat");
+    let list = t.wf(&["executions", "--json"]);
     assert_eq!(list.json.as_array().map(|a| a.len()), Some(1), "{list:?}");
 }
 
@@ -689,21 +345,22 @@ let flat = wf.data.Storage(#{ name: "flat", with_execution_id: false, create_dir
 
 #[test]
 fn missing_required_placeholders_are_all_listed_and_a_mistyped_value_is_refused() {
-    let env = Env::new();
+    let t = Test::new();
     let body = r#"
 let epochs = wf.Placeholder(#{ name: "epochs", placeholder_type: wf.PlaceholderType.INT, description: "passes over the data" });
 let lr = wf.Placeholder(#{ name: "lr", placeholder_type: wf.PlaceholderType.FLOAT, description: "learning rate" });
 let tag = wf.Placeholder(#{ name: "tag", placeholder_type: wf.PlaceholderType.STR, default: "v1" });
 "#;
-    let j = job("train", &tick(&env.at("ran")))
+    let j = job("train", &tick(&t.at("ran")))
         .param("epochs", "epochs")
         .param("lr", "lr")
         .param("tag", "tag");
-    let script = env.write("flow.rhai", &flow("params", body, &[j], &["train"]));
+    let script = t
+        .write("flow.rhai", &flow("params", body, &[j], &["train"]))
+        .at("flow.rhai");
 
-    let r = env.run_flow(&script, &[]);
-    assert_eq!(r.code, 2, "{r:?}");
-    r.no_panic();
+    let r = t.run_flow(&script, &[]);
+    r.status(2);
     let err = r.stderr.to_lowercase();
     for needle in [
         "epochs",
@@ -724,8 +381,8 @@ let tag = wf.Placeholder(#{ name: "tag", placeholder_type: wf.PlaceholderType.ST
         "a placeholder with a default is listed as missing:\n{}",
         r.stderr
     );
-    assert_eq!(env.count("ran"), 0, "the job ran");
-    let list = env.wf(&["executions", "--json"]);
+    assert_eq!(t.count("ran"), 0, "the job ran");
+    let list = t.wf(&["executions", "--json"]);
     let executed = list.json.as_array().map_or(0, |a| {
         a.iter()
             .filter(|e| {
@@ -737,22 +394,21 @@ let tag = wf.Placeholder(#{ name: "tag", placeholder_type: wf.PlaceholderType.ST
     });
     assert_eq!(executed, 0, "something was recorded as executed: {list:?}");
 
-    let r = env.run_flow(&script, &["-p", "epochs=ten", "-p", "lr=0.1"]);
-    assert_eq!(r.code, 2, "{r:?}");
-    r.no_panic();
-    assert!(r.stderr.contains("epochs"), "{}", r.stderr);
+    let r = t.run_flow(&script, &["-p", "epochs=ten", "-p", "lr=0.1"]);
+    r.status(2);
+    r.stderr_contains("epochs");
     assert!(
         r.stderr.to_lowercase().contains("int"),
         "what epochs takes is not said: {}",
         r.stderr
     );
-    assert_eq!(env.count("ran"), 0, "the job ran");
+    assert_eq!(t.count("ran"), 0, "the job ran");
 
     // And the good values run.
-    let r = env.run_flow(&script, &["-p", "epochs=10", "-p", "lr=0.1"]);
-    assert_eq!(r.code, 0, "{r:?}");
+    let r = t.run_flow(&script, &["-p", "epochs=10", "-p", "lr=0.1"]);
+    r.status(0);
     assert_eq!(r.json["parameters"]["epochs"], 10);
-    assert_eq!(env.count("ran"), 1);
+    assert_eq!(t.count("ran"), 1);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -760,44 +416,46 @@ let tag = wf.Placeholder(#{ name: "tag", placeholder_type: wf.PlaceholderType.ST
 
 #[test]
 fn delayed_placeholder_pauses_until_proceed_supplies_it() {
-    let env = Env::new();
+    let t = Test::new();
     let body = r#"
 let answer = wf.Placeholder(#{ name: "answer", placeholder_type: wf.PlaceholderType.INT, delay: true, description: "asked at the step" });
 "#;
-    let prep = job("prep", &tick(&env.at("prep.count")));
+    let prep = job("prep", &tick(&t.at("prep.count")));
     let ask = job(
         "ask",
         &format!(
             "printf '%s %s' \"$WF_PARAM_ANSWER\" \"$*\" > '{}'",
-            env.at("answer.txt")
+            t.at("answer.txt")
         ),
     )
     .param("answer", "answer")
     .after(&["prep"]);
-    let script = env.write(
-        "flow.rhai",
-        &flow("delayed", body, &[prep, ask], &["prep", "ask"]),
-    );
+    let script = t
+        .write(
+            "flow.rhai",
+            &flow("delayed", body, &[prep, ask], &["prep", "ask"]),
+        )
+        .at("flow.rhai");
 
-    let r = env.run_flow(&script, &[]);
-    assert_eq!(r.code, 3, "{r:?}");
-    assert_eq!(r.status(), "awaiting_input", "{:#}", r.json);
+    let r = t.run_flow(&script, &[]);
+    r.status(3);
+    assert_eq!(r.exec_status(), "awaiting_input", "{:#}", r.json);
     assert_eq!(r.step_status("prep"), "executed");
     assert_eq!(r.step_status("ask"), "awaiting_input");
-    assert_eq!(env.read("answer.txt"), "", "the step ran without its value");
+    assert_eq!(t.read("answer.txt"), "", "the step ran without its value");
     let id = r.id();
 
-    let r = env.wf(&["proceed", &id, "ask", "-p", "answer=42", "--json"]);
-    assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(r.status(), "executed");
+    let r = t.wf(&["proceed", &id, "ask", "-p", "answer=42", "--json"]);
+    r.status(0);
+    assert_eq!(r.exec_status(), "executed");
     assert_eq!(r.step_status("ask"), "executed");
-    let seen = env.read("answer.txt");
+    let seen = t.read("answer.txt");
     assert!(
         seen.starts_with("42 ") && seen.contains("--answer=42"),
         "the job saw: {seen}"
     );
-    assert_eq!(env.count("prep.count"), 1, "prep ran again");
-    let shown = env.wf(&["show", &id, "--json"]);
+    assert_eq!(t.count("prep.count"), 1, "prep ran again");
+    let shown = t.wf(&["show", &id, "--json"]);
     assert_eq!(shown.json["status"], "executed", "{shown:?}");
 }
 
@@ -806,31 +464,33 @@ let answer = wf.Placeholder(#{ name: "answer", placeholder_type: wf.PlaceholderT
 
 #[test]
 fn retry_runs_the_failed_step_again_and_not_the_executed_ones() {
-    let env = Env::new();
-    let first = job("first", &tick(&env.at("first.count")));
+    let t = Test::new();
+    let first = job("first", &tick(&t.at("first.count")));
     let flaky = job(
         "flaky",
         &format!(
             "{}; if [ ! -e '{m}' ]; then touch '{m}'; echo 'first attempt fails' >&2; exit 7; fi",
-            tick(&env.at("flaky.count")),
-            m = env.at("marker")
+            tick(&t.at("flaky.count")),
+            m = t.at("marker")
         ),
     )
     .after(&["first"]);
-    let last = job("last", &tick(&env.at("last.count"))).after(&["flaky"]);
-    let script = env.write(
-        "flow.rhai",
-        &flow(
-            "retry",
-            "",
-            &[first, flaky, last],
-            &["first", "flaky", "last"],
-        ),
-    );
+    let last = job("last", &tick(&t.at("last.count"))).after(&["flaky"]);
+    let script = t
+        .write(
+            "flow.rhai",
+            &flow(
+                "retry",
+                "",
+                &[first, flaky, last],
+                &["first", "flaky", "last"],
+            ),
+        )
+        .at("flow.rhai");
 
-    let r = env.run_flow(&script, &[]);
-    assert_eq!(r.code, 1, "{r:?}");
-    assert_eq!(r.status(), "failed");
+    let r = t.run_flow(&script, &[]);
+    r.status(1);
+    assert_eq!(r.exec_status(), "failed");
     assert_eq!(r.step_status("first"), "executed");
     assert_eq!(r.step_status("flaky"), "failed");
     assert!(
@@ -842,19 +502,19 @@ fn retry_runs_the_failed_step_again_and_not_the_executed_ones() {
         r.step("flaky")
     );
     assert_ne!(r.step_status("last"), "executed");
-    assert_eq!(env.count("last.count"), 0);
+    assert_eq!(t.count("last.count"), 0);
     let id = r.id();
 
-    let r = env.wf(&["retry", &id, "--json"]);
-    assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(r.status(), "executed");
+    let r = t.wf(&["retry", &id, "--json"]);
+    r.status(0);
+    assert_eq!(r.exec_status(), "executed");
     assert_eq!(r.id(), id);
     assert_eq!(r.step_status("flaky"), "executed");
     assert_eq!(r.step("flaky")["attempt"], 2, "{:#}", r.step("flaky"));
     assert_eq!(r.step_status("last"), "executed");
-    assert_eq!(env.count("first.count"), 1, "an executed step ran again");
-    assert_eq!(env.count("flaky.count"), 2);
-    assert_eq!(env.count("last.count"), 1);
+    assert_eq!(t.count("first.count"), 1, "an executed step ran again");
+    assert_eq!(t.count("flaky.count"), 2);
+    assert_eq!(t.count("last.count"), 1);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -862,54 +522,54 @@ fn retry_runs_the_failed_step_again_and_not_the_executed_ones() {
 
 #[test]
 fn resume_after_kill_9_does_not_run_executed_steps_again() {
-    let env = Env::new();
-    let first = job("first", &tick(&env.at("first.count")));
+    let t = Test::new();
+    let first = job("first", &tick(&t.at("first.count")));
     // The first time, `second` signals it started and sleeps; when run again it ends at once.
     let second = job(
         "second",
         &format!(
             "{}; if [ ! -e '{m}' ]; then echo $$ > '{m}'; sleep 30; fi",
-            tick(&env.at("second.count")),
-            m = env.at("second.started")
+            tick(&t.at("second.count")),
+            m = t.at("second.started")
         ),
     )
     .after(&["first"]);
-    let script = env.write(
-        "flow.rhai",
-        &flow("durable", "", &[first, second], &["first", "second"]),
-    );
+    let script = t
+        .write(
+            "flow.rhai",
+            &flow("durable", "", &[first, second], &["first", "second"]),
+        )
+        .at("flow.rhai");
 
-    let storage = env.out_storage();
-    let mut runner = env.spawn(&["run", &script, "--storage", &storage, "--json"]);
+    let storage = t.storage();
+    let mut runner = t
+        .args(&["run", &script, "--storage", &storage, "--json"])
+        .spawn();
     let started = wait_until(Duration::from_secs(20), || {
-        !env.read("second.started").trim().is_empty()
+        !t.read("second.started").trim().is_empty()
     });
-    if !started {
-        let _ = runner.kill();
-        panic!("`second` never started: {}", env.read("runner.err"));
-    }
-    let id = env.latest_id();
-    let shown = env.wf(&["show", &id, "--json"]);
+    assert!(started, "`second` never started: {}", t.read("runner.err"));
+    let id = latest_id(&t);
+    let shown = t.wf(&["show", &id, "--json"]);
     assert_eq!(
         step(&shown.json, "second")["status"],
         "running",
         "{shown:?}"
     );
-    runner.kill().unwrap(); // SIGKILL
-    runner.wait().unwrap();
-    let old_job = read_pid(&env, "second.started");
+    runner.kill();
+    let old_job = read_pid(&t, "second.started");
 
-    let r = env.wf(&["resume", &id, "--json"]);
+    let r = t.wf(&["resume", &id, "--json"]);
     // The dead runner's job must not keep running beside its rerun.
     let old_job_gone = wait_until(Duration::from_secs(3), || !alive(old_job));
     cleanup(old_job);
-    assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(r.status(), "executed", "{:#}", r.json);
+    r.status(0);
+    assert_eq!(r.exec_status(), "executed", "{:#}", r.json);
     assert_eq!(r.step_status("first"), "executed");
     assert_eq!(r.step_status("second"), "executed");
-    assert_eq!(env.count("first.count"), 1, "the executed step ran again");
+    assert_eq!(t.count("first.count"), 1, "the executed step ran again");
     assert_eq!(
-        env.count("second.count"),
+        t.count("second.count"),
         2,
         "the running step did not run again"
     );
@@ -917,7 +577,7 @@ fn resume_after_kill_9_does_not_run_executed_steps_again() {
         old_job_gone,
         "the killed runner's job {old_job} is still running after resume"
     );
-    let shown = env.wf(&["show", &id, "--json"]);
+    let shown = t.wf(&["show", &id, "--json"]);
     assert_eq!(shown.json["status"], "executed", "{shown:?}");
 }
 
@@ -926,55 +586,52 @@ fn resume_after_kill_9_does_not_run_executed_steps_again() {
 
 #[test]
 fn partial_execution_reuses_outputs_of_the_latest_execution_and_refuses_without_one() {
-    let env = Env::new();
+    let t = Test::new();
     let first = job(
         "first",
         &format!(
             "{} && echo data > \"$WF_OUTPUT_OUT/data.txt\"",
-            tick(&env.at("first.count"))
+            tick(&t.at("first.count"))
         ),
     );
     let second = job(
         "second",
         &format!(
             "{} && cat \"$WF_INPUT_SRC/data.txt\" && printf '%s' \"$WF_INPUT_SRC\" > '{}'",
-            tick(&env.at("second.count")),
-            env.at("second.src")
+            tick(&t.at("second.count")),
+            t.at("second.src")
         ),
     )
     .inputs(&[&input("src", r#"first.outputs["out"].as_input()"#)]);
-    let script = env.write(
-        "flow.rhai",
-        &flow("partial", "", &[first, second], &["first", "second"]),
-    );
+    let script = t
+        .write(
+            "flow.rhai",
+            &flow("partial", "", &[first, second], &["first", "second"]),
+        )
+        .at("flow.rhai");
 
     // On a fresh home there is no execution to take `first`'s output from.
-    let r = env.run_flow(&script, &["--steps", "second"]);
+    let r = t.run_flow(&script, &["--steps", "second"]);
     assert_ne!(r.code, 0, "{r:?}");
-    r.no_panic();
-    assert!(
-        r.stderr.contains("first"),
-        "what is missing is not named: {}",
-        r.stderr
-    );
-    assert_eq!(env.count("second.count"), 0, "the step ran");
+    r.stderr_contains("first");
+    assert_eq!(t.count("second.count"), 0, "the step ran");
 
-    let whole = env.run_flow(&script, &[]);
-    assert_eq!(whole.code, 0, "{whole:?}");
+    let whole = t.run_flow(&script, &[]);
+    whole.status(0);
     let produced = whole.output_path("first", "out");
 
-    let r = env.run_flow(&script, &["--steps", "second"]);
-    assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(r.status(), "executed");
+    let r = t.run_flow(&script, &["--steps", "second"]);
+    r.status(0);
+    assert_eq!(r.exec_status(), "executed");
     assert_ne!(r.id(), whole.id());
     assert_eq!(step_names(&r.json), ["second"], "{:#}", r.json);
     assert_eq!(r.step_status("second"), "executed");
     assert_eq!(
-        env.read("second.src").trim_end_matches('/'),
+        t.read("second.src").trim_end_matches('/'),
         produced.trim_end_matches('/')
     );
-    assert_eq!(env.count("first.count"), 1, "first ran again");
-    assert_eq!(env.count("second.count"), 2);
+    assert_eq!(t.count("first.count"), 1, "first ran again");
+    assert_eq!(t.count("second.count"), 2);
     assert!(
         r.json["reused"].to_string().contains("first"),
         "the record does not say what it reused: {:#}",
@@ -987,25 +644,27 @@ fn partial_execution_reuses_outputs_of_the_latest_execution_and_refuses_without_
 
 #[test]
 fn timeout_kills_the_whole_process_tree() {
-    let env = Env::new();
+    let t = Test::new();
     let j = job(
         "slow",
         &format!(
             "sleep 60 & echo $! > '{}'; sleep 60",
-            env.at("grandchild.pid")
+            t.at("grandchild.pid")
         ),
     )
     .policy("wf.steps.StepPolicy(#{ max_execution_minutes: 0.02 })");
-    let script = env.write("flow.rhai", &flow("timeout", "", &[j], &["slow"]));
+    let script = t
+        .write("flow.rhai", &flow("timeout", "", &[j], &["slow"]))
+        .at("flow.rhai");
 
     let start = Instant::now();
-    let r = env.run_flow(&script, &[]);
+    let r = t.run_flow(&script, &[]);
     let took = start.elapsed();
-    let grandchild = read_pid(&env, "grandchild.pid");
+    let grandchild = read_pid(&t, "grandchild.pid");
     let gone = wait_until(Duration::from_secs(3), || !alive(grandchild));
     cleanup(grandchild);
-    assert_eq!(r.code, 1, "{r:?}");
-    assert_eq!(r.status(), "failed");
+    r.status(1);
+    assert_eq!(r.exec_status(), "failed");
     assert_eq!(r.step_status("slow"), "failed");
     let error = r.step("slow")["error"].as_str().unwrap_or("");
     assert!(error.contains("timed out"), "error: {error}");
@@ -1021,7 +680,7 @@ fn timeout_kills_the_whole_process_tree() {
 
 #[test]
 fn running_the_definition_json_equals_running_the_script() {
-    let env = Env::new();
+    let t = Test::new();
     let body = r#"
 let acc = wf.Placeholder(#{ name: "acc", placeholder_type: wf.PlaceholderType.FLOAT, default: 0.7 });
 "#;
@@ -1045,11 +704,11 @@ let acc = wf.Placeholder(#{ name: "acc", placeholder_type: wf.PlaceholderType.FL
             &format!("{gate}{}{}wf.Workflow(#{{", good.rhai(), bad.rhai()),
         )
         .replace("steps: []", "steps: [train, gate, good, bad]");
-    let script = env.write("flow.rhai", &script);
+    let script = t.write("flow.rhai", &script).at("flow.rhai");
 
-    let graph = env.wf(&["graph", &script, "--format", "json"]);
-    assert_eq!(graph.code, 0, "{graph:?}");
-    let def = env.write("def.json", &graph.stdout);
+    let graph = t.wf(&["graph", &script, "--format", "json"]);
+    graph.status(0);
+    let def = t.write("def.json", &graph.stdout).at("def.json");
 
     let shape = |r: &Ran| -> Vec<(String, String, String, Vec<String>, Value, Value)> {
         let id = r.id();
@@ -1086,10 +745,10 @@ let acc = wf.Placeholder(#{ name: "acc", placeholder_type: wf.PlaceholderType.FL
     };
     for acc in ["0.7", "0.2"] {
         let p = format!("acc={acc}");
-        let from_script = env.run_flow(&script, &["-p", &p]);
-        let from_def = env.run_flow(&def, &["-p", &p]);
-        assert_eq!(from_script.code, 0, "{from_script:?}");
-        assert_eq!(from_def.code, 0, "{from_def:?}");
+        let from_script = t.run_flow(&script, &["-p", &p]);
+        let from_def = t.run_flow(&def, &["-p", &p]);
+        from_script.status(0);
+        from_def.status(0);
         assert_eq!(from_def.json["workflow"], from_script.json["workflow"]);
         assert_eq!(from_def.json["status"], from_script.json["status"]);
         assert_eq!(from_def.json["parameters"], from_script.json["parameters"]);
@@ -1103,8 +762,8 @@ let acc = wf.Placeholder(#{ name: "acc", placeholder_type: wf.PlaceholderType.FL
 
 #[test]
 fn step_policy_retries_a_failing_job_until_it_succeeds() {
-    let env = Env::new();
-    let counter = env.at("count");
+    let t = Test::new();
+    let counter = t.at("count");
     let j = job(
         "flaky",
         &format!(
@@ -1113,14 +772,16 @@ fn step_policy_retries_a_failing_job_until_it_succeeds() {
         ),
     )
     .policy("wf.steps.StepPolicy(#{ retries: 2 })");
-    let script = env.write("flow.rhai", &flow("retries", "", &[j], &["flaky"]));
+    let script = t
+        .write("flow.rhai", &flow("retries", "", &[j], &["flaky"]))
+        .at("flow.rhai");
 
-    let r = env.run_flow(&script, &[]);
-    assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(r.status(), "executed");
+    let r = t.run_flow(&script, &[]);
+    r.status(0);
+    assert_eq!(r.exec_status(), "executed");
     assert_eq!(r.step_status("flaky"), "executed");
     assert_eq!(r.step("flaky")["attempt"], 3, "{:#}", r.step("flaky"));
-    assert_eq!(env.count("count"), 3);
+    assert_eq!(t.count("count"), 3);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1128,75 +789,77 @@ fn step_policy_retries_a_failing_job_until_it_succeeds() {
 
 #[test]
 fn stop_from_another_process_ends_the_run_stopped_and_kills_the_job() {
-    let env = Env::new();
+    let t = Test::new();
     let j = job(
         "sleepy",
-        &format!("sleep 30 & echo $! > '{}'; wait", env.at("sleep.pid")),
+        &format!("sleep 30 & echo $! > '{}'; wait", t.at("sleep.pid")),
     );
-    let after = job("after", &tick(&env.at("after.count"))).after(&["sleepy"]);
-    let script = env.write(
-        "flow.rhai",
-        &flow("stoppable", "", &[j, after], &["sleepy", "after"]),
-    );
+    let after = job("after", &tick(&t.at("after.count"))).after(&["sleepy"]);
+    let script = t
+        .write(
+            "flow.rhai",
+            &flow("stoppable", "", &[j, after], &["sleepy", "after"]),
+        )
+        .at("flow.rhai");
 
-    let storage = env.out_storage();
-    let mut runner = env.spawn(&["run", &script, "--storage", &storage, "--json"]);
-    if !wait_until(Duration::from_secs(20), || {
-        !env.read("sleep.pid").trim().is_empty()
-    }) {
-        let _ = runner.kill();
-        panic!("the job never started: {}", env.read("runner.err"));
-    }
-    let sleeper = read_pid(&env, "sleep.pid");
-    let id = env.latest_id();
+    let storage = t.storage();
+    let mut runner = t
+        .args(&["run", &script, "--storage", &storage, "--json"])
+        .spawn();
+    let started = wait_until(Duration::from_secs(20), || {
+        !t.read("sleep.pid").trim().is_empty()
+    });
+    assert!(started, "the job never started: {}", t.read("runner.err"));
+    let sleeper = read_pid(&t, "sleep.pid");
+    let id = latest_id(&t);
 
-    let stop = env.wf(&["stop", &id]);
-    let code = wait_child(&mut runner, Duration::from_secs(20));
+    let stop = t.wf(&["stop", &id]);
+    let code = runner.wait(Duration::from_secs(20));
     let gone = wait_until(Duration::from_secs(3), || !alive(sleeper));
     cleanup(sleeper);
-    assert_eq!(stop.code, 0, "{stop:?}");
-    stop.no_panic();
+    stop.status(0);
     assert_eq!(
         code,
         Some(1),
         "the runner did not end (1) after stop: {}",
-        env.read("runner.err")
+        t.read("runner.err")
     );
-    let record: Value = serde_json::from_str(&env.read("runner.out")).unwrap_or(Value::Null);
+    let record: Value = serde_json::from_str(&t.read("runner.out")).unwrap_or(Value::Null);
     assert_eq!(
         record["status"],
         "stopped",
         "{record:#}\n{}",
-        env.read("runner.err")
+        t.read("runner.err")
     );
     assert_eq!(step(&record, "sleepy")["status"], "stopped");
     assert_ne!(step(&record, "after")["status"], "executed");
-    assert_eq!(env.count("after.count"), 0);
+    assert_eq!(t.count("after.count"), 0);
     assert!(gone, "the job's process {sleeper} outlived the stop");
-    let shown = env.wf(&["show", &id, "--json"]);
+    let shown = t.wf(&["show", &id, "--json"]);
     assert_eq!(shown.json["status"], "stopped", "{shown:?}");
 }
 
 // ---------------------------------------------------------------------------------------------
 // 15. Bad input is a clear error, never a panic
 
-fn metrics_job_run(metrics_text: &str) -> (Env, Ran) {
-    let env = Env::new();
-    let src = env.write("metrics.src", metrics_text);
+fn metrics_job_run(metrics_text: &str) -> (Test, Ran) {
+    let t = Test::new();
+    let src = t.write("metrics.src", metrics_text).at("metrics.src");
     let j = job("train", &format!("cp '{src}' \"$WF_OUTPUT_METRICS\"")).outputs(&[
         &dir_output("out", "train"),
         &metrics_output("train/metrics.json"),
     ]);
-    let script = env.write("flow.rhai", &flow("metrics", "", &[j], &["train"]));
-    let r = env.run_flow(&script, &[]);
-    (env, r)
+    let script = t
+        .write("flow.rhai", &flow("metrics", "", &[j], &["train"]))
+        .at("flow.rhai");
+    let r = t.run_flow(&script, &[]);
+    (t, r)
 }
 
 #[test]
 fn corrupt_metrics_file_fails_the_step_naming_the_file() {
     let (_env, r) = metrics_job_run("this is not json {");
-    r.no_panic();
-    assert_eq!(r.code, 1, "{r:?}");
+    r.status(1);
     assert_eq!(r.step_status("train"), "failed");
     let error = r.step("train")["error"].as_str().unwrap_or("");
     assert!(
@@ -1208,8 +871,7 @@ fn corrupt_metrics_file_fails_the_step_naming_the_file() {
 #[test]
 fn foreign_metrics_format_fails_the_step_naming_the_file() {
     let (_env, r) = metrics_job_run(r#"{"accuracy": 0.9}"#);
-    r.no_panic();
-    assert_eq!(r.code, 1, "{r:?}");
+    r.status(1);
     assert_eq!(r.step_status("train"), "failed");
     let error = r.step("train")["error"].as_str().unwrap_or("");
     assert!(
@@ -1219,51 +881,46 @@ fn foreign_metrics_format_fails_the_step_naming_the_file() {
 }
 
 /// The definition of a two-step workflow a -> b, as `wf graph` prints it.
-fn two_step_definition(env: &Env) -> Value {
+fn two_step_definition(t: &Test) -> Value {
     let a = job("a", "true");
     let b = job("b", "true").after(&["a"]);
-    let script = env.write("flow.rhai", &flow("pair", "", &[a, b], &["a", "b"]));
-    let graph = env.wf(&["graph", &script, "--format", "json"]);
-    assert_eq!(graph.code, 0, "{graph:?}");
+    let script = t
+        .write("flow.rhai", &flow("pair", "", &[a, b], &["a", "b"]))
+        .at("flow.rhai");
+    let graph = t.wf(&["graph", &script, "--format", "json"]);
+    graph.status(0);
     graph.json
 }
 
 #[test]
 fn definition_with_a_cycle_is_refused() {
-    let env = Env::new();
-    let mut def = two_step_definition(&env);
+    let t = Test::new();
+    let mut def = two_step_definition(&t);
     // a depends on b as well as b on a.
     def["workflow"]["steps"][0]["depend_steps"] = serde_json::json!([{ "$step": "b" }]);
     def["dependencies"]["a"] = serde_json::json!([{ "step": "b" }]);
-    let path = env.write("cycle.json", &def.to_string());
-    let r = env.run_flow(&path, &[]);
-    r.no_panic();
-    assert_eq!(r.code, 1, "{r:?}");
+    let path = t.write("cycle.json", &def.to_string()).at("cycle.json");
+    let r = t.run_flow(&path, &[]);
+    r.status(1);
     assert!(
         r.stderr.to_lowercase().contains("cycl"),
         "the cycle is not named: {}",
         r.stderr
     );
-    let check = env.wf(&["check", &path]);
-    check.no_panic();
-    assert_eq!(check.code, 1, "{check:?}");
+    let check = t.wf(&["check", &path]);
+    check.status(1);
 }
 
 #[test]
 fn definition_with_an_unknown_field_is_refused() {
-    let env = Env::new();
-    let mut def = two_step_definition(&env);
+    let t = Test::new();
+    let mut def = two_step_definition(&t);
     def["workflow"]["steps"][1]["bogus_field"] = serde_json::json!(1);
-    let path = env.write("unknown.json", &def.to_string());
-    let r = env.run_flow(&path, &[]);
-    r.no_panic();
-    assert_eq!(r.code, 1, "{r:?}");
-    assert!(
-        r.stderr.contains("bogus_field"),
-        "the field is not named: {}",
-        r.stderr
-    );
-    assert!(env
+    let path = t.write("unknown.json", &def.to_string()).at("unknown.json");
+    let r = t.run_flow(&path, &[]);
+    r.status(1);
+    r.stderr_contains("bogus_field");
+    assert!(t
         .wf(&["executions", "--json"])
         .json
         .as_array()
@@ -1272,60 +929,67 @@ fn definition_with_an_unknown_field_is_refused() {
 
 #[test]
 fn show_of_an_unknown_execution_is_a_clear_error() {
-    let env = Env::new();
-    let r = env.wf(&["show", "nosuchid", "--json"]);
-    r.no_panic();
+    let t = Test::new();
+    let r = t.wf(&["show", "nosuchid", "--json"]);
     assert_ne!(r.code, 0, "{r:?}");
-    assert!(
-        r.stderr.contains("nosuchid"),
-        "the id is not named: {}",
-        r.stderr
-    );
+    r.stderr_contains("nosuchid");
 }
 
 #[test]
 fn unusable_home_is_a_clear_error() {
-    let env = Env::new();
+    let t = Test::new();
     let j = job("a", "true");
-    let script = env.write("flow.rhai", &flow("home", "", &[j], &["a"]));
-    let storage = env.out_storage();
+    let script = t
+        .write("flow.rhai", &flow("home", "", &[j], &["a"]))
+        .at("flow.rhai");
+    let storage = t.storage();
 
     // A home that is a regular file.
-    let file_home = env.write("home_file", "not a folder");
-    let r = run(
-        Path::new(&file_home),
-        &["run", &script, "--storage", &storage, "--json"],
-    );
-    r.no_panic();
+    let file_home = t.write("home_file", "not a folder").path("home_file");
+    let r = t
+        .args(&["run", &script, "--storage", &storage, "--json"])
+        .home(&file_home)
+        .run();
     assert_ne!(r.code, 0, "{r:?}");
-    assert!(
-        r.stderr.contains("home_file"),
-        "the home is not named: {}",
-        r.stderr
-    );
-    let r = run(Path::new(&file_home), &["executions", "--json"]);
-    r.no_panic();
+    r.stderr_contains("home_file");
+    let r = t.args(&["executions", "--json"]).home(&file_home).run();
     assert_ne!(r.code, 0, "{r:?}");
 
     // A home inside a read-only folder (root writes anyway: then there is nothing to check).
-    let locked = env.path("locked");
+    let locked = t.path("locked");
     fs::create_dir(&locked).unwrap();
     set_mode(&locked, 0o555);
     let writable_anyway = fs::write(locked.join("probe"), "").is_ok();
     if !writable_anyway {
-        let r = run(
-            &locked.join("home"),
-            &["run", &script, "--storage", &storage, "--json"],
-        );
-        r.no_panic();
+        let r = t
+            .args(&["run", &script, "--storage", &storage, "--json"])
+            .home(locked.join("home"))
+            .run();
         assert_ne!(r.code, 0, "{r:?}");
-        assert!(
-            r.stderr.contains("locked"),
-            "the home is not named: {}",
-            r.stderr
-        );
+        r.stderr_contains("locked");
     }
     set_mode(&locked, 0o755);
+}
+
+/// `--home` wins over `WF_HOME`: the records go where the command line says.
+#[test]
+fn home_given_on_the_command_line_wins_over_wf_home() {
+    let t = Test::new();
+    let j = job("a", "true");
+    let script = t
+        .write("flow.rhai", &flow("home", "", &[j], &["a"]))
+        .at("flow.rhai");
+    let storage = t.storage();
+    let elsewhere = t.at("elsewhere");
+    t.args(&["run", &script, "--storage", &storage, "--json"])
+        .env("WF_HOME", &elsewhere)
+        .run()
+        .status(0);
+    assert!(
+        !Path::new(&elsewhere).exists(),
+        "WF_HOME was used although --home was given"
+    );
+    latest_id(&t);
 }
 
 fn set_mode(path: &Path, mode: u32) {
@@ -1338,16 +1002,18 @@ fn set_mode(path: &Path, mode: u32) {
 
 #[test]
 fn executions_json_lists_newest_first() {
-    let env = Env::new();
+    let t = Test::new();
     let j = job("a", "true");
-    let script = env.write("flow.rhai", &flow("listed", "", &[j], &["a"]));
-    let first = env.run_flow(&script, &[]);
-    let second = env.run_flow(&script, &[]);
-    assert_eq!(first.code, 0, "{first:?}");
-    assert_eq!(second.code, 0, "{second:?}");
+    let script = t
+        .write("flow.rhai", &flow("listed", "", &[j], &["a"]))
+        .at("flow.rhai");
+    let first = t.run_flow(&script, &[]);
+    let second = t.run_flow(&script, &[]);
+    first.status(0);
+    second.status(0);
 
-    let r = env.wf(&["executions", "--json"]);
-    assert_eq!(r.code, 0, "{r:?}");
+    let r = t.wf(&["executions", "--json"]);
+    r.status(0);
     let list = r
         .json
         .as_array()
@@ -1368,9 +1034,9 @@ fn executions_json_lists_newest_first() {
 
 #[test]
 fn flavors_json_is_an_array_of_flavors() {
-    let env = Env::new();
-    let r = env.wf(&["flavors", "--json"]);
-    assert_eq!(r.code, 0, "{r:?}");
+    let t = Test::new();
+    let r = t.wf(&["flavors", "--json"]);
+    r.status(0);
     let list = r
         .json
         .as_array()
@@ -1386,21 +1052,23 @@ fn flavors_json_is_an_array_of_flavors() {
 
 #[test]
 fn logs_print_what_the_job_printed() {
-    let env = Env::new();
+    let t = Test::new();
     let j = job(
         "talk",
         "echo \"hello from $WF_STEP_NAME\"; echo 'to stderr' >&2; echo \"args: $*\"",
     );
-    let script = env.write("flow.rhai", &flow("talker", "", &[j], &["talk"]));
-    let r = env.run_flow(&script, &[]);
-    assert_eq!(r.code, 0, "{r:?}");
+    let script = t
+        .write("flow.rhai", &flow("talker", "", &[j], &["talk"]))
+        .at("flow.rhai");
+    let r = t.run_flow(&script, &[]);
+    r.status(0);
 
-    let logs = env.wf(&["logs", &r.id(), "talk"]);
-    assert_eq!(logs.code, 0, "{logs:?}");
-    assert!(logs.stdout.contains("hello from talk"), "{}", logs.stdout);
-    assert!(logs.stdout.contains("to stderr"), "{}", logs.stdout);
-    assert!(logs.stdout.contains("--data="), "{}", logs.stdout);
-    assert!(logs.stdout.contains("--out="), "{}", logs.stdout);
+    let logs = t.wf(&["logs", &r.id(), "talk"]);
+    logs.status(0)
+        .stdout_contains("hello from talk")
+        .stdout_contains("to stderr")
+        .stdout_contains("--data=")
+        .stdout_contains("--out=");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1408,9 +1076,9 @@ fn logs_print_what_the_job_printed() {
 
 #[test]
 fn node_count_starts_one_process_per_rank() {
-    let env = Env::new();
-    let ranks = env.at("ranks.txt");
-    let script = env.write(
+    let t = Test::new();
+    let ranks = t.at("ranks.txt");
+    let script = t.write(
         "flow.rhai",
         &format!(
             r#"
@@ -1425,10 +1093,10 @@ let train = wf.steps.JobStep(#{{
 wf.Workflow(#{{ name: "ranks", desc: "d", steps: [train], storages: [storage] }})
 "#
         ),
-    );
-    let r = env.run_flow(&script, &[]);
-    assert_eq!(r.code, 0, "{r:?}");
-    let mut lines: Vec<String> = env.read("ranks.txt").lines().map(str::to_string).collect();
+    ).at("flow.rhai");
+    let r = t.run_flow(&script, &[]);
+    r.status(0);
+    let mut lines: Vec<String> = t.read("ranks.txt").lines().map(str::to_string).collect();
     lines.sort();
     assert_eq!(
         lines,
@@ -1438,8 +1106,8 @@ wf.Workflow(#{{ name: "ranks", desc: "d", steps: [train], storages: [storage] }}
 
 #[test]
 fn the_log_is_exported_to_log_export_path() {
-    let env = Env::new();
-    let script = env.write(
+    let t = Test::new();
+    let script = t.write(
         "flow.rhai",
         r#"
 let storage = wf.data.OutputStorage(#{ name: "out" });
@@ -1453,11 +1121,11 @@ let train = wf.steps.JobStep(#{
 });
 wf.Workflow(#{ name: "logs", desc: "d", steps: [train], storages: [storage] })
 "#,
-    );
-    let r = env.run_flow(&script, &[]);
-    assert_eq!(r.code, 0, "{r:?}");
+    ).at("flow.rhai");
+    let r = t.run_flow(&script, &[]);
+    r.status(0);
     let id = r.json["execution_id"].as_str().unwrap().to_string();
-    let exported = env.read(&format!("root/{id}/logs/train.log"));
+    let exported = t.read(&format!("root/{id}/logs/train.log"));
     assert!(
         exported.contains("hello from the job"),
         "exported log: {exported:?}"

@@ -1,19 +1,14 @@
 //! Every script shipped in `scripts/` and `examples/` checks, and the graph of each reference
-//! example matches its golden file (`UPDATE_GOLDEN=1 cargo test` rewrites them). Each golden
-//! definition is read back by `wf graph` and gives itself again.
+//! example matches its golden file (`UPDATE_GOLDEN=1 cargo test` rewrites them; a missing one
+//! fails). Each golden definition is read back by `wf graph` and gives itself again.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+use crate::test::{check_golden, Ran, Test, MANIFEST_DIR as ROOT};
 
-fn wf(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wf"))
-        .args(args)
-        .current_dir(ROOT)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("wf runs")
+/// `wf ARGS` from the repository's root, the scripts named as a user there would name them.
+fn wf(test: &Test, args: &[&str]) -> Ran {
+    test.args(args).current_dir(ROOT).run()
 }
 
 fn rhai_files(dir: &str) -> Vec<PathBuf> {
@@ -47,11 +42,11 @@ fn every_script_and_example_checks() {
         .filter(|p| !is_module(p))
         .collect();
     assert!(files.len() >= 30, "only {} scripts", files.len());
+    let test = Test::new();
     for f in &files {
-        let out = wf(&["check", f.to_str().unwrap()]);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        if !out.status.success() || stderr.contains("error") {
-            failures.push(format!("{}:\n{stderr}", f.display()));
+        let r = wf(&test, &["check", f.to_str().unwrap()]);
+        if r.code != 0 || r.stderr.contains("error") {
+            failures.push(format!("{}:\n{}", f.display(), r.stderr));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -59,39 +54,27 @@ fn every_script_and_example_checks() {
 
 #[test]
 fn reference_graphs_match_golden_files() {
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
     let golden_dir = Path::new(ROOT).join("tests/golden/graph");
-    std::fs::create_dir_all(&golden_dir).unwrap();
     let mut failures = Vec::new();
     let files = rhai_files("scripts/reference");
     assert!(files.len() >= 30, "only {} reference examples", files.len());
+    let test = Test::new();
     for f in &files {
-        let out = wf(&["graph", f.to_str().unwrap(), "--format", "json"]);
-        let actual = String::from_utf8_lossy(&out.stdout).to_string();
+        let actual = wf(&test, &["graph", f.to_str().unwrap(), "--format", "json"]).stdout;
         let golden = golden_dir
             .join(f.file_stem().unwrap())
             .with_extension("json");
-        if update {
-            std::fs::write(&golden, &actual).unwrap();
-            continue;
-        }
-        let expected = std::fs::read_to_string(&golden).unwrap_or_default();
-        if actual != expected {
-            failures.push(format!(
-                "{}: graph differs from {}",
-                f.display(),
-                golden.display()
-            ));
+        if let Err(problem) = check_golden(&golden, &actual) {
+            failures.push(format!("{}: graph: golden {problem}", f.display()));
             continue;
         }
         // The definition is a complete description: read back, it prints itself again.
         let rel = golden.strip_prefix(ROOT).unwrap();
-        let again = wf(&["graph", rel.to_str().unwrap(), "--format", "json"]);
-        if String::from_utf8_lossy(&again.stdout) != actual {
+        let again = wf(&test, &["graph", rel.to_str().unwrap(), "--format", "json"]);
+        if again.stdout != actual {
             failures.push(format!(
-                "{}: reading the definition back changes it:\n{}",
-                rel.display(),
-                String::from_utf8_lossy(&again.stderr)
+                "{}: reading the definition back changes it: {again:?}",
+                rel.display()
             ));
         }
     }
@@ -100,8 +83,12 @@ fn reference_graphs_match_golden_files() {
 
 #[test]
 fn dot_and_mermaid_draw_every_edge() {
-    let out = wf(&["graph", "examples/train_and_branch.rhai", "--format", "dot"]);
-    let dot = String::from_utf8_lossy(&out.stdout);
+    let test = Test::new();
+    let out = wf(
+        &test,
+        &["graph", "examples/train_and_branch.rhai", "--format", "dot"],
+    );
+    let dot = &out.stdout;
     assert!(
         dot.contains("\"clf_gate\" -> \"publish\" [label=\"if true\"];"),
         "{dot}"
@@ -110,22 +97,25 @@ fn dot_and_mermaid_draw_every_edge() {
         dot.contains("\"clf_train\" -> \"clf_evaluate\" [label=\"model_url\"];"),
         "{dot}"
     );
-    let out = wf(&[
-        "graph",
-        "examples/train_and_branch.rhai",
-        "--format",
-        "mermaid",
-    ]);
-    let mm = String::from_utf8_lossy(&out.stdout);
+    let out = wf(
+        &test,
+        &[
+            "graph",
+            "examples/train_and_branch.rhai",
+            "--format",
+            "mermaid",
+        ],
+    );
+    let mm = &out.stdout;
     assert!(mm.starts_with("flowchart LR\n"), "{mm}");
     assert!(mm.contains("-->|if false|"), "{mm}");
 }
 
 #[test]
 fn check_summarises_steps_parameters_and_storages() {
-    let out = wf(&["check", "examples/train_and_branch.rhai"]);
-    assert!(out.status.success());
-    let text = String::from_utf8_lossy(&out.stdout);
+    let out = wf(&Test::new(), &["check", "examples/train_and_branch.rhai"]);
+    out.status(0);
+    let text = &out.stdout;
     assert!(
         text.contains("publish       job        after clf_gate (if true), clf_train (model_url)"),
         "{text}"
@@ -139,9 +129,12 @@ fn check_summarises_steps_parameters_and_storages() {
 
 #[test]
 fn check_json_is_one_object() {
-    let out = wf(&["check", "examples/train_and_branch.rhai", "--json"]);
-    assert!(out.status.success());
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    let out = wf(
+        &Test::new(),
+        &["check", "examples/train_and_branch.rhai", "--json"],
+    );
+    out.status(0);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("one JSON object");
     assert_eq!(v["valid"], true);
     assert_eq!(v["steps"].as_array().unwrap().len(), 5);
     assert_eq!(

@@ -1,0 +1,14 @@
+//! The integration tests, in one binary: one link of the test code instead of six, and one
+//! harness (`test`) through which every test starts `wf`.
+//!
+//! `cargo test --test integration run::` runs one module's tests; `UPDATE_GOLDEN=1 cargo test`
+//! rewrites the golden files of `invalid` and `scripts`.
+
+mod test;
+
+mod api;
+mod invalid;
+mod repl;
+mod run;
+mod scripts;
+mod surface;
