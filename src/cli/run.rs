@@ -132,6 +132,7 @@ pub fn run(home: Option<&Path>, args: RunArgs) -> i32 {
         typed: Vec::new(),
         storage_texts: args.storage.clone(),
         base_dir: script_dir,
+        defer_missing: false,
     };
     // Runs the script starts itself (`workflow.run()`, `debug()`) get the same values.
     let dev = LocalDev::new(home.clone(), req.clone());

@@ -38,6 +38,8 @@ pub struct Request {
     /// `--storage NAME=ROOT` texts.
     pub storage_texts: Vec<String>,
     pub base_dir: PathBuf,
+    /// Leave parameters without a value for later, as if delayed (debugging phase by phase).
+    pub defer_missing: bool,
 }
 
 fn absolute(p: PathBuf) -> PathBuf {
@@ -197,7 +199,8 @@ pub fn prepare(
         }
         let delay = p.get("delay").and_then(|v| v.as_bool()).unwrap_or(false);
         let required = p.get("required").and_then(|v| v.as_bool()).unwrap_or(true);
-        if delay {
+        // A debug execution asks for nothing up front: `next()` names what a phase lacks.
+        if delay || req.defer_missing {
             continue;
         }
         if !required {

@@ -263,7 +263,8 @@ impl LocalDev {
             ));
         }
         let mut st = self.lock_state();
-        let req = self.request(args, &st.values);
+        let mut req = self.request(args, &st.values);
+        req.defer_missing = debug;
         // The development state never asks at a prompt: `next()` names what is missing.
         let engine = Engine::new(&self.home, crate::backends::backend);
         let prepared = engine

@@ -7,6 +7,7 @@
 mod test;
 
 mod api;
+mod faults;
 mod invalid;
 mod repl;
 mod run;

@@ -671,3 +671,43 @@ fn ctrl_c_stops_the_running_phase_and_not_the_repl() {
         "the stopped job is still running"
     );
 }
+
+#[test]
+fn debug_never_asks_at_a_prompt_next_names_the_missing_value() {
+    let t = Test::new();
+    let script = t
+        .write(
+            "gate.rhai",
+            "let epochs = wf.Placeholder(#{ name: \"epochs\", placeholder_type: wf.PlaceholderType.INT });\n\
+             let gate = wf.steps.ConditionStep(#{ name: \"gate\", conditions: wf.steps.Condition(wf.steps.ConditionTypeEnum.GT, epochs, 5) });\n\
+             let workflow = wf.Workflow(#{ name: \"w\", desc: \"d\", steps: [gate] });\n",
+        )
+        .at("gate.rhai");
+    let Some(term) = Tmux::start(t.args(&["repl", &script])) else {
+        return;
+    };
+    term.expect_new("", &["wf>"]);
+    term.step("workflow.debug(#{})", &["debug execution"]);
+    let said = term.step(
+        "workflow.next()",
+        &["gate cannot run yet", "workflow.set_placeholder(\"epochs\""],
+    );
+    assert!(!said.contains("epochs (int"), "it prompted:\n{said}");
+    term.step("workflow.set_placeholder(\"epochs\", 7)", &["epochs = 7"]);
+    term.step("workflow.next()", &["gate: executed", "result   true"]);
+}
+
+#[test]
+fn ctrl_c_during_an_evaluation_comes_back_to_the_prompt() {
+    let t = Test::new();
+    let Some(term) = Tmux::start(t.args(&["repl"])) else {
+        return;
+    };
+    term.expect_new("", &["wf>"]);
+    let before = term.type_line("let n = 0; loop { n += 1; }");
+    std::thread::sleep(Duration::from_millis(300));
+    term.keys("C-c");
+    term.expect_new(&before, &["interrupted (Ctrl-C)", "wf>"]);
+    let said = term.step("40 + 2", &["42"]);
+    assert!(said.contains("42"), "{said}");
+}

@@ -299,6 +299,21 @@ pub struct Runner {
 }
 
 impl Runner {
+    /// Sends a signal by name (`INT`, `TERM`), as a terminal or a supervisor would.
+    pub fn signal(&self, name: &str) {
+        let sent = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "kill -{name} failed");
+    }
+
+    /// What the runner wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        fs::read_to_string(&self.err).unwrap_or_default()
+    }
+
     /// SIGKILL: the runner dies without a chance to record anything.
     pub fn kill(&mut self) {
         self.child.kill().unwrap();

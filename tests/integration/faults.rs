@@ -1,0 +1,430 @@
+//! What a user hits outside the happy path: signals, a killed runner, a closed pipe, ranks that
+//! fail, files that never end, scripts that import themselves. Each test names the behaviour a
+//! person would notice (an exit status, a record, a process left or not left running).
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::test::{alive, q, step, wait_until, Test};
+
+/// A workflow of one job step `train` running `command` on `nodes` ranks.
+fn ranks_flow(command: &str, nodes: u32) -> String {
+    format!(
+        r#"let storage = wf.data.OutputStorage(#{{ name: "out" }});
+let train = wf.steps.JobStep(#{{
+    name: "train",
+    algorithm: wf.BaseAlgorithm(#{{ command: {cmd} }}),
+    spec: wf.steps.JobSpec(#{{ resource: wf.steps.JobResource(#{{ flavor: "cpu.small", node_count: {nodes} }}) }}),
+    inputs: wf.steps.JobInput("data", wf.data.OBSPath(".")),
+    outputs: wf.steps.JobOutput("out", #{{ obs_config: wf.data.OBSOutputConfig(storage.join("o")) }}),
+}});
+wf.Workflow(#{{ name: "ranks", desc: "d", steps: [train], storages: [storage] }})
+"#,
+        cmd = q(command)
+    )
+}
+
+fn pid_in(t: &Test, rel: &str) -> Option<u32> {
+    t.read(rel).trim().parse().ok()
+}
+
+fn kill_if_alive(pid: Option<u32>) {
+    if let Some(pid) = pid.filter(|p| alive(*p)) {
+        let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+    }
+}
+
+fn latest_id(t: &Test) -> String {
+    let r = t.wf(&["executions", "--json"]);
+    r.json[0]["execution_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no execution: {r:?}"))
+        .to_string()
+}
+
+#[test]
+fn a_failing_rank_fails_the_step_at_once_and_stops_the_other_ranks() {
+    let t = Test::new();
+    let dir = t.dir().display().to_string();
+    let cmd = format!(
+        "echo $$ > \"{dir}/rank$RANK.pid\"; if [ \"$RANK\" = 1 ]; then exit 1; fi; sleep 30"
+    );
+    t.write("flow.rhai", &ranks_flow(&cmd, 2));
+    let started = Instant::now();
+    let r = t.run_flow(&t.at("flow.rhai"), &[]);
+    let took = started.elapsed();
+    r.status(1);
+    assert_eq!(r.step_status("train"), "failed", "{:#}", r.json);
+    let rank0 = pid_in(&t, "rank0.pid");
+    kill_if_alive(rank0);
+    // A second is the aim; the bound leaves room for a loaded machine.
+    assert!(
+        took < Duration::from_secs(5),
+        "the failing rank took {took:?} to fail the step"
+    );
+    assert!(
+        rank0.is_some_and(|p| !alive(p)),
+        "rank 0 outlived the failed step"
+    );
+}
+
+#[test]
+fn resume_after_kill_9_leaves_no_rank_of_the_dead_runner_alive() {
+    let t = Test::new();
+    let dir = t.dir().display().to_string();
+    // The first run records each rank's pid and sleeps; run again, each rank ends at once.
+    let cmd = format!(
+        "if [ -e \"{dir}/rank$RANK.pid\" ]; then exit 0; fi; echo $$ > \"{dir}/rank$RANK.pid\"; sleep 30"
+    );
+    t.write("flow.rhai", &ranks_flow(&cmd, 2));
+    let storage = t.storage();
+    let mut runner = t
+        .args(&["run", &t.at("flow.rhai"), "--storage", &storage])
+        .spawn();
+    let both = wait_until(Duration::from_secs(20), || {
+        pid_in(&t, "rank0.pid").is_some() && pid_in(&t, "rank1.pid").is_some()
+    });
+    assert!(both, "the ranks never started: {}", runner.stderr());
+    runner.kill();
+    let ranks = [pid_in(&t, "rank0.pid"), pid_in(&t, "rank1.pid")];
+    let r = t.wf(&["resume", &latest_id(&t), "--json"]);
+    let gone = wait_until(Duration::from_secs(3), || {
+        ranks.iter().flatten().all(|p| !alive(*p))
+    });
+    ranks.into_iter().for_each(kill_if_alive);
+    r.status(0);
+    assert!(gone, "a rank of the killed runner outlived `wf resume`");
+}
+
+#[test]
+fn ctrl_c_during_a_run_stops_it_records_stopped_and_kills_the_job() {
+    let t = Test::new();
+    let dir = t.dir().display().to_string();
+    t.write(
+        "flow.rhai",
+        &ranks_flow(&format!("echo $$ > '{dir}/job.pid'; sleep 30"), 1),
+    );
+    let storage = t.storage();
+    let mut runner = t
+        .args(&["run", &t.at("flow.rhai"), "--storage", &storage])
+        .spawn();
+    assert!(
+        wait_until(Duration::from_secs(20), || pid_in(&t, "job.pid").is_some()),
+        "the job never started: {}",
+        runner.stderr()
+    );
+    runner.signal("INT");
+    let code = runner.wait(Duration::from_secs(10));
+    let job = pid_in(&t, "job.pid");
+    let job_gone = wait_until(Duration::from_secs(3), || job.is_some_and(|p| !alive(p)));
+    kill_if_alive(job);
+    assert_eq!(
+        code,
+        Some(1),
+        "exit status after Ctrl-C: {}",
+        runner.stderr()
+    );
+    assert!(!runner.stderr().contains("panicked"), "{}", runner.stderr());
+    let shown = t.wf(&["show", "latest", "--json"]);
+    assert_eq!(shown.json["status"], "stopped", "{:#}", shown.json);
+    assert_eq!(step(&shown.json, "train")["status"], "stopped");
+    assert!(job_gone, "the job outlived Ctrl-C");
+}
+
+#[test]
+fn a_second_signal_is_not_a_crash() {
+    let t = Test::new();
+    t.write("flow.rhai", &ranks_flow("sleep 30", 1));
+    let storage = t.storage();
+    let mut runner = t
+        .args(&["run", &t.at("flow.rhai"), "--storage", &storage])
+        .spawn();
+    assert!(wait_until(Duration::from_secs(20), || runner
+        .stderr()
+        .contains("running")));
+    runner.signal("TERM");
+    runner.signal("INT");
+    assert_eq!(runner.wait(Duration::from_secs(10)), Some(1));
+    assert!(!runner.stderr().contains("panicked"), "{}", runner.stderr());
+    let shown = t.wf(&["show", "latest", "--json"]);
+    assert_eq!(shown.json["status"], "stopped");
+}
+
+#[test]
+fn a_closed_stdout_ends_a_command_quietly() {
+    let t = Test::new();
+    t.write("flow.rhai", &ranks_flow("true", 1));
+    t.run_flow(&t.at("flow.rhai"), &[]).status(0);
+    let wf = env!("CARGO_BIN_EXE_wf");
+    let home = t.home().display().to_string();
+    for args in [
+        "show latest",
+        "show latest --json",
+        "executions",
+        "executions --json",
+        "check --list-api",
+    ] {
+        // `head -c1` reads one byte and leaves: the rest meets a closed pipe.
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "'{wf}' --home '{home}' {args} | head -c1 >/dev/null"
+            ))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.is_empty(), "`wf {args} | head` wrote: {stderr}");
+    }
+}
+
+#[test]
+fn values_given_on_the_command_line_reach_a_run_the_script_starts() {
+    let t = Test::new();
+    t.write(
+        "flow.rhai",
+        r#"let epochs = wf.Placeholder(#{ name: "epochs", placeholder_type: wf.PlaceholderType.INT });
+let gate = wf.steps.ConditionStep(#{ name: "gate", conditions: wf.steps.Condition(wf.steps.ConditionTypeEnum.GT, epochs, 5) });
+let workflow = wf.Workflow(#{ name: "w", desc: "d", steps: [gate] });
+workflow.run(#{});
+"#,
+    );
+    let r = t.wf(&["run", &t.at("flow.rhai"), "-p", "epochs=7", "--json"]);
+    r.status(0);
+    assert_eq!(r.json["parameters"]["epochs"], 7, "{:#}", r.json);
+    assert_eq!(r.step("gate")["result"], true);
+}
+
+#[test]
+fn the_sandbox_time_limit_counts_script_time_not_the_phases_it_runs() {
+    let t = Test::new();
+    // The phase takes 11 s, past the 10 s limit; the loop after it takes well under it.
+    let script = ranks_flow("sleep 11", 1).replace("wf.Workflow(", "let workflow = wf.Workflow(");
+    t.write(
+        "flow.rhai",
+        &format!(
+            "{};\nworkflow.run(#{{}});\nlet n = 0;\nfor i in 0..10000 {{ n += i; }}\n",
+            script.trim_end()
+        ),
+    );
+    let storage = t.storage();
+    let r = t.wf(&["run", &t.at("flow.rhai"), "--storage", &storage]);
+    assert!(
+        !r.stderr.contains("max_seconds"),
+        "the phase's time counted against the script: {}",
+        r.stderr
+    );
+    r.status(0);
+}
+
+#[test]
+fn a_fifo_at_a_metrics_path_fails_the_step_instead_of_freezing_the_runner() {
+    let t = Test::new();
+    let fifo = t.path("metrics.json");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    t.write(
+        "flow.rhai",
+        &format!(
+            r#"let train = wf.steps.JobStep(#{{
+    name: "train",
+    algorithm: wf.BaseAlgorithm(#{{ command: "true" }}),
+    spec: wf.steps.JobSpec(#{{ resource: wf.steps.JobResource(#{{ flavor: "cpu.small" }}) }}),
+    inputs: wf.steps.JobInput("data", wf.data.OBSPath(".")),
+    outputs: wf.steps.JobOutput("metrics", #{{ metrics_config: wf.data.MetricsConfig({path}) }}),
+}});
+wf.Workflow(#{{ name: "fifo", desc: "d", steps: [train] }})
+"#,
+            path = q(&fifo.display().to_string())
+        ),
+    );
+    let mut runner = t.args(&["run", &t.at("flow.rhai"), "--json"]).spawn();
+    let code = runner.wait(Duration::from_secs(20));
+    assert_eq!(code, Some(1), "the runner froze: {}", runner.stderr());
+    let shown = t.wf(&["show", "latest", "--json"]);
+    let error = step(&shown.json, "train")["error"].as_str().unwrap_or("");
+    assert!(error.contains("a FIFO, not a regular file"), "{error}");
+}
+
+#[test]
+fn a_params_file_that_is_a_fifo_is_refused_at_once() {
+    let t = Test::new();
+    t.write("flow.rhai", &ranks_flow("true", 1));
+    let fifo = t.path("params.json");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let storage = t.storage();
+    let mut runner = t
+        .args(&[
+            "run",
+            &t.at("flow.rhai"),
+            "--storage",
+            &storage,
+            "--params",
+            fifo.to_str().unwrap(),
+        ])
+        .spawn();
+    assert_eq!(runner.wait(Duration::from_secs(10)), Some(2));
+    assert!(
+        runner.stderr().contains("is a FIFO, not a regular file"),
+        "{}",
+        runner.stderr()
+    );
+}
+
+#[test]
+fn an_import_cycle_is_an_error_naming_it() {
+    let t = Test::new();
+    t.write("a.rhai", "import \"b\" as b;\n")
+        .write("b.rhai", "import \"a\" as a;\n")
+        .write("main.rhai", "import \"a\" as a;\n");
+    let r = t.wf(&["check", &t.at("main.rhai")]);
+    r.status(1)
+        .stderr_contains("the imports form a cycle: `a` imports `b` imports `a`");
+    let r = t
+        .write("self.rhai", "import \"self\" as me;\n")
+        .wf(&["check", &t.at("self.rhai")]);
+    r.status(1).stderr_contains("the imports form a cycle");
+}
+
+#[test]
+fn objects_are_checked_where_they_are_built() {
+    let t = Test::new();
+    t.write(
+        "p.rhai",
+        "let p = wf.Placeholder(#{ name: \"c\", placeholder_type: wf.PlaceholderType.ENUM, default: \"c\", enum_list: [\"a\", \"b\"] });\np\n",
+    );
+    let r = t.wf(&["check", &t.at("p.rhai")]);
+    r.status(1)
+        .stderr_contains("p.rhai:1:12: error: the default str (\"c\") of ENUM placeholder `c` is not in its `enum_list`");
+}
+
+#[test]
+fn a_huge_placeholder_name_is_refused_without_a_panic() {
+    let t = Test::new();
+    let name = "a".repeat(65_536);
+    t.write(
+        "long.rhai",
+        &format!(
+            "let p = wf.Placeholder(#{{ name: \"{name}\", placeholder_type: wf.PlaceholderType.INT, default: 1 }});\n\
+             let c = wf.steps.ConditionStep(#{{ name: \"c\", conditions: wf.steps.Condition(wf.steps.ConditionTypeEnum.EQ, p, 1) }});\n\
+             wf.Workflow(#{{ name: \"w\", desc: \"d\", steps: [c] }})\n"
+        ),
+    );
+    let r = t.wf(&["check", &t.at("long.rhai")]);
+    r.status(1).stderr_contains("is 65536 characters long");
+    assert!(r.stderr.len() < 4_000, "the whole name was printed");
+    let r = t.wf(&["check", &t.at("long.rhai"), "--json"]);
+    assert_eq!(r.json["valid"], false, "{}", r.stdout);
+}
+
+#[test]
+fn copying_big_strings_into_objects_hits_a_limit_not_the_machine() {
+    let t = Test::new();
+    t.write(
+        "mem.rhai",
+        "let big = \"x\";\nfor i in 0..19 { big += big; }\nlet all = [];\nfor i in 0..100000 { all.push(wf.data.OBSPath(#{ obs_path: big + i })); }\n",
+    );
+    let r = t.wf(&["check", &t.at("mem.rhai")]);
+    r.status(1).stderr_contains("(max_object_bytes)");
+}
+
+#[test]
+fn logs_follow_ends_for_a_step_that_will_never_run() {
+    let t = Test::new();
+    t.write(
+        "flow.rhai",
+        r#"let storage = wf.data.OutputStorage(#{ name: "out" });
+let spec = wf.steps.JobSpec(#{ resource: wf.steps.JobResource(#{ flavor: "cpu.small" }) });
+let first = wf.steps.JobStep(#{ name: "first", algorithm: wf.BaseAlgorithm(#{ command: "exit 3" }), spec: spec,
+    inputs: wf.steps.JobInput("data", wf.data.OBSPath(".")),
+    outputs: wf.steps.JobOutput("out", #{ obs_config: wf.data.OBSOutputConfig(storage.join("a")) }) });
+let second = wf.steps.JobStep(#{ name: "second", algorithm: wf.BaseAlgorithm(#{ command: "true" }), spec: spec,
+    inputs: wf.steps.JobInput("data", wf.data.OBSPath(".")),
+    outputs: wf.steps.JobOutput("out", #{ obs_config: wf.data.OBSOutputConfig(storage.join("b")) }),
+    depend_steps: [first] });
+wf.Workflow(#{ name: "w", desc: "d", steps: [first, second], storages: [storage] })
+"#,
+    );
+    t.run_flow(&t.at("flow.rhai"), &[]).status(1);
+    let mut follow = t.args(&["logs", "latest", "second", "--follow"]).spawn();
+    assert_eq!(
+        follow.wait(Duration::from_secs(10)),
+        Some(0),
+        "`wf logs --follow` of a step that will never run did not return"
+    );
+    let r = t.wf(&["logs", "latest", "second"]);
+    r.status(0).stderr_contains("it has not run: it is waiting");
+}
+
+#[test]
+fn an_execution_whose_runner_died_is_shown_as_interrupted() {
+    let t = Test::new();
+    t.write("flow.rhai", &ranks_flow("sleep 30", 1));
+    let storage = t.storage();
+    let mut runner = t
+        .args(&["run", &t.at("flow.rhai"), "--storage", &storage])
+        .spawn();
+    assert!(wait_until(Duration::from_secs(20), || runner
+        .stderr()
+        .contains("running")));
+    runner.kill();
+    let id = latest_id(&t);
+    let shown = t.wf(&["show", &id]);
+    shown
+        .status(0)
+        .stdout_contains("interrupted")
+        .stdout_contains(&format!("`wf resume {id}`"));
+    t.wf(&["executions"]).stdout_contains("interrupted");
+    // Whatever the record says, the job is ended by the resume, which finishes the run.
+    t.wf(&["stop", &id]).status(0);
+}
+
+#[test]
+fn the_home_and_its_files_are_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = Test::new();
+    t.write("flow.rhai", &ranks_flow("echo hi", 1));
+    let storage = t.storage();
+    let wf = env!("CARGO_BIN_EXE_wf");
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "umask 000; '{wf}' --home '{}' run '{}' --storage '{storage}'",
+            t.home().display(),
+            t.at("flow.rhai")
+        ))
+        .env_remove("WF_HOME")
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{status:?}");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&t.home()), 0o700, "the home");
+    assert_eq!(mode(&t.home().join("wf.db")), 0o600, "the records");
+    let logs = t.home().join("logs");
+    let exec_logs = std::fs::read_dir(&logs)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let log = std::fs::read_dir(&exec_logs)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert_eq!(mode(&log), 0o600, "a step's log");
+    let lock = std::fs::read_dir(t.home().join("locks"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert_eq!(mode(&lock), 0o600, "a lock");
+}
