@@ -31,6 +31,11 @@ pub trait Backend: Send + Sync {
     /// Ends what an attempt of a step left running when its runner died, from the detail
     /// the attempt recorded. Called before the step runs again, under the execution's lock.
     fn clean_up(&self, _exec_id: &str, _step: &str, _detail: &Map<String, Value>) {}
+
+    /// Ends whatever an execution's dead runner left running through this kind that no
+    /// record points at (work started just before the runner died, before its step was
+    /// recorded running). Called once per kind when the execution is taken up again.
+    fn sweep(&self, _exec_id: &str) {}
 }
 
 /// Which backend runs each kind; `None` for a kind without one on this machine yet.

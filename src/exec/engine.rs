@@ -332,6 +332,16 @@ impl Engine {
         for r in rows.iter().filter(|r| r.status == Status::Running) {
             self.clean_up(&id, r);
         }
+        // Work started just before the runner died may have no record pointing at it.
+        let mut swept = Vec::new();
+        for r in rows.iter().filter(|r| !r.status.is_terminal()) {
+            if !swept.contains(&r.kind) {
+                swept.push(r.kind);
+                if let Some(backend) = (self.wiring.backends)(r.kind) {
+                    backend.sweep(&id);
+                }
+            }
+        }
         self.drive(store, setup, rows, held)
     }
 

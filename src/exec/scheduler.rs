@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::backend::{Attempt, Backends, BoxFuture, Note, Plan, PlanCtx, StepEnd, Work};
 use super::cancel::Cancel;
 use super::decide::{decide, execution_outcome, Branch, Decision, DepState};
-use super::error::{ExecError, Result};
+use super::error::Result;
 use super::events::{Event, EventSink, Prompter};
 use super::flavors::{Flavor, Machine, Usage};
 use super::resolve::{Ctx, Produced};
@@ -104,7 +104,7 @@ pub struct Scheduler {
     in_flight: usize,
     stopping: bool,
     notes_tx: mpsc::UnboundedSender<Note>,
-    notes_rx: Option<mpsc::UnboundedReceiver<Note>>,
+    notes_rx: mpsc::UnboundedReceiver<Note>,
     /// Set when a debug execution has ended.
     finished: Option<ExecStatus>,
 }
@@ -165,7 +165,7 @@ impl Scheduler {
             in_flight: 0,
             stopping: false,
             notes_tx,
-            notes_rx: Some(notes_rx),
+            notes_rx,
             finished: None,
         }
     }
@@ -289,10 +289,6 @@ impl Scheduler {
 
     /// Runs until nothing more can happen; returns the execution's final status.
     pub async fn drive(mut self) -> Result<(ExecStatus, Store)> {
-        let mut notes = self
-            .notes_rx
-            .take()
-            .ok_or_else(|| ExecError::System("the execution is already being driven".into()))?;
         let cancel = self.wiring.cancel.clone();
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         self.set_execution(ExecStatus::Running, None)?;
@@ -310,7 +306,7 @@ impl Scheduler {
             }
             tokio::select! {
                 biased;
-                note = notes.recv() => {
+                note = self.notes_rx.recv() => {
                     if let Some(n) = note {
                         self.handle(n)?;
                     }
@@ -333,20 +329,6 @@ impl Scheduler {
     /// Debugging: runs the next phase that can run, alone, and reports what happened.
     /// `interrupt` stops that phase (the REPL's Ctrl-C), not the execution.
     pub async fn next_phase(&mut self, interrupt: &Cancel) -> Result<NextReport> {
-        let mut notes = self
-            .notes_rx
-            .take()
-            .ok_or_else(|| ExecError::System("the execution is already being driven".into()))?;
-        let report = self.next_phase_with(&mut notes, interrupt).await;
-        self.notes_rx = Some(notes);
-        report
-    }
-
-    async fn next_phase_with(
-        &mut self,
-        notes: &mut mpsc::UnboundedReceiver<Note>,
-        interrupt: &Cancel,
-    ) -> Result<NextReport> {
         let mut report = NextReport::default();
         if self.finished.is_some() {
             report.finished = self.finished;
@@ -411,7 +393,7 @@ impl Scheduler {
             while self.in_flight > 0 {
                 tokio::select! {
                     biased;
-                    n = notes.recv() => match n {
+                    n = self.notes_rx.recv() => match n {
                         Some(n) => self.handle(n)?,
                         None => break,
                     },
@@ -810,8 +792,9 @@ impl Scheduler {
             self.usage.add(flavor);
             self.running += 1;
         }
-        let attempt = self.begin_attempt(&name, Some(Value::Object(plan.inputs)))?;
+        let attempt = self.state.get(&name).map(|s| s.attempt).unwrap_or(0) + 1;
         if let Some(st) = self.state_mut(&name) {
+            st.attempt = attempt;
             st.flavor = plan.flavor;
         }
         let token = self.wiring.cancel.child();
@@ -825,9 +808,37 @@ impl Scheduler {
             self.notes_tx.clone(),
         ));
         self.in_flight += 1;
-        // Work that is done at once (a condition) is handled here, so a chain of such steps
-        // settles in one pass; the rest goes on in a task of its own.
-        match run.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        // The first poll starts the work (a job's processes) or does it whole (a condition).
+        // The step is recorded running right after, with what the backend kept meanwhile: a
+        // process that starts before its record is found by its execution id on resume.
+        let polled = run.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+        let mut detail = None;
+        let mut later = Vec::new();
+        while let Ok(note) = self.notes_rx.try_recv() {
+            match note {
+                Note::Detail { step, detail: d } if step == name => detail = Some(d),
+                other => later.push(other),
+            }
+        }
+        self.set(
+            &name,
+            Status::Running,
+            None,
+            StepPatch {
+                attempt: Some(attempt),
+                started: true,
+                inputs: Some(Value::Object(plan.inputs)),
+                detail: Some(detail),
+                error: Some(None),
+                ..StepPatch::default()
+            },
+        )?;
+        for note in later {
+            self.handle(note)?;
+        }
+        match polled {
+            // Work that is done at once (a condition) is handled here, so a chain of such
+            // steps settles in one pass; the rest goes on in a task of its own.
             Poll::Ready(end) => self.finish(&name, end)?,
             Poll::Pending => {
                 let tx = self.notes_tx.clone();

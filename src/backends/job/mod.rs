@@ -6,7 +6,7 @@
 
 mod process;
 
-pub use process::{kill_leftovers, log_tail, Group};
+pub use process::{kill_by_environment, kill_groups, log_tail, Group};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -217,7 +217,12 @@ impl Backend for JobBackend {
             .get("groups")
             .and_then(|g| serde_json::from_value(g.clone()).ok())
             .unwrap_or_default();
-        kill_leftovers(exec_id, step, &groups);
+        kill_groups(&groups);
+        kill_by_environment(exec_id, Some(step));
+    }
+
+    fn sweep(&self, exec_id: &str) {
+        kill_by_environment(exec_id, None);
     }
 }
 

@@ -22,14 +22,40 @@ pub struct JobRun {
     pub nodes: u32,
 }
 
-/// A rank's process group, as recorded: its id (the leader's pid) and the leader's start
-/// time, so that a later runner never kills a group whose id was reused.
+/// A rank's process group, as recorded: its id (the leader's pid) and when it was started,
+/// so that a later runner never kills a group whose id was reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Group {
     pub pgid: u32,
-    /// Clock ticks after boot when the leader started (`/proc/PID/stat`, field 22).
+    /// Milliseconds since the Unix epoch when it was spawned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub start: Option<u64>,
+    pub started_ms: Option<u64>,
+}
+
+/// How far a process's start (known to a clock tick, after a boot time known to a second)
+/// may lie from the moment its spawn was recorded and still be that process.
+const START_SLACK_MS: u64 = 2_000;
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// When process `pid` started, in milliseconds since the Unix epoch; `None` when it is gone.
+/// Read only when a group is about to be killed: reading it from a process that is still
+/// starting would wait for its `exec`.
+pub fn started_ms(pid: u32) -> Option<u64> {
+    let ticks = start_time(pid)?;
+    let boot = std::fs::read_to_string("/proc/stat").ok().and_then(|t| {
+        t.lines()
+            .find_map(|l| l.strip_prefix("btime "))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    })?;
+    // SAFETY: sysconf only reads a system constant.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Some(boot * 1000 + ticks * 1000 / hz)
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -52,31 +78,36 @@ fn kill_group(pgid: u32) {
 }
 
 /// When process `pid` started, in clock ticks after boot; `None` when it is gone.
-pub fn start_time(pid: u32) -> Option<u64> {
+fn start_time(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may hold spaces and parentheses: fields count from the last `)`.
     let rest = &stat[stat.rfind(')')? + 1..];
     rest.split_whitespace().nth(19)?.parse().ok()
 }
 
-/// Kills what an earlier runner's job left: each recorded group still belonging to it, and
-/// every process that carries the step's `WF_EXECUTION_ID`/`WF_STEP_NAME` (a rank started
-/// just before the runner died, before its group was recorded; a child that left its group).
-pub fn kill_leftovers(exec_id: &str, step: &str, groups: &[Group]) {
+/// Kills what an earlier runner's job left: each recorded group still belonging to it.
+pub fn kill_groups(groups: &[Group]) {
     for g in groups {
-        // A leader alive with another start time means the id was reused: not ours. A leader
-        // that is gone leaves the id unusable while its group lives, so the group is ours.
-        match (start_time(g.pgid), g.start) {
-            (Some(now), Some(then)) if now != then => continue,
+        // A leader alive that started well after the recorded spawn means the id was reused:
+        // not ours. A leader that is gone leaves the id unusable while its group lives.
+        match (started_ms(g.pgid), g.started_ms) {
+            (Some(now), Some(then)) if now.abs_diff(then) > START_SLACK_MS => continue,
             _ => kill_group(g.pgid),
         }
     }
+}
+
+/// Kills every process that carries `WF_EXECUTION_ID=exec_id` (and `WF_STEP_NAME=step`,
+/// when given): a rank started just before its runner died, before it was recorded; a child
+/// that left its group. Only a dead runner's leftovers carry them: the caller holds the
+/// execution's lock.
+pub fn kill_by_environment(exec_id: &str, step: Option<&str>) {
     let Ok(procs) = std::fs::read_dir("/proc") else {
         return;
     };
     let me = std::process::id();
     let want_exec = format!("WF_EXECUTION_ID={exec_id}");
-    let want_step = format!("WF_STEP_NAME={step}");
+    let want_step = step.map(|s| format!("WF_STEP_NAME={s}"));
     for entry in procs.flatten() {
         let Some(pid) = entry
             .file_name()
@@ -92,10 +123,10 @@ pub fn kill_leftovers(exec_id: &str, step: &str, groups: &[Group]) {
             continue;
         };
         let mut vars = environ.split(|b| *b == 0);
-        let (mut exec_ok, mut step_ok) = (false, false);
+        let (mut exec_ok, mut step_ok) = (false, want_step.is_none());
         for v in &mut vars {
             exec_ok |= v == want_exec.as_bytes();
-            step_ok |= v == want_step.as_bytes();
+            step_ok |= want_step.as_ref().is_some_and(|w| v == w.as_bytes());
         }
         if exec_ok && step_ok {
             // SAFETY: a signal to a process of this user that runs this step.
@@ -223,7 +254,7 @@ pub async fn run(
                 if let Some(pid) = child.id() {
                     groups.push(Group {
                         pgid: pid,
-                        start: start_time(pid),
+                        started_ms: Some(now_ms()),
                     });
                 }
                 children.push(child);
@@ -367,7 +398,7 @@ mod tests {
         assert_eq!(end, JobEnd::Failed(Some(3)));
         assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
         assert_eq!(recorded.len(), 2);
-        assert!(recorded.iter().all(|g| g.start.is_some()));
+        assert!(recorded.iter().all(|g| g.started_ms.is_some()));
         assert!(!alive(recorded[0].pgid), "rank 0 still runs");
     }
 
@@ -435,10 +466,11 @@ mod tests {
             .unwrap();
         let reused = Group {
             pgid: bystander.id(),
-            start: start_time(bystander.id()).map(|t| t + 1),
+            started_ms: started_ms(bystander.id()).map(|t| t - 60_000),
         };
         let _ = dir;
-        kill_leftovers("exec-leftover-test", "train", &[reused]);
+        kill_groups(&[reused]);
+        kill_by_environment("exec-leftover-test", Some("train"));
         let status = orphan.wait().unwrap();
         assert!(!status.success(), "the leftover was killed");
         assert!(alive(bystander.id()), "a reused id must never be killed");
