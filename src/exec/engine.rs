@@ -352,12 +352,7 @@ impl Engine {
             workflow: setup.workflow.name.clone(),
         });
         let scheduler = Scheduler::new(setup, store, rows, self.wiring.clone());
-        // Driven on a worker: a step's end wakes it where the runtime noticed it, without a
-        // hop to this thread.
-        let rt = runtime()?;
-        let (status, store) = rt
-            .block_on(rt.spawn(scheduler.drive()))
-            .map_err(|e| ExecError::System(format!("the scheduler stopped: {e}")))??;
+        let (status, store) = runtime()?.block_on(scheduler.drive())?;
         drop(held);
         Ok(Outcome {
             exec_id,
