@@ -21,6 +21,24 @@ fn open(home: Option<&Path>) -> Result<Store, i32> {
     })
 }
 
+/// The records, for a command that only reads them: a home that has none is not created.
+fn open_records(home: Option<&Path>) -> Result<Option<Store>, i32> {
+    let dir = home_dir(home);
+    if (!dir.exists() || dir.is_dir()) && !dir.join("wf.db").exists() {
+        return Ok(None);
+    }
+    open(home).map(Some)
+}
+
+/// What a reading command says when the home holds no records.
+fn no_records(home: Option<&Path>, asked: &str) -> i32 {
+    errln!(
+        "error: no execution `{asked}`: `{}` holds no executions yet; `wf run SCRIPT` starts one",
+        home_dir(home).display()
+    );
+    exit::FAILED
+}
+
 macro_rules! tryx {
     ($e:expr) => {
         match $e {
@@ -62,8 +80,16 @@ pub fn executions(home: Option<&Path>, a: ExecutionsArgs) -> i32 {
             return exit::USAGE;
         }
     };
-    let store = match open(home) {
-        Ok(s) => s,
+    let store = match open_records(home) {
+        Ok(Some(s)) => s,
+        Ok(None) if a.json => {
+            outln!("[]");
+            return exit::OK;
+        }
+        Ok(None) => {
+            errln!("no executions yet: `wf run SCRIPT` starts one");
+            return exit::OK;
+        }
         Err(c) => return c,
     };
     let rows = tryx!(store.list(a.workflow.as_deref(), status, a.experiment.as_deref()));
@@ -187,8 +213,9 @@ pub fn show_to(out: &mut Vec<u8>, home: &Path, id: &str) {
 }
 
 pub fn show(home: Option<&Path>, a: ShowArgs) -> i32 {
-    let store = match open(home) {
-        Ok(s) => s,
+    let store = match open_records(home) {
+        Ok(Some(s)) => s,
+        Ok(None) => return no_records(home, &a.execution),
         Err(c) => return c,
     };
     let id = tryx!(store.resolve_id(&a.execution));
@@ -287,8 +314,9 @@ pub struct LogsArgs {
 }
 
 pub fn logs(home: Option<&Path>, a: LogsArgs) -> i32 {
-    let store = match open(home) {
-        Ok(s) => s,
+    let store = match open_records(home) {
+        Ok(Some(s)) => s,
+        Ok(None) => return no_records(home, &a.execution),
         Err(c) => return c,
     };
     let id = tryx!(store.resolve_id(&a.execution));
@@ -504,7 +532,11 @@ pub fn algorithm(home: Option<&Path>, c: AlgorithmCommand) -> i32 {
             exit::OK
         }
         AlgorithmCommand::List => {
-            for (id, def, at) in tryx!(store.algorithms()) {
+            let all = tryx!(store.algorithms());
+            if all.is_empty() {
+                errln!("no algorithms registered yet: `wf algorithm register ID --code-dir DIR --boot-file FILE` adds one");
+            }
+            for (id, def, at) in all {
                 let how = def
                     .get("boot_file")
                     .and_then(Value::as_str)
@@ -539,8 +571,9 @@ pub struct CompareArgs {
 
 /// `wf compare`: executions side by side, their parameters and every metric (reference §3.3).
 pub fn compare(home: Option<&Path>, a: CompareArgs) -> i32 {
-    let store = match open(home) {
-        Ok(s) => s,
+    let store = match open_records(home) {
+        Ok(Some(s)) => s,
+        Ok(None) => return no_records(home, a.executions.first().map_or("", String::as_str)),
         Err(c) => return c,
     };
     let mut cols: Vec<(String, Vec<(String, String)>)> = Vec::new();
@@ -571,6 +604,7 @@ pub fn compare(home: Option<&Path>, a: CompareArgs) -> i32 {
             }
         }
         let steps = tryx!(store.steps(&id));
+        let mut metrics = serde_json::Map::new();
         for st in &steps {
             if let Some(m) = st.metrics.as_ref().and_then(Value::as_object) {
                 for (k, v) in m {
@@ -579,6 +613,7 @@ pub fn compare(home: Option<&Path>, a: CompareArgs) -> i32 {
                         .map(|x| format!("{x:.4}"))
                         .unwrap_or_else(|| v.to_string());
                     rows.push((format!("{}.{k}", st.name), text));
+                    metrics.insert(format!("{}.{k}", st.name), v.clone());
                 }
             }
         }
@@ -587,7 +622,17 @@ pub fn compare(home: Option<&Path>, a: CompareArgs) -> i32 {
                 keys.push(k.clone());
             }
         }
-        records.push(json!({ "execution_id": id, "values": rows.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>() }));
+        // The JSON keeps values as they were recorded: numbers stay numbers, unrounded.
+        records.push(json!({
+            "execution_id": id,
+            "workflow": e.workflow,
+            "status": e.status,
+            "created_at": e.created_at,
+            "ended_at": e.ended_at,
+            "experiment_id": e.experiment,
+            "parameters": e.parameters,
+            "metrics": metrics,
+        }));
         cols.push((id, rows));
     }
     if a.json {
@@ -645,6 +690,10 @@ pub fn compare(home: Option<&Path>, a: CompareArgs) -> i32 {
         }
         outln!();
     }
-    outln!("* differs between executions");
+    if keys.iter().any(|k| differs(k)) {
+        outln!("* differs between executions");
+    } else {
+        outln!("no differences");
+    }
     exit::OK
 }

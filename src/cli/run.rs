@@ -120,6 +120,11 @@ fn report(result: Result<Outcome, ExecError>, json: bool) -> i32 {
 }
 
 pub fn run(home: Option<&Path>, args: RunArgs) -> i32 {
+    // A script that is not there is a mistake in the command, not in a script.
+    if let Err(e) = std::fs::metadata(&args.script) {
+        errln!("error: cannot read `{}`: {e}", args.script.display());
+        return exit::USAGE;
+    }
     let home = home_dir(home);
     let script_dir = base_dir_of(&args.script);
     let mut req = Request {
@@ -148,10 +153,11 @@ pub fn run(home: Option<&Path>, args: RunArgs) -> i32 {
         render(&checked.diags, &checked.sources, stderr_color())
     );
     if checked.errors() > 0 {
+        let n = checked.errors();
         errln!(
-            "error: `{}` is not a valid workflow: {} error(s); nothing ran",
+            "error: `{}` is not a valid workflow: {n} error{}; nothing ran",
             args.script.display(),
-            checked.errors()
+            if n == 1 { "" } else { "s" }
         );
         return exit::FAILED;
     }

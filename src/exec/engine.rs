@@ -176,7 +176,21 @@ impl Engine {
 
     /// Carries on an execution whose runner died; executed steps are not run again.
     pub fn resume(&self, exec: &str) -> Result<Outcome> {
-        self.carry_on(exec, |_, _, _| Ok(()))
+        self.carry_on(exec, |store, setup, _| {
+            let status = store.execution(&setup.exec_id)?.status;
+            if status.has_ended() {
+                return Err(ExecError::Usage(format!(
+                    "execution {} already ended {status}: there is nothing to resume{}",
+                    setup.exec_id,
+                    if status == ExecStatus::Executed {
+                        ""
+                    } else {
+                        "; `wf retry` runs its failed and stopped steps again"
+                    }
+                )));
+            }
+            Ok(())
+        })
     }
 
     /// Runs the failed and stopped steps (or one of them) again and carries on.
