@@ -190,6 +190,19 @@ fn hint_for(value: &Dynamic) -> Option<String> {
     if value.is::<OutputRef>() {
         return Some("call `.as_input()` on a step output to consume it".into());
     }
+    let holds_subgraph = |v: &Dynamic| {
+        v.read_lock::<std::sync::Arc<Obj>>()
+            .is_some_and(|o| o.is("Subgraph"))
+    };
+    let subgraph = holds_subgraph(value)
+        || value
+            .read_lock::<rhai::Array>()
+            .is_some_and(|items| items.iter().any(holds_subgraph));
+    if subgraph {
+        return Some(
+            "a `wf.Subgraph` only groups steps for the reference's console and is not run here; list its steps in `steps` themselves".into(),
+        );
+    }
     None
 }
 

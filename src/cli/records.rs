@@ -136,6 +136,24 @@ pub fn executions(home: Option<&Path>, a: ExecutionsArgs) -> i32 {
     exit::OK
 }
 
+/// A recorded parameter as a person reads it: a data object as its natural text (an OBS path,
+/// `dataset@version`, `dataset/task`), anything else as JSON.
+fn parameter_text(v: &Value) -> String {
+    let field = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("");
+    match v.get("$class").and_then(Value::as_str) {
+        Some("wf.data.OBSPath") => field("obs_path").to_string(),
+        Some("wf.data.Dataset") => match field("version_name") {
+            "" => field("dataset_name").to_string(),
+            version => format!("{}@{version}", field("dataset_name")),
+        },
+        Some("wf.data.LabelTask") => format!("{}/{}", field("dataset_name"), field("task_name")),
+        Some("wf.data.ServiceData") => field("service_id").to_string(),
+        Some("wf.data.SWRImage") => field("swr_path").to_string(),
+        Some(class) => class.to_string(),
+        None => v.to_string(),
+    }
+}
+
 const INTERRUPTED: &str = "interrupted";
 
 /// An execution recorded as running whose runner is gone is shown as interrupted.
@@ -248,7 +266,10 @@ pub fn show(home: Option<&Path>, a: ShowArgs) -> i32 {
         outln!("  experiment {x}");
     }
     if let Some(m) = e.parameters.as_object().filter(|m| !m.is_empty()) {
-        let ps: Vec<String> = m.iter().map(|(k, v)| format!("{k}={}", v)).collect();
+        let ps: Vec<String> = m
+            .iter()
+            .map(|(k, v)| format!("{k}={}", parameter_text(v)))
+            .collect();
         outln!("  parameters {}", ps.join(" "));
     }
     if let Some(m) = e.reused.as_object().filter(|m| !m.is_empty()) {

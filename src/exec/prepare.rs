@@ -50,6 +50,67 @@ fn absolute(p: PathBuf) -> PathBuf {
     }
 }
 
+/// Every job's flavor names one of this machine's, refused before anything runs.
+fn check_flavors(w: &Workflow, selected: &[String], values: &HashMap<String, Val>) -> Result<()> {
+    let machine = super::flavors::Machine::detect();
+    let mut wrong: Option<(String, String)> = None;
+    for step in selected.iter().filter_map(|n| w.step(n)) {
+        Val::Obj(step.obj.clone()).walk(&mut |v| {
+            let Val::Obj(o) = v else { return };
+            if !o.is("JobResource") || wrong.is_some() {
+                return;
+            }
+            let (given, value) = match o.arg("flavor") {
+                Some(Val::Obj(p)) if p.is_placeholder() => {
+                    (format!("-p {}", p.name()), values.get(p.name()))
+                }
+                Some(other) => (format!("step `{}`", step.name), Some(other)),
+                None => return,
+            };
+            let id = match value {
+                Some(Val::Str(id)) => id.to_string(),
+                Some(Val::Map(m)) => match m.get("flavor_id").and_then(Val::as_str) {
+                    Some(id) => id.to_string(),
+                    None => return,
+                },
+                _ => return,
+            };
+            if machine.flavor(&id).is_none() {
+                wrong = Some((given, id));
+            }
+        });
+    }
+    match wrong {
+        None => Ok(()),
+        Some((given, id)) => Err(ExecError::Usage(format!(
+            "{given}: no flavor `{id}` on this machine; its flavors are: {} (`wf flavors` lists them)",
+            machine
+                .flavors()
+                .iter()
+                .map(|f| f.id.clone())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// Whether the placeholder `name` gives the flavor of a job among the `selected` steps.
+fn is_flavor(w: &Workflow, selected: &[String], name: &str) -> bool {
+    let mut found = false;
+    for step in selected.iter().filter_map(|n| w.step(n)) {
+        Val::Obj(step.obj.clone()).walk(&mut |v| {
+            if let Val::Obj(o) = v {
+                if o.is("JobResource") {
+                    if let Some(Val::Obj(p)) = o.arg("flavor") {
+                        found |= p.is_placeholder() && p.name() == name;
+                    }
+                }
+            }
+        });
+    }
+    found
+}
+
 pub fn new_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..12].to_string()
 }
@@ -185,6 +246,10 @@ pub fn prepare(
             Ok(v) => {
                 values.insert(k, v);
             }
+            // A flavor is JSON (`{"flavor_id": ...}`), or simply its id: `-p flavor=cpu.small`.
+            Err(_) if is_flavor(&w, &selected, &k) && !text.trim_start().starts_with('{') => {
+                values.insert(k, Val::Str(text.trim().into()));
+            }
             Err(e) => return Err(ExecError::Usage(e.to_string())),
         }
     }
@@ -228,6 +293,8 @@ pub fn prepare(
             missing.join("\n")
         )));
     }
+
+    check_flavors(&w, &selected, &values)?;
 
     // Storage roots.
     let mut roots: HashMap<String, PathBuf> = HashMap::new();

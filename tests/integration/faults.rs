@@ -428,3 +428,67 @@ fn the_home_and_its_files_are_private_whatever_the_umask() {
         .path();
     assert_eq!(mode(&lock), 0o600, "a lock");
 }
+
+/// A workflow whose job's flavor is the JSON placeholder `train_flavor`.
+const FLAVOR_FLOW: &str = r#"let fl = wf.Placeholder(#{ name: "train_flavor", placeholder_type: wf.PlaceholderType.JSON });
+let storage = wf.data.OutputStorage(#{ name: "out" });
+let j = wf.steps.JobStep(#{ name: "j", algorithm: wf.BaseAlgorithm(#{ command: "true" }),
+  spec: wf.steps.JobSpec(#{ resource: wf.steps.JobResource(#{ flavor: fl }) }),
+  inputs: wf.steps.JobInput("i", wf.data.OBSPath(".")),
+  outputs: wf.steps.JobOutput("o", #{ obs_config: wf.data.OBSOutputConfig(storage.join("o")) }) });
+wf.Workflow(#{ name: "w", desc: "d", steps: [j], storages: [storage] })
+"#;
+
+#[test]
+fn a_flavor_placeholder_takes_a_plain_flavor_id_and_refuses_an_unknown_one() {
+    let t = Test::new();
+    t.write("flow.rhai", FLAVOR_FLOW);
+    let script = t.at("flow.rhai");
+    t.run_flow(&script, &["-p", "train_flavor=cpu.small"])
+        .status(0);
+    t.run_flow(
+        &script,
+        &["-p", r#"train_flavor={"flavor_id": "cpu.small"}"#],
+    )
+    .status(0);
+    let r = t.run_flow(&script, &["-p", "train_flavor=gpu.99"]);
+    r.status(2)
+        .stderr_contains("-p train_flavor: no flavor `gpu.99` on this machine");
+}
+
+#[test]
+fn a_subgraph_among_the_steps_is_refused_with_what_to_do() {
+    let t = Test::new();
+    t.write(
+        "sg.rhai",
+        r#"let c = wf.steps.ConditionStep(#{ name: "c", conditions: wf.steps.Condition(wf.steps.ConditionTypeEnum.EQ, 1, 1) });
+let g = wf.Subgraph(#{ name: "g", steps: [c] });
+wf.Workflow(#{ name: "w", desc: "d", steps: [g] })
+"#,
+    );
+    t.wf(&["check", &t.at("sg.rhai")])
+        .status(1)
+        .stderr_contains("list its steps in `steps` themselves");
+}
+
+#[test]
+fn show_prints_a_data_parameter_as_its_path() {
+    let t = Test::new();
+    t.write(
+        "obs.rhai",
+        r#"let data = wf.data.OBSPlaceholder(#{ name: "data", object_type: "directory" });
+let storage = wf.data.OutputStorage(#{ name: "out" });
+let j = wf.steps.JobStep(#{ name: "j", algorithm: wf.BaseAlgorithm(#{ command: "true" }),
+  spec: wf.steps.JobSpec(#{ resource: wf.steps.JobResource(#{ flavor: "cpu.small" }) }),
+  inputs: wf.steps.JobInput("i", data),
+  outputs: wf.steps.JobOutput("o", #{ obs_config: wf.data.OBSOutputConfig(storage.join("o")) }) });
+wf.Workflow(#{ name: "w", desc: "d", steps: [j], storages: [storage] })
+"#,
+    );
+    let dir = t.dir().display().to_string();
+    t.run_flow(&t.at("obs.rhai"), &["-p", &format!("data={dir}")])
+        .status(0);
+    let shown = t.wf(&["show", "latest"]);
+    shown.stdout_contains(&format!("parameters data={dir}"));
+    assert!(!shown.stdout.contains("$class"), "{}", shown.stdout);
+}
