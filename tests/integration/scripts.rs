@@ -143,3 +143,16 @@ fn check_json_is_one_object() {
     );
     assert_eq!(v["parameters"][0]["name"], "epochs");
 }
+
+#[test]
+fn the_readmes_script_checks() {
+    let t = Test::new();
+    let readme = std::fs::read_to_string(Path::new(ROOT).join("README.md")).unwrap();
+    let script = readme
+        .split("```rhai\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the README shows a script");
+    t.write("readme.rhai", script);
+    t.wf(&["check", &t.at("readme.rhai")]).status(0);
+}
