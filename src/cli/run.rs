@@ -88,6 +88,34 @@ impl Runner {
         }
         report(act(&self.engine), json)
     }
+
+    /// As `carry`, for a new execution: when it cannot end normally, `--json` still prints
+    /// what its record holds.
+    fn carry_new(
+        mut self,
+        json: bool,
+        exec: &str,
+        act: impl FnOnce(&Engine) -> Result<Outcome, ExecError>,
+    ) -> i32 {
+        if let Err(e) = self.catch_signals() {
+            return fail(e);
+        }
+        match act(&self.engine) {
+            Ok(outcome) => report(Ok(outcome), json),
+            Err(e) => {
+                let code = fail(e);
+                if json {
+                    if let Ok(record) = self.engine.store().and_then(|s| Ok(s.record(exec)?)) {
+                        outln!(
+                            "{}",
+                            serde_json::to_string_pretty(&record).unwrap_or_default()
+                        );
+                    }
+                }
+                code
+            }
+        }
+    }
 }
 
 fn fail(e: ExecError) -> i32 {
@@ -188,7 +216,8 @@ pub fn run(home: Option<&Path>, args: RunArgs) -> i32 {
         Ok(p) => p,
         Err(e) => return fail(e),
     };
-    runner.carry(args.json, |engine| engine.run(prepared))
+    let exec = prepared.exec_id().to_string();
+    runner.carry_new(args.json, &exec, |engine| engine.run(prepared))
 }
 
 pub fn base_dir_of(script: &Path) -> PathBuf {

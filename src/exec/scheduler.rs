@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::backend::{Attempt, Backends, BoxFuture, Note, Plan, PlanCtx, StepEnd, Work};
 use super::cancel::Cancel;
 use super::decide::{decide, execution_outcome, Branch, Decision, DepState};
-use super::error::Result;
+use super::error::{ExecError, Result};
 use super::events::{Event, EventSink, Prompter};
 use super::flavors::{Flavor, Machine, Usage};
 use super::resolve::{Ctx, Produced};
@@ -289,6 +289,16 @@ impl Scheduler {
 
     /// Runs until nothing more can happen; returns the execution's final status.
     pub async fn drive(mut self) -> Result<(ExecStatus, Store)> {
+        match self.drive_steps().await {
+            Ok(outcome) => Ok((outcome, self.store)),
+            Err(e) => {
+                self.abandon(&e).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn drive_steps(&mut self) -> Result<ExecStatus> {
         let cancel = self.wiring.cancel.clone();
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         self.set_execution(ExecStatus::Running, None)?;
@@ -323,7 +333,27 @@ impl Scheduler {
         };
         let reason = self.summary_reason(outcome);
         self.set_execution(outcome, reason.as_deref())?;
-        Ok((outcome, self.store))
+        Ok(outcome)
+    }
+
+    /// The records failed (a full disk, say): nothing can be recorded as it happens, so
+    /// nothing more runs. Running steps are stopped and waited for, so that no process
+    /// outlives its runner, and the end is recorded if the records take it; if they do not,
+    /// the execution stays `running` for `wf resume`, which finds what ran in the records.
+    async fn abandon(&mut self, why: &ExecError) {
+        self.wiring.cancel.cancel("the records cannot be written");
+        self.stopping = true;
+        while self.in_flight > 0 {
+            match self.notes_rx.recv().await {
+                Some(Note::Done { step, end }) => {
+                    let _ = self.finish(&step, end);
+                }
+                Some(_) => {}
+                None => break,
+            }
+        }
+        let reason = format!("stopped: {why}");
+        let _ = self.set_execution(ExecStatus::Failed, Some(&reason));
     }
 
     /// Debugging: runs the next phase that can run, alone, and reports what happened.
