@@ -193,8 +193,28 @@ impl LocalDev {
     ) -> Result<Dynamic, Box<EvalAltResult>> {
         let name = args.str_arg("name").unwrap_or("").to_string();
         let Some(p) = Self::placeholder(workflow, &name) else {
+            let mut names: Vec<String> = Vec::new();
+            Val::Obj(workflow.clone()).walk(&mut |v| {
+                if let Val::Obj(o) = v {
+                    if o.is_placeholder() && !names.iter().any(|n| n == o.name()) {
+                        names.push(o.name().to_string());
+                    }
+                }
+            });
+            let hint = crate::script::diag::did_you_mean(&name, names.iter().map(String::as_str))
+                .map(|m| format!("; did you mean `{m}`?"))
+                .unwrap_or_else(|| {
+                    if names.is_empty() {
+                        "; it has none".to_string()
+                    } else {
+                        format!("; its parameters are `{}`", names.join("`, `"))
+                    }
+                });
             return Err(fail(
-                format!("workflow `{}` has no parameter `{name}`", workflow.name()),
+                format!(
+                    "workflow `{}` has no parameter `{name}`{hint}",
+                    workflow.name()
+                ),
                 at,
             ));
         };

@@ -711,3 +711,20 @@ fn ctrl_c_during_an_evaluation_comes_back_to_the_prompt() {
     let said = term.step("40 + 2", &["42"]);
     assert!(said.contains("42"), "{said}");
 }
+
+#[test]
+fn a_misspelt_parameter_name_gets_a_did_you_mean() {
+    let t = Test::new();
+    let mut s = session(&t);
+    s.input(
+        "let epochs = wf.Placeholder(#{ name: \"epochs\", placeholder_type: wf.PlaceholderType.INT });\n\
+         let gate = wf.steps.ConditionStep(#{ name: \"gate\", conditions: wf.steps.Condition(wf.steps.ConditionTypeEnum.GT, epochs, 5) });\n\
+         let workflow = wf.Workflow(#{ name: \"w\", desc: \"d\", steps: [gate] });",
+    );
+    let o = s.input("workflow.set_placeholder(\"epoch\", 7)");
+    assert!(
+        o.err
+            .contains("has no parameter `epoch`; did you mean `epochs`?"),
+        "{o:?}"
+    );
+}
