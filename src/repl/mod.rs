@@ -391,7 +391,11 @@ pub fn run(home: &Path, script: Option<&Path>, storage: Vec<String>) -> i32 {
     // Ctrl-C while an input is evaluated stops it and comes back to the prompt (at the
     // prompt the line editor reads it as a key); a phase under way stops too (`next()`).
     let _interrupts = watch_interrupts(session.clock.clone());
-    let mut editor: Editor<ReplHelper, FileHistory> = match Editor::new() {
+    // Tab completes what is common to the candidates, then lists them (as a shell does).
+    let config = rustyline::Config::builder()
+        .completion_type(rustyline::CompletionType::List)
+        .build();
+    let mut editor: Editor<ReplHelper, FileHistory> = match Editor::with_config(config) {
         Ok(e) => e,
         Err(e) => {
             eprintln!("error: cannot start the line editor: {e}");
@@ -399,7 +403,7 @@ pub fn run(home: &Path, script: Option<&Path>, storage: Vec<String>) -> i32 {
         }
     };
     let history = home.join("repl_history");
-    let _ = std::fs::create_dir_all(home);
+    let _ = crate::store::private_dir(home);
     let _ = editor.load_history(&history);
     eprintln!("wf repl: build and debug workflows; :help for commands, Ctrl-D to leave");
     if let Some(s) = script {
@@ -442,6 +446,10 @@ pub fn run(home: &Path, script: Option<&Path>, storage: Vec<String>) -> i32 {
         }
     }
     let _ = editor.save_history(&history);
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&history, std::fs::Permissions::from_mode(0o600));
+    }
     if let Some(id) = session.dev.debug_execution() {
         eprintln!("the debug execution {id} stays in the records: `wf resume {id}` finishes it");
     }
