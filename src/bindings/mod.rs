@@ -387,6 +387,9 @@ fn register_methods(engine: &mut Engine, b: &Bindings) {
                     let rest: Vec<Dynamic> =
                         args[1..].iter_mut().map(|a| std::mem::take(*a)).collect();
                     let call = construct(spec, rest, &at, &bb.sink);
+                    for d in crate::model::validate::check_own(&call) {
+                        bb.sink.push(d);
+                    }
                     call_method(
                         &bb,
                         spec.ns,

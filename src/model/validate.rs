@@ -333,9 +333,87 @@ pub fn check_own(o: &Obj) -> Vec<Diagnostic> {
     c.diags
 }
 
+/// The values the reference's tables allow for some keywords: (class, keyword, values).
+const VALUE_SETS: &[(&str, &str, &[&str])] = &[
+    (
+        "ModelConfig",
+        "model_type",
+        &[
+            "TensorFlow",
+            "MXNet",
+            "Caffe",
+            "Spark_MLlib",
+            "Spark_Mllib",
+            "Scikit_Learn",
+            "XGBoost",
+            "Image",
+            "PyTorch",
+            "Template",
+            "Custom",
+        ],
+    ),
+    ("ModelConfig", "dynamic_load_mode", &["Single"]),
+    (
+        "ModelConfig",
+        "install_type",
+        &["real_time", "edge", "batch"],
+    ),
+    (
+        "ServiceConfig",
+        "infer_type",
+        &["real-time", "batch", "edge"],
+    ),
+    (
+        "DatasetVersionConfig",
+        "version_format",
+        &["Default", "CarbonData"],
+    ),
+    ("DatasetProperties", "dataset_format", &["0", "1"]),
+    ("DatasetProperties", "work_path_type", &["0"]),
+    (
+        "release_to_gallery",
+        "visibility",
+        &["public", "group", "private"],
+    ),
+];
+
+/// A literal keyword value outside its table's set of values.
+fn check_value_sets(c: &mut Checker, o: &Obj) {
+    for (class, key, allowed) in VALUE_SETS {
+        if o.class() != *class && o.spec.name != *class {
+            continue;
+        }
+        for v in o.arg(key).map(Val::items).unwrap_or_default() {
+            let text = match v {
+                Val::Str(s) => s.to_string(),
+                Val::Int(i) => i.to_string(),
+                _ => continue,
+            };
+            if !allowed.contains(&text.as_str()) {
+                c.error(&o.at, format!("`{}` `{key}` is `{text}`", o.spec.path()))
+                    .help = Some(format!("it takes one of: {}", allowed.join(", ")));
+            }
+        }
+    }
+    if o.spec.name == "release_to_gallery" {
+        if let Some(v) = o.str_arg("version") {
+            let parts: Vec<&str> = v.split('.').collect();
+            if parts.len() != 3
+                || parts
+                    .iter()
+                    .any(|p| p.is_empty() || !p.chars().all(|c| c.is_ascii_digit()))
+            {
+                c.error(&o.at, format!("gallery version `{v}` is not `x.y.z`"))
+                    .help = Some("three numbers joined by dots, such as `1.0.0`".into());
+            }
+        }
+    }
+}
+
 /// Rules about one object; `step` names the step it belongs to, when known (at the
 /// workflow), for the rules that speak of it.
 fn check_object(c: &mut Checker, step: Option<&str>, o: &Obj) {
+    check_value_sets(c, o);
     match o.class() {
         "ModelConfig" => {
             if let Some(v) = o.str_arg("model_version") {

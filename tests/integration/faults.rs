@@ -492,3 +492,20 @@ wf.Workflow(#{ name: "w", desc: "d", steps: [j], storages: [storage] })
     shown.stdout_contains(&format!("parameters data={dir}"));
     assert!(!shown.stdout.contains("$class"), "{}", shown.stdout);
 }
+
+#[test]
+fn values_outside_the_tables_sets_are_refused_where_they_are_written() {
+    let t = Test::new();
+    t.write(
+        "sets.rhai",
+        r#"let m = wf.steps.ModelConfig(#{ model_name: "m", model_type: "Tensorflow" });
+let s = wf.steps.ServiceConfig(#{ infer_type: "realtime" });
+let v = wf.data.DatasetVersionConfig(#{ version_format: "Parquet" });
+"#,
+    );
+    t.wf(&["check", &t.at("sets.rhai")])
+        .status(1)
+        .stderr_contains("`wf.steps.ModelConfig` `model_type` is `Tensorflow`")
+        .stderr_contains("`wf.steps.ServiceConfig` `infer_type` is `realtime`")
+        .stderr_contains("`wf.data.DatasetVersionConfig` `version_format` is `Parquet`");
+}
