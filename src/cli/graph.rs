@@ -45,12 +45,31 @@ pub fn run(args: GraphArgs) -> i32 {
     let Some(w) = checked.workflow else {
         return exit::FAILED;
     };
+    // A drawing of tens of thousands of edges helps no one and takes gigabytes to lay out.
+    const MAX_DRAWN_EDGES: usize = 20_000;
+    let edges: usize = w.steps.iter().map(|s| s.deps.len()).sum();
+    if edges > MAX_DRAWN_EDGES && !matches!(args.format, GraphFormat::Json) {
+        errln!(
+            "error: `{}` has {edges} dependencies; a drawing shows at most {MAX_DRAWN_EDGES}: use `--format json`, or `wf check` for a summary",
+            w.name
+        );
+        return exit::FAILED;
+    }
     match args.format {
         GraphFormat::Json => {
-            outln!(
-                "{}",
-                serde_json::to_string_pretty(&definition::to_json(&w)).unwrap_or_default()
-            )
+            // Written as it is serialised: a large definition is not held twice as text.
+            use std::io::Write;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let written = serde_json::to_writer_pretty(&mut out, &definition::to_json(&w))
+                .map_err(std::io::Error::from)
+                .and_then(|_| writeln!(out))
+                .and_then(|_| out.flush());
+            if let Err(e) = written {
+                if e.kind() != std::io::ErrorKind::BrokenPipe {
+                    errln!("error: cannot write the definition: {e}");
+                    return exit::FAILED;
+                }
+            }
         }
         GraphFormat::Dot => out!("{}", graph::to_dot(&w)),
         GraphFormat::Mermaid => out!("{}", graph::to_mermaid(&w)),
