@@ -509,3 +509,22 @@ let v = wf.data.DatasetVersionConfig(#{ version_format: "Parquet" });
         .stderr_contains("`wf.steps.ServiceConfig` `infer_type` is `realtime`")
         .stderr_contains("`wf.data.DatasetVersionConfig` `version_format` is `Parquet`");
 }
+
+#[test]
+fn a_drawing_of_a_dense_graph_is_refused_not_attempted() {
+    let t = Test::new();
+    t.write(
+        "dense.rhai",
+        r#"let steps = [];
+for i in 0..220 {
+    steps.push(wf.steps.ConditionStep(#{ name: "c" + i, conditions: wf.steps.Condition(wf.steps.ConditionTypeEnum.EQ, 1, 1), depend_steps: steps }));
+}
+wf.Workflow(#{ name: "dense", desc: "d", steps: steps })
+"#,
+    );
+    t.wf(&["graph", &t.at("dense.rhai"), "--format", "dot"])
+        .status(1)
+        .stderr_contains("`dense` has 24090 dependencies; a drawing shows at most 20000");
+    let r = t.wf(&["check", &t.at("dense.rhai")]);
+    r.status(0).stdout_contains("and 211 more");
+}
