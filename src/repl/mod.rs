@@ -354,14 +354,36 @@ impl Highlighter for ReplHelper {
     }
 }
 
+// Every line is taken as typed; an input whose brackets are still open goes on at the
+// continuation prompt (see `read_input`).
 impl Validator for ReplHelper {
-    fn validate(&self, ctx: &mut ValidationContext) -> rustyline::Result<ValidationResult> {
-        if complete::is_incomplete(ctx.input()) {
-            Ok(ValidationResult::Incomplete)
-        } else {
-            Ok(ValidationResult::Valid(None))
+    fn validate(&self, _ctx: &mut ValidationContext) -> rustyline::Result<ValidationResult> {
+        Ok(ValidationResult::Valid(None))
+    }
+}
+
+/// One input: a line at `wf> `, and more lines at `..> ` while its brackets are open.
+/// Ctrl-C drops the input under way and comes back to `wf> `.
+fn read_input(
+    editor: &mut Editor<ReplHelper, FileHistory>,
+) -> Result<Option<String>, rustyline::error::ReadlineError> {
+    use rustyline::error::ReadlineError;
+    let mut input = match editor.readline("wf> ") {
+        Ok(line) => line,
+        Err(ReadlineError::Interrupted) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    while complete::is_incomplete(&input) {
+        match editor.readline("..> ") {
+            Ok(more) => {
+                input.push('\n');
+                input.push_str(&more);
+            }
+            Err(ReadlineError::Interrupted) => return Ok(None),
+            Err(e) => return Err(e),
         }
     }
+    Ok(Some(input))
 }
 
 impl Helper for ReplHelper {}
@@ -424,8 +446,9 @@ pub fn run(home: &Path, script: Option<&Path>, storage: Vec<String>) -> i32 {
             functions,
             color,
         }));
-        match editor.readline("wf> ") {
-            Ok(line) => {
+        match read_input(&mut editor) {
+            Ok(None) => continue,
+            Ok(Some(line)) => {
                 if line.trim().is_empty() {
                     continue;
                 }
@@ -437,7 +460,6 @@ pub fn run(home: &Path, script: Option<&Path>, storage: Vec<String>) -> i32 {
                     break;
                 }
             }
-            Err(rustyline::error::ReadlineError::Interrupted) => continue,
             Err(rustyline::error::ReadlineError::Eof) => break,
             Err(e) => {
                 eprintln!("error: {e}");

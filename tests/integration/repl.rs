@@ -728,3 +728,28 @@ fn a_misspelt_parameter_name_gets_a_did_you_mean() {
         "{o:?}"
     );
 }
+
+#[test]
+fn open_brackets_continue_at_a_continuation_prompt() {
+    let t = Test::new();
+    let Some(term) = Tmux::start(t.args(&["repl"])) else {
+        return;
+    };
+    term.expect_new("", &["wf>"]);
+    let before = term.type_line("let n = [");
+    term.expect_new(&before, &["..>"]);
+    let before = term.type_line("1, 2, 3");
+    term.expect_new(&before, &["..>"]);
+    let before = term.type_line("];");
+    term.expect_new(&before, &["wf>"]);
+    let said = term.step("n.len()", &["3"]);
+    assert!(said.contains('3'), "{said}");
+    // Ctrl-C drops an unfinished input.
+    let before = term.type_line("let m = #{");
+    term.expect_new(&before, &["..>"]);
+    let before = term.screen();
+    term.keys("C-c");
+    term.expect_new(&before, &["wf>"]);
+    let said = term.step("40 + 2", &["42"]);
+    assert!(!said.contains("error"), "{said}");
+}
