@@ -121,6 +121,7 @@ impl Session {
             .eval_ast_with_scope::<Dynamic>(&mut self.scope, &merged);
         self.functions = merged.clone_functions_only();
         let mut diags = self.sink.take();
+        crate::script::engine::point_at_keywords(&mut self.engine, text, &file, &mut diags);
         if let Err(e) = &result {
             diags.push(runtime_error(e, &file, &self.limits));
         }

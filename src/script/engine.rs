@@ -244,7 +244,7 @@ pub fn load_source(file: Arc<str>, text: &str, dir: &Path, opts: &LoadOptions) -
     } else {
         dir
     };
-    let engine = build_engine(b, sources.clone(), dir.to_path_buf(), &opts.limits);
+    let mut engine = build_engine(b, sources.clone(), dir.to_path_buf(), &opts.limits);
 
     let mut ast = match engine.compile(text) {
         Ok(ast) => ast,
@@ -268,6 +268,7 @@ pub fn load_source(file: Arc<str>, text: &str, dir: &Path, opts: &LoadOptions) -
         Ok(value) => pick_workflow(value, &scope, opts.workflow.as_deref(), &file, &sink),
     };
     let mut diags = sink.take();
+    point_at_keywords(&mut engine, text, &file, &mut diags);
     diags.sort_by(|a, b| {
         a.at.cmp(&b.at)
             .then(a.severity.cmp(&b.severity))
@@ -278,6 +279,55 @@ pub fn load_source(file: Arc<str>, text: &str, dir: &Path, opts: &LoadOptions) -
         workflow,
         diags,
         sources,
+    }
+}
+
+/// Moves the caret of an unknown keyword from the constructor to the keyword itself: a
+/// native call only knows where it was called, so the keys of the script's map literals are
+/// found in its syntax tree (parsed again, unoptimised, only when there is such an error).
+pub fn point_at_keywords(
+    engine: &mut Engine,
+    text: &str,
+    file: &Arc<str>,
+    diags: &mut [Diagnostic],
+) {
+    let keyword = |d: &Diagnostic| -> Option<String> {
+        let (_, rest) = d.message.split_once("has no keyword `")?;
+        Some(rest.strip_suffix('`')?.to_string())
+    };
+    if !diags
+        .iter()
+        .any(|d| d.at.file == *file && keyword(d).is_some())
+    {
+        return;
+    }
+    engine.set_optimization_level(rhai::OptimizationLevel::None);
+    let Ok(ast) = engine.compile(text) else {
+        return;
+    };
+    // Every key of a map literal, with where it is written, in the order of the text.
+    let mut keys: Vec<(String, u32, u32)> = Vec::new();
+    ast.walk(&mut |path: &[rhai::ASTNode]| {
+        if let Some(rhai::ASTNode::Expr(rhai::Expr::Map(map, _))) = path.last() {
+            for (ident, _) in map.0.iter() {
+                if let (Some(line), Some(col)) = (ident.pos.line(), ident.pos.position()) {
+                    keys.push((ident.name.to_string(), line as u32, col as u32));
+                }
+            }
+        }
+        true
+    });
+    keys.sort_by_key(|(_, line, col)| (*line, *col));
+    for d in diags.iter_mut().filter(|d| d.at.file == *file) {
+        let Some(k) = keyword(d) else { continue };
+        // The first such key written after the call.
+        if let Some((_, line, col)) = keys
+            .iter()
+            .find(|(name, line, col)| *name == k && (*line, *col) >= (d.at.line, d.at.col))
+        {
+            d.at.line = *line;
+            d.at.col = *col;
+        }
     }
 }
 

@@ -753,3 +753,15 @@ fn open_brackets_continue_at_a_continuation_prompt() {
     let said = term.step("40 + 2", &["42"]);
     assert!(!said.contains("error"), "{said}");
 }
+
+#[test]
+fn a_misspelt_keyword_is_pointed_at_in_the_session_too() {
+    let t = Test::new();
+    let mut s = session(&t);
+    let o = s.input("wf.steps.JobResource(#{ flavour: \"cpu.small\" })");
+    assert!(
+        o.err
+            .contains("<repl>:1:25: error: `wf.steps.JobResource` has no keyword `flavour`"),
+        "{o:?}"
+    );
+}
