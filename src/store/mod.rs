@@ -84,6 +84,16 @@ pub fn private_dir(path: &Path) -> std::io::Result<()> {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
 }
 
+/// Whether this process may write in `dir` (a read-only mount refuses even root).
+fn writable(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return true;
+    };
+    // SAFETY: access only reads the path.
+    unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
+}
+
 /// Opens (creating it if needed) a file of the home, private to its owner.
 pub fn private_file(path: &Path, append: bool) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
@@ -173,6 +183,10 @@ impl Store {
             path: path.clone(),
             source,
         };
+        // A home this process cannot write (a read-only mount, another user's) is still read.
+        if !writable(home) {
+            return Store::open_read_only(home, &path);
+        }
         let mut conn = Connection::open(&path).map_err(open_err)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(open_err)?;
@@ -187,6 +201,40 @@ impl Store {
             .map_err(open_err)?;
         if version != schema::VERSION {
             migrate(&mut conn, &path)?;
+        }
+        Ok(Store {
+            conn,
+            home: home.to_path_buf(),
+        })
+    }
+
+    /// The records of a home that cannot be written: read as they are, writes refused.
+    fn open_read_only(home: &Path, path: &Path) -> Result<Store> {
+        use rusqlite::OpenFlags;
+        let open_err = |source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI;
+        // With its WAL files present SQLite reads it as it is; without write access to
+        // create them, only as an unchanging file.
+        let uri = |extra: &str| format!("file:{}?mode=ro{extra}", path.display());
+        let conn = Connection::open_with_flags(uri(""), flags)
+            .and_then(|c| {
+                c.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))?;
+                Ok(c)
+            })
+            .or_else(|_| Connection::open_with_flags(uri("&immutable=1"), flags))
+            .map_err(open_err)?;
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(open_err)?;
+        if version != schema::VERSION {
+            return Err(StoreError::Corrupt(format!(
+                "the records in `{}` are of schema {version} and the home cannot be written to bring them to {}",
+                path.display(),
+                schema::VERSION
+            )));
         }
         Ok(Store {
             conn,

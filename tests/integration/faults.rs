@@ -528,3 +528,58 @@ wf.Workflow(#{ name: "dense", desc: "d", steps: steps })
     let r = t.wf(&["check", &t.at("dense.rhai")]);
     r.status(0).stdout_contains("and 211 more");
 }
+
+/// A read-only bind mount of a folder, unmounted when dropped.
+struct ReadOnlyMount(std::path::PathBuf);
+
+impl ReadOnlyMount {
+    /// `None` where mounts are not allowed (not root, no mount namespace): the test is then
+    /// skipped, as the permissions of a plain folder do not bind root.
+    fn new(from: &std::path::Path, at: &std::path::Path) -> Option<ReadOnlyMount> {
+        std::fs::create_dir_all(at).ok()?;
+        let bind = Command::new("mount")
+            .arg("--bind")
+            .arg(from)
+            .arg(at)
+            .output()
+            .ok()?;
+        if !bind.status.success() {
+            return None;
+        }
+        let guard = ReadOnlyMount(at.to_path_buf());
+        let ro = Command::new("mount")
+            .args(["-o", "remount,bind,ro"])
+            .arg(at)
+            .output()
+            .ok()?;
+        ro.status.success().then_some(guard)
+    }
+}
+
+impl Drop for ReadOnlyMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_read_only_home_can_still_be_read() {
+    let t = Test::new();
+    t.write("flow.rhai", &ranks_flow("true", 1));
+    t.run_flow(&t.at("flow.rhai"), &[]).status(0);
+    let Some(_mount) = ReadOnlyMount::new(&t.home(), &t.path("ro-home")) else {
+        eprintln!("faults::a_read_only_home_can_still_be_read: skipped, no read-only mount here");
+        return;
+    };
+    let ro = t.path("ro-home");
+    let shown = t.args(&["show", "latest", "--json"]).home(&ro).run();
+    shown.status(0);
+    assert_eq!(shown.json["status"], "executed", "{:#}", shown.json);
+    t.args(&["executions"]).home(&ro).run().status(0);
+    let storage = t.storage();
+    let r = t
+        .args(&["run", &t.at("flow.rhai"), "--storage", &storage])
+        .home(&ro)
+        .run();
+    r.status(1).stderr_contains("cannot be written");
+}
