@@ -9,7 +9,7 @@ step's lock file while it runs; one that cannot take it was running beside anoth
 import json, os, random, signal, subprocess, sys, tempfile, time
 
 TRIALS = int(sys.argv[1]) if len(sys.argv) > 1 else 40
-WF = sys.argv[2] if len(sys.argv) > 2 else "target/release/wf"
+WF = os.path.abspath(sys.argv[2] if len(sys.argv) > 2 else "target/release/wf")
 
 JOB = ("flock -n \\\"$WF_OUTPUT_OUT/../$WF_STEP_NAME.lock\\\" -c 'sleep 0.05' "
        "|| echo $WF_STEP_NAME >> \\\"$WF_OUTPUT_OUT/../double\\\"")
