@@ -60,7 +60,7 @@ pub fn run(args: GraphArgs) -> i32 {
             // Written as it is serialised: a large definition is not held twice as text.
             use std::io::Write;
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            let written = serde_json::to_writer_pretty(&mut out, &definition::to_json(&w))
+            let written = serde_json::to_writer_pretty(&mut out, &definition::Definition(&w))
                 .map_err(std::io::Error::from)
                 .and_then(|_| writeln!(out))
                 .and_then(|_| out.flush());

@@ -395,7 +395,8 @@ pub fn prepare(
     }
 
     let base_dir = req.base_dir.clone();
-    let def_json = definition::to_json(&w);
+    let def_json = serde_json::to_string(&definition::Definition(&w))
+        .map_err(|e| ExecError::System(format!("cannot write the definition: {e}")))?;
     let params_json = params_json(&values);
     let storages_json = Value::Object(
         roots
