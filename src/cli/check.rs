@@ -4,6 +4,8 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use clap::Args;
+
+use crate::model::workflow::value_key;
 use serde_json::json;
 
 use super::load::{load_and_check, Checked};
@@ -153,12 +155,13 @@ pub fn summary_text(w: &Workflow) -> String {
     let pw = w
         .parameters
         .iter()
-        .map(|p| p.name().len())
+        .map(|p| w.shown_key(&value_key(p)).len())
         .max()
         .unwrap_or(0)
         .min(64);
     for p in &w.parameters {
-        let _ = writeln!(out, "  {:pw$}  {}", p.name(), parameter_line(p));
+        let name = w.shown_key(&value_key(p));
+        let _ = writeln!(out, "  {name:pw$}  {}", parameter_line(p));
     }
     let _ = writeln!(out, "\nstorages ({}):", w.storages.len());
     for s in &w.storages {
@@ -243,7 +246,7 @@ fn summary_json(c: &Checked) -> serde_json::Value {
             .iter()
             .map(|p| {
                 json!({
-                    "name": p.name(),
+                    "name": w.shown_key(&value_key(p)),
                     "kind": p.spec.path(),
                     "type": parameter_type(p),
                     "default": p.arg("default").map(val_to_json),

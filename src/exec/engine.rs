@@ -19,7 +19,7 @@ use super::prepare::{prepare, reload, Request};
 use super::scheduler::{params_json, placeholders_of, NextReport, Scheduler, Setup, Wiring};
 use crate::model::status::{ExecStatus, Status};
 use crate::model::val::Val;
-use crate::model::workflow::Workflow;
+use crate::model::workflow::{value_key, Workflow};
 use crate::store::{ExecutionRecord, StepPatch, StepRow, Store};
 
 /// The one runtime of this process, made on first use.
@@ -254,15 +254,16 @@ impl Engine {
             for text in values {
                 let (name, value) =
                     split_assignment(text).map_err(|e| ExecError::Usage(e.to_string()))?;
-                let Some(p) = placeholders.iter().find(|p| p.name() == name) else {
+                let key = setup.workflow.key_of_shown(&name);
+                let Some(p) = placeholders.iter().find(|p| value_key(p) == key) else {
                     return Err(ExecError::Usage(format!(
                         "step `{step}` takes no parameter `{name}`"
                     )));
                 };
                 let v = parse_text(p, &value).map_err(|e| ExecError::Usage(e.to_string()))?;
-                setup.params.insert(name, v);
+                setup.params.insert(key, v);
             }
-            store.set_parameters(&id, &params_json(&setup.params))?;
+            store.set_parameters(&id, &params_json(&setup.workflow, &setup.params))?;
             Ok(())
         })
     }

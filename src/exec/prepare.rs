@@ -19,7 +19,7 @@ use crate::model::definition::{self, value_from_json};
 use crate::model::kind::StepKind;
 use crate::model::val::{Obj, Val};
 use crate::model::validate::validate;
-use crate::model::workflow::{DepKind, Workflow};
+use crate::model::workflow::{value_key, DepKind, Workflow};
 use crate::script::diag::did_you_mean;
 use crate::store::{NewExecution, StepRow, Store};
 
@@ -61,9 +61,10 @@ fn check_flavors(w: &Workflow, selected: &[String], values: &HashMap<String, Val
                 return;
             }
             let (given, value) = match o.arg("flavor") {
-                Some(Val::Obj(p)) if p.is_placeholder() => {
-                    (format!("-p {}", p.name()), values.get(p.name()))
-                }
+                Some(Val::Obj(p)) if p.is_placeholder() => (
+                    format!("-p {}", w.shown_key(&value_key(p))),
+                    values.get(&value_key(p)),
+                ),
                 Some(other) => (format!("step `{}`", step.name), Some(other)),
                 None => return,
             };
@@ -94,15 +95,15 @@ fn check_flavors(w: &Workflow, selected: &[String], values: &HashMap<String, Val
     }
 }
 
-/// Whether the placeholder `name` gives the flavor of a job among the `selected` steps.
-fn is_flavor(w: &Workflow, selected: &[String], name: &str) -> bool {
+/// Whether the placeholder `ph` gives the flavor of a job among the `selected` steps.
+fn is_flavor(w: &Workflow, selected: &[String], ph: &Obj) -> bool {
     let mut found = false;
     for step in selected.iter().filter_map(|n| w.step(n)) {
         Val::Obj(step.obj.clone()).walk(&mut |v| {
             if let Val::Obj(o) = v {
                 if o.is("JobResource") {
                     if let Some(Val::Obj(p)) = o.arg("flavor") {
-                        found |= p.is_placeholder() && p.name() == name;
+                        found |= p.is_placeholder() && value_key(p) == value_key(ph);
                     }
                 }
             }
@@ -180,7 +181,9 @@ pub fn prepare(
             }
             v.walk(&mut |x| {
                 if let Val::Obj(o) = x {
-                    if o.is_placeholder() && !placeholders.iter().any(|p| p.name() == o.name()) {
+                    if o.is_placeholder()
+                        && !placeholders.iter().any(|p| value_key(p) == value_key(o))
+                    {
                         placeholders.push(o.clone());
                     }
                     if matches!(o.class(), "Storage" | "InputStorage" | "OutputStorage")
@@ -193,16 +196,24 @@ pub fn prepare(
         }
     }
     let mut values: HashMap<String, Val> = HashMap::new();
-    let find = |n: &str| placeholders.iter().find(|p| p.name() == n).cloned();
+    // Values come keyed (`set_placeholder`, `set_data`) or named as people give them.
+    let by_key = |key: &str| placeholders.iter().find(|p| value_key(p) == key).cloned();
+    let find = |name: &str| by_key(&w.key_of_shown(name));
     for (k, v) in &req.typed {
-        if find(k).is_some() {
+        if by_key(k).is_some() {
             values.insert(k.clone(), v.clone());
         }
     }
-    let known = || {
+    let shown_names = || {
         placeholders
             .iter()
-            .map(|p| format!("`{}`", p.name()))
+            .map(|p| w.shown_key(&value_key(p)))
+            .collect::<Vec<_>>()
+    };
+    let known = || {
+        shown_names()
+            .iter()
+            .map(|n| format!("`{n}`"))
             .collect::<Vec<_>>()
             .join(", ")
     };
@@ -219,7 +230,7 @@ pub fn prepare(
                     };
                     match check_value(&p, &v) {
                         Ok(val) => {
-                            values.insert(k, val);
+                            values.insert(value_key(&p), val);
                         }
                         Err(e) => return Err(ExecError::Usage(format!("{}: {e}", f.display()))),
                     }
@@ -234,7 +245,8 @@ pub fn prepare(
             Err(e) => return Err(ExecError::Usage(e.to_string())),
         };
         let Some(p) = find(&k) else {
-            let hint = did_you_mean(&k, placeholders.iter().map(|p| p.name()))
+            let names = shown_names();
+            let hint = did_you_mean(&k, names.iter().map(String::as_str))
                 .map(|m| format!("did you mean `{m}`? "))
                 .unwrap_or_default();
             return Err(ExecError::Usage(format!(
@@ -244,22 +256,22 @@ pub fn prepare(
         };
         match parse_text(&p, &text) {
             Ok(v) => {
-                values.insert(k, v);
+                values.insert(value_key(&p), v);
             }
             // A flavor is JSON (`{"flavor_id": ...}`), or simply its id: `-p flavor=cpu.small`.
-            Err(_) if is_flavor(&w, &selected, &k) && !text.trim_start().starts_with('{') => {
-                values.insert(k, Val::Str(text.trim().into()));
+            Err(_) if is_flavor(&w, &selected, &p) && !text.trim_start().starts_with('{') => {
+                values.insert(value_key(&p), Val::Str(text.trim().into()));
             }
             Err(e) => return Err(ExecError::Usage(e.to_string())),
         }
     }
     let mut missing: Vec<String> = Vec::new();
     for p in &placeholders {
-        if values.contains_key(p.name()) {
+        if values.contains_key(&value_key(p)) {
             continue;
         }
         if let Some(d) = p.arg("default") {
-            values.insert(p.name().to_string(), d.clone());
+            values.insert(value_key(p), d.clone());
             continue;
         }
         let delay = p.get("delay").and_then(|v| v.as_bool()).unwrap_or(false);
@@ -269,16 +281,16 @@ pub fn prepare(
             continue;
         }
         if !required {
-            values.insert(p.name().to_string(), Val::Null);
+            values.insert(value_key(p), Val::Null);
             continue;
         }
         if let Some(v) = prompter.and_then(|ask| ask.value(p)) {
-            values.insert(p.name().to_string(), v);
+            values.insert(value_key(p), v);
             continue;
         }
         missing.push(format!(
             "  {}  {}{}",
-            p.name(),
+            w.shown_key(&value_key(p)),
             describe_expected(p),
             p.str_arg("description")
                 .map(|d| format!("  \"{d}\""))
@@ -397,7 +409,7 @@ pub fn prepare(
     let base_dir = req.base_dir.clone();
     let def_json = serde_json::to_string(&definition::Definition(&w))
         .map_err(|e| ExecError::System(format!("cannot write the definition: {e}")))?;
-    let params_json = params_json(&values);
+    let params_json = params_json(&w, &values);
     let storages_json = Value::Object(
         roots
             .iter()
@@ -451,7 +463,7 @@ pub fn reload(store: &Store, exec: &str) -> Result<(Setup, Vec<StepRow>)> {
         .as_object()
         .map(|m| {
             m.iter()
-                .filter_map(|(k, v)| value_from_json(v).map(|x| (k.clone(), x)))
+                .filter_map(|(k, v)| value_from_json(v).map(|x| (w.key_of_shown(k), x)))
                 .collect()
         })
         .unwrap_or_default();

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::model::status::Status;
 use crate::model::val::{Obj, Val};
+use crate::model::workflow::value_key;
 use crate::store::StepRow;
 
 /// What an earlier step left for later ones.
@@ -87,7 +88,7 @@ impl Ctx<'_> {
     /// The value of a placeholder, or the value itself.
     pub fn value(&self, v: &Val) -> R<Val> {
         match v {
-            Val::Obj(o) if o.is_placeholder() => match self.params.get(o.name()) {
+            Val::Obj(o) if o.is_placeholder() => match self.params.get(&value_key(o)) {
                 Some(x) => Ok(x.clone()),
                 None => Err(format!("parameter `{}` has no value", o.name())),
             },

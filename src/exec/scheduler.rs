@@ -26,7 +26,7 @@ use super::resolve::{Ctx, Produced};
 use crate::model::definition::val_to_json;
 use crate::model::status::{ExecStatus, Status};
 use crate::model::val::{Obj, Val};
-use crate::model::workflow::{DepKind, Step, Workflow};
+use crate::model::workflow::{value_key, DepKind, Step, Workflow};
 use crate::store::{StepPatch, StepRow, Store};
 
 /// Everything fixed about an execution.
@@ -476,8 +476,10 @@ impl Scheduler {
         self.s.params.insert(name.to_string(), value);
         // A plan made before may have resolved without it.
         self.planned.clear();
-        self.store
-            .set_parameters(&self.s.exec_id, &params_json(&self.s.params))?;
+        self.store.set_parameters(
+            &self.s.exec_id,
+            &params_json(&self.s.workflow, &self.s.params),
+        )?;
         Ok(())
     }
 
@@ -678,12 +680,12 @@ impl Scheduler {
         )
     }
 
-    /// Placeholders of this step still without a value (they are `delay`ed).
+    /// The keys of this step's placeholders still without a value (they are `delay`ed).
     fn missing_inputs(&self, step: &Step) -> Vec<String> {
         placeholders_of(step)
             .into_iter()
-            .map(|p| p.name().to_string())
-            .filter(|n| !self.s.params.contains_key(n))
+            .map(|p| value_key(&p))
+            .filter(|k| !self.s.params.contains_key(k))
             .collect()
     }
 
@@ -723,16 +725,22 @@ impl Scheduler {
         let Some(prompter) = self.wiring.prompter.clone() else {
             return Ok(());
         };
-        self.note(format!("step `{}` needs {}", step.name, missing.join(", ")));
+        let shown: Vec<String> = missing
+            .iter()
+            .map(|k| self.s.workflow.shown_key(k))
+            .collect();
+        self.note(format!("step `{}` needs {}", step.name, shown.join(", ")));
         for p in placeholders_of(step) {
-            if missing.iter().any(|m| m == p.name()) {
+            if missing.contains(&value_key(&p)) {
                 if let Some(v) = tokio::task::block_in_place(|| prompter.value(&p)) {
-                    self.s.params.insert(p.name().to_string(), v);
+                    self.s.params.insert(value_key(&p), v);
                 }
             }
         }
-        self.store
-            .set_parameters(&self.s.exec_id, &params_json(&self.s.params))?;
+        self.store.set_parameters(
+            &self.s.exec_id,
+            &params_json(&self.s.workflow, &self.s.params),
+        )?;
         Ok(())
     }
 
@@ -745,6 +753,10 @@ impl Scheduler {
             missing = self.missing_inputs(step);
         }
         if !missing.is_empty() {
+            let missing: Vec<String> = missing
+                .iter()
+                .map(|k| self.s.workflow.shown_key(k))
+                .collect();
             let reason = format!(
                 "needs {}: `wf proceed {} {} {}`",
                 missing
@@ -1050,7 +1062,7 @@ pub fn placeholders_of(step: &Step) -> Vec<Arc<Obj>> {
         }
         v.walk(&mut |x| {
             if let Val::Obj(o) = x {
-                if o.is_placeholder() && !found.iter().any(|p| p.name() == o.name()) {
+                if o.is_placeholder() && !found.iter().any(|p| value_key(p) == value_key(o)) {
                     found.push(o.clone());
                 }
             }
@@ -1059,11 +1071,12 @@ pub fn placeholders_of(step: &Step) -> Vec<Arc<Obj>> {
     found
 }
 
-pub fn params_json(params: &HashMap<String, Val>) -> Value {
+/// Values as the records keep them: under the names people give them by.
+pub fn params_json(w: &Workflow, params: &HashMap<String, Val>) -> Value {
     Value::Object(
         params
             .iter()
-            .map(|(k, v)| (k.clone(), val_to_json(v)))
+            .map(|(k, v)| (w.shown_key(k), val_to_json(v)))
             .collect::<Map<String, Value>>(),
     )
 }

@@ -614,11 +614,12 @@ fn placeholder_type(p: &Obj) -> Option<&'static str> {
 
 fn check_parameters(c: &mut Checker, w: &Workflow) {
     let all = &w.placeholder_uses;
-    let mut first: HashMap<&str, &Arc<Obj>> = HashMap::new();
+    // A parameter and a data placeholder may share a name: their values are kept apart.
+    let mut first: HashMap<String, &Arc<Obj>> = HashMap::new();
     for p in all {
-        match first.get(p.name()) {
+        match first.get(&super::workflow::value_key(p)) {
             None => {
-                first.insert(p.name(), p);
+                first.insert(super::workflow::value_key(p), p);
             }
             Some(f) if **f == *p || Arc::ptr_eq(f, p) => {}
             Some(f) => {

@@ -112,15 +112,15 @@ impl Workflow {
             placeholders: placeholder_uses,
             storages: storage_uses,
         } = uses;
-        let distinct = |uses: &[Arc<Obj>]| {
+        let distinct = |uses: &[Arc<Obj>], key: fn(&Obj) -> String| {
             let mut seen = std::collections::HashSet::new();
             uses.iter()
-                .filter(|o| seen.insert(o.name().to_string()))
+                .filter(|o| seen.insert(key(o)))
                 .cloned()
                 .collect::<Vec<_>>()
         };
-        let parameters = distinct(&placeholder_uses);
-        let storages = distinct(&storage_uses);
+        let parameters = distinct(&placeholder_uses, value_key);
+        let storages = distinct(&storage_uses, |o| o.name().to_string());
         Workflow {
             obj: obj.clone(),
             name: obj.name().to_string(),
@@ -230,5 +230,49 @@ fn read_step(obj: &Arc<Obj>, uses: &mut Uses) -> Step {
         name: obj.name().to_string(),
         kind: StepKind::of_class(obj.class()).unwrap_or(StepKind::Job),
         deps,
+    }
+}
+
+/// The key a placeholder's value is kept under. Parameters (`wf.Placeholder`) and data
+/// (`wf.data.*Placeholder`) are apart, as in the SDK: the manual gives one of each the same
+/// name. A parameter's key is its name; a data placeholder's is `data:NAME`.
+pub fn value_key(o: &Obj) -> String {
+    if o.is("Placeholder") {
+        o.name().to_string()
+    } else {
+        format!("data:{}", o.name())
+    }
+}
+
+impl Workflow {
+    /// The name a value is shown and given under (`-p`, records): its placeholder's name,
+    /// and `data:NAME` only for a data placeholder whose name a parameter also has.
+    pub fn shown_key(&self, key: &str) -> String {
+        match key.strip_prefix("data:") {
+            Some(name)
+                if !self
+                    .parameters
+                    .iter()
+                    .any(|p| p.is("Placeholder") && p.name() == name) =>
+            {
+                name.to_string()
+            }
+            _ => key.to_string(),
+        }
+    }
+
+    /// The key of the value a person gives as `name`: the parameter of that name, else the
+    /// data placeholder; `data:NAME` names the data placeholder alone.
+    pub fn key_of_shown(&self, name: &str) -> String {
+        if name.starts_with("data:")
+            || self
+                .parameters
+                .iter()
+                .any(|p| p.is("Placeholder") && p.name() == name)
+        {
+            name.to_string()
+        } else {
+            format!("data:{name}")
+        }
     }
 }

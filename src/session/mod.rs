@@ -22,7 +22,7 @@ use crate::model::definition::val_to_json;
 use crate::model::status::{ExecStatus, Status};
 use crate::model::val::{Obj, Span, Val};
 use crate::model::validate::validate;
-use crate::model::workflow::step_names;
+use crate::model::workflow::{step_names, value_key};
 
 #[derive(Default)]
 struct State {
@@ -172,11 +172,12 @@ impl LocalDev {
         }
     }
 
-    fn placeholder(workflow: &Arc<Obj>, name: &str) -> Option<Arc<Obj>> {
+    /// The placeholder whose value is kept under `key` (see `value_key`).
+    fn placeholder(workflow: &Arc<Obj>, key: &str) -> Option<Arc<Obj>> {
         let mut found = None;
         Val::Obj(workflow.clone()).walk(&mut |v| {
             if let Val::Obj(o) = v {
-                if found.is_none() && o.is_placeholder() && o.name() == name {
+                if found.is_none() && o.is_placeholder() && value_key(o) == key {
                     found = Some(o.clone());
                 }
             }
@@ -192,7 +193,18 @@ impl LocalDev {
         at: &Span,
     ) -> Result<Dynamic, Box<EvalAltResult>> {
         let name = args.str_arg("name").unwrap_or("").to_string();
-        let Some(p) = Self::placeholder(workflow, &name) else {
+        // `set_placeholder` gives parameters, `set_data` data: the two are kept apart.
+        let key = if data {
+            format!("data:{name}")
+        } else {
+            name.clone()
+        };
+        let found = Self::placeholder(workflow, &key).or_else(|| {
+            // The other kind of the same name, to say which method it takes.
+            Self::placeholder(workflow, &name)
+                .or_else(|| Self::placeholder(workflow, &format!("data:{name}")))
+        });
+        let Some(p) = found else {
             let mut names: Vec<String> = Vec::new();
             Val::Obj(workflow.clone()).walk(&mut |v| {
                 if let Val::Obj(o) = v {
@@ -256,12 +268,12 @@ impl LocalDev {
             check_value(&p, &val_to_json(&given)).map_err(|e| fail(e.to_string(), at))?
         };
         let mut st = self.lock_state();
-        st.values.insert(name.clone(), value.clone());
+        st.values.insert(key.clone(), value.clone());
         if let Some(s) = st.session.as_mut() {
-            s.set_param(&name, value)
+            s.set_param(&key, value)
                 .map_err(|e| fail(e.to_string(), at))?;
         }
-        let shown = serde_json::to_string(&val_to_json(st.values.get(&name).unwrap_or(&Val::Null)))
+        let shown = serde_json::to_string(&val_to_json(st.values.get(&key).unwrap_or(&Val::Null)))
             .unwrap_or_default();
         drop(st);
         self.say(&format!("  {name} = {shown}\n"));
@@ -356,15 +368,17 @@ fn describe_report(r: &NextReport, run: &DebugRun) -> String {
         out.push_str(&format!("  {name}: skipped: {why}\n"));
     }
     if let Some((step, missing)) = &r.needs {
+        let w = run.workflow();
+        let shown: Vec<String> = missing.iter().map(|k| w.shown_key(k)).collect();
         out.push_str(&format!(
             "  {step} cannot run yet: it needs {}. Set {}:\n",
-            missing.join(", "),
+            shown.join(", "),
             if missing.len() == 1 { "it" } else { "them" }
         ));
-        let w = run.workflow();
-        for m in missing {
-            let p = LocalDev::placeholder(&w.obj, m);
-            out.push_str(&format!("    {}\n", set_line(m, p.as_deref())));
+        for key in missing {
+            let p = LocalDev::placeholder(&w.obj, key);
+            let name = p.as_ref().map_or(key.as_str(), |p| p.name());
+            out.push_str(&format!("    {}\n", set_line(name, p.as_deref())));
         }
         return out;
     }

@@ -583,3 +583,34 @@ fn a_read_only_home_can_still_be_read() {
         .run();
     r.status(1).stderr_contains("cannot be written");
 }
+
+#[test]
+fn a_parameter_and_a_data_placeholder_may_share_a_name() {
+    let t = Test::new();
+    // The manual's own examples name a STR placeholder and a data placeholder alike.
+    t.write(
+        "same.rhai",
+        r#"let tag = wf.Placeholder(#{ name: "img", placeholder_type: wf.PlaceholderType.STR });
+let data = wf.data.OBSPlaceholder(#{ name: "img", object_type: "directory" });
+let storage = wf.data.OutputStorage(#{ name: "out" });
+let j = wf.steps.JobStep(#{ name: "j",
+  algorithm: wf.BaseAlgorithm(#{ command: "echo tag=$WF_PARAM_TAG data=$WF_INPUT_I", parameters: [wf.AlgorithmParameters("tag", tag)] }),
+  spec: wf.steps.JobSpec(#{ resource: wf.steps.JobResource(#{ flavor: "cpu.small" }) }),
+  inputs: wf.steps.JobInput("i", data),
+  outputs: wf.steps.JobOutput("o", #{ obs_config: wf.data.OBSOutputConfig(storage.join("o")) }) });
+wf.Workflow(#{ name: "w", desc: "d", steps: [j], storages: [storage] })
+"#,
+    );
+    let script = t.at("same.rhai");
+    t.wf(&["check", &script]).status(0);
+    let dir = t.dir().display().to_string();
+    let r = t.run_flow(&script, &["-p", "img=v2", "-p", &format!("data:img={dir}")]);
+    r.status(0);
+    assert_eq!(r.json["parameters"]["img"], "v2", "{:#}", r.json);
+    assert!(r.json["parameters"]["data:img"].is_object(), "{:#}", r.json);
+    let log = t.wf(&["logs", "latest", "j"]);
+    log.stdout_contains(&format!("tag=v2 data={dir}"));
+    // Without the data value, the missing one is named as it is given.
+    let r = t.run_flow(&script, &["-p", "img=v2"]);
+    r.status(2).stderr_contains("img");
+}
