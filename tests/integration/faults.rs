@@ -614,3 +614,34 @@ wf.Workflow(#{ name: "w", desc: "d", steps: [j], storages: [storage] })
     let r = t.run_flow(&script, &["-p", "img=v2"]);
     r.status(2).stderr_contains("img");
 }
+
+#[test]
+fn resume_kills_a_job_its_dead_runner_started_but_never_recorded() {
+    let t = Test::new();
+    let dir = t.dir().display().to_string();
+    let cmd = format!(
+        "if [ -e \"{dir}/ran\" ]; then exit 0; fi; touch \"{dir}/ran\"; echo $$ > \"{dir}/job.pid\"; sleep 30"
+    );
+    t.write("flow.rhai", &ranks_flow(&cmd, 1));
+    let storage = t.storage();
+    let mut runner = t
+        .args(&["run", &t.at("flow.rhai"), "--storage", &storage])
+        .spawn();
+    assert!(
+        wait_until(Duration::from_secs(20), || pid_in(&t, "job.pid").is_some()),
+        "the job never started: {}",
+        runner.stderr()
+    );
+    runner.kill();
+    // As if the runner had died between starting the job and recording it.
+    let db = rusqlite::Connection::open(t.home().join("wf.db")).unwrap();
+    db.execute("UPDATE steps SET status = 'waiting', detail = NULL", [])
+        .unwrap();
+    drop(db);
+    let job = pid_in(&t, "job.pid");
+    let r = t.wf(&["resume", &latest_id(&t)]);
+    let gone = wait_until(Duration::from_secs(3), || job.is_some_and(|p| !alive(p)));
+    kill_if_alive(job);
+    r.status(0);
+    assert!(gone, "the unrecorded job outlived `wf resume`");
+}
