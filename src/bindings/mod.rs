@@ -408,7 +408,8 @@ fn register_methods(engine: &mut Engine, b: &Bindings) {
     }
     // `debug(x)` as a function keeps printing, like Rhai's own.
     engine.register_fn("debug_", |x: Dynamic| {
-        eprintln!("{x:?}");
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "{x:?}");
     });
 }
 

@@ -194,7 +194,11 @@ pub fn build_engine(b: Bindings, sources: Sources, script_dir: PathBuf, limits: 
         }
         other => other,
     });
-    engine.on_print(|s| eprintln!("{s}"));
+    // A closed stderr loses what a script prints, not the script.
+    engine.on_print(|s| {
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "{s}");
+    });
     engine.set_module_resolver(SandboxResolver::new(script_dir, sources));
     bindings::register(&mut engine, b);
     engine
