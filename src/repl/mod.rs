@@ -9,6 +9,22 @@
 
 pub mod complete;
 
+/// Prints to stderr; a closed stderr is ignored.
+macro_rules! err {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `err!` with a newline.
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -421,20 +437,20 @@ pub fn run(home: &Path, script: Option<&Path>, storage: Vec<String>) -> i32 {
     let mut editor: Editor<ReplHelper, FileHistory> = match Editor::with_config(config) {
         Ok(e) => e,
         Err(e) => {
-            eprintln!("error: cannot start the line editor: {e}");
+            errln!("error: cannot start the line editor: {e}");
             return 1;
         }
     };
     let history = home.join("repl_history");
     let _ = crate::store::private_dir(home);
     let _ = editor.load_history(&history);
-    eprintln!("wf repl: build and debug workflows; :help for commands, Ctrl-D to leave");
+    errln!("wf repl: build and debug workflows; :help for commands, Ctrl-D to leave");
     if let Some(s) = script {
         let o = session.input(&format!(":load {}", s.display()));
-        print!("{}", o.out);
-        eprint!("{}", o.err);
+        crate::cli::write_stdout(format_args!("{}", o.out));
+        err!("{}", o.err);
         if session.workflow().is_some() {
-            eprintln!(
+            errln!(
                 "loaded {}: the workflow is bound; try `:graph` or `workflow.debug(#{{}})`",
                 s.display()
             );
@@ -455,15 +471,15 @@ pub fn run(home: &Path, script: Option<&Path>, storage: Vec<String>) -> i32 {
                 }
                 let _ = editor.add_history_entry(line.as_str());
                 let o = session.input(&line);
-                eprint!("{}", o.err);
-                print!("{}", o.out);
+                err!("{}", o.err);
+                crate::cli::write_stdout(format_args!("{}", o.out));
                 if o.quit {
                     break;
                 }
             }
             Err(rustyline::error::ReadlineError::Eof) => break,
             Err(e) => {
-                eprintln!("error: {e}");
+                errln!("error: {e}");
                 break;
             }
         }
@@ -474,7 +490,7 @@ pub fn run(home: &Path, script: Option<&Path>, storage: Vec<String>) -> i32 {
         let _ = std::fs::set_permissions(&history, std::fs::Permissions::from_mode(0o600));
     }
     if let Some(id) = session.dev.debug_execution() {
-        eprintln!("the debug execution {id} stays in the records: `wf resume {id}` finishes it");
+        errln!("the debug execution {id} stays in the records: `wf resume {id}` finishes it");
     }
     0
 }

@@ -104,7 +104,10 @@ impl LocalDev {
             .as_mut()
         {
             Some(buf) => buf.push_str(text),
-            None => eprint!("{text}"),
+            None => {
+                use std::io::Write;
+                let _ = write!(std::io::stderr(), "{text}");
+            }
         }
     }
 
