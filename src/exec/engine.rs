@@ -13,7 +13,7 @@ use super::backend::Backends;
 use super::cancel::Cancel;
 use super::error::{ExecError, Result};
 use super::events::{Event, EventSink, Listener, Prompter};
-use super::lock::{is_held, lock, Lock};
+use super::lock::{lock, Lock};
 use super::params::{parse_text, split_assignment};
 use super::prepare::{prepare, reload, Request};
 use super::scheduler::{params_json, placeholders_of, NextReport, Scheduler, Setup, Wiring};
@@ -51,10 +51,6 @@ pub struct Prepared {
 impl Prepared {
     pub fn exec_id(&self) -> &str {
         &self.setup.exec_id
-    }
-
-    pub fn workflow(&self) -> &Workflow {
-        &self.setup.workflow
     }
 }
 
@@ -143,10 +139,6 @@ impl Engine {
     /// The token that stops what this engine drives.
     pub fn cancel(&self) -> &Cancel {
         &self.wiring.cancel
-    }
-
-    pub fn home(&self) -> &Path {
-        &self.home
     }
 
     pub fn store(&self) -> Result<Store> {
@@ -319,11 +311,6 @@ impl Engine {
         }
         drop(held);
         Ok((id, Stopping::Recorded))
-    }
-
-    /// Whether a runner is alive for `exec`.
-    pub fn is_running(&self, exec: &str) -> bool {
-        is_held(&self.home, exec)
     }
 
     fn clean_up(&self, exec: &str, row: &StepRow) {

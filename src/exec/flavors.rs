@@ -22,7 +22,13 @@ pub struct Machine {
 }
 
 impl Machine {
+    /// This machine, read once per process (a run asks when it prepares and when it starts).
     pub fn detect() -> Machine {
+        static MACHINE: std::sync::OnceLock<Machine> = std::sync::OnceLock::new();
+        *MACHINE.get_or_init(Machine::read)
+    }
+
+    fn read() -> Machine {
         let cpus = std::thread::available_parallelism()
             .map(|n| n.get() as u32)
             .unwrap_or(1);

@@ -538,34 +538,22 @@ mod tests {
             ],
         );
         assert_eq!(eval(&cond("LT", lr, Val::Float(0.1))), Ok(true));
-        let metric = obj(
-            "MetricInfo",
-            vec![
-                (
-                    "input_data",
-                    obj(
-                        "MetricsConsumption",
-                        vec![("step", s("train")), ("output", s("metrics"))],
-                    ),
-                ),
-                ("json_key", s("accuracy")),
-            ],
+        // A metric of step `train`'s output `metrics`.
+        let metric = |key: &str| {
+            let input = obj(
+                "MetricsConsumption",
+                vec![("step", s("train")), ("output", s("metrics"))],
+            );
+            obj(
+                "MetricInfo",
+                vec![("input_data", input), ("json_key", s(key))],
+            )
+        };
+        assert_eq!(
+            eval(&cond("GTE", metric("accuracy"), Val::Float(0.85))),
+            Ok(true)
         );
-        assert_eq!(eval(&cond("GTE", metric, Val::Float(0.85))), Ok(true));
-        let missing = obj(
-            "MetricInfo",
-            vec![
-                (
-                    "input_data",
-                    obj(
-                        "MetricsConsumption",
-                        vec![("step", s("train")), ("output", s("metrics"))],
-                    ),
-                ),
-                ("json_key", s("loss")),
-            ],
-        );
-        let err = eval(&cond("GT", missing, Val::Float(0.1))).unwrap_err();
+        let err = eval(&cond("GT", metric("loss"), Val::Float(0.1))).unwrap_err();
         assert!(err.contains("metric `loss` is not among"), "{err}");
     }
 

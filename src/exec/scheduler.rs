@@ -63,6 +63,17 @@ struct StepState {
     flavor: Option<Flavor>,
 }
 
+/// What deciding a waiting step came to.
+enum Settled {
+    /// Not yet, or never in this execution: why.
+    Waits(String),
+    Skipped(String),
+    /// Its skip conditions could not be evaluated: it failed.
+    Failed,
+    /// It may start now.
+    Ready,
+}
+
 /// How a step's attempts are run: from its `StepPolicy`.
 #[derive(Debug, Clone, Copy)]
 struct Policy {
@@ -377,33 +388,16 @@ impl Scheduler {
                 let Some(step) = self.step(name).cloned() else {
                     continue;
                 };
-                match self.decide_step(&step) {
-                    Decision::Skip(r) => {
-                        self.skip(name, &r)?;
+                match self.settle(&step)? {
+                    Settled::Skipped(r) => {
                         report.skipped.push((name.clone(), r));
                         changed = true;
                     }
-                    Decision::EvaluateSkipConditions => match self.skip_conditions_hold(&step) {
-                        Ok(Some(r)) => {
-                            self.skip(name, &r)?;
-                            report.skipped.push((name.clone(), r));
-                            changed = true;
-                        }
-                        Ok(None) => {
-                            chosen.get_or_insert(step);
-                        }
-                        Err(e) => {
-                            self.fail_now(
-                                name,
-                                &format!("its skip conditions cannot be evaluated: {e}"),
-                            )?;
-                            changed = true;
-                        }
-                    },
-                    Decision::Run => {
+                    Settled::Failed => changed = true,
+                    Settled::Ready => {
                         chosen.get_or_insert(step);
                     }
-                    Decision::Wait(_) | Decision::Blocked(_) => {}
+                    Settled::Waits(_) => {}
                 }
             }
             if !changed {
@@ -552,33 +546,39 @@ impl Scheduler {
                 let Some(step) = self.step(name).cloned() else {
                     continue;
                 };
-                match self.decide_step(&step) {
-                    Decision::Wait(r) | Decision::Blocked(r) => self.set_reason(name, r)?,
-                    Decision::Skip(r) => {
-                        self.skip(name, &r)?;
-                        changed = true;
-                    }
-                    Decision::EvaluateSkipConditions => match self.skip_conditions_hold(&step) {
-                        Ok(Some(r)) => {
-                            self.skip(name, &r)?;
-                            changed = true;
-                        }
-                        Ok(None) => changed |= self.try_start(&step)?,
-                        Err(e) => {
-                            self.fail_now(
-                                name,
-                                &format!("its skip conditions cannot be evaluated: {e}"),
-                            )?;
-                            changed = true;
-                        }
-                    },
-                    Decision::Run => changed |= self.try_start(&step)?,
+                match self.settle(&step)? {
+                    Settled::Waits(r) => self.set_reason(name, r)?,
+                    Settled::Skipped(_) | Settled::Failed => changed = true,
+                    Settled::Ready => changed |= self.try_start(&step)?,
                 }
             }
             any |= changed;
             if !changed {
                 return Ok(any);
             }
+        }
+    }
+
+    /// Applies the decision for a waiting step: a skip or a failure of its skip conditions
+    /// is recorded here; whether it may start is for the caller.
+    fn settle(&mut self, step: &Step) -> Result<Settled> {
+        let skip = |this: &mut Self, r: String| -> Result<Settled> {
+            this.skip(&step.name, &r)?;
+            Ok(Settled::Skipped(r))
+        };
+        match self.decide_step(step) {
+            Decision::Wait(r) | Decision::Blocked(r) => Ok(Settled::Waits(r)),
+            Decision::Skip(r) => skip(self, r),
+            Decision::Run => Ok(Settled::Ready),
+            Decision::EvaluateSkipConditions => match self.skip_conditions_hold(step) {
+                Ok(Some(r)) => skip(self, r),
+                Ok(None) => Ok(Settled::Ready),
+                Err(e) => {
+                    let why = format!("its skip conditions cannot be evaluated: {e}");
+                    self.fail_now(&step.name, &why)?;
+                    Ok(Settled::Failed)
+                }
+            },
         }
     }
 

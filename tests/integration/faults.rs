@@ -5,7 +5,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::test::{alive, q, step, wait_until, Test};
+use crate::test::{alive, q, step, wait_until, Runner, Test};
 
 /// A workflow of one job step `train` running `command` on `nodes` ranks.
 fn ranks_flow(command: &str, nodes: u32) -> String {
@@ -32,6 +32,20 @@ fn kill_if_alive(pid: Option<u32>) {
     if let Some(pid) = pid.filter(|p| alive(*p)) {
         let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
     }
+}
+
+/// `wf run flow.rhai --storage out=ROOT` in the background.
+fn start_flow(t: &Test) -> Runner {
+    t.args(&["run", &t.at("flow.rhai"), "--storage", &t.storage()])
+        .spawn()
+}
+
+/// Waits for a job to write its pid into `rel`; fails the test with the runner's stderr if
+/// it never does.
+fn await_pid(t: &Test, runner: &Runner, rel: &str) -> u32 {
+    let written = wait_until(Duration::from_secs(20), || pid_in(t, rel).is_some());
+    assert!(written, "the job never started: {}", runner.stderr());
+    pid_in(t, rel).expect("written")
 }
 
 fn latest_id(t: &Test) -> String {
@@ -77,10 +91,7 @@ fn resume_after_kill_9_leaves_no_rank_of_the_dead_runner_alive() {
         "if [ -e \"{dir}/rank$RANK.pid\" ]; then exit 0; fi; echo $$ > \"{dir}/rank$RANK.pid\"; sleep 30"
     );
     t.write("flow.rhai", &ranks_flow(&cmd, 2));
-    let storage = t.storage();
-    let mut runner = t
-        .args(&["run", &t.at("flow.rhai"), "--storage", &storage])
-        .spawn();
+    let mut runner = start_flow(&t);
     let both = wait_until(Duration::from_secs(20), || {
         pid_in(&t, "rank0.pid").is_some() && pid_in(&t, "rank1.pid").is_some()
     });
@@ -104,15 +115,8 @@ fn ctrl_c_during_a_run_stops_it_records_stopped_and_kills_the_job() {
         "flow.rhai",
         &ranks_flow(&format!("echo $$ > '{dir}/job.pid'; sleep 30"), 1),
     );
-    let storage = t.storage();
-    let mut runner = t
-        .args(&["run", &t.at("flow.rhai"), "--storage", &storage])
-        .spawn();
-    assert!(
-        wait_until(Duration::from_secs(20), || pid_in(&t, "job.pid").is_some()),
-        "the job never started: {}",
-        runner.stderr()
-    );
+    let mut runner = start_flow(&t);
+    await_pid(&t, &runner, "job.pid");
     runner.signal("INT");
     let code = runner.wait(Duration::from_secs(10));
     let job = pid_in(&t, "job.pid");
@@ -135,10 +139,7 @@ fn ctrl_c_during_a_run_stops_it_records_stopped_and_kills_the_job() {
 fn a_second_signal_is_not_a_crash() {
     let t = Test::new();
     t.write("flow.rhai", &ranks_flow("sleep 30", 1));
-    let storage = t.storage();
-    let mut runner = t
-        .args(&["run", &t.at("flow.rhai"), "--storage", &storage])
-        .spawn();
+    let mut runner = start_flow(&t);
     assert!(wait_until(Duration::from_secs(20), || runner
         .stderr()
         .contains("running")));
@@ -366,10 +367,7 @@ wf.Workflow(#{ name: "w", desc: "d", steps: [first, second], storages: [storage]
 fn an_execution_whose_runner_died_is_shown_as_interrupted() {
     let t = Test::new();
     t.write("flow.rhai", &ranks_flow("sleep 30", 1));
-    let storage = t.storage();
-    let mut runner = t
-        .args(&["run", &t.at("flow.rhai"), "--storage", &storage])
-        .spawn();
+    let mut runner = start_flow(&t);
     assert!(wait_until(Duration::from_secs(20), || runner
         .stderr()
         .contains("running")));
@@ -623,15 +621,8 @@ fn resume_kills_a_job_its_dead_runner_started_but_never_recorded() {
         "if [ -e \"{dir}/ran\" ]; then exit 0; fi; touch \"{dir}/ran\"; echo $$ > \"{dir}/job.pid\"; sleep 30"
     );
     t.write("flow.rhai", &ranks_flow(&cmd, 1));
-    let storage = t.storage();
-    let mut runner = t
-        .args(&["run", &t.at("flow.rhai"), "--storage", &storage])
-        .spawn();
-    assert!(
-        wait_until(Duration::from_secs(20), || pid_in(&t, "job.pid").is_some()),
-        "the job never started: {}",
-        runner.stderr()
-    );
+    let mut runner = start_flow(&t);
+    await_pid(&t, &runner, "job.pid");
     runner.kill();
     // As if the runner had died between starting the job and recording it.
     let db = rusqlite::Connection::open(t.home().join("wf.db")).unwrap();
