@@ -6,6 +6,7 @@
 pub mod backends;
 pub mod bindings;
 pub mod cli;
+pub mod datasets;
 pub mod exec;
 pub mod model;
 pub mod repl;

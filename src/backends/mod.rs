@@ -5,10 +5,13 @@
 //! |----------------|--------------------------------------------------------------------|
 //! | `job/`         | JobStep: child processes in their own process groups, with logs     |
 //! | `condition.rs` | ConditionStep: evaluated in process                                 |
+//! | `dataset.rs`   | CreateDataset, DatasetImport, Labeling, ReleaseDataset steps on the |
+//! |                | local dataset service (`crate::datasets`)                           |
 //!
 //! Adding a kind: a module here implementing `Backend`, and its arm in [`backend`].
 
 pub mod condition;
+pub mod dataset;
 pub mod job;
 
 use crate::exec::backend::Backend;
@@ -22,8 +25,8 @@ pub fn backend(kind: StepKind) -> Option<&'static dyn Backend> {
         StepKind::CreateDataset
         | StepKind::Labeling
         | StepKind::DatasetImport
-        | StepKind::ReleaseDataset
-        | StepKind::Model
+        | StepKind::ReleaseDataset => Some(&dataset::DatasetBackend),
+        StepKind::Model
         | StepKind::Service
         | StepKind::MrsJob => None,
     }

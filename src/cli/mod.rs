@@ -33,6 +33,7 @@ macro_rules! errln {
 
 mod api;
 pub mod check;
+mod data;
 mod graph;
 pub mod load;
 mod progress;
@@ -110,6 +111,13 @@ pub enum Command {
     /// The local algorithm registry
     #[command(subcommand)]
     Algorithm(records::AlgorithmCommand),
+    /// List the datasets of this home
+    Datasets(data::DatasetsArgs),
+    /// A dataset: show it, create it from a folder, export a version
+    #[command(subcommand)]
+    Dataset(data::DatasetCommand),
+    /// A labeling task (DATASET/TASK): show its samples, label them
+    Label(data::LabelArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -177,5 +185,8 @@ pub fn main() -> i32 {
         Command::Resume(a) => run::resume(cli.home.as_deref(), a),
         Command::Flavors(a) => records::flavors(a),
         Command::Algorithm(c) => records::algorithm(cli.home.as_deref(), c),
+        Command::Datasets(a) => data::datasets(cli.home.as_deref(), a),
+        Command::Dataset(c) => data::dataset(cli.home.as_deref(), c),
+        Command::Label(a) => data::label(cli.home.as_deref(), a),
     }
 }

@@ -265,13 +265,8 @@ pub struct ProceedArgs {
     pub execution: String,
     /// The step awaiting input
     pub step: String,
-    /// The values it waits for
-    #[arg(
-        short = 'p',
-        long = "param",
-        value_name = "NAME=VALUE",
-        required = true
-    )]
+    /// The values it waits for (none for a labeling step whose samples are all labelled)
+    #[arg(short = 'p', long = "param", value_name = "NAME=VALUE")]
     pub params: Vec<String>,
     #[arg(long)]
     pub json: bool,

@@ -36,6 +36,12 @@ pub trait Backend: Send + Sync {
     /// record points at (work started just before the runner died, before its step was
     /// recorded running). Called once per kind when the execution is taken up again.
     fn sweep(&self, _exec_id: &str) {}
+
+    /// Whether a step this backend left awaiting input may go on now (`wf proceed` with
+    /// no values), from the detail it recorded: an error says what is still missing.
+    fn may_proceed(&self, _store: &Store, _detail: &Map<String, Value>) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Which backend runs each kind; `None` for a kind without one on this machine yet.
@@ -140,5 +146,11 @@ pub enum StepEnd {
     },
     /// Why, in a sentence or a few lines; the step's record keeps it.
     Failed(String),
+    /// The step needs a person before it can end (a labeling task with unlabelled samples):
+    /// it is `awaiting_input` with `reason` (what to do), and runs again on `wf proceed`.
+    Awaiting {
+        reason: String,
+        detail: Map<String, Value>,
+    },
     Stopped,
 }

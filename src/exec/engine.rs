@@ -225,6 +225,7 @@ impl Engine {
 
     /// Gives a step awaiting input its values (`NAME=VALUE` texts) and carries on.
     pub fn proceed(&self, exec: &str, step: &str, values: &[String]) -> Result<Outcome> {
+        let backends = self.wiring.backends;
         self.carry_on(exec, |store, setup, rows| {
             let id = setup.exec_id.clone();
             let Some(row) = rows.iter().find(|r| r.name == step) else {
@@ -237,6 +238,11 @@ impl Engine {
                     "step `{step}` is {}, not awaiting input",
                     row.status
                 )));
+            }
+            if values.is_empty() {
+                if let Some(b) = (backends)(row.kind) {
+                    b.may_proceed(store, &row.detail).map_err(ExecError::Usage)?;
+                }
             }
             let placeholders = setup
                 .workflow

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
+use crate::datasets::DataRef;
 use crate::model::status::Status;
 use crate::model::val::{Obj, Val};
 use crate::model::workflow::value_key;
@@ -132,17 +133,70 @@ impl Ctx<'_> {
                 "OBSConsumption"
                 | "DatasetConsumption"
                 | "LabelTaskConsumption"
-                | "ModelConsumption" => self.consumed_path(o),
+                | "ModelConsumption" => match self.data_ref(v)? {
+                    Some(r) => self.data_folder(&r),
+                    None => self.consumed_path(o),
+                },
                 "DataConsumptionSelector" => self.path(&Val::Obj(self.select(o)?)),
                 _ if o.is_placeholder() => self.path(&self.value(v)?),
-                "Dataset" => Err(format!(
-                    "dataset `{}` needs the dataset service, which has no backend yet",
-                    o.str_arg("dataset_name").unwrap_or("")
-                )),
+                "Dataset" | "LabelTask" => match self.data_ref(v)? {
+                    Some(r) => self.data_folder(&r),
+                    None => Err(format!("a `{}` without its dataset", o.class())),
+                },
                 other => Err(format!("a `{other}` is not a path")),
             },
             other => Err(format!("{} is not a path", other.describe())),
         }
+    }
+
+    /// The dataset, version or labeling task a value names: a `Dataset` or `LabelTask`
+    /// (written, or a placeholder's value), or the output of a step that produced one.
+    /// `None` for anything else (an OBS path).
+    pub fn data_ref(&self, v: &Val) -> R<Option<DataRef>> {
+        let Val::Obj(o) = v else { return Ok(None) };
+        let named = |key: &str| -> R<Option<String>> {
+            match o.arg(key) {
+                None | Some(Val::Null) => Ok(None),
+                Some(x) => {
+                    let t = self.text(x)?;
+                    Ok((!t.is_empty()).then_some(t))
+                }
+            }
+        };
+        match o.class() {
+            _ if o.is_placeholder() => self.data_ref(&self.value(v)?),
+            "Dataset" | "LabelTask" => {
+                let dataset = named("dataset_name")?.ok_or("a dataset without `dataset_name`")?;
+                Ok(Some(DataRef {
+                    dataset,
+                    version: named("version_name")?,
+                    task: named("task_name")?,
+                }))
+            }
+            "DataConsumptionSelector" => self.data_ref(&Val::Obj(self.select(o)?)),
+            _ if o.is_consumption() && o.class() != "OutputVariable" => {
+                let (step, output, p) = self.producer(o)?;
+                let Some(d) = p.outputs.get(output).and_then(|x| x.get("dataset")) else {
+                    if o.is("DatasetConsumption") || o.is("LabelTaskConsumption") {
+                        return Err(format!("step `{step}` left no dataset as its output `{output}`"));
+                    }
+                    return Ok(None);
+                };
+                let s = |k: &str| d.get(k).and_then(Value::as_str).map(String::from);
+                Ok(Some(DataRef {
+                    dataset: s("dataset_name").ok_or_else(|| format!("the dataset output `{output}` of step `{step}` has no name"))?,
+                    version: s("version_name"),
+                    task: s("task_name"),
+                }))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The folder a job is given for a dataset (CONTRACT §6).
+    fn data_folder(&self, r: &DataRef) -> R<PathBuf> {
+        let store = crate::store::Store::open(self.home).map_err(|e| e.to_string())?;
+        crate::datasets::job_folder(&store, r).map_err(|e| e.to_string())
     }
 
     fn producer<'o>(&self, o: &'o Obj) -> R<(&'o str, &'o str, &Produced)> {

@@ -987,6 +987,17 @@ impl Scheduler {
                 self.set(name, Status::Executed, note.as_deref(), patch)
             }
             StepEnd::Failed(e) => self.fail_now(name, &e),
+            StepEnd::Awaiting { reason, detail } => {
+                self.set(
+                    name,
+                    Status::AwaitingInput,
+                    Some(&reason),
+                    StepPatch {
+                        detail: Some(Some(Value::Object(detail))),
+                        ..StepPatch::default()
+                    },
+                )
+            }
             StepEnd::Stopped => self.set(
                 name,
                 Status::Stopped,

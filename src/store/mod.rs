@@ -170,6 +170,8 @@ pub struct NewExecution<'a> {
 
 impl Store {
     pub fn open(home: &Path) -> Result<Store> {
+        // Paths the records keep (logs, datasets) are absolute whatever the caller's folder.
+        let home = &std::path::absolute(home).unwrap_or_else(|_| home.to_path_buf());
         let home_err = |source| StoreError::Home {
             path: home.to_path_buf(),
             source,
@@ -241,6 +243,12 @@ impl Store {
             conn,
             home: home.to_path_buf(),
         })
+    }
+
+    /// The connection, for the services that keep their own tables in the records (the
+    /// dataset service).
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
     }
 
     pub fn logs_dir(&self, exec: &str) -> PathBuf {

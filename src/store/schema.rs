@@ -85,6 +85,77 @@ UPDATE steps SET detail = json_object('result', json(CASE WHEN result THEN 'true
 ALTER TABLE steps DROP COLUMN pid;
 ALTER TABLE steps DROP COLUMN result;
 "#,
+    // 3: the dataset service (CONTRACT §6). Samples are kept by content hash (their bytes
+    // under `datasets/objects/`); an annotation's scope is '' for the dataset's own labels,
+    // else the labeling task's name; versions are immutable (their manifest under
+    // `datasets/NAME/versions/`).
+    r#"
+CREATE TABLE datasets(
+    name TEXT PRIMARY KEY,
+    data_type TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    labels TEXT NOT NULL DEFAULT '[]',
+    created_at TEXT NOT NULL
+);
+CREATE TABLE samples(
+    dataset TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    ext TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    usage TEXT NOT NULL DEFAULT '',
+    added_at TEXT NOT NULL,
+    PRIMARY KEY(dataset, hash)
+) WITHOUT ROWID;
+CREATE TABLE sample_names(
+    dataset TEXT NOT NULL,
+    name TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    PRIMARY KEY(dataset, name, hash)
+) WITHOUT ROWID;
+CREATE INDEX sample_names_by_hash ON sample_names(dataset, hash);
+CREATE TABLE annotations(
+    dataset TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    annotation TEXT NOT NULL,
+    confirmed INTEGER NOT NULL DEFAULT 1,
+    PRIMARY KEY(dataset, scope, hash)
+) WITHOUT ROWID;
+CREATE TABLE sample_labels(
+    dataset TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    label TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    PRIMARY KEY(dataset, scope, label, hash)
+) WITHOUT ROWID;
+CREATE TABLE label_tasks(
+    dataset TEXT NOT NULL,
+    name TEXT NOT NULL,
+    task_type TEXT NOT NULL,
+    labels TEXT NOT NULL DEFAULT '[]',
+    auto_sync INTEGER NOT NULL DEFAULT 1,
+    properties TEXT NOT NULL DEFAULT '{}',
+    description TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    PRIMARY KEY(dataset, name)
+);
+CREATE TABLE dataset_versions(
+    dataset TEXT NOT NULL,
+    name TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    task TEXT,
+    task_type TEXT,
+    ratio REAL NOT NULL,
+    samples INTEGER NOT NULL,
+    train INTEGER NOT NULL,
+    eval INTEGER NOT NULL,
+    labels TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    PRIMARY KEY(dataset, name)
+);
+"#,
 ];
 
 /// The schema version this build writes.

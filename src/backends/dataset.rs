@@ -1,0 +1,622 @@
+//! The data half of the pipeline on the local dataset service (CONTRACT §6):
+//! CreateDatasetStep, DatasetImportStep, LabelingStep and ReleaseDatasetStep.
+//!
+//! Planning resolves names, folders and properties (a bad value fails the step before
+//! anything is imported); the work runs on a blocking thread against the home's records.
+//! Every output records `outputs.NAME.dataset` as the contract says.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use serde_json::{json, Map, Value};
+
+use crate::datasets::formats::{DataType, Format, ReadOpts};
+use crate::datasets::import::read_source;
+use crate::datasets::release::parse_ratio;
+use crate::datasets::{self, DataRef, ImportRules, ReleaseSpec, TaskSpec};
+use crate::exec::backend::{Attempt, Backend, BoxFuture, Plan, PlanCtx, StepEnd, Work};
+use crate::model::kind::StepKind;
+use crate::model::val::{Obj, Val};
+use crate::model::workflow::Step;
+use crate::store::Store;
+
+pub struct DatasetBackend;
+
+/// What a step's input names: a dataset (or version, or task), or a folder or file.
+enum Source {
+    Data(DataRef),
+    Path(PathBuf),
+}
+
+fn objs(v: Option<&Val>) -> Vec<Arc<Obj>> {
+    v.map(Val::items)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(Val::as_obj)
+        .cloned()
+        .collect()
+}
+
+fn source(ctx: &PlanCtx, input: &Obj) -> Result<Source, String> {
+    let data = input.arg("data").unwrap_or(&Val::Null);
+    let name = input.name();
+    let v = &ctx.values;
+    match v.data_ref(data).map_err(|e| format!("input `{name}`: {e}"))? {
+        Some(r) => Ok(Source::Data(r)),
+        None => Ok(Source::Path(
+            v.path(data).map_err(|e| format!("input `{name}`: {e}"))?,
+        )),
+    }
+}
+
+/// A property as text (a placeholder's value, an enum's name); `None` when not given.
+fn text(ctx: &PlanCtx, o: &Obj, key: &str) -> Result<Option<String>, String> {
+    match o.get(key) {
+        None | Some(Val::Null) => Ok(None),
+        Some(v) => {
+            let t = ctx.values.text(&v).map_err(|e| format!("`{key}`: {e}"))?;
+            Ok((!t.is_empty()).then_some(t))
+        }
+    }
+}
+
+/// A boolean property (`true`/`false`, or their text), its table default when not given.
+fn flag(ctx: &PlanCtx, o: &Obj, key: &str, default: bool) -> Result<bool, String> {
+    match text(ctx, o, key)? {
+        None => Ok(default),
+        Some(t) => match t.to_ascii_lowercase().as_str() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(format!("`{key}` is `{t}`, not true or false")),
+        },
+    }
+}
+
+fn label_names(ctx: &PlanCtx, v: Option<Val>) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for l in objs(v.as_ref()) {
+        if let Some(n) = text(ctx, &l, "name")? {
+            out.push(n);
+        }
+    }
+    Ok(out)
+}
+
+/// How to read a folder: the first `AnnotationFormatConfig`, and the separators.
+fn read_opts(ctx: &PlanCtx, configs: &[Arc<Obj>], label_format: Option<&Obj>) -> Result<(ReadOpts, Vec<String>), String> {
+    let mut opts = ReadOpts::default();
+    let mut included = Vec::new();
+    if configs.len() > 1 {
+        // Several formats: the first that names one is read.
+    }
+    if let Some(c) = configs.iter().find(|c| c.arg("format_name").is_some()) {
+        let f = text(ctx, c, "format_name")?.unwrap_or_default();
+        opts.format = Some(Format::parse(&f)?);
+        if let Some(p) = c.arg("parameters").and_then(Val::as_obj) {
+            opts.difficult_only = flag(ctx, p, "difficult_only", false)?;
+            included = label_names(ctx, p.get("included_labels"))?;
+            if let Some(s) = text(ctx, p, "label_separator")? {
+                opts.label_separator = one_char("label_separator", &s)?;
+            }
+            if let Some(s) = text(ctx, p, "sample_label_separator")? {
+                opts.sample_label_separator = one_char("sample_label_separator", &s)?;
+            }
+        }
+    }
+    if let Some(lf) = label_format {
+        if let Some(s) = text(ctx, lf, "text_label_separator")? {
+            opts.label_separator = one_char("text_label_separator", &s)?;
+        }
+        if let Some(s) = text(ctx, lf, "text_sample_separator")? {
+            opts.sample_label_separator = one_char("text_sample_separator", &s)?;
+        }
+    }
+    Ok((opts, included))
+}
+
+/// A separator: one character, written plainly or escaped (`\t`).
+fn one_char(key: &str, s: &str) -> Result<char, String> {
+    let s = match s {
+        "\\t" => "\t",
+        "\\n" => "\n",
+        other => other,
+    };
+    let mut it = s.chars();
+    match (it.next(), it.next()) {
+        (Some(c), None) => Ok(c),
+        _ => Err(format!("`{key}` is `{s}`: a separator is one character")),
+    }
+}
+
+fn data_type(ctx: &PlanCtx, o: &Obj) -> Result<DataType, String> {
+    let t = text(ctx, o, "data_type")?.unwrap_or_else(|| "FREE_FORMAT".into());
+    // IMAGE_CLASSIFICATION is accepted for an image dataset (see the catalog).
+    let t = if t == "IMAGE_CLASSIFICATION" { "IMAGE".into() } else { t };
+    DataType::parse(&t).ok_or_else(|| {
+        format!("`data_type` is `{t}`; it takes IMAGE, TEXT, AUDIO, TABULAR, VIDEO or FREE_FORMAT")
+    })
+}
+
+/// What the step does, resolved.
+enum Job {
+    Create {
+        dataset: String,
+        data_type: DataType,
+        description: String,
+        from: PathBuf,
+        manifest: bool,
+        opts: ReadOpts,
+        rules: ImportRules,
+        work_dirs: Vec<PathBuf>,
+    },
+    Import {
+        target: DataRef,
+        from: PathBuf,
+        manifest: bool,
+        opts: ReadOpts,
+        rules: ImportRules,
+    },
+    Label {
+        dataset: String,
+        task: String,
+        spec: TaskSpec,
+        exec: String,
+        step: String,
+    },
+    Release {
+        source: DataRef,
+        spec: ReleaseSpec,
+    },
+}
+
+struct DataWork {
+    home: PathBuf,
+    outputs: Vec<String>,
+    job: Job,
+}
+
+fn plan_create(step: &Step, ctx: &PlanCtx) -> Result<(Job, Map<String, Value>), String> {
+    let o = &step.obj;
+    let props = o
+        .arg("properties")
+        .and_then(Val::as_obj)
+        .ok_or("the step has no `properties` (DatasetProperties)")?;
+    let dataset = text(ctx, props, "dataset_name")?.ok_or("`dataset_name` is not given")?;
+    datasets::check_name("dataset", &dataset)?;
+    let data_type = data_type(ctx, props)?;
+    let description = text(ctx, props, "description")?.unwrap_or_default();
+    let mut inputs = Map::new();
+    let mut from = None;
+    for i in objs(o.arg("inputs")) {
+        match source(ctx, &i)? {
+            Source::Path(p) => {
+                inputs.insert(i.name().into(), json!({ "path": p.to_string_lossy() }));
+                from.get_or_insert(p);
+            }
+            Source::Data(r) => {
+                return Err(format!(
+                    "input `{}` is the dataset `{r}`; a dataset is created from a folder (an OBS path)",
+                    i.name()
+                ))
+            }
+        }
+    }
+    let from = from.ok_or("the step has no input folder")?;
+    let mut work_dirs = Vec::new();
+    for out in objs(o.arg("outputs")) {
+        if let Some(p) = out
+            .arg("config")
+            .and_then(Val::as_obj)
+            .and_then(|c| c.arg("obs_path"))
+        {
+            work_dirs.push(ctx.values.path(p).map_err(|e| format!("output `{}`: {e}", out.name()))?);
+        }
+    }
+    let (mut opts, mut rules, mut manifest) = (ReadOpts::default(), ImportRules::default(), false);
+    if let Some(ic) = props.arg("import_config").and_then(Val::as_obj) {
+        rules.annotations = flag(ctx, ic, "import_annotations", true)?;
+        manifest = text(ctx, ic, "import_type")?.is_some_and(|t| t.eq_ignore_ascii_case("MANIFEST"));
+        let (o2, included) = read_opts(ctx, &objs(ic.get("annotation_format_config").as_ref()), None)?;
+        opts = o2;
+        rules.included = included;
+    }
+    if let Some(f) = opts.format {
+        f.fits(data_type)?;
+    }
+    Ok((
+        Job::Create {
+            dataset,
+            data_type,
+            description,
+            from,
+            manifest,
+            opts,
+            rules,
+            work_dirs,
+        },
+        inputs,
+    ))
+}
+
+fn plan_import(step: &Step, ctx: &PlanCtx) -> Result<(Job, Map<String, Value>), String> {
+    let o = &step.obj;
+    let mut inputs = Map::new();
+    let (mut target, mut from) = (None, None);
+    for i in objs(o.arg("inputs")) {
+        match source(ctx, &i)? {
+            Source::Data(r) => {
+                inputs.insert(i.name().into(), json!({ "dataset": r.to_string() }));
+                if target.replace(r).is_some() {
+                    return Err("the step has two datasets as inputs: give one target and one folder".into());
+                }
+            }
+            Source::Path(p) => {
+                inputs.insert(i.name().into(), json!({ "path": p.to_string_lossy() }));
+                if from.replace(p).is_some() {
+                    return Err("the step has two folders as inputs: give one target dataset and one folder".into());
+                }
+            }
+        }
+    }
+    let target = target.ok_or("the step has no dataset or labeling task to import into")?;
+    let from = from.ok_or("the step has no folder or manifest to import from")?;
+    if target.version.is_some() {
+        return Err(format!(
+            "`{target}` is a released version, and versions never change: import into the dataset"
+        ));
+    }
+    let mut rules = ImportRules {
+        task: target.task.clone(),
+        ..ImportRules::default()
+    };
+    let (mut opts, mut manifest) = (ReadOpts::default(), false);
+    if let Some(p) = o.arg("properties").and_then(Val::as_obj) {
+        rules.annotations = flag(ctx, p, "import_annotations", true)?;
+        rules.samples = flag(ctx, p, "import_samples", true)?;
+        rules.to_confirm = flag(ctx, p, "import_annotated", false)?;
+        rules.excluded = label_names(ctx, p.get("excluded_labels"))?;
+        manifest = text(ctx, p, "import_type")?.is_some_and(|t| t.eq_ignore_ascii_case("MANIFEST"));
+        let lf = p.arg("label_format").and_then(Val::as_obj).cloned();
+        let (o2, mut included) =
+            read_opts(ctx, &objs(p.get("annotation_format_config").as_ref()), lf.as_deref())?;
+        opts = o2;
+        included.extend(label_names(ctx, p.get("included_labels"))?);
+        rules.included = included;
+    }
+    Ok((
+        Job::Import {
+            target,
+            from,
+            manifest,
+            opts,
+            rules,
+        },
+        inputs,
+    ))
+}
+
+fn plan_label(step: &Step, ctx: &PlanCtx) -> Result<(Job, Map<String, Value>), String> {
+    let o = &step.obj;
+    let input = objs(o.arg("inputs"))
+        .into_iter()
+        .next()
+        .ok_or("the step has no input dataset or labeling task")?;
+    let r = match source(ctx, &input)? {
+        Source::Data(r) => r,
+        Source::Path(p) => {
+            return Err(format!(
+                "input `{}` is the folder `{}`; a labeling step takes a dataset or a labeling task",
+                input.name(),
+                p.display()
+            ))
+        }
+    };
+    let props = o.arg("properties").and_then(Val::as_obj);
+    let task_type = match props {
+        Some(p) => text(ctx, p, "task_type")?.unwrap_or_default(),
+        None => String::new(),
+    };
+    let given = match props {
+        Some(p) => text(ctx, p, "task_name")?,
+        None => None,
+    };
+    let task = match (&r.task, given) {
+        (Some(t), _) => t.clone(),
+        (None, Some(t)) => t,
+        (None, None) => {
+            return Err(format!(
+                "`task_name` is needed: the input `{}` is the dataset `{r}`, not a task",
+                input.name()
+            ))
+        }
+    };
+    datasets::check_name("labeling task", &task)?;
+    let spec = match props {
+        Some(p) => TaskSpec {
+            task_type,
+            labels: label_names(ctx, p.get("labels"))?,
+            auto_sync: flag(ctx, p, "auto_sync_dataset", true)?,
+            properties: match p.get("properties") {
+                Some(v) => ctx.values.json(&v)?,
+                None => json!({}),
+            },
+            description: text(ctx, p, "description")?.unwrap_or_default(),
+        },
+        None => TaskSpec {
+            auto_sync: true,
+            properties: json!({}),
+            ..TaskSpec::default()
+        },
+    };
+    let mut inputs = Map::new();
+    inputs.insert(input.name().into(), json!({ "dataset": r.to_string() }));
+    Ok((
+        Job::Label {
+            dataset: r.dataset,
+            task,
+            spec,
+            exec: ctx.exec_id().to_string(),
+            step: step.name.clone(),
+        },
+        inputs,
+    ))
+}
+
+fn plan_release(step: &Step, ctx: &PlanCtx) -> Result<(Job, Map<String, Value>), String> {
+    let o = &step.obj;
+    let input = objs(o.arg("inputs"))
+        .into_iter()
+        .next()
+        .ok_or("the step has no input dataset or labeling task")?;
+    let r = match source(ctx, &input)? {
+        Source::Data(r) => r,
+        Source::Path(p) => {
+            return Err(format!(
+                "input `{}` is the folder `{}`; a release takes a dataset or a labeling task",
+                input.name(),
+                p.display()
+            ))
+        }
+    };
+    let cfg = objs(o.arg("outputs"))
+        .into_iter()
+        .find_map(|out| out.arg("dataset_version_config").and_then(Val::as_obj).cloned());
+    let mut spec = ReleaseSpec::default();
+    if let Some(c) = cfg {
+        spec.version_name = text(ctx, &c, "version_name")?;
+        spec.version_format = text(ctx, &c, "version_format")?.unwrap_or_else(|| "Default".into());
+        let ratio = text(ctx, &c, "train_evaluate_sample_ratio")?.unwrap_or_else(|| "1.00".into());
+        spec.ratio = parse_ratio(&ratio)?;
+        spec.clear_hard_property = flag(ctx, &c, "clear_hard_property", true)?;
+        spec.remove_sample_usage = flag(ctx, &c, "remove_sample_usage", true)?;
+        spec.label_task_type = text(ctx, &c, "label_task_type")?;
+        spec.description = text(ctx, &c, "description")?.unwrap_or_default();
+    }
+    if !spec.version_format.eq_ignore_ascii_case("default") {
+        return Err(format!(
+            "`version_format` is `{}`: only `Default` versions are made here; CarbonData needs ModelArts",
+            spec.version_format
+        ));
+    }
+    let mut inputs = Map::new();
+    inputs.insert(input.name().into(), json!({ "dataset": r.to_string() }));
+    let source = DataRef { version: None, ..r };
+    Ok((Job::Release { source, spec }, inputs))
+}
+
+impl Backend for DatasetBackend {
+    fn plan(&self, step: &Step, ctx: &PlanCtx) -> Result<Plan, String> {
+        let (job, inputs) = match step.kind {
+            StepKind::CreateDataset => plan_create(step, ctx)?,
+            StepKind::DatasetImport => plan_import(step, ctx)?,
+            StepKind::Labeling => plan_label(step, ctx)?,
+            StepKind::ReleaseDataset => plan_release(step, ctx)?,
+            other => return Err(format!("the dataset service does not run {other} steps")),
+        };
+        let outputs = objs(step.obj.arg("outputs"))
+            .iter()
+            .map(|o| o.name().to_string())
+            .collect();
+        Ok(Plan {
+            inputs,
+            flavor: None,
+            work: Arc::new(DataWork {
+                home: ctx.home().to_path_buf(),
+                outputs,
+                job,
+            }),
+        })
+    }
+
+    fn may_proceed(&self, store: &Store, detail: &Map<String, Value>) -> Result<(), String> {
+        let (Some(ds), Some(task)) = (
+            detail.get("dataset_name").and_then(Value::as_str),
+            detail.get("task_name").and_then(Value::as_str),
+        ) else {
+            return Ok(());
+        };
+        let c = datasets::task_counts(store, ds, task).map_err(|e| e.to_string())?;
+        if c.unlabelled > 0 {
+            return Err(format!(
+                "labeling task `{ds}/{task}` still has {} unlabelled sample{} of {}: label {} with `wf label {ds}/{task} set SAMPLE LABEL...` or `wf label {ds}/{task} import FILE` (`wf label {ds}/{task} show` lists them)",
+                c.unlabelled,
+                if c.unlabelled == 1 { "" } else { "s" },
+                c.labelled + c.unlabelled,
+                if c.unlabelled == 1 { "it" } else { "them" },
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Work for DataWork {
+    fn run(self: Arc<Self>, _attempt: Attempt) -> BoxFuture<StepEnd> {
+        Box::pin(async move {
+            match tokio::task::spawn_blocking(move || self.run_blocking()).await {
+                Ok(end) => end,
+                Err(e) => StepEnd::Failed(format!("the dataset service failed: {e}")),
+            }
+        })
+    }
+}
+
+impl DataWork {
+    fn run_blocking(&self) -> StepEnd {
+        let store = match Store::open(&self.home) {
+            Ok(s) => s,
+            Err(e) => return StepEnd::Failed(e.to_string()),
+        };
+        match self.run_on(&store) {
+            Ok(end) => end,
+            Err(e) => StepEnd::Failed(e),
+        }
+    }
+
+    /// Every output records the dataset produced.
+    fn executed(&self, store: &Store, r: &DataRef, path: PathBuf, note: String) -> Result<StepEnd, String> {
+        let value = datasets::record_value(store, r, &path).map_err(|e| e.to_string())?;
+        let outputs: IndexMap<String, Value> = self
+            .outputs
+            .iter()
+            .map(|n| {
+                (
+                    n.clone(),
+                    json!({ "path": path.to_string_lossy(), "dataset": value }),
+                )
+            })
+            .collect();
+        Ok(StepEnd::Executed {
+            outputs,
+            metrics: IndexMap::new(),
+            detail: Map::new(),
+            note: Some(note),
+        })
+    }
+
+    fn run_on(&self, store: &Store) -> Result<StepEnd, String> {
+        let home = &store.home;
+        let e = |e: datasets::DataError| e.to_string();
+        match &self.job {
+            Job::Create {
+                dataset,
+                data_type,
+                description,
+                from,
+                manifest,
+                opts,
+                rules,
+                work_dirs,
+            } => {
+                let found = read_source(from, *manifest, *data_type, opts, &home.join("obs"))?;
+                let (_, made) = datasets::create(store, dataset, *data_type, description).map_err(e)?;
+                let got = datasets::import(store, dataset, found, rules).map_err(e)?;
+                let r = DataRef::dataset(dataset);
+                for dir in work_dirs {
+                    write_work_manifest(store, &r, dir)?;
+                }
+                let note = format!(
+                    "{} dataset `{dataset}`: {} new sample{} of {} found, {} labelled",
+                    if made { "created" } else { "used" },
+                    got.added,
+                    if got.added == 1 { "" } else { "s" },
+                    got.found,
+                    got.labelled
+                );
+                let path = work_dirs
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| datasets::dataset_dir(home, dataset));
+                self.executed(store, &r, path, note)
+            }
+            Job::Import {
+                target,
+                from,
+                manifest,
+                opts,
+                rules,
+            } => {
+                let d = datasets::get(store, &target.dataset).map_err(e)?;
+                datasets::check_ref(store, target).map_err(e)?;
+                let found = read_source(from, *manifest, d.data_type, opts, &home.join("obs"))?;
+                let got = datasets::import(store, &target.dataset, found, rules).map_err(e)?;
+                let note = format!(
+                    "imported into `{target}`: {} new sample{} of {} found, {} labelled",
+                    got.added,
+                    if got.added == 1 { "" } else { "s" },
+                    got.found,
+                    got.labelled
+                );
+                self.executed(store, target, datasets::dataset_dir(home, &target.dataset), note)
+            }
+            Job::Label {
+                dataset,
+                task,
+                spec,
+                exec,
+                step,
+            } => {
+                datasets::get(store, dataset).map_err(e)?;
+                datasets::ensure_task(store, dataset, task, spec).map_err(e)?;
+                let c = datasets::task_counts(store, dataset, task).map_err(e)?;
+                let r = DataRef {
+                    dataset: dataset.clone(),
+                    version: None,
+                    task: Some(task.clone()),
+                };
+                if c.unlabelled > 0 {
+                    let mut detail = Map::new();
+                    detail.insert("dataset_name".into(), json!(dataset));
+                    detail.insert("task_name".into(), json!(task));
+                    detail.insert("labelled".into(), json!(c.labelled));
+                    detail.insert("unlabelled".into(), json!(c.unlabelled));
+                    let reason = format!(
+                        "labeling task `{dataset}/{task}` has {} unlabelled sample{} of {}: label with `wf label {dataset}/{task} set SAMPLE LABEL...` or `wf label {dataset}/{task} import FILE`, then `wf proceed {exec} {step}`",
+                        c.unlabelled,
+                        if c.unlabelled == 1 { "" } else { "s" },
+                        c.labelled + c.unlabelled
+                    );
+                    return Ok(StepEnd::Awaiting { reason, detail });
+                }
+                let note = format!("labeling task `{dataset}/{task}`: all {} samples labelled", c.labelled);
+                self.executed(store, &r, datasets::dataset_dir(home, dataset), note)
+            }
+            Job::Release { source, spec } => {
+                let rel = datasets::release(store, &source.dataset, source.task.as_deref(), spec)
+                    .map_err(e)?;
+                let r = DataRef {
+                    dataset: source.dataset.clone(),
+                    version: Some(rel.version.clone()),
+                    task: None,
+                };
+                let note = format!(
+                    "released `{}@{}`: {} samples, {} TRAIN, {} EVAL",
+                    source.dataset, rel.version, rel.samples, rel.train, rel.eval
+                );
+                self.executed(store, &r, rel.path, note)
+            }
+        }
+    }
+}
+
+/// The dataset creation's output folder (its OBS work path) gets the dataset's manifest,
+/// its sources the samples' files in the home.
+fn write_work_manifest(store: &Store, r: &DataRef, dir: &std::path::Path) -> Result<(), String> {
+    let snap = datasets::release::snapshot(store, &r.dataset, r.task.as_deref())
+        .map_err(|e| e.to_string())?;
+    let snap = std::path::absolute(&snap).unwrap_or(snap);
+    let text = std::fs::read_to_string(snap.join("manifest.json"))
+        .map_err(|e| format!("cannot read the dataset's manifest: {e}"))?;
+    let mut out = String::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let mut v: Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
+        if let Some(s) = v.get("source").and_then(Value::as_str) {
+            v["source"] = json!(snap.join(s).to_string_lossy());
+        }
+        out.push_str(&v.to_string());
+        out.push('\n');
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot make `{}`: {e}", dir.display()))?;
+    std::fs::write(dir.join("manifest.json"), out)
+        .map_err(|e| format!("cannot write `{}`: {e}", dir.join("manifest.json").display()))
+}

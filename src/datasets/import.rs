@@ -1,0 +1,222 @@
+//! Importing samples and labels into a dataset or a labeling task (`ImportDataInfo`).
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use rusqlite::params;
+use serde_json::Value;
+
+use super::formats::{self, Annotation, Found};
+use super::objects::{self, Kept};
+use super::{get, DataError, Result};
+use crate::store::{now, Store};
+
+/// Which of what was found is kept, and how (`ImportDataInfo`).
+#[derive(Debug, Clone)]
+pub struct ImportRules {
+    /// `import_samples`: false only labels samples the dataset already holds.
+    pub samples: bool,
+    /// `import_annotations`: false imports the samples without their labels.
+    pub annotations: bool,
+    /// `import_annotated`: labels imported go to be confirmed by a person (they do not count
+    /// as labelled until `wf label set` confirms them).
+    pub to_confirm: bool,
+    /// `included_labels`: only samples with one of these labels.
+    pub included: Vec<String>,
+    /// `excluded_labels`: no sample with one of these labels.
+    pub excluded: Vec<String>,
+    /// The labeling task the labels go to (its own, and the dataset's when it syncs).
+    pub task: Option<String>,
+}
+
+impl Default for ImportRules {
+    fn default() -> Self {
+        ImportRules {
+            samples: true,
+            annotations: true,
+            to_confirm: false,
+            included: Vec::new(),
+            excluded: Vec::new(),
+            task: None,
+        }
+    }
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Imported {
+    /// Samples found in the source (after the label filters).
+    pub found: usize,
+    /// Samples new to the dataset.
+    pub added: usize,
+    /// Samples given labels.
+    pub labelled: usize,
+}
+
+fn label_names(a: &[Annotation]) -> Vec<String> {
+    let mut names: Vec<String> = a.iter().map(|x| x.name.clone()).collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// The annotation array as the records keep it (a manifest line's `annotation`).
+pub fn annotation_json(a: &[Annotation]) -> String {
+    formats::manifest_line("", "", Some(a))
+        .get("annotation")
+        .cloned()
+        .unwrap_or(Value::Array(Vec::new()))
+        .to_string()
+}
+
+/// Imports what a reader found into `dataset`, by the rules. Sample bytes are kept first;
+/// then one transaction records samples, names and labels, so a process killed during an
+/// import leaves the dataset as it was before or as it is after.
+pub fn import(store: &Store, dataset: &str, found: Vec<Found>, rules: &ImportRules) -> Result<Imported> {
+    get(store, dataset)?;
+    let sync = match &rules.task {
+        Some(t) => super::label::task_syncs(store, dataset, t)?,
+        None => true,
+    };
+    let found: Vec<Found> = found
+        .into_iter()
+        .filter(|f| {
+            let names = f.annotations.as_deref().map(label_names).unwrap_or_default();
+            (rules.included.is_empty() || names.iter().any(|n| rules.included.contains(n)))
+                && !names.iter().any(|n| rules.excluded.contains(n))
+        })
+        .collect();
+    let mut report = Imported {
+        found: found.len(),
+        ..Imported::default()
+    };
+    let known: HashSet<String> = if rules.samples {
+        HashSet::new()
+    } else {
+        let mut stmt = store
+            .conn()
+            .prepare("SELECT hash FROM samples WHERE dataset = ?1")?;
+        let rows = stmt.query_map([dataset], |r| r.get::<_, String>(0))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    let kept: Vec<Kept> = objects::keep(&store.home, found).map_err(DataError::Invalid)?;
+    let conn = store.conn();
+    let tx = conn.unchecked_transaction()?;
+    {
+        let at = now();
+        let mut add = tx.prepare_cached(
+            "INSERT OR IGNORE INTO samples(dataset, hash, ext, size, name, usage, added_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        let mut name = tx.prepare_cached(
+            "INSERT OR IGNORE INTO sample_names(dataset, name, hash) VALUES (?1, ?2, ?3)",
+        )?;
+        let mut labels = Labeller::new(&tx)?;
+        let mut labelled: HashSet<&str> = HashSet::new();
+        for k in &kept {
+            if rules.samples {
+                report.added += add.execute(params![
+                    dataset,
+                    k.hash,
+                    k.ext,
+                    k.size as i64,
+                    k.found.name,
+                    k.found.usage,
+                    at
+                ])?;
+            } else if !known.contains(&k.hash) {
+                continue;
+            }
+            name.execute(params![dataset, k.found.name, k.hash])?;
+            let Some(a) = k.found.annotations.as_deref().filter(|_| rules.annotations) else {
+                continue;
+            };
+            if let Some(t) = &rules.task {
+                labels.put(dataset, t, &k.hash, a, !rules.to_confirm)?;
+            }
+            if sync {
+                labels.put(dataset, "", &k.hash, a, !rules.to_confirm)?;
+            }
+            labelled.insert(&k.hash);
+        }
+        report.labelled = labelled.len();
+    }
+    tx.commit()?;
+    Ok(report)
+}
+
+/// Writes annotations of samples in one scope ('' for the dataset, else a task).
+pub(super) struct Labeller<'c> {
+    put: rusqlite::CachedStatement<'c>,
+    clear: rusqlite::CachedStatement<'c>,
+    label: rusqlite::CachedStatement<'c>,
+}
+
+impl<'c> Labeller<'c> {
+    pub fn new(tx: &'c rusqlite::Connection) -> rusqlite::Result<Labeller<'c>> {
+        Ok(Labeller {
+            put: tx.prepare_cached(
+                "INSERT OR REPLACE INTO annotations(dataset, scope, hash, annotation, confirmed) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?,
+            clear: tx.prepare_cached(
+                "DELETE FROM sample_labels WHERE dataset = ?1 AND scope = ?2 AND hash = ?3",
+            )?,
+            label: tx.prepare_cached(
+                "INSERT OR IGNORE INTO sample_labels(dataset, scope, label, hash) VALUES (?1, ?2, ?3, ?4)",
+            )?,
+        })
+    }
+
+    /// Replaces the sample's annotations in `scope`. Labels to confirm are kept but not
+    /// counted.
+    pub fn put(
+        &mut self,
+        dataset: &str,
+        scope: &str,
+        hash: &str,
+        a: &[Annotation],
+        confirmed: bool,
+    ) -> rusqlite::Result<()> {
+        self.put
+            .execute(params![dataset, scope, hash, annotation_json(a), confirmed])?;
+        self.clear.execute(params![dataset, scope, hash])?;
+        if confirmed {
+            for n in label_names(a) {
+                self.label.execute(params![dataset, scope, n, hash])?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads a source for a dataset of `data_type`: a manifest file, or a folder in `format`.
+pub fn read_source(
+    source: &Path,
+    manifest: bool,
+    data_type: formats::DataType,
+    opts: &formats::ReadOpts,
+    obs_root: &Path,
+) -> std::result::Result<Vec<Found>, String> {
+    if let Some(f) = opts.format {
+        f.fits(data_type)?;
+    }
+    if manifest || source.is_file() {
+        let file = if source.is_dir() {
+            let m = source.join("manifest.json");
+            if m.is_file() {
+                m
+            } else {
+                return Err(format!(
+                    "`{}` is a folder without manifest.json; a manifest import needs a manifest file",
+                    source.display()
+                ));
+            }
+        } else {
+            source.to_path_buf()
+        };
+        return formats::read_manifest(&file, Some(obs_root));
+    }
+    if !source.is_dir() {
+        return Err(format!("`{}` does not exist", source.display()));
+    }
+    formats::read_dir(source, data_type, opts)
+}

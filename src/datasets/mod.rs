@@ -1,0 +1,312 @@
+//! The local dataset service (CONTRACT §6): datasets of samples kept by content hash, their
+//! labels, labeling tasks and immutable released versions, in the home's records (tables
+//! of schema 3) and under `HOME/datasets/`.
+//!
+//! | module       | holds                                                               |
+//! |--------------|---------------------------------------------------------------------|
+//! | `formats`    | reading samples and labels from folders and manifests               |
+//! | `objects`    | sample bytes by hash, and the folders of samples given to jobs      |
+//! | `import`     | importing what a reader found into a dataset or task                |
+//! | `label`      | labeling tasks and the labels people give                           |
+//! | `release`    | versions: the TRAIN/EVAL split and the version's manifest           |
+//! | `view`       | what `wf datasets`, `wf dataset show` and the records show          |
+//!
+//! Every change is one transaction of the records; sample bytes are written before the
+//! transaction that points at them, so a process killed anywhere leaves no half-made
+//! version and no sample counted twice (at worst, bytes no record points at).
+
+pub mod formats;
+pub mod import;
+pub mod label;
+pub mod objects;
+pub mod release;
+pub mod view;
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, OptionalExtension};
+use serde_json::Value;
+
+use crate::store::{now, Store, StoreError};
+use formats::DataType;
+
+pub use import::{import, ImportRules, Imported};
+pub use label::{ensure_task, set_labels, task_counts, TaskCounts, TaskSpec};
+pub use release::{release, ReleaseSpec, Released};
+pub use view::{dataset_json, datasets_json, version_json};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// Something named does not exist or does not fit: the message says what.
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<rusqlite::Error> for DataError {
+    fn from(e: rusqlite::Error) -> Self {
+        DataError::Store(StoreError::Sql(e))
+    }
+}
+
+impl From<String> for DataError {
+    fn from(e: String) -> Self {
+        DataError::Invalid(e)
+    }
+}
+
+pub type Result<T> = std::result::Result<T, DataError>;
+
+/// What a step input or a value names: a dataset, one of its versions, or a labeling task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataRef {
+    pub dataset: String,
+    pub version: Option<String>,
+    pub task: Option<String>,
+}
+
+impl DataRef {
+    pub fn dataset(name: &str) -> DataRef {
+        DataRef {
+            dataset: name.into(),
+            version: None,
+            task: None,
+        }
+    }
+
+    /// `NAME`, `NAME@VERSION` or `NAME/TASK`.
+    pub fn parse(text: &str) -> std::result::Result<DataRef, String> {
+        let text = text.trim();
+        let (ds, version, task) = if let Some((d, v)) = text.split_once('@') {
+            (d, Some(v), None)
+        } else if let Some((d, t)) = text.split_once('/') {
+            (d, None, Some(t))
+        } else {
+            (text, None, None)
+        };
+        if ds.is_empty() || version == Some("") || task == Some("") {
+            return Err(format!(
+                "`{text}` is not a dataset: write NAME, NAME@VERSION or NAME/TASK"
+            ));
+        }
+        Ok(DataRef {
+            dataset: ds.into(),
+            version: version.map(Into::into),
+            task: task.map(Into::into),
+        })
+    }
+}
+
+impl std::fmt::Display for DataRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.dataset)?;
+        if let Some(v) = &self.version {
+            write!(f, "@{v}")?;
+        }
+        if let Some(t) = &self.task {
+            write!(f, "/{t}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A dataset's row.
+#[derive(Debug, Clone)]
+pub struct DatasetInfo {
+    pub name: String,
+    pub data_type: DataType,
+    pub description: String,
+    pub created_at: String,
+}
+
+/// Dataset names: 1 to 100 letters, digits, `_` and `-` (the reference's rule).
+pub fn check_name(what: &str, name: &str) -> std::result::Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 100
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` is not a {what} name: 1 to 100 letters, digits, `_` or `-`"
+        ))
+    }
+}
+
+pub fn datasets_dir(home: &Path) -> PathBuf {
+    home.join("datasets")
+}
+
+pub fn dataset_dir(home: &Path, name: &str) -> PathBuf {
+    datasets_dir(home).join("sets").join(name)
+}
+
+pub fn info(store: &Store, name: &str) -> Result<Option<DatasetInfo>> {
+    let row = store
+        .conn()
+        .query_row(
+            "SELECT name, data_type, description, created_at FROM datasets WHERE name = ?1",
+            [name],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            },
+        )
+        .optional()?;
+    row.map(|(name, t, description, created_at)| {
+        Ok(DatasetInfo {
+            data_type: DataType::parse(&t).ok_or_else(|| {
+                StoreError::Corrupt(format!("dataset `{name}` has data type `{t}`"))
+            })?,
+            name,
+            description,
+            created_at,
+        })
+    })
+    .transpose()
+}
+
+/// The dataset, or an error naming it and how to see the ones there are.
+pub fn get(store: &Store, name: &str) -> Result<DatasetInfo> {
+    info(store, name)?.ok_or_else(|| {
+        DataError::Invalid(format!(
+            "no dataset `{name}` in this home; `wf datasets` lists them"
+        ))
+    })
+}
+
+/// Creates the dataset, or uses the one of that name. A dataset of another data type is
+/// refused, unless the type asked for is the default FREE_FORMAT. True when it was made.
+pub fn create(
+    store: &Store,
+    name: &str,
+    data_type: DataType,
+    description: &str,
+) -> Result<(DatasetInfo, bool)> {
+    check_name("dataset", name)?;
+    if let Some(d) = info(store, name)? {
+        if d.data_type != data_type && data_type != DataType::FreeFormat {
+            return Err(DataError::Invalid(format!(
+                "dataset `{name}` exists with data type {}, not {}",
+                d.data_type.as_str(),
+                data_type.as_str()
+            )));
+        }
+        return Ok((d, false));
+    }
+    let made = store.conn().execute(
+        "INSERT OR IGNORE INTO datasets(name, data_type, description, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![name, data_type.as_str(), description, now()],
+    )?;
+    let d = get(store, name)?;
+    Ok((d, made == 1))
+}
+
+/// A version's row, or an error naming what is missing.
+pub fn version_exists(store: &Store, dataset: &str, version: &str) -> Result<bool> {
+    Ok(store
+        .conn()
+        .query_row(
+            "SELECT 1 FROM dataset_versions WHERE dataset = ?1 AND name = ?2",
+            [dataset, version],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
+pub fn latest_version(store: &Store, dataset: &str) -> Result<Option<String>> {
+    Ok(store
+        .conn()
+        .query_row(
+            "SELECT name FROM dataset_versions WHERE dataset = ?1 ORDER BY seq DESC LIMIT 1",
+            [dataset],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+pub fn task_exists(store: &Store, dataset: &str, task: &str) -> Result<bool> {
+    Ok(store
+        .conn()
+        .query_row(
+            "SELECT 1 FROM label_tasks WHERE dataset = ?1 AND name = ?2",
+            [dataset, task],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
+/// Checks that what `r` names exists, with an error naming the missing part.
+pub fn check_ref(store: &Store, r: &DataRef) -> Result<()> {
+    get(store, &r.dataset)?;
+    if let Some(v) = &r.version {
+        if !version_exists(store, &r.dataset, v)? {
+            let have = view::version_names(store, &r.dataset)?;
+            return Err(DataError::Invalid(format!(
+                "dataset `{}` has no version `{v}`{}",
+                r.dataset,
+                if have.is_empty() {
+                    " (it has no released version yet)".to_string()
+                } else {
+                    format!(" (it has {})", have.join(", "))
+                }
+            )));
+        }
+    }
+    if let Some(t) = &r.task {
+        if !task_exists(store, &r.dataset, t)? {
+            return Err(DataError::Invalid(format!(
+                "dataset `{}` has no labeling task `{t}`",
+                r.dataset
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The folder a job is given for `r` (CONTRACT §6): `manifest.json` and `data/`. A
+/// version's is kept with the version; a dataset without a version gives its latest
+/// version, or a snapshot of its samples as they are when it has none; a task gives a
+/// snapshot of the task's labels.
+pub fn job_folder(store: &Store, r: &DataRef) -> Result<PathBuf> {
+    check_ref(store, r)?;
+    let version = match (&r.version, &r.task) {
+        (Some(v), _) => Some(v.clone()),
+        (None, None) => latest_version(store, &r.dataset)?,
+        (None, Some(_)) => None,
+    };
+    match version {
+        Some(v) => release::version_folder(store, &r.dataset, &v),
+        None => release::snapshot(store, &r.dataset, r.task.as_deref()),
+    }
+}
+
+/// What a step that produced `r` records as `outputs.NAME.dataset` (CONTRACT §6).
+pub fn record_value(store: &Store, r: &DataRef, path: &Path) -> Result<Value> {
+    let mut v = serde_json::json!({
+        "dataset_name": r.dataset,
+        "version_name": r.version,
+        "path": path.to_string_lossy(),
+    });
+    let samples = match &r.version {
+        Some(ver) => view::version_samples(store, &r.dataset, ver)?,
+        None => view::sample_count(store, &r.dataset)?,
+    };
+    v["samples"] = samples.into();
+    if let Some(t) = &r.task {
+        let c = task_counts(store, &r.dataset, t)?;
+        v["task_name"] = t.clone().into();
+        v["labelled"] = c.labelled.into();
+        v["unlabelled"] = c.unlabelled.into();
+    }
+    Ok(v)
+}
