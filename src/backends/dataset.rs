@@ -42,7 +42,10 @@ fn source(ctx: &PlanCtx, input: &Obj) -> Result<Source, String> {
     let data = input.arg("data").unwrap_or(&Val::Null);
     let name = input.name();
     let v = &ctx.values;
-    match v.data_ref(data).map_err(|e| format!("input `{name}`: {e}"))? {
+    match v
+        .data_ref(data)
+        .map_err(|e| format!("input `{name}`: {e}"))?
+    {
         Some(r) => Ok(Source::Data(r)),
         None => Ok(Source::Path(
             v.path(data).map_err(|e| format!("input `{name}`: {e}"))?,
@@ -84,7 +87,11 @@ fn label_names(ctx: &PlanCtx, v: Option<Val>) -> Result<Vec<String>, String> {
 }
 
 /// How to read a folder: the first `AnnotationFormatConfig`, and the separators.
-fn read_opts(ctx: &PlanCtx, configs: &[Arc<Obj>], label_format: Option<&Obj>) -> Result<(ReadOpts, Vec<String>), String> {
+fn read_opts(
+    ctx: &PlanCtx,
+    configs: &[Arc<Obj>],
+    label_format: Option<&Obj>,
+) -> Result<(ReadOpts, Vec<String>), String> {
     let mut opts = ReadOpts::default();
     let mut included = Vec::new();
     if configs.len() > 1 {
@@ -132,7 +139,11 @@ fn one_char(key: &str, s: &str) -> Result<char, String> {
 fn data_type(ctx: &PlanCtx, o: &Obj) -> Result<DataType, String> {
     let t = text(ctx, o, "data_type")?.unwrap_or_else(|| "FREE_FORMAT".into());
     // IMAGE_CLASSIFICATION is accepted for an image dataset (see the catalog).
-    let t = if t == "IMAGE_CLASSIFICATION" { "IMAGE".into() } else { t };
+    let t = if t == "IMAGE_CLASSIFICATION" {
+        "IMAGE".into()
+    } else {
+        t
+    };
     DataType::parse(&t).ok_or_else(|| {
         format!("`data_type` is `{t}`; it takes IMAGE, TEXT, AUDIO, TABULAR, VIDEO or FREE_FORMAT")
     })
@@ -172,6 +183,8 @@ enum Job {
 
 struct DataWork {
     home: PathBuf,
+    /// A person is at the terminal: a labeling step waits for the labels instead of pausing.
+    interactive: bool,
     outputs: Vec<String>,
     job: Job,
 }
@@ -194,12 +207,10 @@ fn plan_create(step: &Step, ctx: &PlanCtx) -> Result<(Job, Map<String, Value>), 
                 inputs.insert(i.name().into(), json!({ "path": p.to_string_lossy() }));
                 from.get_or_insert(p);
             }
-            Source::Data(r) => {
-                return Err(format!(
-                    "input `{}` is the dataset `{r}`; a dataset is created from a folder (an OBS path)",
-                    i.name()
-                ))
-            }
+            Source::Data(r) => return Err(format!(
+                "input `{}` is the dataset `{r}`; a dataset is created from a folder (an OBS path)",
+                i.name()
+            )),
         }
     }
     let from = from.ok_or("the step has no input folder")?;
@@ -210,14 +221,23 @@ fn plan_create(step: &Step, ctx: &PlanCtx) -> Result<(Job, Map<String, Value>), 
             .and_then(Val::as_obj)
             .and_then(|c| c.arg("obs_path"))
         {
-            work_dirs.push(ctx.values.path(p).map_err(|e| format!("output `{}`: {e}", out.name()))?);
+            work_dirs.push(
+                ctx.values
+                    .path(p)
+                    .map_err(|e| format!("output `{}`: {e}", out.name()))?,
+            );
         }
     }
     let (mut opts, mut rules, mut manifest) = (ReadOpts::default(), ImportRules::default(), false);
     if let Some(ic) = props.arg("import_config").and_then(Val::as_obj) {
         rules.annotations = flag(ctx, ic, "import_annotations", true)?;
-        manifest = text(ctx, ic, "import_type")?.is_some_and(|t| t.eq_ignore_ascii_case("MANIFEST"));
-        let (o2, included) = read_opts(ctx, &objs(ic.get("annotation_format_config").as_ref()), None)?;
+        manifest =
+            text(ctx, ic, "import_type")?.is_some_and(|t| t.eq_ignore_ascii_case("MANIFEST"));
+        let (o2, included) = read_opts(
+            ctx,
+            &objs(ic.get("annotation_format_config").as_ref()),
+            None,
+        )?;
         opts = o2;
         rules.included = included;
     }
@@ -248,7 +268,10 @@ fn plan_import(step: &Step, ctx: &PlanCtx) -> Result<(Job, Map<String, Value>), 
             Source::Data(r) => {
                 inputs.insert(i.name().into(), json!({ "dataset": r.to_string() }));
                 if target.replace(r).is_some() {
-                    return Err("the step has two datasets as inputs: give one target and one folder".into());
+                    return Err(
+                        "the step has two datasets as inputs: give one target and one folder"
+                            .into(),
+                    );
                 }
             }
             Source::Path(p) => {
@@ -278,8 +301,11 @@ fn plan_import(step: &Step, ctx: &PlanCtx) -> Result<(Job, Map<String, Value>), 
         rules.excluded = label_names(ctx, p.get("excluded_labels"))?;
         manifest = text(ctx, p, "import_type")?.is_some_and(|t| t.eq_ignore_ascii_case("MANIFEST"));
         let lf = p.arg("label_format").and_then(Val::as_obj).cloned();
-        let (o2, mut included) =
-            read_opts(ctx, &objs(p.get("annotation_format_config").as_ref()), lf.as_deref())?;
+        let (o2, mut included) = read_opts(
+            ctx,
+            &objs(p.get("annotation_format_config").as_ref()),
+            lf.as_deref(),
+        )?;
         opts = o2;
         included.extend(label_names(ctx, p.get("included_labels"))?);
         rules.included = included;
@@ -379,9 +405,11 @@ fn plan_release(step: &Step, ctx: &PlanCtx) -> Result<(Job, Map<String, Value>),
             ))
         }
     };
-    let cfg = objs(o.arg("outputs"))
-        .into_iter()
-        .find_map(|out| out.arg("dataset_version_config").and_then(Val::as_obj).cloned());
+    let cfg = objs(o.arg("outputs")).into_iter().find_map(|out| {
+        out.arg("dataset_version_config")
+            .and_then(Val::as_obj)
+            .cloned()
+    });
     let mut spec = ReleaseSpec::default();
     if let Some(c) = cfg {
         spec.version_name = text(ctx, &c, "version_name")?;
@@ -423,6 +451,7 @@ impl Backend for DatasetBackend {
             flavor: None,
             work: Arc::new(DataWork {
                 home: ctx.home().to_path_buf(),
+                interactive: ctx.interactive,
                 outputs,
                 job,
             }),
@@ -451,11 +480,32 @@ impl Backend for DatasetBackend {
 }
 
 impl Work for DataWork {
-    fn run(self: Arc<Self>, _attempt: Attempt) -> BoxFuture<StepEnd> {
+    fn run(self: Arc<Self>, attempt: Attempt) -> BoxFuture<StepEnd> {
         Box::pin(async move {
-            match tokio::task::spawn_blocking(move || self.run_blocking()).await {
-                Ok(end) => end,
-                Err(e) => StepEnd::Failed(format!("the dataset service failed: {e}")),
+            let mut told = false;
+            loop {
+                let work = self.clone();
+                let end = match tokio::task::spawn_blocking(move || work.run_blocking()).await {
+                    Ok(end) => end,
+                    Err(e) => StepEnd::Failed(format!("the dataset service failed: {e}")),
+                };
+                // With a person at the terminal, a labeling step waits for the labels
+                // (given from another terminal) rather than pausing the execution.
+                let StepEnd::Awaiting { reason, .. } = &end else {
+                    return end;
+                };
+                if !self.interactive {
+                    return end;
+                }
+                if !told {
+                    let how = reason.split(", then").next().unwrap_or(reason);
+                    attempt.say(format!("waiting for labels: {how}; Ctrl-C stops the wait"));
+                    told = true;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                    _ = attempt.cancel.cancelled() => return StepEnd::Stopped,
+                }
             }
         })
     }
@@ -474,7 +524,13 @@ impl DataWork {
     }
 
     /// Every output records the dataset produced.
-    fn executed(&self, store: &Store, r: &DataRef, path: PathBuf, note: String) -> Result<StepEnd, String> {
+    fn executed(
+        &self,
+        store: &Store,
+        r: &DataRef,
+        path: PathBuf,
+        note: String,
+    ) -> Result<StepEnd, String> {
         let value = datasets::record_value(store, r, &path).map_err(|e| e.to_string())?;
         let outputs: IndexMap<String, Value> = self
             .outputs
@@ -509,7 +565,8 @@ impl DataWork {
                 work_dirs,
             } => {
                 let found = read_source(from, *manifest, *data_type, opts, &home.join("obs"))?;
-                let (_, made) = datasets::create(store, dataset, *data_type, description).map_err(e)?;
+                let (_, made) =
+                    datasets::create(store, dataset, *data_type, description).map_err(e)?;
                 let got = datasets::import(store, dataset, found, rules).map_err(e)?;
                 let r = DataRef::dataset(dataset);
                 for dir in work_dirs {
@@ -547,7 +604,12 @@ impl DataWork {
                     got.found,
                     got.labelled
                 );
-                self.executed(store, target, datasets::dataset_dir(home, &target.dataset), note)
+                self.executed(
+                    store,
+                    target,
+                    datasets::dataset_dir(home, &target.dataset),
+                    note,
+                )
             }
             Job::Label {
                 dataset,
@@ -578,7 +640,10 @@ impl DataWork {
                     );
                     return Ok(StepEnd::Awaiting { reason, detail });
                 }
-                let note = format!("labeling task `{dataset}/{task}`: all {} samples labelled", c.labelled);
+                let note = format!(
+                    "labeling task `{dataset}/{task}`: all {} samples labelled",
+                    c.labelled
+                );
                 self.executed(store, &r, datasets::dataset_dir(home, dataset), note)
             }
             Job::Release { source, spec } => {
@@ -617,6 +682,10 @@ fn write_work_manifest(store: &Store, r: &DataRef, dir: &std::path::Path) -> Res
         out.push('\n');
     }
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot make `{}`: {e}", dir.display()))?;
-    std::fs::write(dir.join("manifest.json"), out)
-        .map_err(|e| format!("cannot write `{}`: {e}", dir.join("manifest.json").display()))
+    std::fs::write(dir.join("manifest.json"), out).map_err(|e| {
+        format!(
+            "cannot write `{}`: {e}",
+            dir.join("manifest.json").display()
+        )
+    })
 }

@@ -26,8 +26,6 @@ pub fn backend(kind: StepKind) -> Option<&'static dyn Backend> {
         | StepKind::Labeling
         | StepKind::DatasetImport
         | StepKind::ReleaseDataset => Some(&dataset::DatasetBackend),
-        StepKind::Model
-        | StepKind::Service
-        | StepKind::MrsJob => None,
+        StepKind::Model | StepKind::Service | StepKind::MrsJob => None,
     }
 }

@@ -83,7 +83,9 @@ pub fn datasets(home: Option<&Path>, a: DatasetsArgs) -> i32 {
 #[derive(Subcommand, Debug)]
 pub enum DatasetCommand {
     /// A dataset (samples, labels, tasks, versions), or one version of it
-    #[command(after_help = "Examples:\n  wf dataset show flowers\n  wf dataset show flowers@V002 --json")]
+    #[command(
+        after_help = "Examples:\n  wf dataset show flowers\n  wf dataset show flowers@V002 --json"
+    )]
     Show {
         /// NAME or NAME@VERSION
         dataset: String,
@@ -261,11 +263,11 @@ fn create(
         Ok(s) => s,
         Err(c) => return c,
     };
-    let found = match datasets::import::read_source(from, manifest, t, &opts, &store.home.join("obs"))
-    {
-        Ok(f) => f,
-        Err(e) => return fail(DataError::Invalid(e)),
-    };
+    let found =
+        match datasets::import::read_source(from, manifest, t, &opts, &store.home.join("obs")) {
+            Ok(f) => f,
+            Err(e) => return fail(DataError::Invalid(e)),
+        };
     let made = match datasets::create(&store, name, t, "") {
         Ok((_, made)) => made,
         Err(e) => return fail(e),
@@ -307,16 +309,20 @@ fn export(home: Option<&Path>, text: &str, dir: &Path) -> i32 {
             .and_then(|_| datasets::latest_version(&store, &r.dataset))
         {
             Ok(Some(v)) => v,
-            Ok(None) => {
-                return fail(DataError::Invalid(format!(
-                    "dataset `{}` has no released version to export; a ReleaseDatasetStep releases one",
-                    r.dataset
-                )))
-            }
+            Ok(None) => return fail(DataError::Invalid(format!(
+                "dataset `{}` has no released version to export; a ReleaseDatasetStep releases one",
+                r.dataset
+            ))),
             Err(e) => return fail(e),
         },
     };
-    if let Err(e) = datasets::check_ref(&store, &DataRef { version: Some(version.clone()), ..r.clone() }) {
+    if let Err(e) = datasets::check_ref(
+        &store,
+        &DataRef {
+            version: Some(version.clone()),
+            ..r.clone()
+        },
+    ) {
         return fail(e);
     }
     match datasets::release::export(&store, &r.dataset, &version, dir) {
@@ -400,7 +406,12 @@ pub fn label(home: Option<&Path>, a: LabelArgs) -> i32 {
                 .collect();
             match datasets::set_labels(&store, ds, task, &[(sample.clone(), labels.clone())]) {
                 Ok(_) => {
-                    report_left(&store, ds, task, &format!("labelled `{sample}`: {}", labels.join(", ")));
+                    report_left(
+                        &store,
+                        ds,
+                        task,
+                        &format!("labelled `{sample}`: {}", labels.join(", ")),
+                    );
                     exit::OK
                 }
                 Err(e) => fail(e),
@@ -417,7 +428,12 @@ pub fn label(home: Option<&Path>, a: LabelArgs) -> i32 {
             };
             match datasets::set_labels(&store, ds, task, &items) {
                 Ok(n) => {
-                    report_left(&store, ds, task, &format!("labelled {n} sample{}", if n == 1 { "" } else { "s" }));
+                    report_left(
+                        &store,
+                        ds,
+                        task,
+                        &format!("labelled {n} sample{}", if n == 1 { "" } else { "s" }),
+                    );
                     exit::OK
                 }
                 Err(e) => fail(e),
@@ -429,7 +445,11 @@ pub fn label(home: Option<&Path>, a: LabelArgs) -> i32 {
 fn report_left(store: &Store, ds: &str, task: &str, done: &str) {
     match datasets::task_counts(store, ds, task) {
         Ok(c) if c.unlabelled == 0 => errln!("{done}; every sample of {ds}/{task} is labelled"),
-        Ok(c) => errln!("{done}; {} of {} still unlabelled", c.unlabelled, c.labelled + c.unlabelled),
+        Ok(c) => errln!(
+            "{done}; {} of {} still unlabelled",
+            c.unlabelled,
+            c.labelled + c.unlabelled
+        ),
         Err(_) => errln!("{done}"),
     }
 }

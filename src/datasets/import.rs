@@ -72,7 +72,12 @@ pub fn annotation_json(a: &[Annotation]) -> String {
 /// Imports what a reader found into `dataset`, by the rules. Sample bytes are kept first;
 /// then one transaction records samples, names and labels, so a process killed during an
 /// import leaves the dataset as it was before or as it is after.
-pub fn import(store: &Store, dataset: &str, found: Vec<Found>, rules: &ImportRules) -> Result<Imported> {
+pub fn import(
+    store: &Store,
+    dataset: &str,
+    found: Vec<Found>,
+    rules: &ImportRules,
+) -> Result<Imported> {
     get(store, dataset)?;
     let sync = match &rules.task {
         Some(t) => super::label::task_syncs(store, dataset, t)?,
@@ -81,7 +86,11 @@ pub fn import(store: &Store, dataset: &str, found: Vec<Found>, rules: &ImportRul
     let found: Vec<Found> = found
         .into_iter()
         .filter(|f| {
-            let names = f.annotations.as_deref().map(label_names).unwrap_or_default();
+            let names = f
+                .annotations
+                .as_deref()
+                .map(label_names)
+                .unwrap_or_default();
             (rules.included.is_empty() || names.iter().any(|n| rules.included.contains(n)))
                 && !names.iter().any(|n| rules.excluded.contains(n))
         })

@@ -139,8 +139,9 @@ pub fn task_counts(store: &Store, dataset: &str, task: &str) -> Result<TaskCount
 /// more characters) of its content hash.
 pub fn find_sample(store: &Store, dataset: &str, text: &str) -> Result<String> {
     let conn = store.conn();
-    let mut stmt =
-        conn.prepare_cached("SELECT DISTINCT hash FROM sample_names WHERE dataset = ?1 AND name = ?2")?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT DISTINCT hash FROM sample_names WHERE dataset = ?1 AND name = ?2",
+    )?;
     let by_name: Vec<String> = stmt
         .query_map([dataset, text], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
@@ -190,7 +191,9 @@ pub fn set_labels(
     let mut resolved = Vec::with_capacity(items.len());
     for (sample, labels) in items {
         if labels.is_empty() {
-            return Err(DataError::Invalid(format!("sample `{sample}`: no label given")));
+            return Err(DataError::Invalid(format!(
+                "sample `{sample}`: no label given"
+            )));
         }
         if !known.is_empty() {
             if let Some(bad) = labels.iter().find(|l| !known.contains(l)) {
@@ -230,7 +233,10 @@ pub fn set_labels(
 
 /// Reads `wf label TASK import FILE`: lines `sample<TAB>label[,label]` (blank lines and
 /// `#` comments skipped), or a manifest (JSON lines) whose `source` names the samples.
-pub fn read_label_file(text: &str, file: &str) -> std::result::Result<Vec<(String, Vec<String>)>, String> {
+pub fn read_label_file(
+    text: &str,
+    file: &str,
+) -> std::result::Result<Vec<(String, Vec<String>)>, String> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim_end_matches('\r');
@@ -275,7 +281,10 @@ pub fn read_label_file(text: &str, file: &str) -> std::result::Result<Vec<(Strin
             .map(String::from)
             .collect();
         if sample.trim().is_empty() || labels.is_empty() {
-            return Err(format!("{}: a sample and at least one label are needed", at()));
+            return Err(format!(
+                "{}: a sample and at least one label are needed",
+                at()
+            ));
         }
         out.push((sample.trim().to_string(), labels));
     }

@@ -173,7 +173,10 @@ pub fn keep(home: &Path, found: Vec<Found>) -> Result<Vec<Kept>, String> {
         .clamp(1, 4);
     if found.len() < 64 || workers == 1 {
         let mut made = Dirs::default();
-        return found.into_iter().map(|f| keep_one(home, f, &mut made)).collect();
+        return found
+            .into_iter()
+            .map(|f| keep_one(home, f, &mut made))
+            .collect();
     }
     let chunk = found.len().div_ceil(workers);
     let mut parts: Vec<Vec<Found>> = Vec::new();
@@ -195,7 +198,10 @@ pub fn keep(home: &Path, found: Vec<Found>) -> Result<Vec<Kept>, String> {
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err("a copying thread failed".into())))
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("a copying thread failed".into()))
+            })
             .collect()
     });
     let mut out = Vec::new();
@@ -256,7 +262,8 @@ pub fn materialize(home: &Path, dir: &Path, files: &[(String, String)]) -> Resul
         std::thread::scope(|s| {
             let a = s.spawn(|| files[..half].iter().try_for_each(link));
             let b = files[half..].iter().try_for_each(link);
-            a.join().unwrap_or_else(|_| Err("a linking thread failed".into()))?;
+            a.join()
+                .unwrap_or_else(|_| Err("a linking thread failed".into()))?;
             b
         })
     };

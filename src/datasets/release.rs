@@ -152,8 +152,10 @@ fn split(rows: &mut [Row], ratio: f64, keep_usage: bool) -> (u64, u64) {
             (k.clone(), share)
         })
         .collect();
-    let mut quota: BTreeMap<String, u64> =
-        exact.iter().map(|(k, x)| (k.clone(), x.floor() as u64)).collect();
+    let mut quota: BTreeMap<String, u64> = exact
+        .iter()
+        .map(|(k, x)| (k.clone(), x.floor() as u64))
+        .collect();
     let mut left = total_train - quota.values().sum::<u64>();
     let mut order: Vec<&(String, f64)> = exact.iter().collect();
     order.sort_by(|a, b| {
@@ -218,7 +220,12 @@ fn manifest_lines(rows: &[Row], clear_hard: bool) -> Vec<Value> {
 }
 
 /// Releases a version of the dataset (or of what a task sees) as it is now.
-pub fn release(store: &Store, dataset: &str, task: Option<&str>, spec: &ReleaseSpec) -> Result<Released> {
+pub fn release(
+    store: &Store,
+    dataset: &str,
+    task: Option<&str>,
+    spec: &ReleaseSpec,
+) -> Result<Released> {
     get(store, dataset)?;
     if !spec.version_format.eq_ignore_ascii_case("default") {
         return Err(DataError::Invalid(format!(
@@ -289,7 +296,9 @@ pub fn release(store: &Store, dataset: &str, task: Option<&str>, spec: &ReleaseS
     let lines = manifest_lines(&rows, spec.clear_hard_property);
     let home = &store.home;
     let vdir = versions_dir(home, dataset);
-    let io = |e: std::io::Error| DataError::Invalid(format!("cannot write version `{name}` of `{dataset}`: {e}"));
+    let io = |e: std::io::Error| {
+        DataError::Invalid(format!("cannot write version `{name}` of `{dataset}`: {e}"))
+    };
     private_dir(&vdir).map_err(io)?;
     let final_dir = vdir.join(&name);
     let tmp = vdir.join(format!(".{name}.tmp-{}", uuid::Uuid::new_v4().simple()));
@@ -331,9 +340,8 @@ pub fn release(store: &Store, dataset: &str, task: Option<&str>, spec: &ReleaseS
 
 /// `(hash, file)` of each line of a manifest written here.
 fn manifest_files(manifest: &Path) -> Result<Vec<(String, String)>> {
-    let text = std::fs::read_to_string(manifest).map_err(|e| {
-        DataError::Invalid(format!("cannot read `{}`: {e}", manifest.display()))
-    })?;
+    let text = std::fs::read_to_string(manifest)
+        .map_err(|e| DataError::Invalid(format!("cannot read `{}`: {e}", manifest.display())))?;
     let mut out = Vec::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let v: Value = serde_json::from_str(line).map_err(|e| {
@@ -379,7 +387,9 @@ pub fn snapshot(store: &Store, dataset: &str, task: Option<&str>) -> Result<Path
     }
     let id = &hash_bytes(text.as_bytes())[..16];
     let dir = dataset_dir(&store.home, dataset).join("snapshots").join(id);
-    let io = |e: std::io::Error| DataError::Invalid(format!("cannot write a snapshot of `{dataset}`: {e}"));
+    let io = |e: std::io::Error| {
+        DataError::Invalid(format!("cannot write a snapshot of `{dataset}`: {e}"))
+    };
     if !dir.join("manifest.json").is_file() {
         let tmp = dir.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
         private_dir(&tmp).map_err(io)?;
@@ -410,7 +420,9 @@ pub fn export(store: &Store, dataset: &str, version: &str, dest: &Path) -> Resul
             dest.display()
         )));
     }
-    let io = |e: std::io::Error| DataError::Invalid(format!("cannot export into `{}`: {e}", dest.display()));
+    let io = |e: std::io::Error| {
+        DataError::Invalid(format!("cannot export into `{}`: {e}", dest.display()))
+    };
     std::fs::create_dir_all(dest.join("data")).map_err(io)?;
     std::fs::copy(src.join("manifest.json"), dest.join("manifest.json")).map_err(io)?;
     let mut n = 0;

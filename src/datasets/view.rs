@@ -92,7 +92,14 @@ fn tasks(store: &Store, dataset: &str) -> Result<Vec<Value>> {
     )?;
     let rows: Vec<(String, String, String, bool, String, String)> = stmt
         .query_map([dataset], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
         })?
         .collect::<rusqlite::Result<_>>()?;
     let mut out = Vec::new();

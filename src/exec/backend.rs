@@ -54,6 +54,9 @@ pub struct PlanCtx<'a> {
     pub workflow: &'a Workflow,
     pub store: &'a Store,
     pub machine: &'a Machine,
+    /// A person is at a terminal: work that waits for one (labeling) may wait here instead
+    /// of pausing the execution.
+    pub interactive: bool,
 }
 
 impl PlanCtx<'_> {
@@ -101,6 +104,14 @@ pub struct Attempt {
 impl Attempt {
     /// Keeps `detail` in the step's record (a job's process groups, say), replacing what
     /// was kept before, so that a later runner can clean up after this one.
+    /// Tells the person watching the run something about the step (what it waits for).
+    pub fn say(&self, text: String) {
+        let _ = self.notes.send(Note::Say {
+            step: self.step.clone(),
+            text,
+        });
+    }
+
     pub fn record_detail(&self, detail: Value) {
         let _ = self.notes.send(Note::Detail {
             step: self.step.clone(),
@@ -123,6 +134,10 @@ pub(crate) enum Note {
     Retrying {
         step: String,
         attempt: u32,
+    },
+    Say {
+        step: String,
+        text: String,
     },
     Done {
         step: String,

@@ -241,7 +241,8 @@ impl Engine {
             }
             if values.is_empty() {
                 if let Some(b) = (backends)(row.kind) {
-                    b.may_proceed(store, &row.detail).map_err(ExecError::Usage)?;
+                    b.may_proceed(store, &row.detail)
+                        .map_err(ExecError::Usage)?;
                 }
             }
             let placeholders = setup

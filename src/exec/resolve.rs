@@ -178,13 +178,17 @@ impl Ctx<'_> {
                 let (step, output, p) = self.producer(o)?;
                 let Some(d) = p.outputs.get(output).and_then(|x| x.get("dataset")) else {
                     if o.is("DatasetConsumption") || o.is("LabelTaskConsumption") {
-                        return Err(format!("step `{step}` left no dataset as its output `{output}`"));
+                        return Err(format!(
+                            "step `{step}` left no dataset as its output `{output}`"
+                        ));
                     }
                     return Ok(None);
                 };
                 let s = |k: &str| d.get(k).and_then(Value::as_str).map(String::from);
                 Ok(Some(DataRef {
-                    dataset: s("dataset_name").ok_or_else(|| format!("the dataset output `{output}` of step `{step}` has no name"))?,
+                    dataset: s("dataset_name").ok_or_else(|| {
+                        format!("the dataset output `{output}` of step `{step}` has no name")
+                    })?,
                     version: s("version_name"),
                     task: s("task_name"),
                 }))

@@ -798,6 +798,7 @@ impl Scheduler {
                         workflow: &self.s.workflow,
                         store: &self.store,
                         machine: &self.machine,
+                        interactive: self.wiring.prompter.is_some(),
                     },
                 )?;
                 Ok((plan, policy))
@@ -942,6 +943,11 @@ impl Scheduler {
                     )?;
                 }
             }
+            Note::Say { step, text } => {
+                if !ended(self, &step) {
+                    self.note(format!("{step}: {text}"));
+                }
+            }
             Note::Done { step, end } => self.finish(&step, end)?,
         }
         Ok(())
@@ -987,17 +993,15 @@ impl Scheduler {
                 self.set(name, Status::Executed, note.as_deref(), patch)
             }
             StepEnd::Failed(e) => self.fail_now(name, &e),
-            StepEnd::Awaiting { reason, detail } => {
-                self.set(
-                    name,
-                    Status::AwaitingInput,
-                    Some(&reason),
-                    StepPatch {
-                        detail: Some(Some(Value::Object(detail))),
-                        ..StepPatch::default()
-                    },
-                )
-            }
+            StepEnd::Awaiting { reason, detail } => self.set(
+                name,
+                Status::AwaitingInput,
+                Some(&reason),
+                StepPatch {
+                    detail: Some(Some(Value::Object(detail))),
+                    ..StepPatch::default()
+                },
+            ),
             StepEnd::Stopped => self.set(
                 name,
                 Status::Stopped,

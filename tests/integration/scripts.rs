@@ -156,3 +156,179 @@ fn the_readmes_script_checks() {
     t.write("readme.rhai", script);
     t.wf(&["check", &t.at("readme.rhai")]).status(0);
 }
+
+/// The reference ports of §4.4.1–§4.4.4 run, one after another on one home, on the fixture
+/// folders beside them (`scripts/reference/data/`): each does to the datasets what the
+/// manual says it does.
+#[test]
+fn reference_dataset_phases_run_on_their_fixtures() {
+    let test = Test::new();
+    let data = format!("{ROOT}/scripts/reference/data");
+    let run = |script: &str, params: &[String]| -> Ran {
+        let path = format!("scripts/reference/{script}.rhai");
+        let mut args: Vec<String> = vec!["run".into(), path, "--json".into()];
+        for p in params {
+            args.push("-p".into());
+            args.push(p.clone());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        wf(&test, &args)
+    };
+    let show = |name: &str| -> serde_json::Value {
+        let r = wf(&test, &["dataset", "show", name, "--json"]);
+        r.status(0);
+        r.json.clone()
+    };
+    let out = |n: &str| format!("dataset_output_path={}", test.at(n));
+
+    // §4.4.1: a dataset from unlabelled pictures, and one with their labels imported.
+    run(
+        "s4_4_1_3_create_dataset_unlabeled",
+        &[
+            "dataset_name=plain".into(),
+            format!("obs_placeholder_name={data}/more_pictures"),
+            out("out1"),
+        ],
+    )
+    .status(0);
+    assert_eq!(show("plain")["samples"], 2);
+    run(
+        "s4_4_1_3_create_dataset_labeled",
+        &[
+            "dataset_placeholder_name=pics".into(),
+            format!("obs_placeholder_name={data}/pictures"),
+            out("out2"),
+        ],
+    )
+    .status(0);
+    let pics = show("pics");
+    assert_eq!(
+        (pics["samples"].clone(), pics["labelled"].clone()),
+        (6.into(), 4.into())
+    );
+    assert_eq!(pics["labels"]["rose"], 2);
+    assert!(test.read("out2/manifest.json").lines().count() == 6);
+
+    // §4.4.3: unlabelled pictures into a dataset.
+    run(
+        "s4_4_3_3_import_unlabeled_to_dataset",
+        &[
+            "input_dataset=pics".into(),
+            format!("obs_placeholder_name={data}/more_pictures"),
+        ],
+    )
+    .status(0);
+    assert_eq!(show("pics")["samples"], 8);
+
+    // §4.4.2: a labeling task on the dataset awaits its 4 unlabelled pictures.
+    let r = run(
+        "s4_4_2_3_labeling_dataset",
+        &[
+            "input_dataset=pics".into(),
+            "placeholder_name=round1".into(),
+        ],
+    );
+    r.status(3);
+    assert_eq!(r.step_status("labeling"), "awaiting_input");
+    let exec = r.id();
+    wf(&test, &["proceed", &exec, "labeling"])
+        .status(2)
+        .stderr_contains("4 unlabelled");
+    wf(
+        &test,
+        &[
+            "label",
+            "pics/round1",
+            "import",
+            &format!("{data}/labels.tsv"),
+        ],
+    )
+    .status(0);
+    wf(&test, &["proceed", &exec, "labeling", "--json"]).status(0);
+    // ... and labeling the task itself finds nothing left to do.
+    run(
+        "s4_4_2_3_labeling_job",
+        &["label_task_placeholder_name=pics/round1".into()],
+    )
+    .status(0);
+
+    // §4.4.4: versions of the dataset and of the task.
+    let r = run(
+        "s4_4_4_3_release_dataset_version",
+        &["input_dataset=pics".into()],
+    );
+    r.status(0);
+    let v = &r.step("release_dataset")["outputs"]["output_name"]["dataset"];
+    assert_eq!(v["version_name"], "V001");
+    assert_eq!(v["samples"], 8);
+    let r = run(
+        "s4_4_4_3_release_labeling_job_version",
+        &["label_task_placeholder_name=pics/round1".into()],
+    );
+    r.status(0);
+    let versions = show("pics")["versions"].clone();
+    assert_eq!(versions.as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        (versions[0]["train"].clone(), versions[0]["eval"].clone()),
+        (6.into(), 2.into())
+    );
+    run(
+        "s4_4_4_3_release_after_labeling",
+        &["label_task_placeholder_name=pics/round1".into()],
+    )
+    .status(0);
+    assert_eq!(show("pics")["versions"][2]["version_name"], "V003");
+
+    // §4.4.3: labelled pictures into a dataset and into a task; unlabelled into a task.
+    run(
+        "s4_4_3_3_import_labeled_to_dataset",
+        &[
+            "input_dataset=plain".into(),
+            format!("obs_placeholder_name={data}/pictures"),
+        ],
+    )
+    .status(0);
+    let plain = show("plain");
+    assert_eq!(
+        (plain["samples"].clone(), plain["labelled"].clone()),
+        (8.into(), 4.into())
+    );
+    for script in [
+        "s4_4_3_3_import_labeled_to_labeling_job",
+        "s4_4_3_3_import_unlabeled_to_labeling_job",
+    ] {
+        run(
+            script,
+            &[
+                "label_task_placeholder_name=pics/round1".into(),
+                format!("obs_placeholder_name={data}/pictures"),
+            ],
+        )
+        .status(0);
+    }
+    assert_eq!(show("pics")["samples"], 8);
+
+    // A creation followed by labeling, and by an import, in one workflow each.
+    let r = run(
+        "s4_4_2_3_labeling_after_create_dataset",
+        &[
+            "dataset_name=fresh".into(),
+            format!("obs_placeholder_name={data}/pictures"),
+            out("out3"),
+            "placeholder_name=first".into(),
+        ],
+    );
+    r.status(3);
+    assert_eq!(r.step_status("create_dataset"), "executed");
+    let r = run(
+        "s4_4_3_3_import_after_create_dataset",
+        &[
+            "dataset_name=fresh2".into(),
+            format!("create_dataset_obs_placeholder_name={data}/pictures"),
+            format!("obs_placeholder_name={data}/more_pictures"),
+            out("out4"),
+        ],
+    );
+    r.status(0);
+    assert_eq!(show("fresh2")["samples"], 8);
+}
