@@ -207,10 +207,12 @@ fn plan_create(step: &Step, ctx: &PlanCtx) -> Result<(Job, Map<String, Value>), 
                 inputs.insert(i.name().into(), json!({ "path": p.to_string_lossy() }));
                 from.get_or_insert(p);
             }
-            Source::Data(r) => return Err(format!(
+            Source::Data(r) => {
+                return Err(format!(
                 "input `{}` is the dataset `{r}`; a dataset is created from a folder (an OBS path)",
                 i.name()
-            )),
+            ))
+            }
         }
     }
     let from = from.ok_or("the step has no input folder")?;
@@ -421,6 +423,7 @@ fn plan_release(step: &Step, ctx: &PlanCtx) -> Result<(Job, Map<String, Value>),
         spec.label_task_type = text(ctx, &c, "label_task_type")?;
         spec.description = text(ctx, &c, "description")?.unwrap_or_default();
     }
+    spec.made_by = Some(format!("{}/{}", ctx.exec_id(), step.name));
     if !spec.version_format.eq_ignore_ascii_case("default") {
         return Err(format!(
             "`version_format` is `{}`: only `Default` versions are made here; CarbonData needs ModelArts",
@@ -499,7 +502,7 @@ impl Work for DataWork {
                 }
                 if !told {
                     let how = reason.split(", then").next().unwrap_or(reason);
-                    attempt.say(format!("waiting for labels: {how}; Ctrl-C stops the wait"));
+                    attempt.say(format!("waiting for labels (Ctrl-C stops): {how}"));
                     told = true;
                 }
                 tokio::select! {

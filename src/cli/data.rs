@@ -309,10 +309,12 @@ fn export(home: Option<&Path>, text: &str, dir: &Path) -> i32 {
             .and_then(|_| datasets::latest_version(&store, &r.dataset))
         {
             Ok(Some(v)) => v,
-            Ok(None) => return fail(DataError::Invalid(format!(
+            Ok(None) => {
+                return fail(DataError::Invalid(format!(
                 "dataset `{}` has no released version to export; a ReleaseDatasetStep releases one",
                 r.dataset
-            ))),
+            )))
+            }
             Err(e) => return fail(e),
         },
     };

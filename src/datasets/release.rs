@@ -26,6 +26,9 @@ pub struct ReleaseSpec {
     /// `label_task_type`: keep the annotations of this kind.
     pub label_task_type: Option<String>,
     pub description: String,
+    /// Who releases it (`EXECUTION/STEP`): a step that runs again after its runner died
+    /// finds the version it made instead of making another.
+    pub made_by: Option<String>,
 }
 
 impl Default for ReleaseSpec {
@@ -38,6 +41,7 @@ impl Default for ReleaseSpec {
             remove_sample_usage: true,
             label_task_type: None,
             description: String::new(),
+            made_by: None,
         }
     }
 }
@@ -244,6 +248,25 @@ pub fn release(
     let conn = store.conn();
     // Taken first, so two releases at once get distinct names.
     let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+    if let Some(by) = &spec.made_by {
+        let done: Option<(String, i64, i64, i64)> = tx
+            .query_row(
+                "SELECT name, samples, train, eval FROM dataset_versions WHERE dataset = ?1 AND made_by = ?2",
+                [dataset, by],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?;
+        if let Some((name, samples, train, eval)) = done {
+            let path = versions_dir(&store.home, dataset).join(&name);
+            return Ok(Released {
+                version: name,
+                samples: samples as u64,
+                train: train as u64,
+                eval: eval as u64,
+                path,
+            });
+        }
+    }
     let seq: i64 = tx.query_row(
         "SELECT coalesce(max(seq), 0) + 1 FROM dataset_versions WHERE dataset = ?1",
         [dataset],
@@ -311,8 +334,8 @@ pub fn release(
     }
     std::fs::rename(&tmp, &final_dir).map_err(io)?;
     tx.execute(
-        "INSERT INTO dataset_versions(dataset, name, seq, task, task_type, ratio, samples, train, eval, labels, description, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        "INSERT INTO dataset_versions(dataset, name, seq, task, task_type, ratio, samples, train, eval, labels, description, made_by, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         params![
             dataset,
             name,
@@ -325,6 +348,7 @@ pub fn release(
             eval as i64,
             json!(labels).to_string(),
             spec.description,
+            spec.made_by,
             now()
         ],
     )?;

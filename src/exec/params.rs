@@ -306,6 +306,11 @@ fn from_text(p: &Obj, k: &Kind, text: &str) -> Result<Val, Why> {
             list_items(*f, &v)
         }
         Kind::Obs(_) => obs_path(p, text),
+        // The JSON form, `{"dataset_name": ..., "version_name": ...}`.
+        Kind::Dataset | Kind::LabelTask if text.trim_start().starts_with('{') => {
+            let v = parse_json_text(text)?;
+            from_value(p, k, &v)
+        }
         Kind::Dataset => dataset(p, text),
         Kind::LabelTask => label_task(p, text),
         Kind::Service => word(text).map(|id| make(p, "ServiceData", &[("service_id", id)])),
@@ -578,6 +583,10 @@ fn dataset(p: &Obj, text: &str) -> Result<Val, Why> {
     if name.is_empty() {
         return Err(Some("the dataset name is empty".into()));
     }
+    crate::datasets::check_name("dataset", name).map_err(Some)?;
+    if let Some(v) = version.filter(|v| !v.is_empty() && !v.contains('@')) {
+        crate::datasets::check_name("version", v).map_err(Some)?;
+    }
     match version {
         None => Ok(make(p, "Dataset", &[("dataset_name", name)])),
         Some("") => Err(Some("the version after `@` is empty".into())),
@@ -602,6 +611,8 @@ fn label_task(p: &Obj, text: &str) -> Result<Val, Why> {
     if task.contains('/') {
         return Err(Some("it holds more than one `/`".into()));
     }
+    crate::datasets::check_name("dataset", ds).map_err(Some)?;
+    crate::datasets::check_name("labeling task", task).map_err(Some)?;
     Ok(make(
         p,
         "LabelTask",

@@ -376,6 +376,24 @@ impl Scheduler {
             return Ok(report);
         }
         let names = self.s.selected.clone();
+        // A phase its backend left awaiting a person (a labeling task) is tried again: what
+        // it waited for may be done now.
+        for name in &names {
+            if self.status(name) == Status::AwaitingInput {
+                let has_values = self
+                    .step(name)
+                    .cloned()
+                    .is_some_and(|step| self.missing_inputs(&step).is_empty());
+                if has_values {
+                    self.set(
+                        name,
+                        Status::Waiting,
+                        Some("tried again"),
+                        StepPatch::default(),
+                    )?;
+                }
+            }
+        }
         let mut chosen: Option<Step> = None;
         // Skips are settled first (they may unblock the next phase); then the first step
         // that can run, in dependency order.
@@ -784,7 +802,7 @@ impl Scheduler {
             self.begin_attempt(&name, None)?;
             self.fail_now(
                 &name,
-                &format!("this phase kind ({}) has no backend yet: only job and condition steps run on this machine so far", step.kind),
+                &format!("this phase kind ({}) has no backend yet: job, condition and dataset steps run on this machine so far", step.kind),
             )?;
             return Ok(true);
         };

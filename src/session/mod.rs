@@ -407,6 +407,13 @@ fn describe_report(r: &NextReport, run: &DebugRun) -> String {
             if let Some(ms) = metrics_line(row.metrics.as_ref()) {
                 out.push_str(&format!("    metrics  {ms}\n"));
             }
+            if *status == Status::AwaitingInput {
+                if let Some(why) = &row.reason {
+                    // What to do first; then `next()` tries the phase again.
+                    let what = why.split(", then `wf proceed").next().unwrap_or(why);
+                    out.push_str(&format!("    awaits   {what}, then workflow.next()\n"));
+                }
+            }
             if *status == Status::Failed {
                 if let Some(e) = &row.error {
                     out.push_str(&format!(

@@ -152,9 +152,11 @@ CREATE TABLE dataset_versions(
     eval INTEGER NOT NULL,
     labels TEXT NOT NULL,
     description TEXT NOT NULL DEFAULT '',
+    made_by TEXT,
     created_at TEXT NOT NULL,
     PRIMARY KEY(dataset, name)
 );
+CREATE INDEX dataset_versions_made_by ON dataset_versions(made_by);
 "#,
 ];
 

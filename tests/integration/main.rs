@@ -7,6 +7,7 @@
 mod test;
 
 mod api;
+mod datasets;
 mod faults;
 mod invalid;
 mod repl;
