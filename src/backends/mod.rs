@@ -5,6 +5,7 @@
 //! |----------------|--------------------------------------------------------------------|
 //! | `job/`         | JobStep: child processes in their own process groups, with logs     |
 //! | `condition.rs` | ConditionStep: evaluated in process                                 |
+//! | `mrs.rs`       | MrsJobStep: `spark-submit` to a registered cluster or `local[*]`     |
 //! | `dataset.rs`   | CreateDataset, DatasetImport, Labeling, ReleaseDataset steps on the |
 //! |                | local dataset service (`crate::datasets`)                           |
 //!
@@ -13,6 +14,7 @@
 pub mod condition;
 pub mod dataset;
 pub mod job;
+pub mod mrs;
 
 use crate::exec::backend::Backend;
 use crate::model::kind::StepKind;

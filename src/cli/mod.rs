@@ -33,6 +33,7 @@ macro_rules! errln {
 
 mod api;
 pub mod check;
+mod cluster;
 mod data;
 mod graph;
 pub mod load;
@@ -118,6 +119,9 @@ pub enum Command {
     Dataset(data::DatasetCommand),
     /// A labeling task (DATASET/TASK): show its samples, label them
     Label(data::LabelArgs),
+    /// The Spark clusters MRS steps submit to
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
 }
 
 #[derive(clap::Args, Debug)]
@@ -188,5 +192,6 @@ pub fn main() -> i32 {
         Command::Datasets(a) => data::datasets(cli.home.as_deref(), a),
         Command::Dataset(c) => data::dataset(cli.home.as_deref(), c),
         Command::Label(a) => data::label(cli.home.as_deref(), a),
+        Command::Cluster(c) => cluster::cluster(cli.home.as_deref(), c),
     }
 }

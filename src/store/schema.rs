@@ -125,10 +125,11 @@ CREATE TABLE annotations(
 CREATE TABLE sample_labels(
     dataset TEXT NOT NULL,
     scope TEXT NOT NULL,
-    label TEXT NOT NULL,
     hash TEXT NOT NULL,
-    PRIMARY KEY(dataset, scope, label, hash)
+    label TEXT NOT NULL,
+    PRIMARY KEY(dataset, scope, hash, label)
 ) WITHOUT ROWID;
+CREATE INDEX sample_labels_by_label ON sample_labels(dataset, scope, label);
 CREATE TABLE label_tasks(
     dataset TEXT NOT NULL,
     name TEXT NOT NULL,
@@ -157,6 +158,54 @@ CREATE TABLE dataset_versions(
     PRIMARY KEY(dataset, name)
 );
 CREATE INDEX dataset_versions_made_by ON dataset_versions(made_by);
+"#,
+    // 4: the model registry, inference services and Spark clusters (CONTRACT §7). A model
+    // version's files are an immutable copy under `models/NAME/VERSION/`; a service's
+    // processes are its supervisor's, which keeps their pids and ports here.
+    r#"
+CREATE TABLE models(
+    name TEXT NOT NULL,
+    version TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    model_type TEXT NOT NULL DEFAULT '',
+    runtime TEXT NOT NULL DEFAULT '',
+    config TEXT NOT NULL DEFAULT '{}',
+    source TEXT NOT NULL DEFAULT '{}',
+    path TEXT NOT NULL,
+    made_by TEXT,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY(name, version)
+);
+CREATE TABLE services(
+    name TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    reason TEXT,
+    infer_type TEXT NOT NULL DEFAULT 'real-time',
+    port INTEGER,
+    app_code TEXT,
+    config TEXT NOT NULL DEFAULT '{}',
+    supervisor_pid INTEGER,
+    made_by TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE service_versions(
+    service TEXT NOT NULL,
+    model_name TEXT NOT NULL,
+    model_version TEXT NOT NULL,
+    weight INTEGER NOT NULL,
+    status TEXT NOT NULL DEFAULT 'starting',
+    pid INTEGER,
+    port INTEGER,
+    restarts INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY(service, model_name, model_version)
+);
+CREATE TABLE clusters(
+    name TEXT PRIMARY KEY,
+    master TEXT NOT NULL,
+    spark_home TEXT,
+    created_at TEXT NOT NULL
+);
 "#,
 ];
 
