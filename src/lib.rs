@@ -9,6 +9,7 @@ pub mod cli;
 pub mod datasets;
 pub mod exec;
 pub mod model;
+pub mod models;
 pub mod repl;
 pub mod script;
 pub mod session;

@@ -5,6 +5,7 @@
 //! |----------------|--------------------------------------------------------------------|
 //! | `job/`         | JobStep: child processes in their own process groups, with logs     |
 //! | `condition.rs` | ConditionStep: evaluated in process                                 |
+//! | `model.rs`     | ModelStep: a version in the home's model registry (`crate::models`) |
 //! | `mrs.rs`       | MrsJobStep: `spark-submit` to a registered cluster or `local[*]`     |
 //! | `dataset.rs`   | CreateDataset, DatasetImport, Labeling, ReleaseDataset steps on the |
 //! |                | local dataset service (`crate::datasets`)                           |
@@ -14,6 +15,7 @@
 pub mod condition;
 pub mod dataset;
 pub mod job;
+pub mod model;
 pub mod mrs;
 
 use crate::exec::backend::Backend;
@@ -28,6 +30,8 @@ pub fn backend(kind: StepKind) -> Option<&'static dyn Backend> {
         | StepKind::Labeling
         | StepKind::DatasetImport
         | StepKind::ReleaseDataset => Some(&dataset::DatasetBackend),
-        StepKind::Model | StepKind::Service | StepKind::MrsJob => None,
+        StepKind::Model => Some(&model::ModelBackend),
+        StepKind::MrsJob => Some(&mrs::MrsBackend),
+        StepKind::Service => None,
     }
 }

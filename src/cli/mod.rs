@@ -37,6 +37,7 @@ mod cluster;
 mod data;
 mod graph;
 pub mod load;
+mod models;
 mod progress;
 mod prompt;
 pub mod records;
@@ -119,6 +120,11 @@ pub enum Command {
     Dataset(data::DatasetCommand),
     /// A labeling task (DATASET/TASK): show its samples, label them
     Label(data::LabelArgs),
+    /// List the models in the local registry
+    Models(models::ModelsArgs),
+    /// A model version: show it, delete it
+    #[command(subcommand)]
+    Model(models::ModelCommand),
     /// The Spark clusters MRS steps submit to
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
@@ -192,6 +198,8 @@ pub fn main() -> i32 {
         Command::Datasets(a) => data::datasets(cli.home.as_deref(), a),
         Command::Dataset(c) => data::dataset(cli.home.as_deref(), c),
         Command::Label(a) => data::label(cli.home.as_deref(), a),
+        Command::Models(a) => models::list(cli.home.as_deref(), a),
+        Command::Model(c) => models::model(cli.home.as_deref(), c),
         Command::Cluster(c) => cluster::cluster(cli.home.as_deref(), c),
     }
 }

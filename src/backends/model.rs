@@ -1,0 +1,238 @@
+//! ModelStep: registers a model version in the home's registry (`crate::models`) from its
+//! input: a folder (a job's output, an OBS path), a registered model (`ModelData`), a
+//! model of the local gallery (`GalleryModel`), a container image (`SWRImage`, recorded),
+//! or a built-in `Template` filled with its inputs.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use serde_json::{json, Map, Value};
+
+use crate::exec::backend::{Attempt, Backend, BoxFuture, Plan, PlanCtx, StepEnd, Work};
+use crate::model::val::{Obj, Val};
+use crate::model::workflow::Step;
+use crate::models::{self, NewModel};
+use crate::store::Store;
+
+pub struct ModelBackend;
+
+/// Where the files come from.
+enum Files {
+    Folder(PathBuf),
+    /// A built-in template and its inputs (`input_id` → path).
+    Template(String, Vec<(String, PathBuf)>),
+    None,
+}
+
+struct ModelWork {
+    home: PathBuf,
+    outputs: Vec<String>,
+    model: NewModel,
+    files: Files,
+}
+
+fn objs(v: Option<&Val>) -> Vec<Arc<Obj>> {
+    v.map(Val::items)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(Val::as_obj)
+        .cloned()
+        .collect()
+}
+
+fn text(ctx: &PlanCtx, o: &Obj, key: &str) -> Result<Option<String>, String> {
+    match o.get(key) {
+        None | Some(Val::Null) => Ok(None),
+        Some(v) => {
+            let t = ctx.values.text(&v).map_err(|e| format!("`{key}`: {e}"))?;
+            Ok((!t.is_empty()).then_some(t))
+        }
+    }
+}
+
+/// The local gallery: `--gallery`/`$WF_GALLERY`, else `HOME/gallery`.
+pub fn gallery_dir(home: &std::path::Path) -> PathBuf {
+    match std::env::var_os("WF_GALLERY").filter(|g| !g.is_empty()) {
+        Some(g) => PathBuf::from(g),
+        None => home.join("gallery"),
+    }
+}
+
+/// The names of the built-in templates.
+pub const TEMPLATES: &[&str] = &["python-function"];
+
+impl Backend for ModelBackend {
+    fn plan(&self, step: &Step, ctx: &PlanCtx) -> Result<Plan, String> {
+        let o = &step.obj;
+        let outs = objs(o.arg("outputs"));
+        let out = outs.first().ok_or("the step has no output (ModelOutput)")?;
+        let cfg = out
+            .arg("model_config")
+            .and_then(Val::as_obj)
+            .ok_or_else(|| format!("output `{}` has no `model_config`", out.name()))?;
+        let name = text(ctx, cfg, "model_name")?
+            .ok_or("`model_name` is not given: the registry needs a name")?;
+        models::check_name(&name)?;
+        let version = text(ctx, cfg, "model_version")?;
+        if let Some(v) = &version {
+            models::parse_version(v)?;
+        }
+        let model_type = text(ctx, cfg, "model_type")?.unwrap_or_else(|| "TensorFlow".into());
+        let runtime = text(ctx, cfg, "runtime")?.unwrap_or_default();
+        // Every field kept, placeholders given their values.
+        let mut config = Map::new();
+        for (k, v) in &cfg.args {
+            if *k == "template" {
+                continue;
+            }
+            config.insert(k.to_string(), ctx.values.json(v)?);
+        }
+        let mut inputs = Map::new();
+        let mut source = json!({});
+        let mut files = Files::None;
+        for i in objs(o.arg("inputs")) {
+            let data = i.arg("data").unwrap_or(&Val::Null);
+            let data = ctx.values.value(data)?;
+            let resolved = match &data {
+                Val::Obj(d) if d.is("SWRImage") => {
+                    let image = text(ctx, d, "swr_path")?.unwrap_or_default();
+                    source = json!({ "image": image });
+                    inputs.insert(i.name().into(), json!({ "image": image }));
+                    continue;
+                }
+                Val::Obj(d) if d.is("ModelData") => {
+                    let mname = text(ctx, d, "model_name")?.unwrap_or_default();
+                    let mver = text(ctx, d, "model_version")?;
+                    let store = Store::open(ctx.home()).map_err(|e| e.to_string())?;
+                    let m =
+                        models::get(&store, &mname, mver.as_deref()).map_err(|e| e.to_string())?;
+                    source = json!({ "model": format!("{}@{}", m.name, m.version) });
+                    m.path
+                }
+                Val::Obj(d) if d.is("GalleryModel") => {
+                    let id = text(ctx, d, "subscription_id")?.unwrap_or_default();
+                    let ver = text(ctx, d, "version_num")?.unwrap_or_default();
+                    let dir = gallery_dir(ctx.home()).join("models").join(&id).join(&ver);
+                    if !dir.is_dir() {
+                        return Err(format!(
+                            "the gallery has no model `{id}` version `{ver}` (looked in `{}`)",
+                            dir.display()
+                        ));
+                    }
+                    source = json!({ "gallery": { "subscription_id": id, "version_num": ver } });
+                    dir
+                }
+                _ => {
+                    let p = ctx
+                        .values
+                        .path(&data)
+                        .map_err(|e| format!("input `{}`: {e}", i.name()))?;
+                    source = json!({ "path": p.to_string_lossy() });
+                    p
+                }
+            };
+            inputs.insert(
+                i.name().into(),
+                json!({ "path": resolved.to_string_lossy() }),
+            );
+            files = Files::Folder(resolved);
+        }
+        if let Some(t) = cfg.arg("template").and_then(Val::as_obj) {
+            let id = text(ctx, t, "template_id")?.unwrap_or_default();
+            if !TEMPLATES.contains(&id.as_str()) {
+                return Err(format!(
+                    "template `{id}` is not one of this machine's: {}",
+                    TEMPLATES.join(", ")
+                ));
+            }
+            let mut given = Vec::new();
+            for ti in objs(t.arg("template_inputs")) {
+                let input_id = text(ctx, &ti, "input_id")?.unwrap_or_default();
+                let p = ctx
+                    .values
+                    .path(ti.arg("input").unwrap_or(&Val::Null))
+                    .map_err(|e| format!("template input `{input_id}`: {e}"))?;
+                given.push((input_id, p));
+            }
+            let mut tj = Map::new();
+            tj.insert("template_id".into(), json!(id));
+            if let Some(f) = text(ctx, t, "infer_format")? {
+                tj.insert("infer_format".into(), json!(f));
+            }
+            config.insert("template".into(), Value::Object(tj));
+            source = json!({ "template": id });
+            files = Files::Template(id, given);
+        }
+        if matches!(files, Files::None) && source.get("image").is_none() {
+            return Err("the model has no files: give an input (a folder, a job's output, a ModelData, a GalleryModel, an SWRImage) or a template".into());
+        }
+        Ok(Plan {
+            inputs,
+            flavor: None,
+            work: Arc::new(ModelWork {
+                home: ctx.home().to_path_buf(),
+                outputs: outs.iter().map(|o| o.name().to_string()).collect(),
+                model: NewModel {
+                    name,
+                    version,
+                    model_type,
+                    runtime,
+                    config: Value::Object(config),
+                    source,
+                    made_by: Some(format!("{}/{}", ctx.exec_id(), step.name)),
+                },
+                files,
+            }),
+        })
+    }
+}
+
+impl Work for ModelWork {
+    fn run(self: Arc<Self>, _attempt: Attempt) -> BoxFuture<StepEnd> {
+        Box::pin(async move {
+            match tokio::task::spawn_blocking(move || self.register()).await {
+                Ok(Ok(end)) => end,
+                Ok(Err(e)) => StepEnd::Failed(e),
+                Err(e) => StepEnd::Failed(format!("the model registry failed: {e}")),
+            }
+        })
+    }
+}
+
+impl ModelWork {
+    fn register(&self) -> Result<StepEnd, String> {
+        let store = Store::open(&self.home).map_err(|e| e.to_string())?;
+        let staged;
+        let from = match &self.files {
+            Files::Folder(p) => Some(p.as_path()),
+            Files::None => None,
+            Files::Template(id, inputs) => {
+                staged = crate::models::templates::stage(&self.home, id, inputs)?;
+                Some(staged.path())
+            }
+        };
+        let m = models::register(&store, &self.model, from).map_err(|e| e.to_string())?;
+        let value = json!({
+            "model_name": m.name,
+            "model_version": m.version,
+            "path": m.path.to_string_lossy(),
+        });
+        let outputs: IndexMap<String, Value> = self
+            .outputs
+            .iter()
+            .map(|n| {
+                (
+                    n.clone(),
+                    json!({ "path": m.path.to_string_lossy(), "model": value }),
+                )
+            })
+            .collect();
+        Ok(StepEnd::Executed {
+            outputs,
+            metrics: IndexMap::new(),
+            detail: Map::new(),
+            note: Some(format!("registered model {}@{}", m.name, m.version)),
+        })
+    }
+}

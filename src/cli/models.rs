@@ -1,0 +1,137 @@
+//! `wf models` and `wf model show|delete`: the local model registry (CONTRACT §7).
+
+use std::path::Path;
+
+use clap::Subcommand;
+use serde_json::Value;
+
+use super::exit;
+use crate::models::{self, ModelError};
+use crate::store::{home_dir, Store};
+
+fn open(home: Option<&Path>) -> Result<Store, i32> {
+    Store::open(&home_dir(home)).map_err(|e| {
+        errln!("error: {e}");
+        exit::FAILED
+    })
+}
+
+fn fail(e: ModelError) -> i32 {
+    errln!("error: {e}");
+    exit::FAILED
+}
+
+/// `NAME` or `NAME@VERSION`.
+fn split(text: &str) -> (&str, Option<&str>) {
+    match text.split_once('@') {
+        Some((n, v)) => (n, Some(v)),
+        None => (text, None),
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ModelsArgs {
+    /// Print a JSON array, one object a model version
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn list(home: Option<&Path>, a: ModelsArgs) -> i32 {
+    let store = match open(home) {
+        Ok(s) => s,
+        Err(c) => return c,
+    };
+    let all = match models::list(&store, None) {
+        Ok(l) => l,
+        Err(e) => return fail(e),
+    };
+    if a.json {
+        let v: Vec<Value> = all.iter().map(|m| m.to_json()).collect();
+        outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        return exit::OK;
+    }
+    if all.is_empty() {
+        errln!("no models yet; a ModelStep registers one");
+        return exit::OK;
+    }
+    outln!("{:<28} {:<9} {:<14} REGISTERED", "NAME", "VERSION", "TYPE");
+    for m in all {
+        outln!(
+            "{:<28} {:<9} {:<14} {}",
+            m.name,
+            m.version,
+            m.model_type,
+            m.created_at
+        );
+    }
+    exit::OK
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ModelCommand {
+    /// One model version (the latest without @VERSION): its configuration and files
+    #[command(
+        after_help = "Examples:\n  wf model show points-clf\n  wf model show points-clf@0.0.2 --json"
+    )]
+    Show {
+        /// NAME or NAME@VERSION
+        model: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a model version and its files (refused while a service serves it)
+    Delete {
+        /// NAME@VERSION
+        model: String,
+    },
+}
+
+pub fn model(home: Option<&Path>, c: ModelCommand) -> i32 {
+    let store = match open(home) {
+        Ok(s) => s,
+        Err(c) => return c,
+    };
+    match c {
+        ModelCommand::Show { model, json } => {
+            let (name, version) = split(&model);
+            let m = match models::get(&store, name, version) {
+                Ok(m) => m,
+                Err(e) => return fail(e),
+            };
+            if json {
+                outln!(
+                    "{}",
+                    serde_json::to_string_pretty(&m.to_json()).unwrap_or_default()
+                );
+                return exit::OK;
+            }
+            outln!("{}@{} ({})", m.name, m.version, m.model_type);
+            if !m.runtime.is_empty() {
+                outln!("runtime:    {}", m.runtime);
+            }
+            outln!("files:      {}", m.path.display());
+            outln!("from:       {}", m.source);
+            outln!("registered: {}", m.created_at);
+            if let Some(c) = m.config.as_object().filter(|c| !c.is_empty()) {
+                outln!("config:");
+                for (k, v) in c {
+                    outln!("  {k} = {v}");
+                }
+            }
+            exit::OK
+        }
+        ModelCommand::Delete { model } => {
+            let (name, Some(version)) = split(&model) else {
+                errln!("error: give the version to delete: NAME@VERSION");
+                return exit::USAGE;
+            };
+            match models::delete(&store, name, version) {
+                Ok(m) => {
+                    errln!("deleted model {}@{}", m.name, m.version);
+                    exit::OK
+                }
+                Err(e) => fail(e),
+            }
+        }
+    }
+}

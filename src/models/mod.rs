@@ -1,0 +1,338 @@
+//! The local model registry (CONTRACT §7): model names with versions that count up from
+//! `0.0.1`, each an immutable copy of its files under `HOME/models/NAME/VERSION/`, with
+//! every `ModelConfig` field kept in the records (schema 4).
+
+pub mod templates;
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, OptionalExtension};
+use serde_json::{json, Value};
+
+use crate::store::{now, private_dir, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<rusqlite::Error> for ModelError {
+    fn from(e: rusqlite::Error) -> Self {
+        ModelError::Store(StoreError::Sql(e))
+    }
+}
+
+pub type Result<T> = std::result::Result<T, ModelError>;
+
+/// A registered version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelVersion {
+    pub name: String,
+    pub version: String,
+    pub model_type: String,
+    pub runtime: String,
+    pub config: Value,
+    pub source: Value,
+    pub path: PathBuf,
+    pub created_at: String,
+}
+
+impl ModelVersion {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "model_name": self.name,
+            "model_version": self.version,
+            "model_type": self.model_type,
+            "runtime": self.runtime,
+            "config": self.config,
+            "source": self.source,
+            "path": self.path.to_string_lossy(),
+            "created_at": self.created_at,
+        })
+    }
+}
+
+/// What is registered.
+#[derive(Debug, Clone, Default)]
+pub struct NewModel {
+    pub name: String,
+    pub version: Option<String>,
+    pub model_type: String,
+    pub runtime: String,
+    /// Every `ModelConfig` field as given.
+    pub config: Value,
+    /// Where the files came from (a folder, a job's output, an image, a template).
+    pub source: Value,
+    /// `EXECUTION/STEP`: a step run again after its runner died finds its version.
+    pub made_by: Option<String>,
+}
+
+pub fn models_dir(home: &Path) -> PathBuf {
+    home.join("models")
+}
+
+/// Model names: 1 to 64 letters, digits, `_`, `-` and `.`.
+pub fn check_name(name: &str) -> std::result::Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        && !name.starts_with('.');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` is not a model name: 1 to 64 letters, digits, `_`, `-` or `.`"
+        ))
+    }
+}
+
+/// `x.y.z` with numbers: the parts, or an error naming the value.
+pub fn parse_version(v: &str) -> std::result::Result<[u32; 3], String> {
+    let parts: Vec<&str> = v.split('.').collect();
+    let bad =
+        || format!("`{v}` is not a model version: write three numbers, such as 0.0.1 or 1.2.0");
+    if parts.len() != 3 {
+        return Err(bad());
+    }
+    let mut out = [0u32; 3];
+    for (i, p) in parts.iter().enumerate() {
+        if p.is_empty()
+            || p.len() > 2
+            || !p.chars().all(|c| c.is_ascii_digit())
+            || (p.len() > 1 && p.starts_with('0'))
+        {
+            return Err(bad());
+        }
+        out[i] = p.parse().map_err(|_| bad())?;
+    }
+    Ok(out)
+}
+
+/// The version after `v`: the last part counts up, carrying past 99.
+fn next_version(v: [u32; 3]) -> [u32; 3] {
+    let [mut a, mut b, mut c] = v;
+    c += 1;
+    if c > 99 {
+        c = 0;
+        b += 1;
+    }
+    if b > 99 {
+        b = 0;
+        a += 1;
+    }
+    [a, b, c]
+}
+
+fn row(r: &rusqlite::Row) -> rusqlite::Result<ModelVersion> {
+    let config: String = r.get(4)?;
+    let source: String = r.get(5)?;
+    let path: String = r.get(6)?;
+    Ok(ModelVersion {
+        name: r.get(0)?,
+        version: r.get(1)?,
+        model_type: r.get(2)?,
+        runtime: r.get(3)?,
+        config: serde_json::from_str(&config).unwrap_or(Value::Null),
+        source: serde_json::from_str(&source).unwrap_or(Value::Null),
+        path: PathBuf::from(path),
+        created_at: r.get(7)?,
+    })
+}
+
+const COLUMNS: &str = "name, version, model_type, runtime, config, source, path, created_at";
+
+/// Every version of every model (or of one), oldest first.
+pub fn list(store: &Store, name: Option<&str>) -> Result<Vec<ModelVersion>> {
+    let mut stmt = store.conn().prepare(&format!(
+        "SELECT {COLUMNS} FROM models WHERE ?1 IS NULL OR name = ?1 ORDER BY name, seq"
+    ))?;
+    let rows = stmt.query_map([name], row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// One version, the latest when `version` is `None`; an error naming what is missing.
+pub fn get(store: &Store, name: &str, version: Option<&str>) -> Result<ModelVersion> {
+    let all = list(store, Some(name))?;
+    if all.is_empty() {
+        return Err(ModelError::Invalid(format!(
+            "no model `{name}` in this home; `wf models` lists them"
+        )));
+    }
+    match version {
+        None => Ok(all.into_iter().last().expect("not empty")),
+        Some(v) => {
+            let have: Vec<String> = all.iter().map(|m| m.version.clone()).collect();
+            all.into_iter().find(|m| m.version == v).ok_or_else(|| {
+                ModelError::Invalid(format!(
+                    "model `{name}` has no version `{v}` (it has {})",
+                    have.join(", ")
+                ))
+            })
+        }
+    }
+}
+
+/// Copies `from` (a folder, or one file) into `to`, which must not exist.
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<u64> {
+    let mut n = 0;
+    if from.is_file() {
+        private_dir(to)?;
+        let name = from.file_name().unwrap_or_default();
+        std::fs::copy(from, to.join(name))?;
+        return Ok(1);
+    }
+    for e in walkdir::WalkDir::new(from).follow_links(true) {
+        let e = e.map_err(std::io::Error::other)?;
+        let rel = e.path().strip_prefix(from).unwrap_or(e.path());
+        let dest = to.join(rel);
+        if e.file_type().is_dir() {
+            private_dir(&dest)?;
+        } else if e.file_type().is_file() {
+            std::fs::copy(e.path(), &dest)?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Registers a version of a model from the files in `from` (none for an image-only model):
+/// the files are copied aside, then renamed into place, then recorded, so a version that is
+/// listed is whole.
+pub fn register(store: &Store, m: &NewModel, from: Option<&Path>) -> Result<ModelVersion> {
+    check_name(&m.name).map_err(ModelError::Invalid)?;
+    if let Some(v) = &m.version {
+        parse_version(v).map_err(ModelError::Invalid)?;
+    }
+    if let Some(f) = from {
+        if !f.exists() {
+            return Err(ModelError::Invalid(format!(
+                "the model's files `{}` do not exist",
+                f.display()
+            )));
+        }
+    }
+    let conn = store.conn();
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+    if let Some(by) = &m.made_by {
+        let done: Option<String> = tx
+            .query_row(
+                "SELECT version FROM models WHERE name = ?1 AND made_by = ?2",
+                [&m.name, by],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(v) = done {
+            drop(tx);
+            return get(store, &m.name, Some(&v));
+        }
+    }
+    let versions: Vec<String> = {
+        let mut stmt = tx.prepare("SELECT version FROM models WHERE name = ?1")?;
+        let rows = stmt.query_map([&m.name], |r| r.get(0))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    let version = match &m.version {
+        Some(v) => {
+            if versions.contains(v) {
+                return Err(ModelError::Invalid(format!(
+                    "model `{}` already has version {v}, and versions never change: give another `model_version`, or none to count up",
+                    m.name
+                )));
+            }
+            v.clone()
+        }
+        None => {
+            let max = versions.iter().filter_map(|v| parse_version(v).ok()).max();
+            let [a, b, c] = match max {
+                Some(v) => next_version(v),
+                None => [0, 0, 1],
+            };
+            format!("{a}.{b}.{c}")
+        }
+    };
+    let seq: i64 = tx.query_row(
+        "SELECT coalesce(max(seq), 0) + 1 FROM models WHERE name = ?1",
+        [&m.name],
+        |r| r.get(0),
+    )?;
+    let dir = models_dir(&store.home).join(&m.name);
+    let io = |e: std::io::Error| {
+        ModelError::Invalid(format!("cannot copy the files of model `{}`: {e}", m.name))
+    };
+    private_dir(&dir).map_err(io)?;
+    let path = dir.join(&version);
+    let tmp = dir.join(format!(".{version}.tmp-{}", uuid::Uuid::new_v4().simple()));
+    match from {
+        Some(f) => {
+            if let Err(e) = copy_tree(f, &tmp) {
+                let _ = std::fs::remove_dir_all(&tmp);
+                return Err(io(e));
+            }
+        }
+        None => private_dir(&tmp).map_err(io)?,
+    }
+    // A folder of this version that no record points at was left by a registration killed
+    // before it committed.
+    if path.exists() {
+        std::fs::remove_dir_all(&path).map_err(io)?;
+    }
+    std::fs::rename(&tmp, &path).map_err(io)?;
+    let at = now();
+    tx.execute(
+        "INSERT INTO models(name, version, seq, model_type, runtime, config, source, path, made_by, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            m.name,
+            version,
+            seq,
+            m.model_type,
+            m.runtime,
+            m.config.to_string(),
+            m.source.to_string(),
+            path.to_string_lossy(),
+            m.made_by,
+            at
+        ],
+    )?;
+    tx.commit()?;
+    Ok(ModelVersion {
+        name: m.name.clone(),
+        version,
+        model_type: m.model_type.clone(),
+        runtime: m.runtime.clone(),
+        config: m.config.clone(),
+        source: m.source.clone(),
+        path,
+        created_at: at,
+    })
+}
+
+/// Deletes a version and its files; refused while a service serves it.
+pub fn delete(store: &Store, name: &str, version: &str) -> Result<ModelVersion> {
+    let m = get(store, name, Some(version))?;
+    let users: Vec<String> = {
+        let mut stmt = store.conn().prepare(
+            "SELECT v.service FROM service_versions v JOIN services s ON s.name = v.service
+              WHERE v.model_name = ?1 AND v.model_version = ?2 AND s.status NOT IN ('stopped', 'failed')",
+        )?;
+        let rows = stmt.query_map([name, version], |r| r.get(0))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    if !users.is_empty() {
+        return Err(ModelError::Invalid(format!(
+            "model {name}@{version} is served by {}: `wf service stop` it first",
+            users.join(", ")
+        )));
+    }
+    store.conn().execute(
+        "DELETE FROM models WHERE name = ?1 AND version = ?2",
+        [name, version],
+    )?;
+    let _ = std::fs::remove_dir_all(&m.path);
+    Ok(m)
+}

@@ -1,0 +1,68 @@
+//! The built-in model templates (`wf.steps.Template(#{ template_id, template_inputs })`):
+//! serving code `wf` ships, filled with the files the template's inputs name.
+
+use std::path::{Path, PathBuf};
+
+use crate::store::private_dir;
+
+const PYTHON_FUNCTION: &str = include_str!("templates/python_function.py");
+
+/// A staged model folder, removed when dropped.
+pub struct Staged(PathBuf);
+
+impl Staged {
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Writes the template's files and copies each input under its `input_id`.
+pub fn stage(home: &Path, id: &str, inputs: &[(String, PathBuf)]) -> Result<Staged, String> {
+    let dir = super::models_dir(home).join(format!(".staging-{}", uuid::Uuid::new_v4().simple()));
+    let staged = Staged(dir.clone());
+    let io = |e: std::io::Error| format!("cannot stage template `{id}`: {e}");
+    private_dir(&dir).map_err(io)?;
+    match id {
+        "python-function" => {
+            std::fs::write(dir.join("customize_service.py"), PYTHON_FUNCTION).map_err(io)?
+        }
+        other => return Err(format!("no built-in template `{other}`")),
+    }
+    for (input_id, from) in inputs {
+        let name = if input_id.is_empty() {
+            "input"
+        } else {
+            input_id.as_str()
+        };
+        if name.contains('/') || name.starts_with('.') {
+            return Err(format!("template input id `{name}` cannot be a file name"));
+        }
+        let to = dir.join(name);
+        if from.is_dir() {
+            for e in walkdir::WalkDir::new(from) {
+                let e = e.map_err(|e| format!("cannot read `{}`: {e}", from.display()))?;
+                let rel = e.path().strip_prefix(from).unwrap_or(e.path());
+                if e.file_type().is_dir() {
+                    private_dir(&to.join(rel)).map_err(io)?;
+                } else {
+                    std::fs::copy(e.path(), to.join(rel)).map_err(io)?;
+                }
+            }
+        } else if from.is_file() {
+            private_dir(&to).map_err(io)?;
+            std::fs::copy(from, to.join(from.file_name().unwrap_or_default())).map_err(io)?;
+        } else {
+            return Err(format!(
+                "template input `{name}`: `{}` does not exist",
+                from.display()
+            ));
+        }
+    }
+    Ok(staged)
+}
