@@ -12,5 +12,6 @@ pub mod model;
 pub mod models;
 pub mod repl;
 pub mod script;
+pub mod services;
 pub mod session;
 pub mod store;

@@ -6,6 +6,7 @@
 //! | `job/`         | JobStep: child processes in their own process groups, with logs     |
 //! | `condition.rs` | ConditionStep: evaluated in process                                 |
 //! | `model.rs`     | ModelStep: a version in the home's model registry (`crate::models`) |
+//! | `service.rs`   | ServiceStep: a supervised local HTTP service (`crate::services`)    |
 //! | `mrs.rs`       | MrsJobStep: `spark-submit` to a registered cluster or `local[*]`     |
 //! | `dataset.rs`   | CreateDataset, DatasetImport, Labeling, ReleaseDataset steps on the |
 //! |                | local dataset service (`crate::datasets`)                           |
@@ -17,6 +18,7 @@ pub mod dataset;
 pub mod job;
 pub mod model;
 pub mod mrs;
+pub mod service;
 
 use crate::exec::backend::Backend;
 use crate::model::kind::StepKind;
@@ -32,6 +34,6 @@ pub fn backend(kind: StepKind) -> Option<&'static dyn Backend> {
         | StepKind::ReleaseDataset => Some(&dataset::DatasetBackend),
         StepKind::Model => Some(&model::ModelBackend),
         StepKind::MrsJob => Some(&mrs::MrsBackend),
-        StepKind::Service => None,
+        StepKind::Service => Some(&service::ServiceBackend),
     }
 }

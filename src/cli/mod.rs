@@ -42,6 +42,7 @@ mod progress;
 mod prompt;
 pub mod records;
 pub mod run;
+mod services;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -125,6 +126,14 @@ pub enum Command {
     /// A model version: show it, delete it
     #[command(subcommand)]
     Model(models::ModelCommand),
+    /// List the inference services of this home
+    Services(services::ServicesArgs),
+    /// An inference service: show, stop, start, logs, predict
+    #[command(subcommand)]
+    Service(services::ServiceCommand),
+    /// The process behind a service (started by a ServiceStep or `wf service start`)
+    #[command(name = "service-supervisor", hide = true)]
+    ServiceSupervisor(services::SupervisorArgs),
     /// The Spark clusters MRS steps submit to
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
@@ -200,6 +209,9 @@ pub fn main() -> i32 {
         Command::Label(a) => data::label(cli.home.as_deref(), a),
         Command::Models(a) => models::list(cli.home.as_deref(), a),
         Command::Model(c) => models::model(cli.home.as_deref(), c),
+        Command::Services(a) => services::list(cli.home.as_deref(), a),
+        Command::Service(c) => services::service(cli.home.as_deref(), c),
+        Command::ServiceSupervisor(a) => services::supervisor(cli.home.as_deref(), a),
         Command::Cluster(c) => cluster::cluster(cli.home.as_deref(), c),
     }
 }

@@ -1,0 +1,290 @@
+//! `wf services` and `wf service show|stop|start|logs|predict`: the local inference
+//! services (CONTRACT §7). `wf service-supervisor NAME` (hidden) is the process behind one.
+
+use std::path::Path;
+
+use clap::Subcommand;
+use serde_json::Value;
+
+use super::exit;
+use crate::services::{self, ServiceError};
+use crate::store::{home_dir, Store};
+
+fn open(home: Option<&Path>) -> Result<Store, i32> {
+    Store::open(&home_dir(home)).map_err(|e| {
+        errln!("error: {e}");
+        exit::FAILED
+    })
+}
+
+fn fail(e: ServiceError) -> i32 {
+    errln!("error: {e}");
+    exit::FAILED
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ServicesArgs {
+    /// Print a JSON array, one object a service
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn list(home: Option<&Path>, a: ServicesArgs) -> i32 {
+    let store = match open(home) {
+        Ok(s) => s,
+        Err(c) => return c,
+    };
+    let names = match services::names(&store) {
+        Ok(n) => n,
+        Err(e) => return fail(e),
+    };
+    let mut all = Vec::new();
+    for n in names {
+        match services::show_json(&store, &n) {
+            Ok(v) => all.push(v),
+            Err(e) => return fail(e),
+        }
+    }
+    if a.json {
+        outln!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
+        return exit::OK;
+    }
+    if all.is_empty() {
+        errln!("no services yet; a ServiceStep deploys one");
+        return exit::OK;
+    }
+    outln!("{:<28} {:<12} {:<24} VERSIONS", "NAME", "STATUS", "ADDRESS");
+    for s in all {
+        let versions: Vec<String> = s["versions"]
+            .as_array()
+            .map(|vs| {
+                vs.iter()
+                    .map(|v| {
+                        format!(
+                            "{}@{} {}%",
+                            v["model_name"].as_str().unwrap_or(""),
+                            v["model_version"].as_str().unwrap_or(""),
+                            v["weight"]
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        outln!(
+            "{:<28} {:<12} {:<24} {}",
+            s["name"].as_str().unwrap_or(""),
+            s["status"].as_str().unwrap_or(""),
+            s["access_address"].as_str().unwrap_or("-"),
+            versions.join(", ")
+        );
+    }
+    exit::OK
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ServiceCommand {
+    /// A service: status, address, app code, versions with their processes
+    Show {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop a service: its model processes end and its address is freed
+    Stop { name: String },
+    /// Start a stopped service again (or the supervisor of one whose supervisor died)
+    Start { name: String },
+    /// Print a service's logs: its supervisor's, and each model process's
+    Logs {
+        name: String,
+        /// Only this model version's log (MODEL@VERSION)
+        #[arg(long, value_name = "MODEL@VERSION")]
+        version: Option<String>,
+    },
+    /// Send one request to a service and print the answer
+    #[command(
+        after_help = "Example:\n  wf service predict flowers-serve --data '{\"rgb\": [200, 40, 60]}'"
+    )]
+    Predict {
+        name: String,
+        /// The JSON body to POST
+        #[arg(long, value_name = "JSON")]
+        data: String,
+    },
+}
+
+pub fn service(home: Option<&Path>, c: ServiceCommand) -> i32 {
+    let store = match open(home) {
+        Ok(s) => s,
+        Err(c) => return c,
+    };
+    match c {
+        ServiceCommand::Show { name, json } => {
+            let v = match services::show_json(&store, &name) {
+                Ok(v) => v,
+                Err(e) => return fail(e),
+            };
+            if json {
+                outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+                return exit::OK;
+            }
+            let s = |k: &str| v[k].as_str().unwrap_or("-").to_string();
+            outln!("{} ({})", s("name"), s("status"));
+            outln!("address:  {}", s("access_address"));
+            if let Some(code) = v["app_code"].as_str() {
+                outln!("app code: {code}  (send it as the header X-Apig-AppCode)");
+            }
+            if let Some(r) = v["reason"].as_str() {
+                outln!("reason:   {r}");
+            }
+            outln!("versions:");
+            for x in v["versions"].as_array().cloned().unwrap_or_default() {
+                outln!(
+                    "  {}@{}  weight {}  {}  pid {}  restarts {}",
+                    x["model_name"].as_str().unwrap_or(""),
+                    x["model_version"].as_str().unwrap_or(""),
+                    x["weight"],
+                    x["status"].as_str().unwrap_or(""),
+                    x["pid"],
+                    x["restarts"]
+                );
+            }
+            outln!("logs:     {}", s("logs"));
+            exit::OK
+        }
+        ServiceCommand::Stop { name } => match services::stop(&store, &name) {
+            Ok(_) => {
+                errln!("service `{name}` stopped");
+                exit::OK
+            }
+            Err(e) => fail(e),
+        },
+        ServiceCommand::Start { name } => {
+            let row = match services::require(&store, &name) {
+                Ok(r) => r,
+                Err(e) => return fail(e),
+            };
+            if row.status == "stopped" || row.status == "failed" {
+                let _ = store.conn().execute(
+                    "UPDATE services SET status = 'deploying', reason = NULL, updated_at = ?2 WHERE name = ?1",
+                    rusqlite::params![name, crate::store::now()],
+                );
+            }
+            if let Err(e) = services::ensure_supervisor(&store, &name) {
+                return fail(e);
+            }
+            drop(store);
+            let home = home_dir(home);
+            match services::wait_running(&home, &name, std::time::Duration::from_secs(120), &|| {
+                false
+            }) {
+                Ok(r) => {
+                    errln!(
+                        "service `{name}` running at {}",
+                        r.address().unwrap_or_default()
+                    );
+                    exit::OK
+                }
+                Err(e) => fail(e),
+            }
+        }
+        ServiceCommand::Logs { name, version } => {
+            if let Err(e) = services::require(&store, &name) {
+                return fail(e);
+            }
+            let dir = services::service_dir(&store.home, &name);
+            let mut files: Vec<_> = std::fs::read_dir(&dir)
+                .map(|d| d.flatten().map(|e| e.path()).collect())
+                .unwrap_or_default();
+            files.sort();
+            if let Some(v) = &version {
+                let want = format!("{}.log", v.replace('@', "-"));
+                files.retain(|f| f.file_name().is_some_and(|n| n.to_string_lossy() == want));
+                if files.is_empty() {
+                    errln!("error: service `{name}` has no log for `{v}`");
+                    return exit::FAILED;
+                }
+            }
+            for f in files {
+                outln!(
+                    "== {} ==",
+                    f.file_name().unwrap_or_default().to_string_lossy()
+                );
+                out!("{}", std::fs::read_to_string(&f).unwrap_or_default());
+            }
+            exit::OK
+        }
+        ServiceCommand::Predict { name, data } => {
+            let body: Value = match serde_json::from_str(&data) {
+                Ok(v) => v,
+                Err(e) => {
+                    errln!("error: --data is not JSON: {e}");
+                    return exit::USAGE;
+                }
+            };
+            let row = match services::require(&store, &name) {
+                Ok(r) => r,
+                Err(e) => return fail(e),
+            };
+            if !row.supervisor_pid.is_some_and(services::alive) {
+                errln!("error: service `{name}` is not running ({}); `wf service start {name}` starts it", row.status);
+                return exit::FAILED;
+            }
+            let Some(port) = row.port else {
+                errln!("error: service `{name}` has no address yet");
+                return exit::FAILED;
+            };
+            match post(port, row.app_code.as_deref(), &body.to_string()) {
+                Ok((status, text)) => {
+                    outln!("{text}");
+                    if (200..300).contains(&status) {
+                        exit::OK
+                    } else {
+                        errln!("error: the service answered {status}");
+                        exit::FAILED
+                    }
+                }
+                Err(e) => {
+                    errln!("error: cannot reach service `{name}`: {e}");
+                    exit::FAILED
+                }
+            }
+        }
+    }
+}
+
+/// One JSON POST to 127.0.0.1:PORT, plainly (no client library needed for one request).
+fn post(port: u16, app_code: Option<&str>, body: &str) -> std::io::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(60)))?;
+    let code = app_code
+        .map(|c| format!("X-Apig-AppCode: {c}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "POST / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n{code}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp)?;
+    let status = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let text = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or("")
+        .to_string();
+    Ok((status, text))
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SupervisorArgs {
+    pub name: String,
+}
+
+pub fn supervisor(home: Option<&Path>, a: SupervisorArgs) -> i32 {
+    services::supervisor::run(&home_dir(home), &a.name)
+}
