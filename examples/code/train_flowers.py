@@ -7,6 +7,7 @@ samples, and write the model and the metrics.
 """
 import json
 import os
+import shutil
 import struct
 import sys
 
@@ -73,6 +74,9 @@ def main():
     os.makedirs(a["model_url"], exist_ok=True)
     with open(os.path.join(a["model_url"], "model.json"), "w") as f:
         json.dump({"centroids": model}, f)
+    # The serving code goes with the model, as a ModelArts model folder holds it.
+    here = os.path.dirname(os.path.abspath(__file__))
+    shutil.copy(os.path.join(here, "customize_service.py"), a["model_url"])
     os.makedirs(os.path.dirname(a["metrics"]) or ".", exist_ok=True)
     with open(a["metrics"], "w") as f:
         json.dump(

@@ -60,7 +60,7 @@ pub use crate::exec::error::exit;
 A .rhai script builds a workflow with the `wf` namespace, which mirrors the ModelArts \
 Workflow SDK name for name: wf.steps.JobStep(#{ ... }), wf.Placeholder(#{ ... }), \
 wf.data.OBSPath(#{ ... }), ...\n\n\
-Start with:  wf run examples/train_and_branch.rhai --storage output=runs\n\
+Start with:  wf run examples/flowers_pipeline.rhai --storage output=runs\n\
 Then:        wf show latest    wf repl examples/train_and_branch.rhai\n\
 Every name:  wf check --list-api",
     after_help = "Exit status: 0 valid / executed, 1 invalid / failed / stopped, 2 usage error, 3 awaiting input."

@@ -184,6 +184,8 @@ def import_customize_service(script):
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     sys.modules.setdefault("customize_service", module)
+    # The model folder is a registry copy (maybe hard links): write no __pycache__ there.
+    sys.dont_write_bytecode = True
     saved_argv = sys.argv
     sys.argv = [script]  # model code that parses arguments at import sees none
     try:
