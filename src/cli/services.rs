@@ -225,10 +225,31 @@ pub fn service(home: Option<&Path>, c: ServiceCommand) -> i32 {
                 Ok(r) => r,
                 Err(e) => return fail(e),
             };
-            if !row.supervisor_pid.is_some_and(services::alive) {
-                errln!("error: service `{name}` is not running ({}); `wf service start {name}` starts it", row.status);
+            if row.status == "stopped" || row.status == "failed" {
+                errln!(
+                    "error: service `{name}` is {}; `wf service start {name}` starts it",
+                    row.status
+                );
                 return exit::FAILED;
             }
+            // A service whose supervisor died (a reboot, a kill) is started again here.
+            let row = if row.supervisor_pid.is_some_and(services::alive) {
+                row
+            } else {
+                errln!("service `{name}` lost its supervisor; starting it again");
+                if let Err(e) = services::ensure_supervisor(&store, &name) {
+                    return fail(e);
+                }
+                match services::wait_running(
+                    &store.home,
+                    &name,
+                    std::time::Duration::from_secs(120),
+                    &|| false,
+                ) {
+                    Ok(r) => r,
+                    Err(e) => return fail(e),
+                }
+            };
             let Some(port) = row.port else {
                 errln!("error: service `{name}` has no address yet");
                 return exit::FAILED;

@@ -259,10 +259,21 @@ pub fn deploy(store: &Store, spec: &ServiceSpec) -> Result<ServiceRow> {
     require(store, &spec.name)
 }
 
-/// Whether `pid` is a live process.
+/// Whether `pid` is a live process (a zombie nobody reaped is not).
 pub fn alive(pid: u32) -> bool {
     // SAFETY: signal 0 only checks that the process exists.
-    pid > 0 && unsafe { libc::kill(pid as i32, 0) } == 0
+    if pid == 0 || unsafe { libc::kill(pid as i32, 0) } != 0 {
+        return false;
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command name, which is in parentheses.
+        Ok(stat) => !matches!(
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next()),
+            Some("Z") | Some("X")
+        ),
+        Err(_) => true,
+    }
 }
 
 /// Starts the service's supervisor unless one is alive: a detached `wf` process that
@@ -271,6 +282,13 @@ pub fn ensure_supervisor(store: &Store, name: &str) -> Result<u32> {
     let row = require(store, name)?;
     if let Some(pid) = row.supervisor_pid.filter(|p| alive(*p)) {
         return Ok(pid);
+    }
+    // Not running until the new supervisor says so.
+    if row.status == "running" || row.status == "restarting" {
+        store.conn().execute(
+            "UPDATE services SET status = 'deploying', reason = 'its supervisor is starting again' WHERE name = ?1",
+            [name],
+        )?;
     }
     let dir = service_dir(&store.home, name);
     let io = |e: std::io::Error| {

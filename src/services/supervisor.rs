@@ -101,9 +101,46 @@ fn json_response(status: StatusCode, body: serde_json::Value) -> Response<Full<B
         .expect("a valid response")
 }
 
-/// The command that serves a model folder: its `config.json`'s `serve`, else the ModelArts
-/// way (`customize_service.py` on the serving package `wf` writes out).
-fn model_command(home: &Path, dir: &Path) -> Result<tokio::process::Command, String> {
+/// A program on PATH.
+fn on_path(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(program))
+            .find(|p| p.is_file())
+    })
+}
+
+/// The command that serves a model: its image with docker or podman (an `SWRImage` model),
+/// its `config.json`'s `serve`, else the ModelArts way (`customize_service.py` on the
+/// serving package `wf` writes out), run from a scratch folder so that the registry's copy
+/// stays as registered.
+fn model_command(
+    home: &Path,
+    service: &str,
+    m: &crate::models::ModelVersion,
+    port: u16,
+) -> Result<tokio::process::Command, String> {
+    let dir = &m.path;
+    if let Some(image) = m.source.get("image").and_then(|i| i.as_str()) {
+        let engine = ["docker", "podman"]
+            .into_iter()
+            .find_map(on_path)
+            .ok_or_else(|| {
+                format!(
+                    "model {}@{} is the image `{image}`: serving it needs docker or podman on PATH, and neither is there",
+                    m.name, m.version
+                )
+            })?;
+        let mut c = tokio::process::Command::new(engine);
+        c.args(["run", "--rm", "--init", "-p"])
+            .arg(format!("127.0.0.1:{port}:{port}"))
+            .arg("-e")
+            .arg(format!("PORT={port}"))
+            .arg("--name")
+            .arg(format!("wf-{service}-{}-{}-{port}", m.name, m.version).replace(['.', '@'], "_"))
+            .arg(image);
+        return Ok(c);
+    }
     let config = dir.join("config.json");
     if let Ok(text) = std::fs::read_to_string(&config) {
         if let Some(serve) = serde_json::from_str::<serde_json::Value>(&text)
@@ -119,13 +156,18 @@ fn model_command(home: &Path, dir: &Path) -> Result<tokio::process::Command, Str
         || dir.join("model").join("customize_service.py").is_file();
     if !has_code {
         return Err(format!(
-            "`{}` has no customize_service.py (at its top or in model/) and no `serve` command in config.json",
+            "model {}@{} has no customize_service.py (at the top of `{}` or in its model/) and no `serve` command in config.json",
+            m.name,
+            m.version,
             dir.display()
         ));
     }
     let server = super::runtime::python_server(home).map_err(|e| e.to_string())?;
+    let work = super::service_dir(home, service).join("work");
+    crate::store::private_dir(&work)
+        .map_err(|e| format!("cannot make `{}`: {e}", work.display()))?;
     let mut c = tokio::process::Command::new("python3");
-    c.arg(server).arg(dir).current_dir(dir);
+    c.arg(server).arg(dir).current_dir(work);
     Ok(c)
 }
 
@@ -136,7 +178,7 @@ struct Supervisor {
     procs: HashMap<Key, Proc>,
     routes: Arc<Mutex<Routes>>,
     client: HttpClient,
-    paths: HashMap<Key, PathBuf>,
+    models: HashMap<Key, crate::models::ModelVersion>,
     envs: Vec<(String, String)>,
     last_update: String,
 }
@@ -146,19 +188,19 @@ impl Supervisor {
         super::service_dir(&self.home, &self.name).join(format!("{}-{}.log", key.0, key.1))
     }
 
-    fn model_dir(&mut self, key: &Key) -> Result<PathBuf, String> {
-        if let Some(p) = self.paths.get(key) {
-            return Ok(p.clone());
+    fn model(&mut self, key: &Key) -> Result<crate::models::ModelVersion, String> {
+        if let Some(m) = self.models.get(key) {
+            return Ok(m.clone());
         }
         let m = crate::models::get(&self.store, &key.0, Some(&key.1)).map_err(|e| e.to_string())?;
-        self.paths.insert(key.clone(), m.path.clone());
-        Ok(m.path)
+        self.models.insert(key.clone(), m.clone());
+        Ok(m)
     }
 
     fn start(&mut self, key: &Key, restarts: u32) -> Result<Proc, String> {
-        let dir = self.model_dir(key)?;
-        let mut cmd = model_command(&self.home, &dir)?;
+        let m = self.model(key)?;
         let port = free_port().map_err(|e| format!("no free port: {e}"))?;
+        let mut cmd = model_command(&self.home, &self.name, &m, port)?;
         let log = crate::store::private_file(&self.log_path(key), true)
             .map_err(|e| format!("cannot open the model's log: {e}"))?;
         cmd.env("PORT", port.to_string())
@@ -633,7 +675,7 @@ async fn supervise(home: &Path, name: &str) -> i32 {
         procs: HashMap::new(),
         routes,
         client,
-        paths: HashMap::new(),
+        models: HashMap::new(),
         envs: Vec::new(),
         last_update: String::new(),
     };
