@@ -436,9 +436,9 @@ fn java_missing(env: &[(String, String)]) -> Option<String> {
     }
     match on_path("java", var("PATH").as_deref()) {
         Some(_) => None,
-        None => Some(format!(
-            "Spark needs a Java runtime and there is no `java` on PATH (nor JAVA_HOME); {INSTALL_HINT}"
-        )),
+        None => Some(
+            "Spark needs a Java 17 runtime: there is no `java` on PATH and JAVA_HOME is not set; install one (`apt-get install openjdk-17-jre-headless`)".to_string(),
+        ),
     }
 }
 
@@ -632,7 +632,7 @@ impl Backend for MrsBackend {
                     .map(|c| format!("{} ({})", c.name, c.master))
                     .collect();
                 return Err(format!(
-                    "unknown cluster `{cluster_name}`; the clusters here are: {} (add one with `wf cluster add {cluster_name} --master URL`)",
+                    "unknown cluster `{cluster_name}`: the clusters here are {}; `wf cluster add {cluster_name} --master URL` adds it",
                     known.join(", ")
                 ));
             }
@@ -729,6 +729,8 @@ impl Backend for MrsBackend {
             HomeEnv::Keep => {}
             HomeEnv::Remove => remove_env.push("SPARK_HOME".to_string()),
         }
+        // The driver's prints reach the log as they happen (`wf logs --follow`), not at its end.
+        env.push(("PYTHONUNBUFFERED".into(), "1".into()));
         if is_local(&cluster.master) && std::env::var_os("SPARK_LOCAL_IP").is_none() {
             // Everything runs in this machine's JVM: no need to look for a network address.
             env.push(("SPARK_LOCAL_IP".into(), "127.0.0.1".into()));

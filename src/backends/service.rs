@@ -78,7 +78,7 @@ impl Backend for ServiceBackend {
         match infer_type.as_str() {
             "real-time" => {}
             "edge" => return Err("`infer_type: \"edge\"` deploys to edge devices, which need ModelArts; here a service is `real-time`".into()),
-            "batch" => return Err("`infer_type: \"batch\"` is not run here yet: deploy `real-time` and post the samples to its address".into()),
+            "batch" => return plan_batch(step, ctx, cfg.as_deref()),
             other => return Err(format!("`infer_type` is `{other}`: it takes real-time, batch or edge")),
         }
         let store = Store::open(ctx.home()).map_err(|e| e.to_string())?;
@@ -294,6 +294,314 @@ impl ServiceWork {
             metrics: IndexMap::new(),
             detail,
             note: Some(note),
+        })
+    }
+}
+
+/// `infer_type: "batch"`: the model runs over the samples of a folder or dataset
+/// (`additional_properties.src_path`: a folder, or `NAME[@VERSION]` of a dataset) and writes
+/// one answer per sample into `additional_properties.dest_path`, then stops.
+fn plan_batch(step: &Step, ctx: &PlanCtx, cfg: Option<&Obj>) -> Result<Plan, String> {
+    let o = &step.obj;
+    let props = match cfg.and_then(|c| c.arg("additional_properties")) {
+        Some(v) => ctx.values.json(v)?,
+        None => Value::Null,
+    };
+    let field = |k: &str| props.get(k).and_then(Value::as_str).map(String::from);
+    let (Some(src), Some(dest)) = (field("src_path"), field("dest_path")) else {
+        return Err("a batch service needs `additional_properties: #{ src_path: FOLDER or DATASET, dest_path: FOLDER }` in its ServiceConfig".into());
+    };
+    let store = Store::open(ctx.home()).map_err(|e| e.to_string())?;
+    let src_dir = ctx.values.local_path(&src);
+    let source = if src_dir.exists() {
+        src_dir
+    } else {
+        let r = crate::datasets::DataRef::parse(&src)?;
+        crate::datasets::job_folder(&store, &r).map_err(|e| format!("`src_path`: {e}"))?
+    };
+    let dest = ctx.values.local_path(&dest);
+    let mut model = None;
+    let mut envs_: Vec<(String, String)> = Vec::new();
+    for i in objs(o.arg("inputs")) {
+        if let Val::List(items) = ctx.values.value(i.arg("data").unwrap_or(&Val::Null))? {
+            if let Some(Val::Map(m)) = items.first() {
+                let name = m
+                    .get("model_name")
+                    .and_then(Val::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                let version = m
+                    .get("model_version")
+                    .and_then(Val::as_str)
+                    .filter(|v| *v != "latest");
+                model =
+                    Some(crate::models::get(&store, &name, version).map_err(|e| e.to_string())?);
+                envs(ctx, m.get("envs"), &mut envs_)?;
+            }
+        }
+    }
+    let model =
+        model.ok_or("a batch service needs a model: give the ServiceInputPlaceholder's value")?;
+    if let Some(c) = cfg {
+        envs(ctx, c.arg("envs"), &mut envs_)?;
+    }
+    let mut inputs = Map::new();
+    inputs.insert("src_path".into(), json!(source.to_string_lossy()));
+    inputs.insert(
+        "model".into(),
+        json!(format!("{}@{}", model.name, model.version)),
+    );
+    Ok(Plan {
+        inputs,
+        flavor: None,
+        work: Arc::new(BatchWork {
+            home: ctx.home().to_path_buf(),
+            name: format!("{}-{}", ctx.workflow.name, step.name)
+                .chars()
+                .take(64)
+                .collect(),
+            model,
+            source,
+            dest,
+            envs: envs_,
+            outputs: objs(o.arg("outputs"))
+                .iter()
+                .map(|o| o.name().to_string())
+                .collect(),
+        }),
+    })
+}
+
+struct BatchWork {
+    home: PathBuf,
+    name: String,
+    model: crate::models::ModelVersion,
+    source: PathBuf,
+    dest: PathBuf,
+    envs: Vec<(String, String)>,
+    outputs: Vec<String>,
+}
+
+/// The samples of a batch: a dataset folder's manifest sources, else every file.
+fn batch_samples(source: &std::path::Path) -> Vec<(String, PathBuf)> {
+    let manifest = source.join("manifest.json");
+    if let Ok(text) = std::fs::read_to_string(&manifest) {
+        return text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter_map(|v| v.get("source").and_then(Value::as_str).map(String::from))
+            .map(|s| (s.clone(), source.join(&s)))
+            .collect();
+    }
+    let mut out: Vec<(String, PathBuf)> = walkdir::WalkDir::new(source)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            let rel = e
+                .path()
+                .strip_prefix(source)
+                .unwrap_or(e.path())
+                .to_string_lossy()
+                .into_owned();
+            (rel, e.path().to_path_buf())
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// One request to the model: a `.json` sample as the body, any other file as a multipart
+/// upload under `images` (ModelArts' field for files).
+fn ask(port: u16, file: &std::path::Path) -> std::io::Result<(u16, Vec<u8>)> {
+    use std::io::{Read, Write};
+    let bytes = std::fs::read(file)?;
+    let (ctype, body) = if file.extension().is_some_and(|e| e == "json") {
+        ("application/json".to_string(), bytes)
+    } else {
+        let b = format!("wfbatch{}", uuid::Uuid::new_v4().simple());
+        let name = file
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .replace('"', "_");
+        let mut body = format!(
+            "--{b}\r\nContent-Disposition: form-data; name=\"images\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+        )
+        .into_bytes();
+        body.extend_from_slice(&bytes);
+        body.extend_from_slice(format!("\r\n--{b}--\r\n").as_bytes());
+        (format!("multipart/form-data; boundary={b}"), body)
+    };
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    write!(
+        s,
+        "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )?;
+    s.write_all(&body)?;
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp)?;
+    let head_end = resp
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(resp.len());
+    let status = String::from_utf8_lossy(&resp[..head_end.min(resp.len())])
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    Ok((
+        status,
+        resp.get(head_end + 4..).unwrap_or_default().to_vec(),
+    ))
+}
+
+impl Work for BatchWork {
+    fn run(self: Arc<Self>, attempt: Attempt) -> BoxFuture<StepEnd> {
+        Box::pin(async move {
+            let port = match crate::services::supervisor::free_port() {
+                Ok(p) => p,
+                Err(e) => return StepEnd::Failed(format!("no free port: {e}")),
+            };
+            let mut cmd = match crate::services::supervisor::model_command(
+                &self.home,
+                &self.name,
+                &self.model,
+                port,
+            ) {
+                Ok(c) => c,
+                Err(e) => return StepEnd::Failed(e),
+            };
+            let log = match crate::store::private_dir(&crate::services::service_dir(
+                &self.home, &self.name,
+            ))
+            .and_then(|_| {
+                crate::store::private_file(
+                    &crate::services::service_dir(&self.home, &self.name).join("batch.log"),
+                    true,
+                )
+            }) {
+                Ok(f) => f,
+                Err(e) => return StepEnd::Failed(format!("cannot open the batch log: {e}")),
+            };
+            let (out, err) = match (log.try_clone(), log.try_clone()) {
+                (Ok(a), Ok(b)) => (a, b),
+                _ => return StepEnd::Failed("cannot open the batch log".into()),
+            };
+            cmd.env("PORT", port.to_string())
+                .env("WF_MODEL_NAME", &self.model.name)
+                .env("WF_MODEL_VERSION", &self.model.version)
+                .env("WF_SERVICE_NAME", &self.name)
+                .envs(self.envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .stdin(std::process::Stdio::null())
+                .stdout(out)
+                .stderr(err)
+                .process_group(0)
+                .kill_on_drop(true);
+            let mut child = match cmd.spawn() {
+                Ok(c) => c,
+                Err(e) => return StepEnd::Failed(format!("cannot start the model: {e}")),
+            };
+            let pid = child.id().unwrap_or(0);
+            // Ready when /health answers.
+            let started = std::time::Instant::now();
+            loop {
+                if let Ok(Some(status)) = child.try_wait() {
+                    return StepEnd::Failed(format!(
+                        "the model exited before it was ready ({status}); see {}",
+                        crate::services::service_dir(&self.home, &self.name)
+                            .join("batch.log")
+                            .display()
+                    ));
+                }
+                let ok = tokio::task::spawn_blocking(move || {
+                    std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+                })
+                .await
+                .unwrap_or(false);
+                if ok {
+                    break;
+                }
+                if started.elapsed() > Duration::from_secs(120) || attempt.cancel.is_cancelled() {
+                    let _ = child.kill().await;
+                    return StepEnd::Failed("the model was not ready after 120 s".into());
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let work = self.clone();
+            let cancel = attempt.cancel.clone();
+            let done = tokio::task::spawn_blocking(move || -> Result<(usize, usize), String> {
+                std::fs::create_dir_all(&work.dest)
+                    .map_err(|e| format!("cannot make `{}`: {e}", work.dest.display()))?;
+                let (mut ok, mut failed) = (0, 0);
+                for (rel, path) in batch_samples(&work.source) {
+                    if cancel.is_cancelled() {
+                        break;
+                    }
+                    // The server may still be loading the model: answers 503 until ready.
+                    let mut tries = 0;
+                    let answer = loop {
+                        match ask(port, &path) {
+                            Ok((503, _)) if tries < 600 => {
+                                tries += 1;
+                                std::thread::sleep(Duration::from_millis(100));
+                            }
+                            other => break other,
+                        }
+                    };
+                    let out = work
+                        .dest
+                        .join(format!("{}.result.json", rel.replace('/', "_")));
+                    match answer {
+                        Ok((200, body)) => {
+                            std::fs::write(&out, body).map_err(|e| e.to_string())?;
+                            ok += 1;
+                        }
+                        Ok((status, body)) => {
+                            let _ = std::fs::write(&out, &body);
+                            failed += 1;
+                            let _ = status;
+                        }
+                        Err(_) => failed += 1,
+                    }
+                }
+                Ok((ok, failed))
+            })
+            .await;
+            // SAFETY: the group of the model process started above.
+            unsafe { libc::kill(-(pid as i32), libc::SIGTERM) };
+            let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+            let _ = child.kill().await;
+            if attempt.cancel.is_cancelled() {
+                return StepEnd::Stopped;
+            }
+            match done {
+                Ok(Ok((ok, failed))) if failed == 0 || ok > 0 => {
+                    let outputs = self
+                        .outputs
+                        .iter()
+                        .map(|n| (n.clone(), json!({ "path": self.dest.to_string_lossy(), "samples": ok, "failed": failed })))
+                        .collect();
+                    StepEnd::Executed {
+                        outputs,
+                        metrics: IndexMap::new(),
+                        detail: Map::new(),
+                        note: Some(format!(
+                            "batch of {}@{}: {ok} answered, {failed} failed, into {}",
+                            self.model.name,
+                            self.model.version,
+                            self.dest.display()
+                        )),
+                    }
+                }
+                Ok(Ok((_, failed))) => StepEnd::Failed(format!(
+                    "all {failed} samples failed; the answers are in {}",
+                    self.dest.display()
+                )),
+                Ok(Err(e)) => StepEnd::Failed(e),
+                Err(e) => StepEnd::Failed(format!("the batch failed: {e}")),
+            }
         })
     }
 }

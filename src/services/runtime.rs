@@ -49,7 +49,7 @@ const FILES: &[(&str, &str)] = &[
 
 /// Writes the package (when it differs) and gives the server script's path.
 pub fn python_server(home: &Path) -> std::io::Result<PathBuf> {
-    let root = home.join("runtime").join("python");
+    let root = std::path::absolute(home)?.join("runtime").join("python");
     for (rel, text) in FILES {
         let path = root.join(rel);
         if std::fs::read_to_string(&path).ok().as_deref() == Some(*text) {

@@ -87,7 +87,7 @@ struct Proc {
     drain_until: Option<Instant>,
 }
 
-fn free_port() -> std::io::Result<u16> {
+pub(crate) fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
@@ -114,7 +114,7 @@ fn on_path(program: &str) -> Option<PathBuf> {
 /// its `config.json`'s `serve`, else the ModelArts way (`customize_service.py` on the
 /// serving package `wf` writes out), run from a scratch folder so that the registry's copy
 /// stays as registered.
-fn model_command(
+pub(crate) fn model_command(
     home: &Path,
     service: &str,
     m: &crate::models::ModelVersion,
