@@ -13,4 +13,5 @@ mod invalid;
 mod repl;
 mod run;
 mod scripts;
+mod spark;
 mod surface;
