@@ -208,6 +208,7 @@ impl Backend for ServiceBackend {
                     apps,
                     config: Value::Object(config),
                     made_by: Some(format!("{}/{}", ctx.exec_id(), step.name)),
+                    keep_config: update_of.is_some() && cfg.is_none(),
                 },
                 outputs: outs.iter().map(|o| o.name().to_string()).collect(),
                 notes,

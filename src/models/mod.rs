@@ -183,7 +183,7 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<u64> {
     if from.is_file() {
         private_dir(to)?;
         let name = from.file_name().unwrap_or_default();
-        std::fs::copy(from, to.join(name))?;
+        crate::store::private_copy(from, &to.join(name))?;
         return Ok(1);
     }
     for e in walkdir::WalkDir::new(from).follow_links(true) {
@@ -193,7 +193,7 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<u64> {
         if e.file_type().is_dir() {
             private_dir(&dest)?;
         } else if e.file_type().is_file() {
-            std::fs::copy(e.path(), &dest)?;
+            crate::store::private_copy(e.path(), &dest)?;
             n += 1;
         }
     }

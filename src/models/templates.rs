@@ -29,9 +29,11 @@ pub fn stage(home: &Path, id: &str, inputs: &[(String, PathBuf)]) -> Result<Stag
     let io = |e: std::io::Error| format!("cannot stage template `{id}`: {e}");
     private_dir(&dir).map_err(io)?;
     match id {
-        "python-function" => {
-            std::fs::write(dir.join("customize_service.py"), PYTHON_FUNCTION).map_err(io)?
-        }
+        "python-function" => crate::store::private_write(
+            &dir.join("customize_service.py"),
+            PYTHON_FUNCTION.as_bytes(),
+        )
+        .map_err(io)?,
         other => return Err(format!("no built-in template `{other}`")),
     }
     for (input_id, from) in inputs {
@@ -51,12 +53,13 @@ pub fn stage(home: &Path, id: &str, inputs: &[(String, PathBuf)]) -> Result<Stag
                 if e.file_type().is_dir() {
                     private_dir(&to.join(rel)).map_err(io)?;
                 } else {
-                    std::fs::copy(e.path(), to.join(rel)).map_err(io)?;
+                    crate::store::private_copy(e.path(), &to.join(rel)).map_err(io)?;
                 }
             }
         } else if from.is_file() {
             private_dir(&to).map_err(io)?;
-            std::fs::copy(from, to.join(from.file_name().unwrap_or_default())).map_err(io)?;
+            crate::store::private_copy(from, &to.join(from.file_name().unwrap_or_default()))
+                .map_err(io)?;
         } else {
             return Err(format!(
                 "template input `{name}`: `{}` does not exist",

@@ -56,6 +56,9 @@ pub struct ServiceSpec {
     /// Every `ServiceConfig` field as given (cloud-only ones are kept, with no local effect).
     pub config: Value,
     pub made_by: Option<String>,
+    /// An update that gives no `ServiceConfig`: the service keeps its app code, its envs
+    /// and its configuration; only versions and weights change.
+    pub keep_config: bool,
 }
 
 pub fn services_dir(home: &Path) -> PathBuf {
@@ -210,9 +213,13 @@ pub fn deploy(store: &Store, spec: &ServiceSpec) -> Result<ServiceRow> {
             ),
         );
     }
+    if let (Some(row), true) = (&existing, spec.keep_config) {
+        config = row.config.clone();
+    }
     match &existing {
         Some(row) => {
             let code = match (&row.app_code, spec.apps) {
+                _ if spec.keep_config => row.app_code.clone(),
                 (Some(c), true) => Some(c.clone()),
                 (None, true) => Some(app_code()),
                 (_, false) => None,

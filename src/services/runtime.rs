@@ -53,13 +53,15 @@ pub fn python_server(home: &Path) -> std::io::Result<PathBuf> {
     for (rel, text) in FILES {
         let path = root.join(rel);
         if std::fs::read_to_string(&path).ok().as_deref() == Some(*text) {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
             continue;
         }
         if let Some(dir) = path.parent() {
             private_dir(dir)?;
         }
         let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-        std::fs::write(&tmp, text)?;
+        crate::store::private_write(&tmp, text.as_bytes())?;
         std::fs::rename(&tmp, &path)?;
     }
     Ok(root.join("wf_model_server.py"))

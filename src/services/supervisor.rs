@@ -85,6 +85,8 @@ struct Proc {
     last_check: Instant,
     /// Set when traffic has moved off it: stopped once this passes.
     drain_until: Option<Instant>,
+    /// It answered its health check at least once.
+    ever_healthy: bool,
 }
 
 pub(crate) fn free_port() -> std::io::Result<u16> {
@@ -181,6 +183,8 @@ struct Supervisor {
     models: HashMap<Key, crate::models::ModelVersion>,
     envs: Vec<(String, String)>,
     last_update: String,
+    /// Exits of each version before it ever answered its health check, in a row.
+    unready_exits: HashMap<Key, u32>,
 }
 
 impl Supervisor {
@@ -234,6 +238,7 @@ impl Supervisor {
             next_start: None,
             last_check: Instant::now(),
             drain_until: None,
+            ever_healthy: false,
         })
     }
 
@@ -335,11 +340,39 @@ impl Supervisor {
             let p = self.procs.get_mut(key).expect("a process");
             if let Some(child) = &mut p.child {
                 if let Ok(Some(status)) = child.try_wait() {
+                    let was_ready = p.ever_healthy;
                     p.child = None;
                     p.healthy = false;
                     p.restarts += 1;
-                    let backoff = Duration::from_millis(200) * 2u32.pow(p.restarts.min(6));
-                    p.next_start = Some(Instant::now() + backoff.min(Duration::from_secs(10)));
+                    let backoff = (Duration::from_millis(200) * 2u32.pow(p.restarts.min(6)))
+                        .min(Duration::from_secs(10));
+                    p.next_start = Some(Instant::now() + backoff);
+                    let restarts = p.restarts;
+                    let unready = if was_ready {
+                        0
+                    } else {
+                        let n = self.unready_exits.entry(key.clone()).or_insert(0);
+                        *n += 1;
+                        *n
+                    };
+                    // A model that cannot start is not restarted for ever: the service
+                    // fails, saying why.
+                    if unready >= 3 {
+                        let tail = crate::backends::job::log_tail(&self.log_path(key), 6);
+                        let why = format!(
+                            "model {}@{} exited {unready} times before it answered /health ({status}); its log ends:\n{}",
+                            key.0,
+                            key.1,
+                            tail.trim_end()
+                        );
+                        eprintln!("{} {why}", now());
+                        let _ = self.store.conn().execute(
+                            "UPDATE service_versions SET status = 'failed', pid = NULL WHERE service = ?1 AND model_name = ?2 AND model_version = ?3",
+                            params![self.name, key.0, key.1],
+                        );
+                        self.set_service("failed", Some(&why));
+                        return Err(why);
+                    }
                     eprintln!(
                         "{} {}@{} exited ({status}); restarting in {:.1}s",
                         now(),
@@ -347,7 +380,6 @@ impl Supervisor {
                         key.1,
                         backoff.as_secs_f64()
                     );
-                    let restarts = p.restarts;
                     let _ = self.store.conn().execute(
                         "UPDATE service_versions SET status = 'restarting', pid = NULL, restarts = ?4
                           WHERE service = ?1 AND model_name = ?2 AND model_version = ?3",
@@ -373,6 +405,8 @@ impl Supervisor {
                 p.failures = 0;
                 if !was {
                     p.healthy = true;
+                    p.ever_healthy = true;
+                    self.unready_exits.remove(key);
                     eprintln!("{} {}@{} is healthy", now(), key.0, key.1);
                     let snapshot = Proc { child: None, ..*p };
                     self.set_version(key, "running", Some(&snapshot));
@@ -678,6 +712,7 @@ async fn supervise(home: &Path, name: &str) -> i32 {
         models: HashMap::new(),
         envs: Vec::new(),
         last_update: String::new(),
+        unready_exits: HashMap::new(),
     };
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     let interval = Duration::from_secs(1);

@@ -107,6 +107,22 @@ pub fn private_file(path: &Path, append: bool) -> std::io::Result<std::fs::File>
         .open(path)
 }
 
+/// Copies a file into the home, private to its owner whatever the source's mode.
+pub fn private_copy(from: &Path, to: &Path) -> std::io::Result<u64> {
+    let n = std::fs::copy(from, to)?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o600))?;
+    Ok(n)
+}
+
+/// Writes a file of the home, private to its owner.
+pub fn private_write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut f = private_file(path, false)?;
+    f.set_len(0)?;
+    f.write_all(bytes)
+}
+
 pub struct Store {
     conn: Connection,
     pub home: PathBuf,

@@ -13,5 +13,6 @@ mod invalid;
 mod repl;
 mod run;
 mod scripts;
+mod services;
 mod spark;
 mod surface;
