@@ -42,6 +42,10 @@ pub struct DatasetsArgs {
 
 /// `wf datasets`.
 pub fn datasets(home: Option<&Path>, a: DatasetsArgs) -> i32 {
+    if super::no_records(home) {
+        errln!("no datasets yet; `wf dataset create NAME --from DIR` makes one, and so does a CreateDatasetStep");
+        return exit::OK;
+    }
     let store = match open(home) {
         Ok(s) => s,
         Err(c) => return c,
@@ -147,6 +151,13 @@ fn show(home: Option<&Path>, text: &str, as_json: bool) -> i32 {
         return usage(&format!(
             "`{text}` names a labeling task: `wf label {text} show` shows it"
         ));
+    }
+    if super::no_records(home) {
+        errln!(
+            "error: no dataset `{}` in this home; `wf datasets` lists them",
+            r.dataset
+        );
+        return exit::FAILED;
     }
     let store = match open(home) {
         Ok(s) => s,
@@ -299,6 +310,13 @@ fn export(home: Option<&Path>, text: &str, dir: &Path) -> i32 {
         Ok(r) => r,
         Err(c) => return c,
     };
+    if super::no_records(home) {
+        errln!(
+            "error: no dataset `{}` in this home; `wf datasets` lists them",
+            r.dataset
+        );
+        return exit::FAILED;
+    }
     let store = match open(home) {
         Ok(s) => s,
         Err(c) => return c,
@@ -384,6 +402,10 @@ pub fn label(home: Option<&Path>, a: LabelArgs) -> i32 {
             a.task
         ));
     };
+    if super::no_records(home) {
+        errln!("error: no dataset `{ds}` in this home; `wf datasets` lists them");
+        return exit::FAILED;
+    }
     let store = match open(home) {
         Ok(s) => s,
         Err(c) => return c,

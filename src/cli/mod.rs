@@ -168,6 +168,11 @@ pub fn write_stdout(args: std::fmt::Arguments) {
     }
 }
 
+/// Whether the home holds no records yet: reading commands then say so without making one.
+pub fn no_records(home: Option<&std::path::Path>) -> bool {
+    !crate::store::home_dir(home).join("wf.db").exists()
+}
+
 /// Whether to colour what goes to stderr.
 pub fn stderr_color() -> bool {
     std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal()

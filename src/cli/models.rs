@@ -37,6 +37,10 @@ pub struct ModelsArgs {
 }
 
 pub fn list(home: Option<&Path>, a: ModelsArgs) -> i32 {
+    if super::no_records(home) {
+        errln!("no models yet; a ModelStep registers one");
+        return exit::OK;
+    }
     let store = match open(home) {
         Ok(s) => s,
         Err(c) => return c,
@@ -87,6 +91,13 @@ pub enum ModelCommand {
 }
 
 pub fn model(home: Option<&Path>, c: ModelCommand) -> i32 {
+    if super::no_records(home) {
+        errln!(
+            "error: no models in this home (`{}`) yet; a ModelStep registers one",
+            home_dir(home).display()
+        );
+        return exit::FAILED;
+    }
     let store = match open(home) {
         Ok(s) => s,
         Err(c) => return c,

@@ -30,6 +30,10 @@ pub struct ServicesArgs {
 }
 
 pub fn list(home: Option<&Path>, a: ServicesArgs) -> i32 {
+    if super::no_records(home) {
+        errln!("no services yet; a ServiceStep deploys one");
+        return exit::OK;
+    }
     let store = match open(home) {
         Ok(s) => s,
         Err(c) => return c,
@@ -113,6 +117,13 @@ pub enum ServiceCommand {
 }
 
 pub fn service(home: Option<&Path>, c: ServiceCommand) -> i32 {
+    if super::no_records(home) {
+        errln!(
+            "error: no services in this home (`{}`) yet; a ServiceStep deploys one",
+            home_dir(home).display()
+        );
+        return exit::FAILED;
+    }
     let store = match open(home) {
         Ok(s) => s,
         Err(c) => return c,
