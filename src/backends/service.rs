@@ -160,6 +160,19 @@ impl Backend for ServiceBackend {
             }
             envs(ctx, c.arg("envs"), &mut env)?;
         }
+        // Health checks follow the step's poll interval.
+        if let Some(pol) = o.arg("policy").and_then(Val::as_obj) {
+            if let Some(t) = text(ctx, pol, "poll_interval_seconds")? {
+                let secs: f64 = t
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| *s > 0.0 && s.is_finite())
+                    .ok_or_else(|| {
+                        format!("`poll_interval_seconds` is `{t}`, not a number of seconds above 0")
+                    })?;
+                config.insert("poll_interval_seconds".into(), json!(secs));
+            }
+        }
         let name = match (
             &cfg.as_ref()
                 .map(|c| text(ctx, c, "service_name"))

@@ -715,9 +715,16 @@ async fn supervise(home: &Path, name: &str) -> i32 {
         unready_exits: HashMap::new(),
     };
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    let interval = Duration::from_secs(1);
+    let mut interval = Duration::from_secs(1);
     let mut code = 0;
     loop {
+        if let Some(secs) = require(&sup.store, name).ok().and_then(|r| {
+            r.config
+                .get("poll_interval_seconds")
+                .and_then(|v| v.as_f64())
+        }) {
+            interval = Duration::from_secs_f64(secs.clamp(0.05, 3600.0));
+        }
         match sup.tick(interval).await {
             Ok(true) => {}
             Ok(false) => break,
