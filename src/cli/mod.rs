@@ -41,6 +41,7 @@ mod models;
 mod progress;
 mod prompt;
 pub mod records;
+mod release;
 pub mod run;
 mod services;
 
@@ -126,6 +127,15 @@ pub enum Command {
     /// A model version: show it, delete it
     #[command(subcommand)]
     Model(models::ModelCommand),
+    /// Release a workflow to the running state: a new version in this home's registry
+    Release(release::ReleaseArgs),
+    /// List the released workflows
+    Workflows(release::WorkflowsArgs),
+    /// A released workflow: its versions and configuration
+    #[command(subcommand)]
+    Workflow(release::WorkflowCommand),
+    /// Serve the REST API and live events over this home's records
+    Serve(release::ServeArgs),
     /// List the inference services of this home
     Services(services::ServicesArgs),
     /// An inference service: show, stop, start, logs, predict
@@ -214,6 +224,10 @@ pub fn main() -> i32 {
         Command::Label(a) => data::label(cli.home.as_deref(), a),
         Command::Models(a) => models::list(cli.home.as_deref(), a),
         Command::Model(c) => models::model(cli.home.as_deref(), c),
+        Command::Release(a) => release::release(cli.home.as_deref(), a),
+        Command::Workflows(a) => release::workflows(cli.home.as_deref(), a),
+        Command::Workflow(c) => release::workflow(cli.home.as_deref(), c),
+        Command::Serve(a) => release::serve(cli.home.as_deref(), a),
         Command::Services(a) => services::list(cli.home.as_deref(), a),
         Command::Service(c) => services::service(cli.home.as_deref(), c),
         Command::ServiceSupervisor(a) => services::supervisor(cli.home.as_deref(), a),

@@ -207,6 +207,56 @@ CREATE TABLE clusters(
     created_at TEXT NOT NULL
 );
 "#,
+    // 5: the running state (CONTRACT §8): released workflows with their versions and
+    // configuration, execution tags, notifications and their deliveries (an outbox: a
+    // delivery is recorded with the status change that causes it, and sent after).
+    r#"
+CREATE TABLE workflows(
+    name TEXT PRIMARY KEY,
+    description TEXT NOT NULL DEFAULT '',
+    config TEXT NOT NULL DEFAULT '{}',
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE workflow_versions(
+    workflow TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    definition TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    base_dir TEXT NOT NULL,
+    source TEXT,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY(workflow, version)
+);
+CREATE TABLE execution_tags(
+    execution_id TEXT NOT NULL,
+    tag TEXT NOT NULL,
+    PRIMARY KEY(execution_id, tag)
+);
+CREATE INDEX execution_tags_by_tag ON execution_tags(tag);
+CREATE TABLE notifications(
+    id INTEGER PRIMARY KEY,
+    workflow TEXT NOT NULL,
+    url TEXT NOT NULL,
+    events TEXT NOT NULL,
+    secret TEXT,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE deliveries(
+    id TEXT PRIMARY KEY,
+    notification INTEGER NOT NULL,
+    url TEXT NOT NULL,
+    secret TEXT,
+    body TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    next_at TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX deliveries_pending ON deliveries(status, next_at);
+"#,
 ];
 
 /// The schema version this build writes.

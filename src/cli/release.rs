@@ -1,0 +1,206 @@
+//! `wf release SCRIPT`, `wf workflows`, `wf workflow show`: the registry of released
+//! workflows (CONTRACT §8).
+
+use std::path::{Path, PathBuf};
+
+use clap::Subcommand;
+
+use super::exit;
+use crate::registry::{self, RegistryError};
+use crate::script::engine::LoadOptions;
+use crate::store::{home_dir, Store};
+
+fn open(home: Option<&Path>) -> Result<Store, i32> {
+    Store::open(&home_dir(home)).map_err(|e| {
+        errln!("error: {e}");
+        exit::FAILED
+    })
+}
+
+fn fail(e: RegistryError) -> i32 {
+    errln!("error: {e}");
+    exit::FAILED
+}
+
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Example:\n  wf release examples/flowers_pipeline.rhai\n  wf workflows")]
+pub struct ReleaseArgs {
+    /// The script (or JSON definition) to release
+    pub script: PathBuf,
+    /// Which workflow, when the script binds several
+    #[arg(long, value_name = "NAME")]
+    pub workflow: Option<String>,
+}
+
+/// `wf release SCRIPT`.
+pub fn release(home: Option<&Path>, a: ReleaseArgs) -> i32 {
+    let opts = LoadOptions {
+        workflow: a.workflow.clone(),
+        command: "wf release",
+        ..LoadOptions::default()
+    };
+    let checked = super::load::load_and_check(&a.script, &opts);
+    if checked.errors() > 0 {
+        err!(
+            "{}",
+            crate::script::diag::render(&checked.diags, &checked.sources, super::stderr_color())
+        );
+        errln!(
+            "error: `{}` is not a valid workflow: nothing was released",
+            a.script.display()
+        );
+        return exit::FAILED;
+    }
+    let Some(w) = checked.workflow else {
+        errln!("error: `{}` builds no workflow", a.script.display());
+        return exit::FAILED;
+    };
+    let store = match open(home) {
+        Ok(s) => s,
+        Err(c) => return c,
+    };
+    let base = a
+        .script
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("."));
+    match registry::release(&store, &w, &base, Some(&a.script)) {
+        Ok(r) if r.new => {
+            errln!("released `{}` as version {}", r.name, r.version);
+            exit::OK
+        }
+        Ok(r) => {
+            errln!(
+                "`{}` is unchanged: version {} stays the latest",
+                r.name,
+                r.version
+            );
+            exit::OK
+        }
+        Err(e) => fail(e),
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct WorkflowsArgs {
+    /// Only those whose name or description holds this
+    #[arg(long)]
+    pub search: Option<String>,
+    /// Only those with this tag
+    #[arg(long)]
+    pub tag: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn workflows(home: Option<&Path>, a: WorkflowsArgs) -> i32 {
+    if super::no_records(home) {
+        if a.json {
+            outln!("[]");
+        } else {
+            errln!("no released workflows yet; `wf release SCRIPT` releases one");
+        }
+        return exit::OK;
+    }
+    let store = match open(home) {
+        Ok(s) => s,
+        Err(c) => return c,
+    };
+    let list = match registry::list(&store, a.search.as_deref(), a.tag.as_deref()) {
+        Ok(l) => l,
+        Err(e) => return fail(e),
+    };
+    if a.json {
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&list).unwrap_or_default()
+        );
+        return exit::OK;
+    }
+    if list.is_empty() {
+        errln!("no released workflows yet; `wf release SCRIPT` releases one");
+        return exit::OK;
+    }
+    outln!("{:<32} {:>7} {:>10}  TAGS", "NAME", "VERSION", "EXECUTIONS");
+    for w in list {
+        let tags: Vec<&str> = w["tags"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|t| t.as_str()).collect())
+            .unwrap_or_default();
+        outln!(
+            "{:<32} {:>7} {:>10}  {}",
+            w["name"].as_str().unwrap_or(""),
+            w["latest_version"].as_i64().unwrap_or(0),
+            w["executions"].as_i64().unwrap_or(0),
+            tags.join(", ")
+        );
+    }
+    exit::OK
+}
+
+#[derive(Subcommand, Debug)]
+pub enum WorkflowCommand {
+    /// A released workflow: versions, configuration, definition
+    Show {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn workflow(home: Option<&Path>, c: WorkflowCommand) -> i32 {
+    match c {
+        WorkflowCommand::Show { name, json } => {
+            if super::no_records(home) {
+                errln!("error: no released workflow `{name}`; `wf release SCRIPT` releases one");
+                return exit::FAILED;
+            }
+            let store = match open(home) {
+                Ok(s) => s,
+                Err(c) => return c,
+            };
+            let v = match registry::show(&store, &name) {
+                Ok(v) => v,
+                Err(e) => return fail(e),
+            };
+            if json {
+                outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+                return exit::OK;
+            }
+            outln!(
+                "{} (version {}): {}",
+                name,
+                v["latest_version"].as_i64().unwrap_or(0),
+                v["description"].as_str().unwrap_or("")
+            );
+            for x in v["versions"].as_array().cloned().unwrap_or_default() {
+                outln!(
+                    "  version {:<4} {}  {}",
+                    x["version"].as_i64().unwrap_or(0),
+                    x["created_at"].as_str().unwrap_or(""),
+                    x["source"].as_str().unwrap_or("")
+                );
+            }
+            outln!("configuration: {}", v["configuration"]);
+            exit::OK
+        }
+    }
+}
+
+#[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Beyond 127.0.0.1, every request needs `Authorization: Bearer TOKEN`;\n`wf serve --show-token` prints the token."
+)]
+pub struct ServeArgs {
+    /// Address to listen on
+    #[arg(long, default_value = "127.0.0.1:7878", value_name = "ADDR")]
+    pub bind: String,
+    /// Print the API token and exit
+    #[arg(long)]
+    pub show_token: bool,
+}
+
+pub fn serve(home: Option<&Path>, a: ServeArgs) -> i32 {
+    crate::serve::run(&home_dir(home), &a.bind, a.show_token)
+}
