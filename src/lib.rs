@@ -8,6 +8,7 @@ pub mod bindings;
 pub mod cli;
 pub mod datasets;
 pub mod exec;
+pub mod gallery;
 pub mod model;
 pub mod models;
 pub mod registry;

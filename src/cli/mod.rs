@@ -35,6 +35,7 @@ mod api;
 pub mod check;
 mod cluster;
 mod data;
+mod gallery;
 mod graph;
 pub mod load;
 mod models;
@@ -134,6 +135,9 @@ pub enum Command {
     /// A released workflow: its versions and configuration
     #[command(subcommand)]
     Workflow(release::WorkflowCommand),
+    /// The gallery of published workflows: list, show, subscribe
+    #[command(subcommand)]
+    Gallery(gallery::GalleryCommand),
     /// Serve the REST API and live events over this home's records
     Serve(release::ServeArgs),
     /// List the inference services of this home
@@ -227,6 +231,7 @@ pub fn main() -> i32 {
         Command::Release(a) => release::release(cli.home.as_deref(), a),
         Command::Workflows(a) => release::workflows(cli.home.as_deref(), a),
         Command::Workflow(c) => release::workflow(cli.home.as_deref(), c),
+        Command::Gallery(c) => gallery::gallery(cli.home.as_deref(), c),
         Command::Serve(a) => release::serve(cli.home.as_deref(), a),
         Command::Services(a) => services::list(cli.home.as_deref(), a),
         Command::Service(c) => services::service(cli.home.as_deref(), c),

@@ -6,6 +6,7 @@
 //! | `schema.rs` | the numbered migrations                                       |
 //! | `record.rs` | typed rows and the execution record built from them           |
 
+mod extra;
 mod record;
 mod schema;
 
