@@ -11,6 +11,7 @@ pub mod exec;
 pub mod gallery;
 pub mod model;
 pub mod models;
+pub mod notify;
 pub mod registry;
 pub mod repl;
 pub mod script;

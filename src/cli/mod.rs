@@ -39,6 +39,7 @@ mod gallery;
 mod graph;
 pub mod load;
 mod models;
+mod notify;
 mod progress;
 mod prompt;
 pub mod records;
@@ -135,6 +136,9 @@ pub enum Command {
     /// A released workflow: its versions and configuration
     #[command(subcommand)]
     Workflow(release::WorkflowCommand),
+    /// Webhooks for a workflow's status changes: add, list, remove, log
+    #[command(subcommand)]
+    Notify(notify::NotifyCommand),
     /// The gallery of published workflows: list, show, subscribe
     #[command(subcommand)]
     Gallery(gallery::GalleryCommand),
@@ -231,6 +235,7 @@ pub fn main() -> i32 {
         Command::Release(a) => release::release(cli.home.as_deref(), a),
         Command::Workflows(a) => release::workflows(cli.home.as_deref(), a),
         Command::Workflow(c) => release::workflow(cli.home.as_deref(), c),
+        Command::Notify(c) => notify::notify(cli.home.as_deref(), c),
         Command::Gallery(c) => gallery::gallery(cli.home.as_deref(), c),
         Command::Serve(a) => release::serve(cli.home.as_deref(), a),
         Command::Services(a) => services::list(cli.home.as_deref(), a),

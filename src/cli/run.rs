@@ -58,6 +58,9 @@ pub struct RunArgs {
 struct Runner {
     engine: Engine,
     _signals: Option<SignalGuard>,
+    /// Sends the notifications status changes cause; after the run, keeps on a little for
+    /// those still due (the next `wf` that runs sends the rest).
+    _courier: Option<crate::notify::Courier>,
 }
 
 impl Runner {
@@ -67,9 +70,12 @@ impl Runner {
         if let Some(p) = TerminalPrompter::if_interactive() {
             engine = engine.ask_with(Arc::new(p));
         }
+        let courier = crate::notify::Courier::needed(home)
+            .then(|| crate::notify::Courier::start(home, std::time::Duration::from_secs(10)));
         Runner {
             engine,
             _signals: None,
+            _courier: courier,
         }
     }
 

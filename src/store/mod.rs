@@ -108,6 +108,92 @@ pub fn private_file(path: &Path, append: bool) -> std::io::Result<std::fs::File>
         .open(path)
 }
 
+/// Records the notifications a status change causes, in the transaction that records the
+/// change (CONTRACT §8: at least once; each carries an `id` for de-duplication). They are
+/// sent after, by whichever `wf` process delivers next (`crate::notify`).
+fn outbox(
+    tx: &Connection,
+    exec: &str,
+    step: Option<&str>,
+    event: &str,
+    at: &str,
+) -> rusqlite::Result<()> {
+    let workflow: Option<String> = tx
+        .prepare_cached("SELECT workflow FROM executions WHERE id = ?1")?
+        .query_row([exec], |r| r.get(0))
+        .optional()?;
+    let Some(workflow) = workflow else {
+        return Ok(());
+    };
+    let mut subs: Vec<(i64, String, String, Option<String>)> = tx
+        .prepare_cached("SELECT id, url, events, secret FROM notifications WHERE workflow = ?1")?
+        .query_map([&workflow], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    // Those set through the configuration API are kept in the workflow's configuration.
+    let config: Option<String> = tx
+        .prepare_cached("SELECT config FROM workflows WHERE name = ?1")?
+        .query_row([&workflow], |r| r.get(0))
+        .optional()?;
+    if let Some(list) = config
+        .and_then(|c| serde_json::from_str::<Value>(&c).ok())
+        .and_then(|c| c.get("notifications").and_then(Value::as_array).cloned())
+    {
+        for n in list {
+            let Some(url) = n.get("url").and_then(Value::as_str) else {
+                continue;
+            };
+            let events = match n.get("events") {
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(","),
+                Some(Value::String(s)) => s.clone(),
+                _ => String::new(),
+            };
+            let secret = n.get("secret").and_then(Value::as_str).map(String::from);
+            subs.push((0, url.to_string(), events, secret));
+        }
+    }
+    if subs.is_empty() {
+        return Ok(());
+    }
+    // `stopped` counts as abnormal, with `failed`.
+    let wanted = |events: &str| {
+        let list: Vec<&str> = events
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .collect();
+        list.is_empty() || list.contains(&event) || (event == "stopped" && list.contains(&"failed"))
+    };
+    let console =
+        std::env::var("WF_CONSOLE_URL").unwrap_or_else(|_| "http://127.0.0.1:7878".into());
+    for (nid, url, events, secret) in subs {
+        if !wanted(&events) {
+            continue;
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        let body = serde_json::json!({
+            "id": id,
+            "workflow": workflow,
+            "execution_id": exec,
+            "step": step,
+            "event": event,
+            "at": at,
+            "console_url": format!("{}/#/executions/{exec}", console.trim_end_matches('/')),
+        });
+        tx.prepare_cached(
+            "INSERT INTO deliveries(id, notification, url, secret, body, status, attempts, next_at, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, ?6, ?6, ?6)",
+        )?
+        .execute(params![id, nid, url, secret, body.to_string(), at])?;
+    }
+    Ok(())
+}
+
 /// Copies a file into the home, private to its owner whatever the source's mode.
 pub fn private_copy(from: &Path, to: &Path) -> std::io::Result<u64> {
     let n = std::fs::copy(from, to)?;
@@ -365,6 +451,10 @@ impl Store {
             "INSERT INTO events(execution_id, step, status, reason, at) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?
         .execute(params![exec, step, status, reason, at])?;
+        // A phase's executed is not notified (a workflow's is); the rest are.
+        if matches!(status, "awaiting_input" | "failed" | "stopped") {
+            outbox(&tx, exec, Some(step), status, &at)?;
+        }
         tx.commit()?;
         Ok(())
     }
@@ -385,6 +475,15 @@ impl Store {
             "INSERT INTO events(execution_id, step, status, reason, at) VALUES (?1, NULL, ?2, ?3, ?4)",
             params![exec, status.as_str(), reason, at],
         )?;
+        if matches!(
+            status,
+            ExecStatus::AwaitingInput
+                | ExecStatus::Executed
+                | ExecStatus::Failed
+                | ExecStatus::Stopped
+        ) {
+            outbox(&tx, exec, None, status.as_str(), &at)?;
+        }
         tx.commit()?;
         Ok(())
     }

@@ -10,6 +10,7 @@ mod api;
 mod datasets;
 mod faults;
 mod invalid;
+mod notify;
 mod repl;
 mod run;
 mod scripts;

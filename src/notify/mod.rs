@@ -1,0 +1,289 @@
+//! Notifications (CONTRACT §8, the manual's SMN): webhooks a workflow's status changes are
+//! POSTed to. The records hold an outbox (`deliveries`), filled in the transaction of each
+//! status change (`store::outbox`); a `Courier` running in whichever `wf` process runs
+//! executions (a runner, the server) sends what is due, retrying with backoff, and records
+//! each attempt. A receiver that is down never blocks or fails an execution.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hmac::{Hmac, Mac};
+use rusqlite::params;
+use serde_json::{json, Value};
+use sha2::Sha256;
+
+use crate::store::{now, Store, StoreError};
+
+/// The events a notification may ask for.
+pub const EVENTS: &[&str] = &["awaiting_input", "executed", "failed", "stopped"];
+
+/// How many times a delivery is tried before it is recorded failed.
+pub const ATTEMPTS: u32 = 5;
+
+/// `X-Wf-Signature: sha256=<hex HMAC-SHA256 of the body with the secret>`.
+pub fn signature(secret: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+    mac.update(body);
+    let bytes = mac.finalize().into_bytes();
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256={hex}")
+}
+
+/// `wf notify add`: checks the URL and events; returns the new notification's id.
+pub fn add(
+    store: &Store,
+    workflow: &str,
+    url: &str,
+    events: &[String],
+    secret: Option<&str>,
+) -> Result<i64, String> {
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(format!("`{url}` is not an http:// or https:// URL"));
+    }
+    if let Some(bad) = events.iter().find(|e| !EVENTS.contains(&e.as_str())) {
+        return Err(format!(
+            "`{bad}` is not an event; they are {}",
+            EVENTS.join(", ")
+        ));
+    }
+    store
+        .conn()
+        .execute(
+            "INSERT INTO notifications(workflow, url, events, secret, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![workflow, url, events.join(","), secret, now()],
+        )
+        .map_err(|e| e.to_string())?;
+    Ok(store.conn().last_insert_rowid())
+}
+
+pub fn list(store: &Store, workflow: Option<&str>) -> Result<Vec<Value>, StoreError> {
+    let mut stmt = store.conn().prepare(
+        "SELECT id, workflow, url, events, secret IS NOT NULL, created_at FROM notifications
+          WHERE ?1 IS NULL OR workflow = ?1 ORDER BY id",
+    )?;
+    let rows = stmt.query_map([workflow], |r| {
+        let events: String = r.get(3)?;
+        Ok(json!({
+            "id": r.get::<_, i64>(0)?,
+            "workflow": r.get::<_, String>(1)?,
+            "url": r.get::<_, String>(2)?,
+            "events": events.split(',').filter(|e| !e.is_empty()).collect::<Vec<_>>(),
+            "signed": r.get::<_, bool>(4)?,
+            "created_at": r.get::<_, String>(5)?,
+        }))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn remove(store: &Store, id: i64) -> Result<bool, StoreError> {
+    Ok(store
+        .conn()
+        .execute("DELETE FROM notifications WHERE id = ?1", [id])?
+        == 1)
+}
+
+/// `wf notify log`: deliveries, newest first.
+pub fn log(store: &Store, workflow: Option<&str>, limit: usize) -> Result<Vec<Value>, StoreError> {
+    let mut stmt = store.conn().prepare(
+        "SELECT id, url, body, status, attempts, last_error, created_at, updated_at FROM deliveries
+          ORDER BY created_at DESC, rowid DESC",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        let body: String = r.get(2)?;
+        Ok(json!({
+            "id": r.get::<_, String>(0)?,
+            "url": r.get::<_, String>(1)?,
+            "body": serde_json::from_str::<Value>(&body).unwrap_or(Value::Null),
+            "status": r.get::<_, String>(3)?,
+            "attempts": r.get::<_, i64>(4)?,
+            "last_error": r.get::<_, Option<String>>(5)?,
+            "created_at": r.get::<_, String>(6)?,
+            "updated_at": r.get::<_, String>(7)?,
+        }))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let v = row?;
+        if workflow.is_none_or(|w| v["body"]["workflow"] == w) {
+            out.push(v);
+            if out.len() >= limit {
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
+struct Due {
+    id: String,
+    url: String,
+    secret: Option<String>,
+    body: String,
+    attempts: u32,
+}
+
+fn due(store: &Store) -> Result<Vec<Due>, StoreError> {
+    let mut stmt = store.conn().prepare_cached(
+        "SELECT id, url, secret, body, attempts FROM deliveries
+          WHERE status = 'pending' AND next_at <= ?1 ORDER BY next_at LIMIT 64",
+    )?;
+    let rows = stmt.query_map([now()], |r| {
+        Ok(Due {
+            id: r.get(0)?,
+            url: r.get(1)?,
+            secret: r.get(2)?,
+            body: r.get(3)?,
+            attempts: r.get::<_, i64>(4)? as u32,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+fn pending(store: &Store) -> Result<i64, StoreError> {
+    Ok(store.conn().query_row(
+        "SELECT count(*) FROM deliveries WHERE status = 'pending'",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+/// Sends what is due once; returns how many are still pending.
+async fn send_due(home: &Path, client: &reqwest::Client) -> Result<i64, StoreError> {
+    let list = {
+        let store = Store::open(home)?;
+        due(&store)?
+    };
+    for d in list {
+        let mut req = client
+            .post(&d.url)
+            .header("content-type", "application/json")
+            .header("x-wf-delivery", &d.id)
+            .body(d.body.clone());
+        if let Some(s) = &d.secret {
+            req = req.header("x-wf-signature", signature(s, d.body.as_bytes()));
+        }
+        let result = match req.send().await {
+            Ok(r) if r.status().is_success() => Ok(()),
+            Ok(r) => Err(format!("the receiver answered {}", r.status())),
+            Err(e) => Err(format!("cannot reach the receiver: {e}")),
+        };
+        let attempts = d.attempts + 1;
+        let store = Store::open(home)?;
+        match result {
+            Ok(()) => {
+                store.conn().execute(
+                    "UPDATE deliveries SET status = 'delivered', attempts = ?2, last_error = NULL, updated_at = ?3 WHERE id = ?1",
+                    params![d.id, attempts, now()],
+                )?;
+            }
+            Err(e) => {
+                let gave_up = attempts >= ATTEMPTS;
+                // 0.5 s, 1 s, 2 s, 4 s between attempts.
+                let wait = Duration::from_millis(500) * 2u32.pow(attempts.saturating_sub(1));
+                let next =
+                    chrono::Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
+                store.conn().execute(
+                    "UPDATE deliveries SET status = ?2, attempts = ?3, last_error = ?4, next_at = ?5, updated_at = ?6 WHERE id = ?1",
+                    params![
+                        d.id,
+                        if gave_up { "failed" } else { "pending" },
+                        attempts,
+                        e,
+                        next.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                        now()
+                    ],
+                )?;
+            }
+        }
+    }
+    let store = Store::open(home)?;
+    pending(&store)
+}
+
+/// Delivers the home's due notifications in the background while it lives; when stopped,
+/// keeps on at most `linger` for those still pending (the rest wait for the next `wf`
+/// process that delivers).
+pub struct Courier {
+    home: Option<PathBuf>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Courier {
+    pub fn start(home: &Path, linger: Duration) -> Courier {
+        let stop = Arc::new(AtomicBool::new(false));
+        let home: PathBuf = home.to_path_buf();
+        let kept = Some(home.clone());
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("wf-notify".into())
+            .spawn(move || {
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    return;
+                };
+                let Ok(client) = reqwest::Client::builder()
+                    .timeout(Duration::from_secs(5))
+                    .build()
+                else {
+                    return;
+                };
+                let mut stopped_at: Option<Instant> = None;
+                loop {
+                    let left = rt.block_on(send_due(&home, &client)).unwrap_or(0);
+                    if flag.load(Ordering::Relaxed) {
+                        let at = *stopped_at.get_or_insert_with(Instant::now);
+                        if left == 0 || at.elapsed() >= linger {
+                            break;
+                        }
+                    }
+                    std::thread::sleep(Duration::from_millis(if left > 0 { 100 } else { 250 }));
+                }
+            })
+            .ok();
+        Courier {
+            home: kept,
+            stop,
+            thread,
+        }
+    }
+
+    /// Whether the home has notifications at all (no courier is needed otherwise).
+    pub fn needed(home: &Path) -> bool {
+        Store::open(home)
+            .ok()
+            .and_then(|s| {
+                s.conn()
+                    .query_row(
+                        "SELECT (SELECT count(*) FROM notifications) + (SELECT count(*) FROM deliveries WHERE status = 'pending') + (SELECT count(*) FROM workflows WHERE config LIKE '%notifications%')",
+                        [],
+                        |r| r.get::<_, i64>(0),
+                    )
+                    .ok()
+            })
+            .is_some_and(|n| n > 0)
+    }
+}
+
+impl Drop for Courier {
+    fn drop(&mut self) {
+        if let Some(home) = &self.home {
+            if let Ok(n) = Store::open(home).and_then(|s| pending(&s)) {
+                if n > 0 {
+                    eprintln!(
+                        "delivering {n} notification{} (the next `wf` that runs sends what is left)",
+                        if n == 1 { "" } else { "s" }
+                    );
+                }
+            }
+        }
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
