@@ -283,6 +283,31 @@ impl LocalDev {
         Ok(Dynamic::UNIT)
     }
 
+    /// `workflow.release()`: the workflow as the next version in the home's registry.
+    fn release(&self, workflow: &Arc<Obj>, at: &Span) -> Result<(String, i64), Box<EvalAltResult>> {
+        let (w, diags) = validate(workflow);
+        if let Some(d) = diags.iter().find(|d| d.is_error()) {
+            return Err(fail(
+                format!("the workflow is not valid: {} (at {})", d.message, d.at),
+                at,
+            ));
+        }
+        let store = crate::store::Store::open(&self.home).map_err(|e| fail(e.to_string(), at))?;
+        let base =
+            std::path::absolute(&self.base.base_dir).unwrap_or_else(|_| self.base.base_dir.clone());
+        let r = crate::registry::release(&store, &w, &base, None)
+            .map_err(|e| fail(e.to_string(), at))?;
+        if r.new {
+            self.say(&format!("released `{}` as version {}\n", r.name, r.version));
+        } else {
+            self.say(&format!(
+                "`{}` is unchanged: version {} stays the latest\n",
+                r.name, r.version
+            ));
+        }
+        Ok((r.name, r.version))
+    }
+
     fn start(
         &self,
         workflow: &Arc<Obj>,
@@ -499,8 +524,43 @@ impl DevHost for LocalDev {
             "next" => self.next(at),
             "set_placeholder" => self.set_value(workflow, args, false, at),
             "set_data" => self.set_value(workflow, args, true, at),
+            "release" => self.release(workflow, at).map(|(_, v)| Dynamic::from(v)),
+            "release_and_run" => {
+                self.release(workflow, at)?;
+                self.start(workflow, args, false, at)
+            }
+            "release_to_gallery" => {
+                let (name, _) = self.release(workflow, at)?;
+                let text = |k: &str| args.str_arg(k).map(String::from);
+                let p = crate::gallery::Publish {
+                    content_id: text("content_id"),
+                    version: text("version"),
+                    desc: text("desc"),
+                    title: text("title"),
+                    visibility: text("visibility"),
+                    group_users: args
+                        .arg("group_users")
+                        .map(|v| {
+                            v.items()
+                                .iter()
+                                .filter_map(|x| x.as_str().map(String::from))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                };
+                let gallery = crate::gallery::gallery_dir(&self.home, None);
+                let (id, version) = crate::gallery::publish(&self.home, &gallery, &name, &p)
+                    .map_err(|e| fail(e, at))?;
+                self.say(&format!(
+                    "published `{name}` to the gallery {} as {id}@{version}\n",
+                    gallery.display()
+                ));
+                Ok(Dynamic::from(format!("{id}@{version}")))
+            }
             other => {
-                self.say(&format!("note: `workflow.{other}(...)` is not carried out here: publishing to the running state comes later\n"));
+                self.say(&format!(
+                    "note: `workflow.{other}(...)` is not carried out here\n"
+                ));
                 Ok(Dynamic::UNIT)
             }
         }
