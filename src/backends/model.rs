@@ -51,12 +51,9 @@ fn text(ctx: &PlanCtx, o: &Obj, key: &str) -> Result<Option<String>, String> {
     }
 }
 
-/// The local gallery: `--gallery`/`$WF_GALLERY`, else `HOME/gallery`.
+/// The local gallery: `$WF_GALLERY`, else `HOME/gallery` (runs take no `--gallery`).
 pub fn gallery_dir(home: &std::path::Path) -> PathBuf {
-    match std::env::var_os("WF_GALLERY").filter(|g| !g.is_empty()) {
-        Some(g) => PathBuf::from(g),
-        None => home.join("gallery"),
-    }
+    crate::gallery::gallery_dir(home, None)
 }
 
 /// The names of the built-in templates.

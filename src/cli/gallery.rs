@@ -1,17 +1,364 @@
-//! `wf gallery list|show|subscribe`.
+//! `wf gallery list|show|subscribe|publish|whitelist|publish-model`: the gallery of
+//! published workflows (CONTRACT §8, the manual's §4.9.2). The gallery is a folder:
+//! `--gallery DIR`, else `$WF_GALLERY`, else `HOME/gallery`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
+use serde_json::Value;
 
 use super::exit;
+use crate::gallery::{self, GalleryError, Publish, Subscribe};
+use crate::store::home_dir;
+
+#[derive(Args, Debug, Clone)]
+pub struct GalleryFlag {
+    /// The gallery folder (else $WF_GALLERY, else HOME/gallery)
+    #[arg(long, value_name = "DIR")]
+    pub gallery: Option<PathBuf>,
+}
 
 #[derive(Subcommand, Debug)]
 pub enum GalleryCommand {
-    /// The gallery's assets
-    List,
+    /// The assets you may use: the newest version of each
+    #[command(after_help = "Example:\n  wf gallery list --gallery /shared/gallery")]
+    List {
+        #[command(flatten)]
+        g: GalleryFlag,
+        /// Print a JSON array, one object an asset
+        #[arg(long)]
+        json: bool,
+    },
+    /// An asset version (the newest without @VERSION): who published it, who may use it,
+    /// its algorithms
+    Show {
+        /// NAME or NAME@VERSION
+        asset: String,
+        #[command(flatten)]
+        g: GalleryFlag,
+        /// Print one JSON object, with the definition
+        #[arg(long)]
+        json: bool,
+    },
+    /// Import an asset into this home: register its algorithms, release its workflow
+    #[command(after_help = "Example:\n  wf gallery subscribe flowers@1.0.0\n  wf workflows")]
+    Subscribe {
+        /// NAME or NAME@VERSION
+        asset: String,
+        #[command(flatten)]
+        g: GalleryFlag,
+        /// Release the workflow under this name instead of its own
+        #[arg(long = "as", value_name = "NAME")]
+        as_name: Option<String>,
+        /// Register the asset's algorithms over ones of the same id registered here
+        #[arg(long)]
+        replace: bool,
+        /// Print what was done as one JSON object
+        #[arg(long)]
+        json: bool,
+    },
+    /// Publish a released workflow (its latest version) with its local algorithms, as
+    /// `workflow.release_to_gallery(...)` does
+    #[command(
+        after_help = "Examples:\n  wf release flow.rhai\n  wf gallery publish flowers --visibility public\n  wf gallery publish flowers --visibility group --group-user ann --group-user bob"
+    )]
+    Publish {
+        /// The released workflow (`wf workflows` lists them)
+        name: String,
+        #[command(flatten)]
+        g: GalleryFlag,
+        /// The asset's id (default: the workflow's name)
+        #[arg(long)]
+        content_id: Option<String>,
+        /// x.y.z (default: 1.0.0, then the next after the newest)
+        #[arg(long)]
+        version: Option<String>,
+        /// The asset's name (default: the workflow's name)
+        #[arg(long)]
+        title: Option<String>,
+        /// The description of this version (default: the workflow's)
+        #[arg(long)]
+        desc: Option<String>,
+        /// public, group (the whitelist) or private (only you); default: private, or the
+        /// previous version's
+        #[arg(long, value_name = "VISIBILITY")]
+        visibility: Option<String>,
+        /// A user of the whitelist, for `--visibility group` (repeatable)
+        #[arg(long = "group-user", value_name = "USER")]
+        group_users: Vec<String>,
+        /// Print the asset as one JSON object
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add or remove users of an asset version's whitelist (its owner only)
+    Whitelist {
+        /// NAME@VERSION
+        asset: String,
+        #[command(flatten)]
+        g: GalleryFlag,
+        /// A user to add (repeatable)
+        #[arg(long, value_name = "USER")]
+        add: Vec<String>,
+        /// A user to remove (repeatable)
+        #[arg(long, value_name = "USER")]
+        remove: Vec<String>,
+    },
+    /// Publish a model folder as GALLERY/models/ID/VERSION, which
+    /// `wf.data.GalleryModel(#{ subscription_id: ID, version_num: VERSION })` reads
+    #[command(name = "publish-model")]
+    PublishModel {
+        id: String,
+        version: String,
+        /// The model's folder
+        #[arg(long, value_name = "DIR")]
+        from: PathBuf,
+        #[command(flatten)]
+        g: GalleryFlag,
+    },
 }
 
-pub fn gallery(_home: Option<&Path>, _c: GalleryCommand) -> i32 {
-    exit::FAILED
+fn fail(e: GalleryError) -> i32 {
+    errln!("error: {e}");
+    e.exit_code()
+}
+
+fn pretty(v: &Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_default()
+}
+
+fn text<'a>(v: &'a Value, k: &str) -> &'a str {
+    v[k].as_str().unwrap_or("")
+}
+
+fn who(a: &Value) -> String {
+    match text(a, "visibility") {
+        "group" => {
+            let users: Vec<&str> = a["group_users"]
+                .as_array()
+                .map(|u| u.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            format!("group ({})", users.join(", "))
+        }
+        v => v.to_string(),
+    }
+}
+
+pub fn gallery(home: Option<&Path>, c: GalleryCommand) -> i32 {
+    let home = home_dir(home);
+    let dir = |g: &GalleryFlag| gallery::gallery_dir(&home, g.gallery.as_deref());
+    match c {
+        GalleryCommand::List { g, json } => {
+            let gdir = dir(&g);
+            let all = match gallery::list(&gdir) {
+                Ok(l) => l,
+                Err(e) => return fail(GalleryError::Failed(e)),
+            };
+            if json {
+                outln!("{}", pretty(&Value::Array(all)));
+                return exit::OK;
+            }
+            if all.is_empty() {
+                errln!(
+                    "no assets you may use in `{}`; `wf gallery publish NAME` publishes a released workflow",
+                    gdir.display()
+                );
+                return exit::OK;
+            }
+            outln!(
+                "{:<24} {:<9} {:<16} {:<12} {:<24} TITLE",
+                "ASSET",
+                "VERSION",
+                "VISIBILITY",
+                "OWNER",
+                "WORKFLOW"
+            );
+            for a in &all {
+                outln!(
+                    "{:<24} {:<9} {:<16} {:<12} {:<24} {}",
+                    text(a, "content_id"),
+                    text(a, "version"),
+                    text(a, "visibility"),
+                    text(a, "owner"),
+                    text(a, "workflow"),
+                    text(a, "title")
+                );
+            }
+            exit::OK
+        }
+        GalleryCommand::Show { asset, g, json } => {
+            let a = match gallery::show(&dir(&g), &asset) {
+                Ok(a) => a,
+                Err(e) => return fail(e),
+            };
+            if json {
+                outln!("{}", pretty(&a));
+                return exit::OK;
+            }
+            outln!(
+                "asset       {}@{}",
+                text(&a, "content_id"),
+                text(&a, "version")
+            );
+            outln!("title       {}", text(&a, "title"));
+            if !text(&a, "desc").is_empty() {
+                outln!("desc        {}", text(&a, "desc"));
+            }
+            outln!("workflow    {}", text(&a, "workflow"));
+            outln!("owner       {}", text(&a, "owner"));
+            outln!("visibility  {}", who(&a));
+            outln!("published   {}", text(&a, "published_at"));
+            let versions: Vec<&str> = a["versions"]
+                .as_array()
+                .map(|v| v.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            outln!("versions    {}", versions.join(", "));
+            let steps: Vec<String> = a["definition"]["steps"]
+                .as_array()
+                .map(|s| {
+                    s.iter()
+                        .map(|s| format!("{} ({})", text(s, "name"), text(s, "type")))
+                        .collect()
+                })
+                .unwrap_or_default();
+            outln!("steps       {}", steps.join(", "));
+            for al in a["algorithms"].as_array().into_iter().flatten() {
+                let how = al["boot_file"]
+                    .as_str()
+                    .or(al["command"].as_str())
+                    .unwrap_or("");
+                outln!("algorithm   {}  {how}", text(al, "id"));
+            }
+            outln!("folder      {}", text(&a, "path"));
+            exit::OK
+        }
+        GalleryCommand::Subscribe {
+            asset,
+            g,
+            as_name,
+            replace,
+            json,
+        } => {
+            let s = Subscribe {
+                name: as_name,
+                replace,
+            };
+            let r = match gallery::subscribe(&home, &dir(&g), &asset, &s) {
+                Ok(r) => r,
+                Err(e) => return fail(e),
+            };
+            for al in r["algorithms"].as_array().into_iter().flatten() {
+                if al["registered"] == true {
+                    errln!("registered algorithm `{}`", text(al, "id"));
+                } else {
+                    errln!(
+                        "algorithm `{}` was registered here already, with the same code",
+                        text(al, "id")
+                    );
+                }
+            }
+            let how = if r["new"] == true {
+                format!("released as version {}", r["released_version"])
+            } else {
+                format!("unchanged at version {}", r["released_version"])
+            };
+            errln!(
+                "subscribed to `{}` {}: workflow `{}` {how}; `wf workflow show {}` shows it",
+                text(&r, "content_id"),
+                text(&r, "version"),
+                text(&r, "workflow"),
+                text(&r, "workflow"),
+            );
+            if json {
+                outln!("{}", pretty(&r));
+            }
+            exit::OK
+        }
+        GalleryCommand::Publish {
+            name,
+            g,
+            content_id,
+            version,
+            title,
+            desc,
+            visibility,
+            group_users,
+            json,
+        } => {
+            let p = Publish {
+                content_id,
+                version,
+                desc,
+                title,
+                visibility,
+                group_users,
+            };
+            if let Err(e) = gallery::check(&p) {
+                return fail(e);
+            }
+            let gdir = dir(&g);
+            let a = match gallery::publish_asset(&home, &gdir, &name, &p) {
+                Ok(a) => a,
+                Err(e) => return fail(e),
+            };
+            for n in a["notes"].as_array().into_iter().flatten() {
+                errln!("note: {}", n.as_str().unwrap_or(""));
+            }
+            errln!(
+                "published `{}` {} to `{}` ({})",
+                text(&a, "content_id"),
+                text(&a, "version"),
+                gdir.display(),
+                match text(&a, "visibility") {
+                    "public" => "public: everyone may use it".to_string(),
+                    "group" => format!("{}: you and your whitelist", who(&a)),
+                    _ => "private: only you".to_string(),
+                }
+            );
+            if json {
+                outln!("{}", pretty(&a));
+            }
+            exit::OK
+        }
+        GalleryCommand::Whitelist {
+            asset,
+            g,
+            add,
+            remove,
+        } => {
+            let (id, version) = match gallery::parse_spec(&asset) {
+                Ok((id, Some(v))) => (id, v),
+                Ok((id, None)) => {
+                    errln!("error: name the version: `wf gallery whitelist {id}@X.Y.Z ...`");
+                    return exit::USAGE;
+                }
+                Err(e) => return fail(e),
+            };
+            if add.is_empty() && remove.is_empty() {
+                errln!("error: give --add USER or --remove USER");
+                return exit::USAGE;
+            }
+            match gallery::whitelist(&dir(&g), &id, &version, &add, &remove) {
+                Ok(a) => {
+                    errln!("`{id}` {version} is now {}", who(&a));
+                    exit::OK
+                }
+                Err(e) => fail(e),
+            }
+        }
+        GalleryCommand::PublishModel {
+            id,
+            version,
+            from,
+            g,
+        } => match gallery::publish_model(&dir(&g), &id, &version, &from) {
+            Ok(p) => {
+                errln!(
+                    "published the model `{id}` version `{version}` as `{}`",
+                    p.display()
+                );
+                exit::OK
+            }
+            Err(e) => fail(e),
+        },
+    }
 }

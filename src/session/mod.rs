@@ -283,6 +283,44 @@ impl LocalDev {
         Ok(Dynamic::UNIT)
     }
 
+    /// `workflow.release_to_gallery(#{ content_id, version, desc, title, visibility,
+    /// group_users })`: releases the workflow into the home's registry, then publishes that
+    /// version to the gallery.
+    fn release_to_gallery(
+        &self,
+        workflow: &Arc<Obj>,
+        args: &Obj,
+        at: &Span,
+    ) -> Result<Dynamic, Box<EvalAltResult>> {
+        let (w, diags) = validate(workflow);
+        if let Some(d) = diags.iter().find(|d| d.is_error()) {
+            return Err(fail(
+                format!("the workflow is not valid: {} (at {})", d.message, d.at),
+                at,
+            ));
+        }
+        let source = PathBuf::from(&*workflow.at.file);
+        let gallery = crate::gallery::gallery_dir(&self.home, None);
+        // Only the keywords the script gave: a new version keeps the previous one's visibility.
+        let p = crate::gallery::Publish::from_args(args);
+        let (released, id, version) = crate::gallery::release_and_publish(
+            &self.home,
+            &gallery,
+            &w,
+            &self.base.base_dir,
+            source.is_file().then_some(source.as_path()),
+            &p,
+        )
+        .map_err(|e| fail(e, at))?;
+        self.say(&format!(
+            "released `{}` as version {}; published to the gallery `{}` as `{id}` {version}\n",
+            w.name,
+            released.version,
+            gallery.display()
+        ));
+        Ok(Dynamic::from(format!("{id}@{version}")))
+    }
+
     /// `workflow.release()`: the workflow as the next version in the home's registry.
     fn release(&self, workflow: &Arc<Obj>, at: &Span) -> Result<(String, i64), Box<EvalAltResult>> {
         let (w, diags) = validate(workflow);
@@ -529,34 +567,7 @@ impl DevHost for LocalDev {
                 self.release(workflow, at)?;
                 self.start(workflow, args, false, at)
             }
-            "release_to_gallery" => {
-                let (name, _) = self.release(workflow, at)?;
-                let text = |k: &str| args.str_arg(k).map(String::from);
-                let p = crate::gallery::Publish {
-                    content_id: text("content_id"),
-                    version: text("version"),
-                    desc: text("desc"),
-                    title: text("title"),
-                    visibility: text("visibility"),
-                    group_users: args
-                        .arg("group_users")
-                        .map(|v| {
-                            v.items()
-                                .iter()
-                                .filter_map(|x| x.as_str().map(String::from))
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                };
-                let gallery = crate::gallery::gallery_dir(&self.home, None);
-                let (id, version) = crate::gallery::publish(&self.home, &gallery, &name, &p)
-                    .map_err(|e| fail(e, at))?;
-                self.say(&format!(
-                    "published `{name}` to the gallery {} as {id}@{version}\n",
-                    gallery.display()
-                ));
-                Ok(Dynamic::from(format!("{id}@{version}")))
-            }
+            "release_to_gallery" => self.release_to_gallery(workflow, args, at),
             other => {
                 self.say(&format!(
                     "note: `workflow.{other}(...)` is not carried out here\n"

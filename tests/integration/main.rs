@@ -9,6 +9,7 @@ mod test;
 mod api;
 mod datasets;
 mod faults;
+mod gallery;
 mod invalid;
 mod notify;
 mod repl;
