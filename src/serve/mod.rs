@@ -1,9 +1,246 @@
 //! `wf serve`: the REST API and live events over the records (CONTRACT §8).
+//!
+//! | file            | holds                                                              |
+//! |-----------------|--------------------------------------------------------------------|
+//! | `mod.rs`        | start-up (token, bind, resume of orphans), the router, shutdown     |
+//! | `app.rs`        | the shared state, errors as `{"error": ...}`, JSON bodies, the runs |
+//! | `auth.rs`       | the API token in the home and the check of each request            |
+//! | `workflows.rs`  | `/api/workflows...`: the registry, and starting an execution        |
+//! | `executions.rs` | `/api/executions...`, `/api/compare`                               |
+//! | `events.rs`     | `/api/events`: the events table polled and sent as server-sent events |
+//!
+//! Handlers are thin: each opens the records on a blocking thread (one connection kept per
+//! thread) and calls what the CLI calls. Executions run in this process, each driven by an
+//! `Engine` on a thread of its own; their status changes reach `/api/events` through the
+//! records, like those of any other process.
 
+mod app;
+mod auth;
+mod events;
+mod executions;
+mod workflows;
+
+use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::response::Html;
+use axum::routing::{get, post, put};
+use axum::Router;
+
+use app::{ApiError, App};
+
+/// Request bodies larger than this are refused (413).
+const BODY_LIMIT: usize = 1 << 20;
+
+/// How long a stop waits for the executions this server runs to record their end.
+const STOP_GRACE: Duration = Duration::from_secs(30);
 
 /// Serves until interrupted; the exit status.
-pub fn run(_home: &Path, _bind: &str, _show_token: bool) -> i32 {
-    eprintln!("error: wf serve is not built yet");
-    1
+pub fn run(home: &Path, bind: &str, show_token: bool) -> i32 {
+    if let Err(e) = crate::store::private_dir(home) {
+        eprintln!(
+            "error: cannot use the home folder `{}`: {e}",
+            home.display()
+        );
+        return 1;
+    }
+    let home = std::path::absolute(home).unwrap_or_else(|_| home.to_path_buf());
+    let token = match auth::token(&home) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 1;
+        }
+    };
+    if show_token {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{token}").and_then(|_| out.flush());
+        return 0;
+    }
+    // The records open (and migrate) once before anything listens.
+    if let Err(e) = crate::store::Store::open(&home) {
+        eprintln!("error: {e}");
+        return 1;
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .thread_name("wf-serve")
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the server's runtime: {e}");
+            return 1;
+        }
+    };
+    let code = rt.block_on(serve(home, bind, token));
+    // Blocking threads of the runtime (open record connections) end with it.
+    rt.shutdown_timeout(Duration::from_secs(2));
+    code
+}
+
+async fn serve(home: std::path::PathBuf, bind: &str, token: String) -> i32 {
+    let listener = match tokio::net::TcpListener::bind(bind).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot listen on {bind}: {e}");
+            return if e.kind() == std::io::ErrorKind::InvalidInput {
+                2
+            } else {
+                1
+            };
+        }
+    };
+    let addr: SocketAddr = match listener.local_addr() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: cannot listen on {bind}: {e}");
+            return 1;
+        }
+    };
+    let loopback = addr.ip().is_loopback();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let app = Arc::new(App::new(
+        home,
+        (!loopback).then_some(token),
+        stop_rx.clone(),
+    ));
+    let poller = events::start_poller(app.clone());
+    // Notifications the status changes cause (of executions run here or anywhere) are sent
+    // while the server lives.
+    let courier = crate::notify::Courier::start(&app.home, Duration::from_secs(10));
+    app::resume_orphans(app.clone());
+
+    let router = routes(app.clone());
+    eprintln!("serving the API at http://{addr} (Ctrl-C stops)");
+    if !loopback {
+        eprintln!(
+            "every request needs `Authorization: Bearer TOKEN`; `wf serve --show-token` prints it"
+        );
+    }
+    let signalled = async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            eprintln!("error: cannot watch for signals; stop the server with kill -9");
+            return std::future::pending().await;
+        };
+        let why = tokio::select! {
+            _ = int.recv() => "Ctrl-C",
+            _ = term.recv() => "SIGTERM",
+        };
+        eprintln!(
+            "stopping ({why}): no new requests; executions run here are stopped and recorded"
+        );
+        // Server-sent event streams end now, so the server can finish its connections.
+        let _ = stop_tx.send(true);
+    };
+    let served = axum::serve(listener, router)
+        .with_graceful_shutdown(signalled)
+        .await;
+    // Whatever ended the serving, executions run here are stopped and their end recorded.
+    let left = {
+        let app = app.clone();
+        tokio::task::spawn_blocking(move || {
+            app.runs.close_and_cancel("stopped: the server stopped");
+            app.runs.wait_empty(STOP_GRACE)
+        })
+        .await
+        .unwrap_or(0)
+    };
+    app.stopping();
+    let _ = tokio::task::spawn_blocking(move || {
+        drop(courier);
+        poller.join()
+    })
+    .await;
+    if left > 0 {
+        eprintln!(
+            "error: {left} execution(s) did not record their end within {}s; `wf resume EXEC` carries them on",
+            STOP_GRACE.as_secs()
+        );
+    }
+    match served {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: the server failed: {e}");
+            1
+        }
+    }
+}
+
+fn routes(app: Arc<App>) -> Router {
+    let api = Router::new()
+        .route("/api/workflows", get(workflows::list))
+        .route(
+            "/api/workflows/{name}",
+            get(workflows::show).delete(workflows::delete),
+        )
+        .route("/api/workflows/{name}/config", put(workflows::set_config))
+        .route("/api/workflows/{name}/copy", post(workflows::copy))
+        .route("/api/workflows/{name}/executions", post(workflows::start))
+        .route("/api/executions", get(executions::list))
+        .route(
+            "/api/executions/{id}",
+            get(executions::show).delete(executions::delete),
+        )
+        .route("/api/executions/{id}/stop", post(executions::stop))
+        .route("/api/executions/{id}/retry", post(executions::retry))
+        .route("/api/executions/{id}/resume", post(executions::resume))
+        .route("/api/executions/{id}/tags", put(executions::set_tags))
+        .route(
+            "/api/executions/{id}/steps/{step}/proceed",
+            post(executions::proceed),
+        )
+        .route(
+            "/api/executions/{id}/steps/{step}/stop",
+            post(executions::stop_step),
+        )
+        .route(
+            "/api/executions/{id}/steps/{step}/retry",
+            post(executions::retry_step),
+        )
+        .route(
+            "/api/executions/{id}/steps/{step}/log",
+            get(executions::log),
+        )
+        .route("/api/events", get(events::stream))
+        .route("/api/compare", get(executions::compare))
+        .route("/", get(index))
+        .fallback(not_found)
+        .method_not_allowed_fallback(not_allowed);
+    api.layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            auth::check,
+        ))
+        .with_state(app)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such endpoint; the API is under /api (see CONTRACT §8)")
+}
+
+async fn not_allowed() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "this endpoint does not take that method",
+    )
+}
+
+/// The web console comes later; meanwhile `/` says where the API is.
+async fn index() -> Html<&'static str> {
+    Html(
+        "<!doctype html><meta charset=\"utf-8\"><title>wf</title>\
+         <h1>wf</h1><p>The REST API is under <code>/api</code>: \
+         <a href=\"/api/workflows\">workflows</a>, <a href=\"/api/executions\">executions</a>, \
+         <a href=\"/api/events\">events</a>.</p>",
+    )
 }

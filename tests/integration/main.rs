@@ -15,6 +15,7 @@ mod notify;
 mod repl;
 mod run;
 mod scripts;
+mod serve;
 mod services;
 mod spark;
 mod surface;
