@@ -318,6 +318,9 @@ pub fn copy(store: &Store, name: &str) -> Result<String> {
     let mut def: Value =
         serde_json::from_str(&def).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     def["name"] = json!(new);
+    if let Some(w) = def.get_mut("workflow").and_then(Value::as_object_mut) {
+        w.insert("name".into(), json!(new));
+    }
     let at = now();
     let conn = store.conn();
     let tx = conn.unchecked_transaction()?;

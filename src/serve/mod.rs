@@ -104,6 +104,10 @@ async fn serve(home: std::path::PathBuf, bind: &str, token: String) -> i32 {
         }
     };
     let loopback = addr.ip().is_loopback();
+    // Notifications point at this server's console (unless one is set for them).
+    if std::env::var_os("WF_CONSOLE_URL").is_none() {
+        std::env::set_var("WF_CONSOLE_URL", format!("http://{addr}"));
+    }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let app = Arc::new(App::new(
         home,
