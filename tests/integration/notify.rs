@@ -13,17 +13,20 @@ use sha2::Sha256;
 
 use crate::test::Test;
 
+/// Each POST's body and signature header, as received.
+type Received = Arc<Mutex<Vec<(Value, Option<String>)>>>;
+
 /// A webhook receiver on 127.0.0.1 keeping each POST's body and signature header.
 struct Receiver {
     port: u16,
-    got: Arc<Mutex<Vec<(Value, Option<String>)>>>,
+    got: Received,
 }
 
 impl Receiver {
     fn start() -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let got = Arc::new(Mutex::new(Vec::new()));
+        let got: Received = Arc::new(Mutex::new(Vec::new()));
         let keep = got.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
