@@ -336,7 +336,9 @@ fn main() {
     );
     // A short warm-up, then the measure.
     rt.block_on(load(port, paths.clone(), 16, 1));
-    let l = rt.block_on(load(port, paths, 16, 5));
+    let l = rt.block_on(load(port, paths.clone(), 16, 5));
+    // One connection: the latency of a request alone, without queueing behind others.
+    let one = rt.block_on(load(port, paths, 1, 5));
     let mut listing = Vec::new();
     for _ in 0..10 {
         let t = Instant::now();
@@ -436,6 +438,10 @@ fn main() {
     println!(
         "    16 keep-alive connections, 5 s: {:>8.0} req/s  p50 {:>8.2?}  p99 {:>8.2?}  failed {}",
         l.rps, l.p50, l.p99, l.failed
+    );
+    println!(
+        "    1 keep-alive connection, 5 s:    {:>8.0} req/s  p50 {:>8.2?}  p99 {:>8.2?}  failed {}",
+        one.rps, one.p50, one.p99, one.failed
     );
     println!(
         "    GET /api/executions (1,000 summaries): median {:.2?}, max {:.2?} (10 requests)",

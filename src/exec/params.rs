@@ -305,12 +305,15 @@ fn from_text(p: &Obj, k: &Kind, text: &str) -> Result<Val, Why> {
             })?;
             list_items(*f, &v)
         }
-        Kind::Obs(_) => obs_path(p, text),
-        // The JSON form, `{"dataset_name": ..., "version_name": ...}`.
-        Kind::Dataset | Kind::LabelTask if text.trim_start().starts_with('{') => {
+        // A data value in its JSON form: the class's fields, or the record's `$class` form.
+        Kind::Dataset | Kind::LabelTask | Kind::Obs(_) | Kind::Service | Kind::Image
+            if text.trim_start().starts_with('{') =>
+        {
             let v = parse_json_text(text)?;
             from_value(p, k, &v)
         }
+        Kind::Obs(_) => obs_path(p, text),
+        // The JSON form, `{"dataset_name": ..., "version_name": ...}`.
         Kind::Dataset => dataset(p, text),
         Kind::LabelTask => label_task(p, text),
         Kind::Service => word(text).map(|id| make(p, "ServiceData", &[("service_id", id)])),

@@ -23,7 +23,26 @@ fn param<'a>(q: &'a HashMap<String, String>, k: &str) -> Option<&'a str> {
     q.get(k).map(String::as_str).filter(|s| !s.is_empty())
 }
 
-/// `GET /api/executions?workflow=&status=&tag=`: summaries, newest first.
+/// `?since=` / `?until=`: an RFC 3339 time or a date, as the records write times (UTC).
+fn time_param(q: &HashMap<String, String>, k: &str) -> ApiResult<Option<String>> {
+    let Some(t) = param(q, k) else {
+        return Ok(None);
+    };
+    let utc = if let Ok(d) = chrono::DateTime::parse_from_rfc3339(t) {
+        d.with_timezone(&chrono::Utc)
+    } else if let Ok(d) = chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+        d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc()
+    } else {
+        return Err(ApiError::bad(format!(
+            "`{k}` is `{t}`: give a date (2026-11-29) or an RFC 3339 time (2026-11-29T12:00:00Z)"
+        )));
+    };
+    Ok(Some(
+        utc.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    ))
+}
+
+/// `GET /api/executions?workflow=&status=&tag=&since=&until=`: summaries, newest first.
 pub async fn list(
     State(app): State<Arc<App>>,
     Query(q): Query<HashMap<String, String>>,
@@ -38,11 +57,15 @@ pub async fn list(
             ))
         })?),
     };
+    let since = time_param(&q, "since")?;
+    let until = time_param(&q, "until")?;
     let app2 = app.clone();
     with_store(&app, move |s| {
         let rows = s.summaries(param(&q, "workflow"), status, param(&q, "tag"))?;
         let out: Vec<Value> = rows
             .into_iter()
+            .filter(|r| since.as_deref().is_none_or(|t| r.created_at.as_str() >= t))
+            .filter(|r| until.as_deref().is_none_or(|t| r.created_at.as_str() < t))
             .map(|r| {
                 let interrupted =
                     r.status == ExecStatus::Running && !app2.is_driven(&r.execution_id);

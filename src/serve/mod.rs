@@ -198,6 +198,7 @@ fn routes(app: Arc<App>) -> Router {
         .route("/api/executions/{id}/stop", post(executions::stop))
         .route("/api/executions/{id}/retry", post(executions::retry))
         .route("/api/executions/{id}/resume", post(executions::resume))
+        .route("/api/executions/{id}/rerun", post(workflows::rerun))
         .route("/api/executions/{id}/tags", put(executions::set_tags))
         .route(
             "/api/executions/{id}/steps/{step}/proceed",

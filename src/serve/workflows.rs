@@ -264,6 +264,26 @@ pub async fn start(
     Ok((StatusCode::CREATED, Json(record)))
 }
 
+/// `POST /api/executions/ID/rerun` → 201: a new execution of the same released workflow
+/// (its latest version) with the parameters and storage roots the first one ran with.
+pub async fn rerun(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let app2 = app.clone();
+    let record = with_store(&app, move |s| {
+        let id = s.resolve_id(&id)?;
+        let r = s.record(&id)?.to_json();
+        let name = r["workflow"].as_str().unwrap_or("").to_string();
+        let mut body = serde_json::Map::new();
+        body.insert("parameters".into(), r["parameters"].clone());
+        body.insert("storages".into(), r["storages"].clone());
+        start_blocking(&app2, s, &name, &body)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(record)))
+}
+
 fn start_blocking(
     app: &Arc<App>,
     store: &Store,

@@ -662,3 +662,41 @@ fn sigterm_stops_the_server_and_records_its_executions_stopped() {
     assert_eq!(shown.json["status"], "stopped", "{shown:?}");
     assert_eq!(crate::test::step_status(&shown.json, "a"), "stopped");
 }
+
+#[test]
+fn an_execution_reruns_with_its_parameters_and_executions_filter_by_time() {
+    let t = Test::new();
+    release_one(&t, "again", "echo \"hello $WF_PARAM_WHO\"");
+    let s = Server::start(&t);
+    let (code, first) = s.post(
+        "/api/workflows/again/executions",
+        json!({ "parameters": { "who": "first" }, "storages": { "out": t.at("root") } }),
+    );
+    assert_eq!(code, StatusCode::CREATED, "{first}");
+    let first = id_of(&first);
+    s.wait_status(&first, "executed");
+    let (code, second) = s.post(&format!("/api/executions/{first}/rerun"), json!({}));
+    assert_eq!(code, StatusCode::CREATED, "{second}");
+    let second = id_of(&second);
+    assert_ne!(first, second);
+    let done = s.wait_status(&second, "executed");
+    assert_eq!(done["parameters"]["who"], "first", "{done:#}");
+    let (_, log) = s.get(&format!("/api/executions/{second}/steps/a/log"));
+    let _ = log;
+
+    // Time filters: everything is since yesterday, nothing since tomorrow.
+    let day = |d: i64| {
+        (chrono::Utc::now() + chrono::Duration::days(d))
+            .format("%Y-%m-%d")
+            .to_string()
+    };
+    let (_, all) = s.get(&format!("/api/executions?since={}", day(-1)));
+    assert_eq!(all.as_array().unwrap().len(), 2, "{all:#}");
+    let (_, none) = s.get(&format!("/api/executions?since={}", day(1)));
+    assert_eq!(none.as_array().unwrap().len(), 0, "{none:#}");
+    let (_, before) = s.get(&format!("/api/executions?until={}", day(-1)));
+    assert_eq!(before.as_array().unwrap().len(), 0, "{before:#}");
+    let (code, err) = s.get("/api/executions?since=yesterday");
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{err}");
+    assert!(err["error"].as_str().unwrap().contains("since"), "{err}");
+}
