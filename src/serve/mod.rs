@@ -230,7 +230,7 @@ fn routes(app: Arc<App>) -> Router {
 }
 
 async fn not_found() -> ApiError {
-    ApiError::not_found("no such endpoint; the API is under /api (see CONTRACT §8)")
+    ApiError::not_found("no such endpoint; the API is under /api: /api/workflows, /api/executions, /api/events, /api/compare")
 }
 
 async fn not_allowed() -> ApiError {
