@@ -117,6 +117,16 @@ fn released(store: &Store, name: &str) -> ApiResult<(Workflow, std::path::PathBu
             w.insert("name".into(), json!(name));
         }
     }
+    // The configuration's flavors (step → flavor) replace what the job steps ask for.
+    if let Some(Value::Object(flavors)) = registry::config(store, name)?.get("flavors").cloned() {
+        let mut found = std::collections::HashSet::new();
+        set_flavors(&mut def, &flavors, &mut found);
+        if let Some(missing) = flavors.keys().find(|k| !found.contains(*k)) {
+            return Err(ApiError::bad(format!(
+                "the configuration's `flavors` names `{missing}`, which is not a job step of `{name}`"
+            )));
+        }
+    }
     let file: Arc<str> = format!("<released workflow {name} version {version}>").into();
     let (obj, mut diags) = definition::from_json(&def.to_string(), &file);
     let refuse = |diags: &[crate::script::diag::Diagnostic]| {
@@ -141,13 +151,52 @@ fn released(store: &Store, name: &str) -> ApiResult<(Workflow, std::path::PathBu
     Ok((w, base))
 }
 
-/// `released`, read and validated once per version.
+/// Sets `spec.resource.flavor` of each job step the map names.
+fn set_flavors(
+    v: &mut Value,
+    flavors: &serde_json::Map<String, Value>,
+    found: &mut std::collections::HashSet<String>,
+) {
+    match v {
+        Value::Object(m) => {
+            let is_job = m.get("$class").and_then(Value::as_str) == Some("wf.steps.JobStep");
+            let name = m.get("name").and_then(Value::as_str).map(String::from);
+            if let (true, Some(n)) = (is_job, name) {
+                if let Some(f) = flavors.get(&n) {
+                    if let Some(res) = m
+                        .get_mut("spec")
+                        .and_then(|x| x.get_mut("resource"))
+                        .and_then(Value::as_object_mut)
+                    {
+                        res.insert("flavor".into(), f.clone());
+                        found.insert(n);
+                    }
+                }
+            }
+            for x in m.values_mut() {
+                set_flavors(x, flavors, found);
+            }
+        }
+        Value::Array(a) => {
+            for x in a {
+                set_flavors(x, flavors, found);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `released`, read and validated once per version (and configuration of flavors).
 fn released_cached(
     app: &App,
     store: &Store,
     name: &str,
 ) -> ApiResult<(Workflow, std::path::PathBuf)> {
-    let (version, text, _) = registry::latest(store, name)?;
+    let (version, mut text, _) = registry::latest(store, name)?;
+    // A change of the configured flavors changes what runs.
+    if let Some(f) = registry::config(store, name)?.get("flavors") {
+        text.push_str(&f.to_string());
+    }
     let cached = app
         .released
         .lock()
