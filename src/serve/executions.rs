@@ -192,10 +192,17 @@ async fn idle(app: &Arc<App>, id: String) -> ApiResult<(String, Vec<StepRow>, Ex
     let app2 = app.clone();
     with_store(app, move |s| {
         let id = s.resolve_id(&id)?;
-        if app2.is_driven(&id) {
-            return Err(ApiError::conflict(format!(
-                "execution {id} is running: wait for it to end or pause, or stop it"
-            )));
+        // A runner whose execution has just paused or ended is finishing: give it a moment
+        // to let go before calling the execution busy.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        while app2.is_driven(&id) {
+            let status = s.execution(&id)?.status;
+            if status == ExecStatus::Running || std::time::Instant::now() >= deadline {
+                return Err(ApiError::conflict(format!(
+                    "execution {id} is running: wait for it to end or pause, or stop it"
+                )));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
         }
         let status = s.execution(&id)?.status;
         Ok((id.clone(), s.steps(&id)?, status))
