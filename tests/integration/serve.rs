@@ -384,7 +384,11 @@ let answer = wf.Placeholder(#{ name: "answer", placeholder_type: wf.PlaceholderT
 
     let (code, went) = s.post(&path, json!({ "parameters": { "answer": 42 } }));
     assert_eq!(code, StatusCode::OK, "{went}");
-    assert_eq!(went["status"], "running", "{went:#}");
+    // Carried on: running, or already done with a job this quick.
+    assert!(
+        matches!(went["status"].as_str(), Some("running" | "executed")),
+        "{went:#}"
+    );
     let r = s.wait_status(&id, "executed");
     assert_eq!(r["parameters"]["answer"], 42, "{r:#}");
     assert_eq!(t.read("answer.txt"), "42");
