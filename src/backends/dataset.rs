@@ -486,18 +486,34 @@ impl Work for DataWork {
     fn run(self: Arc<Self>, attempt: Attempt) -> BoxFuture<StepEnd> {
         Box::pin(async move {
             let mut told = false;
+            // An import stops between files when the step is stopped.
+            let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let watcher = {
+                let (stop, cancel) = (stop.clone(), attempt.cancel.clone());
+                tokio::spawn(async move {
+                    cancel.cancelled().await;
+                    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                })
+            };
             loop {
                 let work = self.clone();
-                let end = match tokio::task::spawn_blocking(move || work.run_blocking()).await {
+                let flag = stop.clone();
+                let end = match tokio::task::spawn_blocking(move || work.run_blocking(flag)).await {
                     Ok(end) => end,
                     Err(e) => StepEnd::Failed(format!("the dataset service failed: {e}")),
                 };
                 // With a person at the terminal, a labeling step waits for the labels
                 // (given from another terminal) rather than pausing the execution.
+                if attempt.cancel.is_cancelled() && !matches!(end, StepEnd::Executed { .. }) {
+                    watcher.abort();
+                    return StepEnd::Stopped;
+                }
                 let StepEnd::Awaiting { reason, .. } = &end else {
+                    watcher.abort();
                     return end;
                 };
                 if !self.interactive {
+                    watcher.abort();
                     return end;
                 }
                 if !told {
@@ -507,7 +523,10 @@ impl Work for DataWork {
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
-                    _ = attempt.cancel.cancelled() => return StepEnd::Stopped,
+                    _ = attempt.cancel.cancelled() => {
+                        watcher.abort();
+                        return StepEnd::Stopped;
+                    }
                 }
             }
         })
@@ -515,12 +534,12 @@ impl Work for DataWork {
 }
 
 impl DataWork {
-    fn run_blocking(&self) -> StepEnd {
+    fn run_blocking(&self, stop: Arc<std::sync::atomic::AtomicBool>) -> StepEnd {
         let store = match Store::open(&self.home) {
             Ok(s) => s,
             Err(e) => return StepEnd::Failed(e.to_string()),
         };
-        match self.run_on(&store) {
+        match self.run_on(&store, stop) {
             Ok(end) => end,
             Err(e) => StepEnd::Failed(e),
         }
@@ -553,7 +572,11 @@ impl DataWork {
         })
     }
 
-    fn run_on(&self, store: &Store) -> Result<StepEnd, String> {
+    fn run_on(
+        &self,
+        store: &Store,
+        stop: Arc<std::sync::atomic::AtomicBool>,
+    ) -> Result<StepEnd, String> {
         let home = &store.home;
         let e = |e: datasets::DataError| e.to_string();
         match &self.job {
@@ -570,7 +593,11 @@ impl DataWork {
                 let found = read_source(from, *manifest, *data_type, opts, &home.join("obs"))?;
                 let (_, made) =
                     datasets::create(store, dataset, *data_type, description).map_err(e)?;
-                let got = datasets::import(store, dataset, found, rules).map_err(e)?;
+                let rules = ImportRules {
+                    stop: Some(stop.clone()),
+                    ..rules.clone()
+                };
+                let got = datasets::import(store, dataset, found, &rules).map_err(e)?;
                 let r = DataRef::dataset(dataset);
                 for dir in work_dirs {
                     write_work_manifest(store, &r, dir)?;
@@ -599,7 +626,11 @@ impl DataWork {
                 let d = datasets::get(store, &target.dataset).map_err(e)?;
                 datasets::check_ref(store, target).map_err(e)?;
                 let found = read_source(from, *manifest, d.data_type, opts, &home.join("obs"))?;
-                let got = datasets::import(store, &target.dataset, found, rules).map_err(e)?;
+                let rules = ImportRules {
+                    stop: Some(stop.clone()),
+                    ..rules.clone()
+                };
+                let got = datasets::import(store, &target.dataset, found, &rules).map_err(e)?;
                 let note = format!(
                     "imported into `{target}`: {} new sample{} of {} found, {} labelled",
                     got.added,

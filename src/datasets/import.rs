@@ -27,6 +27,8 @@ pub struct ImportRules {
     pub excluded: Vec<String>,
     /// The labeling task the labels go to (its own, and the dataset's when it syncs).
     pub task: Option<String>,
+    /// Set when the import must stop (the step was stopped): nothing is recorded then.
+    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Default for ImportRules {
@@ -38,6 +40,7 @@ impl Default for ImportRules {
             included: Vec::new(),
             excluded: Vec::new(),
             task: None,
+            stop: None,
         }
     }
 }
@@ -108,7 +111,8 @@ pub fn import(
         let rows = stmt.query_map([dataset], |r| r.get::<_, String>(0))?;
         rows.collect::<rusqlite::Result<_>>()?
     };
-    let kept: Vec<Kept> = objects::keep(&store.home, found).map_err(DataError::Invalid)?;
+    let kept: Vec<Kept> =
+        objects::keep(&store.home, found, rules.stop.as_deref()).map_err(DataError::Invalid)?;
     let conn = store.conn();
     let tx = conn.unchecked_transaction()?;
     {

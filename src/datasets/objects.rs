@@ -13,6 +13,9 @@ use sha2::{Digest, Sha256};
 use super::formats::{Content, Found};
 use crate::store::private_dir;
 
+/// The error an import stopped on the way gives.
+pub const STOPPED: &str = "stopped";
+
 /// Files larger than this are streamed instead of read whole.
 const WHOLE: u64 = 8 << 20;
 
@@ -164,7 +167,18 @@ fn keep_one(home: &Path, f: Found, made: &mut Dirs) -> Result<Kept, String> {
 }
 
 /// Copies the samples found into the objects (on two threads), in the order found.
-pub fn keep(home: &Path, found: Vec<Found>) -> Result<Vec<Kept>, String> {
+pub fn keep(
+    home: &Path,
+    found: Vec<Found>,
+    stop: Option<&std::sync::atomic::AtomicBool>,
+) -> Result<Vec<Kept>, String> {
+    let stopped = || stop.is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed));
+    let one = |f: Found, made: &mut Dirs| -> Result<Kept, String> {
+        if stopped() {
+            return Err(STOPPED.into());
+        }
+        keep_one(home, f, made)
+    };
     private_dir(&objects_dir(home).join("tmp"))
         .map_err(|e| format!("cannot make the dataset folder in the home: {e}"))?;
     let workers = std::thread::available_parallelism()
@@ -188,10 +202,11 @@ pub fn keep(home: &Path, found: Vec<Found>) -> Result<Vec<Kept>, String> {
         let handles: Vec<_> = parts
             .into_iter()
             .map(|part| {
+                let one = &one;
                 s.spawn(move || {
                     let mut made = Dirs::default();
                     part.into_iter()
-                        .map(|f| keep_one(home, f, &mut made))
+                        .map(|f| one(f, &mut made))
                         .collect::<Result<Vec<_>, _>>()
                 })
             })
