@@ -88,7 +88,12 @@ async fn serve(home: std::path::PathBuf, bind: &str, token: String) -> i32 {
     let listener = match tokio::net::TcpListener::bind(bind).await {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("error: cannot listen on {bind}: {e}");
+            let hint = if e.kind() == std::io::ErrorKind::InvalidInput {
+                " (give HOST:PORT, such as 127.0.0.1:7878, or 0.0.0.0:7878 for other machines)"
+            } else {
+                ""
+            };
+            eprintln!("error: cannot listen on {bind}: {e}{hint}");
             return if e.kind() == std::io::ErrorKind::InvalidInput {
                 2
             } else {
