@@ -271,6 +271,8 @@ wf repl: build and debug a workflow one input at a time. Inputs are Rhai; `wf` i
   workflow.set_placeholder(name, v)   give a parameter its value (checked against its type)
   workflow.set_data(name, data)       give a data placeholder its object (checked)
   workflow.run(#{ steps: [...] })     run to the end; returns the execution record
+  workflow.release()                  the workflow as the next version for `wf serve` and the API
+  workflow.release_to_gallery(#{ content_id, version, visibility, ... })   publish it
 
 Tab completes wf.* names, a constructor's keywords inside #{ }, methods and variables.
 Open brackets continue the input on the next line. Ctrl-C stops a running phase.
