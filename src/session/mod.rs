@@ -237,7 +237,10 @@ impl LocalDev {
             .arg(if data { "data" } else { "value" })
             .cloned()
             .unwrap_or(Val::Null);
-        let value = if data {
+        let value = if data && p.is("ServiceInputPlaceholder") {
+            // Its value is the reference's list of models, checked as `-p` checks it.
+            check_value(&p, &val_to_json(&given)).map_err(|e| fail(e.to_string(), at))?
+        } else if data {
             let ok = match (&given, p.class()) {
                 (Val::Obj(o), "OBSPlaceholder") => o.is("OBSPath"),
                 (Val::Obj(o), "DatasetPlaceholder") => o.is("Dataset"),
@@ -516,6 +519,9 @@ pub fn set_line(name: &str, p: Option<&Obj>) -> String {
         }
         Some("ServiceUpdatePlaceholder") => format!(
             "workflow.set_data(\"{name}\", wf.data.ServiceData(#{{ service_id: \"...\" }}))"
+        ),
+        Some("ServiceInputPlaceholder") => format!(
+            "workflow.set_data(\"{name}\", [#{{ model_name: \"...\", model_version: \"0.0.1\", weight: 100 }}])"
         ),
         Some("SWRImagePlaceholder") => {
             format!("workflow.set_data(\"{name}\", wf.data.SWRImage(#{{ swr_path: \"...\" }}))")

@@ -765,3 +765,29 @@ fn a_misspelt_keyword_is_pointed_at_in_the_session_too() {
         "{o:?}"
     );
 }
+
+/// A service's models placeholder is data: `next()` names `set_data` with the reference's
+/// list, and `set_data` takes that list, checked as `-p` checks it.
+#[test]
+fn a_service_models_placeholder_is_given_with_set_data_and_a_list() {
+    let t = Test::new();
+    let mut s = Session::new(t.home(), t.dir().to_path_buf(), vec![], false);
+    let o = s.input(
+        r#"let svc = wf.steps.ServiceStep(#{ name: "svc",
+            inputs: wf.steps.ServiceInput(#{ name: "models",
+                data: wf.data.ServiceInputPlaceholder(#{ name: "models", model_name: "m" }) }),
+            outputs: wf.steps.ServiceOutput(#{ name: "service" }) });
+        let workflow = wf.Workflow(#{ name: "svc", desc: "d", steps: [svc] });"#,
+    );
+    assert!(!o.err.contains("error"), "{o:?}");
+    let o = s.input("workflow.debug(#{})");
+    assert!(!o.err.contains("error"), "{o:?}");
+    let o = s.input("workflow.next()");
+    assert!(o.err.contains("workflow.set_data(\"models\", [#{"), "{o:?}");
+    let o = s.input(r#"workflow.set_data("models", [#{ model_name: "m", model_version: "0.0.1", weight: 90 }])"#);
+    assert!(o.err.contains("sum to 90"), "{o:?}");
+    let o =
+        s.input(r#"workflow.set_data("models", [#{ model_name: "m", model_version: "0.0.1" }])"#);
+    assert!(!o.err.contains("error"), "{o:?}");
+    assert!(o.err.contains("models = [{"), "{o:?}");
+}
