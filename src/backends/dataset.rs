@@ -11,6 +11,7 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 use serde_json::{json, Map, Value};
 
+use super::args::{flag, objs, text};
 use crate::datasets::formats::{DataType, Format, ReadOpts};
 use crate::datasets::import::read_source;
 use crate::datasets::release::parse_ratio;
@@ -29,15 +30,6 @@ enum Source {
     Path(PathBuf),
 }
 
-fn objs(v: Option<&Val>) -> Vec<Arc<Obj>> {
-    v.map(Val::items)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(Val::as_obj)
-        .cloned()
-        .collect()
-}
-
 fn source(ctx: &PlanCtx, input: &Obj) -> Result<Source, String> {
     let data = input.arg("data").unwrap_or(&Val::Null);
     let name = input.name();
@@ -50,29 +42,6 @@ fn source(ctx: &PlanCtx, input: &Obj) -> Result<Source, String> {
         None => Ok(Source::Path(
             v.path(data).map_err(|e| format!("input `{name}`: {e}"))?,
         )),
-    }
-}
-
-/// A property as text (a placeholder's value, an enum's name); `None` when not given.
-fn text(ctx: &PlanCtx, o: &Obj, key: &str) -> Result<Option<String>, String> {
-    match o.get(key) {
-        None | Some(Val::Null) => Ok(None),
-        Some(v) => {
-            let t = ctx.values.text(&v).map_err(|e| format!("`{key}`: {e}"))?;
-            Ok((!t.is_empty()).then_some(t))
-        }
-    }
-}
-
-/// A boolean property (`true`/`false`, or their text), its table default when not given.
-fn flag(ctx: &PlanCtx, o: &Obj, key: &str, default: bool) -> Result<bool, String> {
-    match text(ctx, o, key)? {
-        None => Ok(default),
-        Some(t) => match t.to_ascii_lowercase().as_str() {
-            "true" => Ok(true),
-            "false" => Ok(false),
-            _ => Err(format!("`{key}` is `{t}`, not true or false")),
-        },
     }
 }
 
@@ -324,22 +293,25 @@ fn plan_import(step: &Step, ctx: &PlanCtx) -> Result<(Job, Map<String, Value>), 
     ))
 }
 
-fn plan_label(step: &Step, ctx: &PlanCtx) -> Result<(Job, Map<String, Value>), String> {
-    let o = &step.obj;
-    let input = objs(o.arg("inputs"))
+/// The step's one input, which must name a dataset or a labeling task (`what` takes one).
+fn data_input(step: &Step, ctx: &PlanCtx, what: &str) -> Result<(Arc<Obj>, DataRef), String> {
+    let input = objs(step.obj.arg("inputs"))
         .into_iter()
         .next()
         .ok_or("the step has no input dataset or labeling task")?;
-    let r = match source(ctx, &input)? {
-        Source::Data(r) => r,
-        Source::Path(p) => {
-            return Err(format!(
-                "input `{}` is the folder `{}`; a labeling step takes a dataset or a labeling task",
-                input.name(),
-                p.display()
-            ))
-        }
-    };
+    match source(ctx, &input)? {
+        Source::Data(r) => Ok((input, r)),
+        Source::Path(p) => Err(format!(
+            "input `{}` is the folder `{}`; {what} takes a dataset or a labeling task",
+            input.name(),
+            p.display()
+        )),
+    }
+}
+
+fn plan_label(step: &Step, ctx: &PlanCtx) -> Result<(Job, Map<String, Value>), String> {
+    let o = &step.obj;
+    let (input, r) = data_input(step, ctx, "a labeling step")?;
     let props = o.arg("properties").and_then(Val::as_obj);
     let task_type = match props {
         Some(p) => text(ctx, p, "task_type")?.unwrap_or_default(),
@@ -393,20 +365,7 @@ fn plan_label(step: &Step, ctx: &PlanCtx) -> Result<(Job, Map<String, Value>), S
 
 fn plan_release(step: &Step, ctx: &PlanCtx) -> Result<(Job, Map<String, Value>), String> {
     let o = &step.obj;
-    let input = objs(o.arg("inputs"))
-        .into_iter()
-        .next()
-        .ok_or("the step has no input dataset or labeling task")?;
-    let r = match source(ctx, &input)? {
-        Source::Data(r) => r,
-        Source::Path(p) => {
-            return Err(format!(
-                "input `{}` is the folder `{}`; a release takes a dataset or a labeling task",
-                input.name(),
-                p.display()
-            ))
-        }
-    };
+    let (input, r) = data_input(step, ctx, "a release")?;
     let cfg = objs(o.arg("outputs")).into_iter().find_map(|out| {
         out.arg("dataset_version_config")
             .and_then(Val::as_obj)

@@ -13,6 +13,7 @@
 //!
 //! Adding a kind: a module here implementing `Backend`, and its arm in [`backend`].
 
+mod args;
 pub mod condition;
 pub mod dataset;
 pub mod job;

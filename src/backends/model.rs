@@ -9,8 +9,9 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 use serde_json::{json, Map, Value};
 
+use super::args::{objs, text};
 use crate::exec::backend::{Attempt, Backend, BoxFuture, Plan, PlanCtx, StepEnd, Work};
-use crate::model::val::{Obj, Val};
+use crate::model::val::Val;
 use crate::model::workflow::Step;
 use crate::models::{self, NewModel};
 use crate::store::Store;
@@ -30,25 +31,6 @@ struct ModelWork {
     outputs: Vec<String>,
     model: NewModel,
     files: Files,
-}
-
-fn objs(v: Option<&Val>) -> Vec<Arc<Obj>> {
-    v.map(Val::items)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(Val::as_obj)
-        .cloned()
-        .collect()
-}
-
-fn text(ctx: &PlanCtx, o: &Obj, key: &str) -> Result<Option<String>, String> {
-    match o.get(key) {
-        None | Some(Val::Null) => Ok(None),
-        Some(v) => {
-            let t = ctx.values.text(&v).map_err(|e| format!("`{key}`: {e}"))?;
-            Ok((!t.is_empty()).then_some(t))
-        }
-    }
 }
 
 /// The local gallery: `$WF_GALLERY`, else `HOME/gallery` (runs take no `--gallery`).

@@ -8,6 +8,7 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use serde_json::{json, Map, Value};
 
+use super::args::{objs, text};
 use crate::exec::backend::{Attempt, Backend, BoxFuture, Plan, PlanCtx, StepEnd, Work};
 use crate::model::val::{Obj, Val};
 use crate::model::workflow::Step;
@@ -24,25 +25,6 @@ const CLOUD_ONLY: &[&str] = &[
     "cluster_id",
     "additional_properties",
 ];
-
-fn objs(v: Option<&Val>) -> Vec<Arc<Obj>> {
-    v.map(Val::items)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(Val::as_obj)
-        .cloned()
-        .collect()
-}
-
-fn text(ctx: &PlanCtx, o: &Obj, key: &str) -> Result<Option<String>, String> {
-    match o.get(key) {
-        None | Some(Val::Null) => Ok(None),
-        Some(v) => {
-            let t = ctx.values.text(&v).map_err(|e| format!("`{key}`: {e}"))?;
-            Ok((!t.is_empty()).then_some(t))
-        }
-    }
-}
 
 /// A map of environment variables, each value resolved (an output variable of another
 /// service becomes its address).

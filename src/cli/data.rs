@@ -10,14 +10,9 @@ use super::exit;
 use crate::datasets::formats::{DataType, Format, ReadOpts};
 use crate::datasets::label::{read_label_file, task_info, task_samples};
 use crate::datasets::{self, DataError, DataRef, ImportRules};
-use crate::store::{home_dir, Store};
+use crate::store::Store;
 
-fn open(home: Option<&Path>) -> Result<Store, i32> {
-    Store::open(&home_dir(home)).map_err(|e| {
-        errln!("error: {e}");
-        exit::FAILED
-    })
-}
+use super::open_store as open;
 
 fn fail(e: DataError) -> i32 {
     errln!("error: {e}");

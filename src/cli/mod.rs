@@ -186,6 +186,14 @@ pub fn write_stdout(args: std::fmt::Arguments) {
     }
 }
 
+/// The home's records, or the exit status after saying why they cannot be opened.
+pub fn open_store(home: Option<&std::path::Path>) -> Result<crate::store::Store, i32> {
+    crate::store::Store::open(&crate::store::home_dir(home)).map_err(|e| {
+        errln!("error: {e}");
+        exit::FAILED
+    })
+}
+
 /// Whether the home holds no records yet: reading commands then say so without making one.
 pub fn no_records(home: Option<&std::path::Path>) -> bool {
     !crate::store::home_dir(home).join("wf.db").exists()

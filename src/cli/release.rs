@@ -8,14 +8,9 @@ use clap::Subcommand;
 use super::exit;
 use crate::registry::{self, RegistryError};
 use crate::script::engine::LoadOptions;
-use crate::store::{home_dir, Store};
+use crate::store::home_dir;
 
-fn open(home: Option<&Path>) -> Result<Store, i32> {
-    Store::open(&home_dir(home)).map_err(|e| {
-        errln!("error: {e}");
-        exit::FAILED
-    })
-}
+use super::open_store as open;
 
 fn fail(e: RegistryError) -> i32 {
     errln!("error: {e}");

@@ -8,14 +8,9 @@ use serde_json::Value;
 
 use super::exit;
 use crate::services::{self, ServiceError};
-use crate::store::{home_dir, Store};
+use crate::store::home_dir;
 
-fn open(home: Option<&Path>) -> Result<Store, i32> {
-    Store::open(&home_dir(home)).map_err(|e| {
-        errln!("error: {e}");
-        exit::FAILED
-    })
-}
+use super::open_store as open;
 
 fn fail(e: ServiceError) -> i32 {
     errln!("error: {e}");

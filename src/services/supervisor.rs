@@ -185,6 +185,8 @@ struct Supervisor {
     last_update: String,
     /// Exits of each version before it ever answered its health check, in a row.
     unready_exits: HashMap<Key, u32>,
+    /// How often a healthy version's health is checked.
+    interval: Duration,
 }
 
 impl Supervisor {
@@ -276,7 +278,7 @@ impl Supervisor {
     }
 
     /// One pass: follow the records, restart what died, check health, route.
-    async fn tick(&mut self, interval: Duration) -> Result<bool, String> {
+    async fn tick(&mut self) -> Result<bool, String> {
         let row = match require(&self.store, &self.name) {
             Ok(r) => r,
             Err(_) => return Ok(false),
@@ -286,6 +288,13 @@ impl Supervisor {
         }
         if row.updated_at != self.last_update {
             self.last_update = row.updated_at.clone();
+            // Health checks follow the step's poll interval.
+            self.interval = row
+                .config
+                .get("poll_interval_seconds")
+                .and_then(|v| v.as_f64())
+                .map(|s| Duration::from_secs_f64(s.clamp(0.05, 3600.0)))
+                .unwrap_or(Duration::from_secs(1));
             self.envs = row
                 .config
                 .get("envs")
@@ -392,7 +401,8 @@ impl Supervisor {
         for key in &keys {
             let (port, due, was) = {
                 let p = &self.procs[key];
-                let due = p.child.is_some() && (!p.healthy || p.last_check.elapsed() >= interval);
+                let due =
+                    p.child.is_some() && (!p.healthy || p.last_check.elapsed() >= self.interval);
                 (p.port, due, p.healthy)
             };
             if !due {
@@ -713,19 +723,12 @@ async fn supervise(home: &Path, name: &str) -> i32 {
         envs: Vec::new(),
         last_update: String::new(),
         unready_exits: HashMap::new(),
+        interval: Duration::from_secs(1),
     };
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    let mut interval = Duration::from_secs(1);
     let mut code = 0;
     loop {
-        if let Some(secs) = require(&sup.store, name).ok().and_then(|r| {
-            r.config
-                .get("poll_interval_seconds")
-                .and_then(|v| v.as_f64())
-        }) {
-            interval = Duration::from_secs_f64(secs.clamp(0.05, 3600.0));
-        }
-        match sup.tick(interval).await {
+        match sup.tick().await {
             Ok(true) => {}
             Ok(false) => break,
             Err(_) => {
