@@ -674,35 +674,12 @@ impl Backend for MrsBackend {
         let mut notes = Vec::new();
         let options = submit_options(&cluster, &step.name, run_args, &local_path, &mut notes);
 
-        let mut env: Vec<(String, String)> = vec![
-            ("WF_EXECUTION_ID".into(), ctx.exec_id().to_string()),
-            ("WF_WORKFLOW".into(), ctx.workflow.name.clone()),
-            ("WF_STEP_NAME".into(), step.name.clone()),
-        ];
+        let mut env = crate::backends::job::base_env(ctx, step);
         let mut app: Vec<String> = app_args.iter().map(|w| app_arg(w, &local_path)).collect();
-        for (n, v) in &params {
-            app.push(format!("--{n}={v}"));
-            env.push((env_name("WF_PARAM_", n), v.clone()));
-        }
+        crate::backends::job::pass_params(&params, &mut app, &mut env);
 
         // Inputs and outputs: the application's arguments.
-        let mut inputs = Map::new();
-        for i in o
-            .arg("inputs")
-            .map(Val::items)
-            .unwrap_or_default()
-            .iter()
-            .filter_map(Val::as_obj)
-        {
-            let name = i.name().to_string();
-            let path = values
-                .path(i.arg("data").unwrap_or(&Val::Null))
-                .map_err(|e| format!("input `{name}`: {e}"))?;
-            let p = path.to_string_lossy().into_owned();
-            app.push(format!("--{name}={p}"));
-            env.push((env_name("WF_INPUT_", &name), p.clone()));
-            inputs.insert(name, json!({ "path": p }));
-        }
+        let inputs = crate::backends::job::pass_inputs(step, ctx, &mut app, &mut env)?;
         let mut outputs = IndexMap::new();
         let mut metrics_files = Vec::new();
         for out in o

@@ -38,6 +38,57 @@ pub fn env_name(prefix: &str, name: &str) -> String {
     format!("{prefix}{body}")
 }
 
+/// The variables every process a step starts gets: which execution, workflow and step.
+pub fn base_env(ctx: &PlanCtx, step: &Step) -> Vec<(String, String)> {
+    vec![
+        ("WF_EXECUTION_ID".into(), ctx.exec_id().to_string()),
+        ("WF_WORKFLOW".into(), ctx.workflow.name.clone()),
+        ("WF_STEP_NAME".into(), step.name.clone()),
+    ]
+}
+
+/// Hyperparameters as `--name=value` arguments and `WF_PARAM_*` variables.
+pub fn pass_params(
+    params: &[(String, String)],
+    argv: &mut Vec<String>,
+    env: &mut Vec<(String, String)>,
+) {
+    for (n, v) in params {
+        argv.push(format!("--{n}={v}"));
+        env.push((env_name("WF_PARAM_", n), v.clone()));
+    }
+}
+
+/// Inputs as `--name=PATH` arguments and `WF_INPUT_*` variables; returns them as the
+/// record shows them.
+pub fn pass_inputs(
+    step: &Step,
+    ctx: &PlanCtx,
+    argv: &mut Vec<String>,
+    env: &mut Vec<(String, String)>,
+) -> Result<Map<String, Value>, String> {
+    let mut inputs = Map::new();
+    for i in step
+        .obj
+        .arg("inputs")
+        .map(Val::items)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(Val::as_obj)
+    {
+        let name = i.name().to_string();
+        let path = ctx
+            .values
+            .path(i.arg("data").unwrap_or(&Val::Null))
+            .map_err(|e| format!("input `{name}`: {e}"))?;
+        let p = path.to_string_lossy().into_owned();
+        argv.push(format!("--{name}={p}"));
+        env.push((env_name("WF_INPUT_", &name), p.clone()));
+        inputs.insert(name, json!({ "path": p }));
+    }
+    Ok(inputs)
+}
+
 /// What the job runs, resolved for this execution.
 struct JobWork {
     run: JobRun,
@@ -101,32 +152,9 @@ impl Backend for JobBackend {
                 return Err("the algorithm has neither `boot_file` nor `command`".into())
             }
         };
-        let mut env: Vec<(String, String)> = vec![
-            ("WF_EXECUTION_ID".into(), ctx.exec_id().to_string()),
-            ("WF_WORKFLOW".into(), ctx.workflow.name.clone()),
-            ("WF_STEP_NAME".into(), step.name.clone()),
-        ];
-        for (n, v) in &a.parameters {
-            argv.push(format!("--{n}={v}"));
-            env.push((env_name("WF_PARAM_", n), v.clone()));
-        }
-        let mut inputs = Map::new();
-        for i in o
-            .arg("inputs")
-            .map(Val::items)
-            .unwrap_or_default()
-            .iter()
-            .filter_map(Val::as_obj)
-        {
-            let name = i.name().to_string();
-            let path = values
-                .path(i.arg("data").unwrap_or(&Val::Null))
-                .map_err(|e| format!("input `{name}`: {e}"))?;
-            let p = path.to_string_lossy().into_owned();
-            argv.push(format!("--{name}={p}"));
-            env.push((env_name("WF_INPUT_", &name), p.clone()));
-            inputs.insert(name, json!({ "path": p }));
-        }
+        let mut env = base_env(ctx, step);
+        pass_params(&a.parameters, &mut argv, &mut env);
+        let inputs = pass_inputs(step, ctx, &mut argv, &mut env)?;
         let mut outputs = IndexMap::new();
         let mut metrics_files = Vec::new();
         for out in o
