@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, OptionalExtension};
 use serde_json::{json, Map, Value};
-use sha2::{Digest, Sha256};
 
 use crate::model::definition;
 use crate::model::workflow::Workflow;
@@ -56,8 +55,7 @@ fn structure(v: &Value) -> Value {
 }
 
 fn digest(v: &Value) -> String {
-    let d = Sha256::digest(structure(v).to_string().as_bytes());
-    d.iter().map(|b| format!("{b:02x}")).collect()
+    crate::datasets::objects::hash_bytes(structure(v).to_string().as_bytes())
 }
 
 /// Stores `w` as the next version of its name, unless its structure is the latest's.

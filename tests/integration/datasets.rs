@@ -1145,3 +1145,42 @@ let labeling = wf.steps.LabelingStep(#{
         .status(0);
     assert_eq!(task(&t, "pets/t", false)["labelled"], 1);
 }
+
+/// Ctrl-C while a dataset is imported: the runner ends promptly with the step stopped, and
+/// the dataset holds none of what the stopped import read (or, if the import ended first,
+/// all of it): never a part.
+#[test]
+fn ctrl_c_during_an_import_stops_it_and_records_none_of_it() {
+    let t = Test::new();
+    let body = r#"
+let create = wf.steps.CreateDatasetStep(#{
+    name: "create",
+    inputs: wf.steps.CreateDatasetInput(#{ name: "images", data: wf.data.OBSPath(SRC) }),
+    outputs: wf.steps.CreateDatasetOutput(#{ name: "dataset", config: wf.data.OBSOutputConfig(storage.join("dataset")) }),
+    properties: wf.steps.DatasetProperties(#{ dataset_name: "big", data_type: wf.data.DataTypeEnum.IMAGE }),
+});
+"#
+    .replace("SRC", &q(&write_big(&t)));
+    let script = t
+        .write("flow.rhai", &flow("big", &body, &[], &["create"]))
+        .at("flow.rhai");
+    let storage = t.storage();
+    let mut runner = t.args(&["run", &script, "--storage", &storage]).spawn();
+    await_start(&runner, "create");
+    runner.signal("INT");
+    let code = runner.wait(Duration::from_secs(10));
+    assert!(
+        code.is_some(),
+        "the runner did not end within 10 s of Ctrl-C"
+    );
+    let shown = t.wf(&["show", "latest", "--json"]);
+    let samples = show(&t, "big")["samples"].as_u64().unwrap_or(0);
+    match shown.step_status("create") {
+        "stopped" => {
+            assert_eq!(code, Some(1), "{shown:?}");
+            assert_eq!(samples, 0, "a stopped import recorded {samples} samples");
+        }
+        "executed" => assert_eq!(samples, 3000),
+        other => panic!("create is {other}: {shown:?}"),
+    }
+}
