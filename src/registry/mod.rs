@@ -233,7 +233,9 @@ pub fn list(store: &Store, search: Option<&str>, tag: Option<&str>) -> Result<Ve
     let mut stmt = store.conn().prepare(
         "SELECT w.name, w.description, w.config, w.created_at, w.updated_at,
                 (SELECT max(version) FROM workflow_versions v WHERE v.workflow = w.name),
-                (SELECT count(*) FROM executions e WHERE e.workflow = w.name)
+                (SELECT count(*) FROM executions e WHERE e.workflow = w.name),
+                (SELECT json_object('execution_id', e.id, 'status', e.status, 'created_at', e.created_at)
+                   FROM executions e WHERE e.workflow = w.name ORDER BY e.created_at DESC, e.rowid DESC LIMIT 1)
            FROM workflows w ORDER BY w.name",
     )?;
     let rows = stmt.query_map([], |r| {
@@ -246,6 +248,8 @@ pub fn list(store: &Store, search: Option<&str>, tag: Option<&str>) -> Result<Ve
             "updated_at": r.get::<_, String>(4)?,
             "latest_version": r.get::<_, Option<i64>>(5)?,
             "executions": r.get::<_, i64>(6)?,
+            "last_execution": r.get::<_, Option<String>>(7)?
+                .and_then(|t| serde_json::from_str::<Value>(&t).ok()),
         }))
     })?;
     let mut out: Vec<Value> = rows.collect::<rusqlite::Result<_>>()?;

@@ -17,6 +17,9 @@ use super::app::{ApiError, App};
 
 const FILE: &str = "api-token";
 
+/// The cookie the console keeps the token in (`/?token=T` sets it).
+pub const COOKIE: &str = "wf_token";
+
 /// The token of the home, made on first use.
 pub fn token(home: &Path) -> Result<String, String> {
     let path = home.join(FILE);
@@ -82,6 +85,17 @@ fn is_local_name(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// The value of cookie `name`, if the request carries it.
+fn cookie<'h>(h: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    h.get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
+}
+
 fn header_str(h: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
@@ -114,9 +128,16 @@ pub async fn check(State(app): State<Arc<App>>, req: Request, next: Next) -> Res
             }
         }
         Some(token) => {
+            // The console's pages and files hold no records: they load without the token,
+            // and ask for it when the API refuses them.
+            let path = req.uri().path();
+            if path == "/" || path.starts_with("/console/") {
+                return next.run(req).await;
+            }
             let given = header_str(h, header::AUTHORIZATION)
                 .and_then(|v| v.strip_prefix("Bearer "))
-                .map(str::trim);
+                .map(str::trim)
+                .or_else(|| cookie(h, COOKIE));
             if !given.is_some_and(|g| same(g.as_bytes(), token.as_bytes())) {
                 let mut r = ApiError::new(
                     StatusCode::UNAUTHORIZED,

@@ -16,6 +16,7 @@
 
 mod app;
 mod auth;
+mod console;
 mod events;
 mod executions;
 mod workflows;
@@ -26,7 +27,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
-use axum::response::Html;
 use axum::routing::{get, post, put};
 use axum::Router;
 
@@ -127,6 +127,7 @@ async fn serve(home: std::path::PathBuf, bind: &str, token: String) -> i32 {
 
     let router = routes(app.clone());
     eprintln!("serving the API at http://{addr} (Ctrl-C stops)");
+    eprintln!("the console: http://{addr}/");
     if !loopback {
         eprintln!(
             "every request needs `Authorization: Bearer TOKEN`; `wf serve --show-token` prints it"
@@ -223,7 +224,25 @@ fn routes(app: Arc<App>) -> Router {
         )
         .route("/api/events", get(events::stream))
         .route("/api/compare", get(executions::compare))
-        .route("/", get(index))
+        .route("/api/flavors", get(console::flavors))
+        .route(
+            "/api/executions/{id}/definition",
+            get(console::definition),
+        )
+        .route(
+            "/api/executions/{id}/steps/{step}/metrics",
+            get(console::metrics),
+        )
+        .route("/api/datasets", get(console::datasets))
+        .route("/api/models", get(console::models))
+        .route("/api/services", get(console::services))
+        .route("/api/labels/{dataset}/{task}", get(console::task))
+        .route(
+            "/api/labels/{dataset}/{task}/samples/{id}",
+            get(console::sample).put(console::set_sample),
+        )
+        .route("/", get(console::index))
+        .route("/console/{file}", get(console::file))
         .fallback(not_found)
         .method_not_allowed_fallback(not_allowed);
     api.layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -242,15 +261,5 @@ async fn not_allowed() -> ApiError {
     ApiError::new(
         axum::http::StatusCode::METHOD_NOT_ALLOWED,
         "this endpoint does not take that method",
-    )
-}
-
-/// The web console comes later; meanwhile `/` says where the API is.
-async fn index() -> Html<&'static str> {
-    Html(
-        "<!doctype html><meta charset=\"utf-8\"><title>wf</title>\
-         <h1>wf</h1><p>The REST API is under <code>/api</code>: \
-         <a href=\"/api/workflows\">workflows</a>, <a href=\"/api/executions\">executions</a>, \
-         <a href=\"/api/events\">events</a>.</p>",
     )
 }

@@ -7,6 +7,7 @@
 mod test;
 
 mod api;
+mod console;
 mod datasets;
 mod faults;
 mod gallery;

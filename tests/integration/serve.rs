@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use crate::test::{flow, job, step_status, tick, wait_until, Runner, Test};
 
 /// A port free at this moment.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
 }
@@ -25,7 +25,7 @@ fn client() -> Client {
 }
 
 /// A `wf serve` of the test's home, killed when dropped.
-struct Server {
+pub(crate) struct Server {
     runner: Runner,
     base: String,
     http: Client,
@@ -33,13 +33,13 @@ struct Server {
 }
 
 impl Server {
-    fn start(t: &Test) -> Server {
+    pub(crate) fn start(t: &Test) -> Server {
         Server::start_at(t, "127.0.0.1", None)
     }
 
     /// Bound to `host:PORT`, asked at 127.0.0.1 (with `token`, if given).
     #[track_caller]
-    fn start_at(t: &Test, host: &str, token: Option<String>) -> Server {
+    pub(crate) fn start_at(t: &Test, host: &str, token: Option<String>) -> Server {
         let port = free_port();
         let bind = format!("{host}:{port}");
         let runner = t.args(&["serve", "--bind", &bind]).spawn();
@@ -66,7 +66,7 @@ impl Server {
         s
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
@@ -77,11 +77,11 @@ impl Server {
         }
     }
 
-    fn get(&self, path: &str) -> (StatusCode, Value) {
+    pub(crate) fn get(&self, path: &str) -> (StatusCode, Value) {
         answer(self.auth(self.http.get(self.url(path))).send().unwrap())
     }
 
-    fn send(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    pub(crate) fn send(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
         let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let mut r = self.auth(self.http.request(m, self.url(path)));
         if let Some(b) = body {
@@ -90,15 +90,15 @@ impl Server {
         answer(r.send().unwrap())
     }
 
-    fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+    pub(crate) fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
         self.send("POST", path, Some(body))
     }
 
-    fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+    pub(crate) fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
         self.send("PUT", path, Some(body))
     }
 
-    fn record(&self, id: &str) -> Value {
+    pub(crate) fn record(&self, id: &str) -> Value {
         let (code, v) = self.get(&format!("/api/executions/{id}"));
         assert_eq!(code, StatusCode::OK, "{v}");
         v
@@ -106,7 +106,7 @@ impl Server {
 
     /// Waits until the execution's record satisfies `done`; the record then.
     #[track_caller]
-    fn wait_record(&self, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    pub(crate) fn wait_record(&self, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
         let mut last = Value::Null;
         let ok = wait_until(Duration::from_secs(30), || {
             last = self.record(id);
@@ -117,7 +117,7 @@ impl Server {
     }
 
     #[track_caller]
-    fn wait_status(&self, id: &str, status: &str) -> Value {
+    pub(crate) fn wait_status(&self, id: &str, status: &str) -> Value {
         self.wait_record(id, &format!("status {status}"), |r| r["status"] == status)
     }
 
@@ -186,7 +186,7 @@ impl Events {
     }
 }
 
-fn id_of(record: &Value) -> String {
+pub(crate) fn id_of(record: &Value) -> String {
     record["execution_id"]
         .as_str()
         .unwrap_or_else(|| panic!("no execution id: {record:#}"))
@@ -194,7 +194,7 @@ fn id_of(record: &Value) -> String {
 }
 
 /// A released workflow of one job `a` running `command`, with the STR parameter `who`.
-fn release_one(t: &Test, name: &str, command: &str) -> String {
+pub(crate) fn release_one(t: &Test, name: &str, command: &str) -> String {
     let body = "let who = wf.Placeholder(#{ name: \"who\", placeholder_type: wf.PlaceholderType.STR, description: \"who says hello\" });\n";
     let a = job("a", command).param("who", "who");
     let script = t
