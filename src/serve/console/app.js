@@ -390,6 +390,8 @@ async function render() {
       const node = await view(...args, query, () => seq === routeSeq);
       if (seq !== routeSeq) return;
       main.replaceChildren(node);
+      // When the page became usable, for the console's benchmark (ms since navigation).
+      window.wfRenderedAt = performance.now();
       const h = $("h1", main);
       document.title = `${h ? h.textContent : "wf"} · wf console`;
       if (window.wfFocusMain) main.focus({ preventScroll: true });
@@ -1198,6 +1200,10 @@ async function viewLabel(ds, task, query, current) {
 // ---------------------------------------------------------------------------------------------
 
 window.addEventListener("hashchange", render);
+// A browser keeps few connections per server (six over HTTP/1.1): a page left behind lets go
+// of its event stream, and takes it up again if it is shown again from the history.
+window.addEventListener("pagehide", () => { if (live.source) { live.source.close(); live.source = null; } });
+window.addEventListener("pageshow", (ev) => { if (ev.persisted && !live.source) { connectEvents(); render(); } });
 window.addEventListener("DOMContentLoaded", () => {
   window.wfLoadedAt = window.wfLoadedAt || Date.now();
   connectEvents();
