@@ -128,20 +128,25 @@ pub async fn check(State(app): State<Arc<App>>, req: Request, next: Next) -> Res
             }
         }
         Some(token) => {
-            // The console's pages and files hold no records: they load without the token,
-            // and ask for it when the API refuses them.
-            let path = req.uri().path();
-            if path == "/" || path.starts_with("/console/") {
-                return next.run(req).await;
-            }
+            // A browser opens the console once as `/?token=T`, which keeps it in a cookie.
+            let from_query = (req.uri().path() == "/")
+                .then(|| req.uri().query())
+                .flatten()
+                .and_then(|q| {
+                    q.split('&')
+                        .filter_map(|kv| kv.split_once('='))
+                        .find(|(k, _)| *k == "token")
+                        .map(|(_, v)| v)
+                });
             let given = header_str(h, header::AUTHORIZATION)
                 .and_then(|v| v.strip_prefix("Bearer "))
                 .map(str::trim)
-                .or_else(|| cookie(h, COOKIE));
+                .or_else(|| cookie(h, COOKIE))
+                .or(from_query);
             if !given.is_some_and(|g| same(g.as_bytes(), token.as_bytes())) {
                 let mut r = ApiError::new(
                     StatusCode::UNAUTHORIZED,
-                    "this server needs `Authorization: Bearer TOKEN`; `wf serve --show-token` prints the token",
+                    "this server needs `Authorization: Bearer TOKEN` (a browser opens the console once as /?token=TOKEN); `wf serve --show-token` prints the token",
                 )
                 .into_response();
                 r.headers_mut().insert(

@@ -66,10 +66,14 @@ fn asset(headers: &HeaderMap, body: &'static str, mime: &'static str) -> Respons
     r
 }
 
-/// `GET /`: the console. `?token=T` (a server bound beyond loopback) keeps the token in a
-/// cookie for the pages' requests, then drops it from the address.
+/// `GET /`: the console. `?token=T` (a server bound beyond loopback; checked like a bearer
+/// token before this runs) keeps the token in a cookie for the pages' requests, then drops it
+/// from the address.
 pub async fn index(headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
-    if let Some(t) = q.get("token").filter(|t| t.bytes().all(|b| b.is_ascii_alphanumeric())) {
+    if let Some(t) = q
+        .get("token")
+        .filter(|t| t.bytes().all(|b| b.is_ascii_alphanumeric()))
+    {
         let mut r = (StatusCode::SEE_OTHER, "").into_response();
         let h = r.headers_mut();
         h.insert(header::LOCATION, HeaderValue::from_static("/"));
@@ -117,7 +121,10 @@ pub async fn flavors() -> Json<Value> {
 
 /// `GET /api/executions/ID/definition`: the definition the execution runs (as `wf graph
 /// --format json` prints it), so its DAG is drawn even when its workflow was never released.
-pub async fn definition(State(app): State<Arc<App>>, Path(id): Path<String>) -> ApiResult<Response> {
+pub async fn definition(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     with_store(&app, move |s| {
         let id = s.resolve_id(&id)?;
         let row = s.execution(&id)?;
@@ -159,7 +166,9 @@ pub async fn metrics(
                 }
                 match crate::exec::metrics::read_metrics(p) {
                     Ok(m) => out.push(json!({"output": name, "path": path, "entries": m.entries})),
-                    Err(e) => out.push(json!({"output": name, "path": path, "error": e.to_string()})),
+                    Err(e) => {
+                        out.push(json!({"output": name, "path": path, "error": e.to_string()}))
+                    }
                 }
             }
         }
@@ -182,7 +191,9 @@ pub async fn datasets(State(app): State<Arc<App>>) -> ApiResult<Json<Value>> {
 pub async fn models(State(app): State<Arc<App>>) -> ApiResult<Json<Value>> {
     with_store(&app, move |s| {
         let all = crate::models::list(s, None).map_err(|e| ApiError::internal(e.to_string()))?;
-        Ok(Json(Value::Array(all.iter().map(|m| m.to_json()).collect())))
+        Ok(Json(Value::Array(
+            all.iter().map(|m| m.to_json()).collect(),
+        )))
     })
     .await
 }
@@ -190,13 +201,11 @@ pub async fn models(State(app): State<Arc<App>>) -> ApiResult<Json<Value>> {
 /// `GET /api/services`: as `wf services --json`.
 pub async fn services(State(app): State<Arc<App>>) -> ApiResult<Json<Value>> {
     with_store(&app, move |s| {
-        let names =
-            crate::services::names(s).map_err(|e| ApiError::internal(e.to_string()))?;
+        let names = crate::services::names(s).map_err(|e| ApiError::internal(e.to_string()))?;
         let mut all = Vec::new();
         for n in names {
             all.push(
-                crate::services::show_json(s, &n)
-                    .map_err(|e| ApiError::internal(e.to_string()))?,
+                crate::services::show_json(s, &n).map_err(|e| ApiError::internal(e.to_string()))?,
             );
         }
         Ok(Json(Value::Array(all)))
@@ -337,7 +346,11 @@ pub async fn set_sample(
                 "`labels` is {v}; it is a list of label names"
             )))
         }
-        None => return Err(ApiError::bad("the body needs `labels`: a list of label names")),
+        None => {
+            return Err(ApiError::bad(
+                "the body needs `labels`: a list of label names",
+            ))
+        }
     };
     with_store(&app, move |s| {
         datasets::label::set_labels(s, &ds, &task, &[(id, labels)]).map_err(|e| match e {

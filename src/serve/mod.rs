@@ -225,10 +225,7 @@ fn routes(app: Arc<App>) -> Router {
         .route("/api/events", get(events::stream))
         .route("/api/compare", get(executions::compare))
         .route("/api/flavors", get(console::flavors))
-        .route(
-            "/api/executions/{id}/definition",
-            get(console::definition),
-        )
+        .route("/api/executions/{id}/definition", get(console::definition))
         .route(
             "/api/executions/{id}/steps/{step}/metrics",
             get(console::metrics),

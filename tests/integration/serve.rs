@@ -81,7 +81,12 @@ impl Server {
         answer(self.auth(self.http.get(self.url(path))).send().unwrap())
     }
 
-    pub(crate) fn send(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    pub(crate) fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let mut r = self.auth(self.http.request(m, self.url(path)));
         if let Some(b) = body {
@@ -610,6 +615,41 @@ fn beyond_loopback_every_request_needs_the_token() {
     let (code, v) = s.get("/api/workflows");
     assert_eq!(code, StatusCode::OK, "{v}");
     assert_eq!(v, json!([]));
+
+    // A browser opens the console once with the token in the address; a cookie keeps it.
+    let no_redirects = Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = no_redirects.get(s.url("/?token=wrong")).send().unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = no_redirects
+        .get(s.url(&format!("/?token={token}")))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let pair = cookie.split(';').next().unwrap().to_string();
+    for path in ["/", "/console/app.js", "/api/workflows"] {
+        let r = s
+            .http
+            .get(s.url(path))
+            .header("Cookie", &pair)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path} with the cookie");
+    }
+    let r = s
+        .http
+        .get(s.url("/api/workflows"))
+        .header("Cookie", "wf_token=wrong")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
 
 #[test]

@@ -246,17 +246,19 @@ function layout(def) {
     ns.forEach((n, i) => pos.set(n, { i, layer: li }));
   });
   const tallest = Math.max(1, ...layers.map((l) => l.length));
+  // A long chain reads top to bottom (it would not fit across); a wide graph left to right.
+  const vertical = layers.length > 4 && layers.length > tallest;
+  const across = vertical ? NODE_W + 24 : NODE_H + GAP_Y;
+  const along = vertical ? NODE_H + 40 : NODE_W + GAP_X;
   for (const [n, p] of pos) {
     const count = layers[p.layer].length;
-    const offset = ((tallest - count) * (NODE_H + GAP_Y)) / 2;
-    p.x = 16 + p.layer * (NODE_W + GAP_X);
-    p.y = 16 + offset + p.i * (NODE_H + GAP_Y);
+    const offset = ((tallest - count) * across) / 2;
+    const a = 16 + p.layer * along, b = 16 + offset + p.i * across;
+    if (vertical) { p.x = b; p.y = a; } else { p.x = a; p.y = b; }
   }
-  return {
-    pos, edges,
-    width: 32 + layers.length * (NODE_W + GAP_X) - GAP_X,
-    height: 32 + tallest * (NODE_H + GAP_Y) - GAP_Y,
-  };
+  const length = 32 + layers.length * along - (vertical ? 40 : GAP_X);
+  const breadth = 32 + tallest * across - (vertical ? 24 : GAP_Y);
+  return { pos, edges, vertical, width: vertical ? breadth : length, height: vertical ? length : breadth };
 }
 
 function short(text, max) { return text.length > max ? text.slice(0, max - 1) + "…" : text; }
@@ -277,16 +279,23 @@ function drawDag(def, onPick) {
   svg.append(defs);
   for (const e of L.edges) {
     const a = L.pos.get(e.from), b = L.pos.get(e.to);
-    const x1 = a.x + NODE_W, y1 = a.y + NODE_H / 2, x2 = b.x, y2 = b.y + NODE_H / 2;
-    const mx = (x1 + x2) / 2;
+    const [x1, y1, x2, y2] = L.vertical
+      ? [a.x + NODE_W / 2, a.y + NODE_H, b.x + NODE_W / 2, b.y]
+      : [a.x + NODE_W, a.y + NODE_H / 2, b.x, b.y + NODE_H / 2];
+    const mx = (x1 + x2) / 2, my = (y1 + y2) / 2;
     const kind = e.kinds.has("branch-true") ? "branch-true" : e.kinds.has("branch-false") ? "branch-false" : e.kinds.has("data") ? "data" : "dependency";
     const marker = { "branch-true": "arrow-true", "branch-false": "arrow-false", data: "arrow", dependency: "arrow-dep" }[kind];
     svg.append(el("svg:path", {
       class: `edge ${kind}`, "data-from": e.from, "data-to": e.to,
-      d: `M${x1} ${y1} C${mx} ${y1} ${mx} ${y2} ${x2} ${y2}`, "marker-end": `url(#${marker})`,
+      d: L.vertical ? `M${x1} ${y1} C${x1} ${my} ${x2} ${my} ${x2} ${y2}` : `M${x1} ${y1} C${mx} ${y1} ${mx} ${y2} ${x2} ${y2}`,
+      "marker-end": `url(#${marker})`,
     }));
     const label = kind.startsWith("branch") ? (kind === "branch-true" ? "if true" : "if false") : e.outputs.join(", ");
-    if (label) svg.append(el("svg:text", { class: "edge-label", x: mx, y: (y1 + y2) / 2 - 4, "text-anchor": "middle" }, short(label, 22)));
+    if (label) {
+      svg.append(L.vertical
+        ? el("svg:text", { class: "edge-label", x: mx + 6, y: my + 3, "text-anchor": "start" }, short(label, 22))
+        : el("svg:text", { class: "edge-label", x: mx, y: my - 4, "text-anchor": "middle" }, short(label, 22)));
+    }
   }
   for (const [name, p] of L.pos) {
     const g = el("svg:g", {
@@ -749,7 +758,7 @@ async function viewExecution(id, query, current) {
   id = rec.execution_id;
   const def = await api(`/api/executions/${id}/definition`);
   const objs = stepObjects(def);
-  let selected = query.get("step") || (rec.steps.find((s) => s.status === "awaiting_input" || s.status === "failed" || s.status === "running") || rec.steps[0] || {}).name;
+  let selected = rec.steps.some((s) => s.name === query.get("step")) ? query.get("step") : (rec.steps.find((s) => s.status === "awaiting_input" || s.status === "failed" || s.status === "running") || rec.steps[0] || {}).name;
   const head = el("div", {});
   const stepsList = el("ul", { class: "steps-list", id: "steps", "aria-label": "Steps" });
   const detail = el("div", { id: "step-detail", class: "panel", "aria-live": "polite" });
