@@ -92,7 +92,9 @@ impl Browser {
                     .await;
                 match attempt {
                     Ok(c) => break c,
-                    Err(e) if Instant::now() > deadline => panic!("cannot start a Chromium session: {e}"),
+                    Err(e) if Instant::now() > deadline => {
+                        panic!("cannot start a Chromium session: {e}")
+                    }
                     Err(_) => tokio::time::sleep(Duration::from_millis(150)).await,
                 }
             }
@@ -134,7 +136,10 @@ impl Browser {
             if Instant::now() > deadline {
                 self.shot("timeout");
                 let text = self.js("return document.querySelector('main').innerText", vec![]);
-                panic!("the page never showed {what}; it shows:\n{}", text.as_str().unwrap_or(""));
+                panic!(
+                    "the page never showed {what}; it shows:\n{}",
+                    text.as_str().unwrap_or("")
+                );
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -250,6 +255,22 @@ fn the_list_shows_a_released_workflow_and_its_dag_turns_green_live_when_started(
     let log = std::fs::read_to_string(t.home().join("logs").join(&id).join("a.log")).unwrap();
     assert!(log.contains("hello console"), "{log}");
 
+    // A step of the DAG is reached with the keyboard: Enter opens it in its execution.
+    b.js(
+        "document.querySelector('#dag .node[data-step=c]').focus(); return true",
+        vec![],
+    );
+    b.rt.block_on(async {
+        let active = b.c().active_element().await?;
+        active.send_keys("\u{E007}").await
+    })
+    .unwrap();
+    b.wait_js(
+        "step c's details",
+        "const d = document.querySelector('#step-detail h2'); return d && d.innerText.startsWith('c')",
+    );
+    b.shot("step");
+
     // Back on the list, the last execution shows.
     b.goto(&s.url("/"));
     b.wait_js(
@@ -266,24 +287,41 @@ fn a_failed_step_is_retried_from_the_execution_page() {
     let t = Test::new();
     let flag = t.at("second-time");
     // Fails the first time, succeeds after.
-    let cmd = format!("if [ -e '{flag}' ]; then echo fine; else touch '{flag}'; echo broken >&2; exit 1; fi");
+    let cmd = format!(
+        "if [ -e '{flag}' ]; then echo fine; else touch '{flag}'; echo broken >&2; exit 1; fi"
+    );
     let script = t
-        .write("flaky.rhai", &flow("flaky", "", &[job("flaky", &cmd)], &["flaky"]))
+        .write(
+            "flaky.rhai",
+            &flow("flaky", "", &[job("flaky", &cmd)], &["flaky"]),
+        )
         .at("flaky.rhai");
-    let ran = t.wf(&["run", &script, "--storage", &format!("out={}", t.at("root")), "--json"]);
+    let ran = t.wf(&[
+        "run",
+        &script,
+        "--storage",
+        &format!("out={}", t.at("root")),
+        "--json",
+    ]);
     ran.status(1);
     let id = ran.id();
     let s = Server::start(&t);
 
     b.goto(&s.url(&format!("/#/executions/{id}")));
-    b.wait_for("the failed step", "#dag .node[data-step=flaky][data-status=failed]");
+    b.wait_for(
+        "the failed step",
+        "#dag .node[data-step=flaky][data-status=failed]",
+    );
     b.wait_js(
         "the failed step's log",
         "const l = document.querySelector('#step-log'); return l && l.textContent.includes('broken')",
     );
     b.shot("failed");
     b.click("button[data-action=retry-step]");
-    b.wait_for("the step executed", "#dag .node[data-step=flaky][data-status=executed]");
+    b.wait_for(
+        "the step executed",
+        "#dag .node[data-step=flaky][data-status=executed]",
+    );
     b.wait_js(
         "the execution executed",
         "const h = document.querySelector('h1 .badge'); return h && h.dataset.status === 'executed'",
@@ -305,7 +343,10 @@ let answer = wf.Placeholder(#{ name: "answer", placeholder_type: wf.PlaceholderT
 "#;
     let ask = job(
         "ask",
-        &format!("printf '%s' \"$WF_PARAM_ANSWER\" > '{}'", t.at("answer.txt")),
+        &format!(
+            "printf '%s' \"$WF_PARAM_ANSWER\" > '{}'",
+            t.at("answer.txt")
+        ),
     )
     .param("answer", "answer");
     let script = t
@@ -322,7 +363,10 @@ let answer = wf.Placeholder(#{ name: "answer", placeholder_type: wf.PlaceholderT
     s.wait_status(&id, "awaiting_input");
 
     b.goto(&s.url(&format!("/#/executions/{id}")));
-    b.wait_for("the proceed form", "#proceed-form input[name='param:answer']");
+    b.wait_for(
+        "the proceed form",
+        "#proceed-form input[name='param:answer']",
+    );
     let kind = b.js(
         "return document.querySelector(\"#proceed-form input[name='param:answer']\").type",
         vec![],
@@ -339,7 +383,10 @@ let answer = wf.Placeholder(#{ name: "answer", placeholder_type: wf.PlaceholderT
     assert_eq!(step_status(&s.record(&id), "ask"), "awaiting_input");
     b.fill("#proceed-form input[name='param:answer']", "42");
     b.click("#proceed");
-    b.wait_for("the step executed", "#dag .node[data-step=ask][data-status=executed]");
+    b.wait_for(
+        "the step executed",
+        "#dag .node[data-step=ask][data-status=executed]",
+    );
     b.shot("proceeded");
     let r = s.wait_status(&id, "executed");
     assert_eq!(r["parameters"]["answer"], 42, "{r:#}");
@@ -375,9 +422,25 @@ fn metrics_render_in_their_five_formats_and_the_comparison_charts_them() {
         .write("m.rhai", &flow("metrics", body, &[train], &["train"]))
         .at("m.rhai");
     let storage = format!("out={}", t.at("root"));
-    let one = t.wf(&["run", &script, "--storage", &storage, "--json", "-p", "acc=0.5"]);
+    let one = t.wf(&[
+        "run",
+        &script,
+        "--storage",
+        &storage,
+        "--json",
+        "-p",
+        "acc=0.5",
+    ]);
     one.status(0);
-    let two = t.wf(&["run", &script, "--storage", &storage, "--json", "-p", "acc=0.75"]);
+    let two = t.wf(&[
+        "run",
+        &script,
+        "--storage",
+        &storage,
+        "--json",
+        "-p",
+        "acc=0.75",
+    ]);
     two.status(0);
     let s = Server::start(&t);
 
@@ -399,7 +462,10 @@ fn metrics_render_in_their_five_formats_and_the_comparison_charts_them() {
     b.shot("metrics");
 
     b.goto(&s.url(&format!("/#/compare?ids={},{}", one.id(), two.id())));
-    b.wait_for("the accuracy chart", "figure.metric-chart[data-metric='train.accuracy'] svg rect.bar");
+    b.wait_for(
+        "the accuracy chart",
+        "figure.metric-chart[data-metric='train.accuracy'] svg rect.bar",
+    );
     let bars = b.js(
         "return document.querySelectorAll(\"figure.metric-chart[data-metric='train.accuracy'] rect.bar\").length",
         vec![],
@@ -414,12 +480,18 @@ fn metrics_render_in_their_five_formats_and_the_comparison_charts_them() {
 
     // The comparison is also reached by picking executions from the list.
     b.goto(&s.url("/#/executions"));
-    b.wait_for("the executions", &format!("input.pick[value='{}']", one.id()));
+    b.wait_for(
+        "the executions",
+        &format!("input.pick[value='{}']", one.id()),
+    );
     b.click(&format!("input.pick[value='{}']", one.id()));
     b.click(&format!("input.pick[value='{}']", two.id()));
     b.shot("executions");
     b.click("#compare");
-    b.wait_for("the chart", "figure.metric-chart[data-metric='train.accuracy']");
+    b.wait_for(
+        "the chart",
+        "figure.metric-chart[data-metric='train.accuracy']",
+    );
 }
 
 #[test]
@@ -522,7 +594,11 @@ fn seed_executions(t: &Test, n: usize) {
     let conn = rusqlite::Connection::open(t.home().join("wf.db")).unwrap();
     conn.busy_timeout(Duration::from_secs(10)).unwrap();
     let def: String = conn
-        .query_row("SELECT definition FROM workflow_versions LIMIT 1", [], |r| r.get(0))
+        .query_row(
+            "SELECT definition FROM workflow_versions LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     let tx = conn.unchecked_transaction().unwrap();
     for i in 0..n {

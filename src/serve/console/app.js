@@ -620,7 +620,7 @@ async function viewWorkflow(name, _query, current) {
     el("h2", {}, "Steps"), watchLine, dag,
     form,
     el("h2", {}, "Executions"),
-    el("p", {}, el("a", { href: `#/executions?workflow=${encodeURIComponent(name)}` }, `all ${execs.length} executions of ${name}`)),
+    el("p", {}, el("a", { id: "all-executions", href: `#/executions?workflow=${encodeURIComponent(name)}` }, `all executions of ${name}`)),
     table(["Execution", "Status", "Started", "Duration", "Steps"], execList));
   setTimeout(() => refreshRecord().catch(() => {}), 0);
   return node;
@@ -1071,7 +1071,7 @@ async function viewCompare(query) {
   const section = (title, prefix, data) => {
     const keys = Object.keys(data || {});
     if (!keys.length) return [el("h2", {}, title), el("p", { class: "muted" }, "none")];
-    return [el("h2", {}, title), table(["", ...execs.map((e) => e.execution_id)], keys.map((k) => {
+    return [el("h2", {}, title), table([el("th", { scope: "col" }, ""), ...execs.map((e) => el("th", { scope: "col", class: "num mono" }, e.execution_id))], keys.map((k) => {
       const d = differs.has(`${prefix}${k}`);
       return el("tr", { class: d ? "diff" : "", "data-key": `${prefix}${k}` },
         el("th", { scope: "row" }, k, d ? el("span", { class: "muted" }, " (differs)") : ""),
