@@ -503,6 +503,8 @@ async function viewWorkflow(name, _query, current) {
   const def = w.definition;
   const cfg = w.configuration || {};
   let watching = execs.length ? execs[0].execution_id : null;
+  // Storage roots not in the configuration default to those of the newest execution.
+  const lastRecord = watching ? await api(`/api/executions/${watching}`).catch(() => null) : null;
   const steps = stepObjects(def);
   const watchLine = el("p", { id: "watching", class: "muted" });
   const dag = drawDag(def, (s) => { if (watching) location.hash = `#/executions/${watching}?step=${encodeURIComponent(s)}`; });
@@ -531,7 +533,7 @@ async function viewWorkflow(name, _query, current) {
   }
   const sts = storages(def);
   for (const [sname, s] of sts) {
-    const given = (cfg.storages && cfg.storages[sname]) || "";
+    const given = (cfg.storages && cfg.storages[sname]) || (lastRecord && lastRecord.storages && lastRecord.storages[sname]) || "";
     fields.append(el("div", { class: "field" },
       el("label", { for: `storage-${sname}` }, `storage ${sname}`),
       el("input", { type: "text", id: `storage-${sname}`, name: `storage:${sname}`, value: given, placeholder: "a folder, e.g. runs", required: true }),
