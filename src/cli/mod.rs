@@ -142,7 +142,7 @@ pub enum Command {
     /// The gallery of published workflows: list, show, subscribe
     #[command(subcommand)]
     Gallery(gallery::GalleryCommand),
-    /// Serve the REST API and live events over this home's records
+    /// Serve the web console, the REST API and live events over this home's records
     Serve(release::ServeArgs),
     /// List the inference services of this home
     Services(services::ServicesArgs),

@@ -185,7 +185,7 @@ pub fn workflow(home: Option<&Path>, c: WorkflowCommand) -> i32 {
 
 #[derive(clap::Args, Debug)]
 #[command(
-    after_help = "Beyond 127.0.0.1, every request needs `Authorization: Bearer TOKEN`;\n`wf serve --show-token` prints the token."
+    after_help = "Open the console at http://127.0.0.1:7878/ (or the address given to --bind).\n\nBeyond 127.0.0.1, every request needs `Authorization: Bearer TOKEN`;\n`wf serve --show-token` prints the token, and a browser opens the console once\nas http://HOST:PORT/?token=TOKEN (a cookie keeps it).\n\nExamples:\n  wf serve\n  wf serve --bind 0.0.0.0:7878\n  wf serve --show-token"
 )]
 pub struct ServeArgs {
     /// Address to listen on
