@@ -11,6 +11,7 @@ mod datasets;
 mod faults;
 mod gallery;
 mod invalid;
+mod kernel;
 mod notify;
 mod repl;
 mod run;
