@@ -19,7 +19,10 @@ use crate::script::errors::{parse_error, runtime_error};
 
 /// Where `print` and `debug` output goes while an input runs: to the front-end's writer
 /// when one is set (the kernel's stream), else to stderr.
-pub type PrintTo = Arc<Mutex<Option<Box<dyn FnMut(&str) + Send>>>>;
+pub type PrintTo = Arc<Mutex<Option<Writer>>>;
+
+/// A front-end's writer of what a script prints.
+pub type Writer = Box<dyn FnMut(&str) + Send>;
 
 fn print_line(to: &PrintTo, line: &str) {
     let mut guard = to.lock().unwrap_or_else(|p| p.into_inner());
@@ -160,7 +163,7 @@ impl Session {
     }
 
     /// Sends what `print` and `debug` write to `write` (`None`: back to stderr).
-    pub fn print_to(&self, write: Option<Box<dyn FnMut(&str) + Send>>) {
+    pub fn print_to(&self, write: Option<Writer>) {
         *self.print_to.lock().unwrap_or_else(|p| p.into_inner()) = write;
     }
 

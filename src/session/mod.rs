@@ -59,7 +59,7 @@ pub struct LocalDev {
 #[derive(Debug, Clone)]
 pub enum Said {
     Text(String),
-    Next(NextView),
+    Next(Box<NextView>),
 }
 
 impl Said {
@@ -530,7 +530,7 @@ impl LocalDev {
             .map_err(|e| fail(e.to_string(), at))?;
         let view = NextView::new(&report, s);
         drop(st);
-        self.tell(Said::Next(view));
+        self.tell(Said::Next(Box::new(view)));
         // The report is the interface; the value stays quiet in the REPL.
         Ok(Dynamic::UNIT)
     }
@@ -541,7 +541,7 @@ fn storages_used(workflow: &Arc<Obj>, steps: &[String]) -> Vec<String> {
     let w = crate::model::workflow::Workflow::read(workflow);
     let mut used: Vec<String> = Vec::new();
     for step in &w.steps {
-        if !steps.is_empty() && !steps.iter().any(|s| *s == step.name) {
+        if !steps.is_empty() && !steps.contains(&step.name) {
             continue;
         }
         for (k, v) in &step.obj.args {

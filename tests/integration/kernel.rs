@@ -344,6 +344,10 @@ fn kernel_shows_a_workflow_as_html_and_debugs_it_phase_by_phase() {
     assert_eq!(shown.json["parameters"]["epochs"], 3);
 }
 
+/// A loop that runs until the sandbox's time limit (10 s) stops it: each turn is slow, so the
+/// operation limit is far.
+const LOOP: &str = "let a = []; loop { a.pad(20000, 0); a.clear(); }";
+
 #[test]
 fn kernel_interrupt_stops_a_running_phase_and_a_long_loop() {
     let t = Test::new();
@@ -363,7 +367,7 @@ fn kernel_interrupt_stops_a_running_phase_and_a_long_loop() {
             {"execute": storage},
             {"execute": "workflow.debug(#{})"},
             {"execute": "workflow.next()", "interrupt_after": 2.0, "timeout": 30},
-            {"execute": "let n = 0; loop { n += 1; }", "interrupt_after": 1.0, "timeout": 30},
+            {"execute": LOOP, "interrupt_after": 1.0, "timeout": 30},
             {"execute": "1 + 1"},
         ]),
     ) else {
@@ -392,7 +396,9 @@ fn kernel_interrupt_stops_a_running_phase_and_a_long_loop() {
     );
     assert_eq!(r[4]["reply"]["status"], "error", "{:#}", r[4]);
     assert!(
-        r[4]["reply"]["traceback"].to_string().contains("interrupt"),
+        r[4]["reply"]["traceback"]
+            .to_string()
+            .contains("interrupted"),
         "{:#}",
         r[4]
     );
@@ -439,6 +445,49 @@ fn kernel_shutdown_leaves_no_process_behind() {
         wait_until(Duration::from_secs(5), || !alive(pid)),
         "the phase's process {pid} outlived the kernel"
     );
+}
+
+#[test]
+fn kernel_answers_heartbeats_signs_replies_and_drops_bad_signatures() {
+    let t = Test::new();
+    let script = Path::new(MANIFEST_DIR).join("tests/fixtures/kernel/wire.py");
+    let out = match Command::new("python3")
+        .arg(script)
+        .arg(env!("CARGO_BIN_EXE_wf"))
+        .arg(t.dir())
+        .env("WF_HOME", t.home())
+        .output()
+    {
+        Ok(o) => o,
+        Err(e) => {
+            may_skip(&format!("python3 cannot be started: {e}"));
+            return;
+        }
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "no JSON ({e}):\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    if let Some(reason) = v["skip"].as_str() {
+        may_skip(reason);
+        return;
+    }
+    assert_eq!(v["heartbeat"], "ping", "{v:#}");
+    assert_eq!(v["bad_signature"], "dropped", "{v:#}");
+    assert_eq!(v["reply_signed"], true, "{v:#}");
+    let info = &v["kernel_info"];
+    assert_eq!(info["protocol_version"], "5.3", "{v:#}");
+    assert_eq!(info["language_info"]["name"], "rhai");
+    assert_eq!(info["language_info"]["file_extension"], ".rhai");
+    assert_eq!(v["unknown"]["msg_type"], "frobnicate_reply", "{v:#}");
+    assert_eq!(v["unknown"]["content"]["status"], "error", "{v:#}");
+    assert_eq!(v["exit_after_sigterm"], 0, "{v:#}");
+    let stderr = v["stderr"].as_str().unwrap();
+    assert!(stderr.contains("a bad signature"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
 #[test]
