@@ -229,13 +229,20 @@ async fn serve(conn: Connection, home: PathBuf, storage: Vec<String>) -> i32 {
 /// The shell or control channel: requests one at a time, each between `busy` and `idle`.
 async fn channel(kernel: Arc<Kernel>, mut socket: zeromq::RouterSocket, name: &'static str) {
     let mut count: u64 = 0;
+    // After a cell fails, the requests that were already queued behind it (a notebook's
+    // "Run All") are taken off the socket before the error is replied, and the cells among
+    // them are aborted, as `stop_on_error` asks; requests sent after the reply run again.
+    let mut queued: std::collections::VecDeque<(Vec<Bytes>, bool)> = Default::default();
     loop {
-        let frames = match socket.recv().await {
-            Ok(m) => m.into_vec(),
-            Err(e) => {
-                log!("the {name} channel stopped: {e}");
-                return;
-            }
+        let (frames, abort) = match queued.pop_front() {
+            Some(q) => q,
+            None => match socket.recv().await {
+                Ok(m) => (m.into_vec(), false),
+                Err(e) => {
+                    log!("the {name} channel stopped: {e}");
+                    return;
+                }
+            },
         };
         let msg = match Message::parse(frames, &kernel.signer) {
             Ok(m) => m,
@@ -245,7 +252,24 @@ async fn channel(kernel: Arc<Kernel>, mut socket: zeromq::RouterSocket, name: &'
             }
         };
         kernel.iopub.status(&msg, "busy");
-        let replies = handle(&kernel, &msg, &mut count).await;
+        let replies = if abort && msg.msg_type() == "execute_request" {
+            vec![(
+                "execute_reply".to_string(),
+                json!({ "status": "aborted", "execution_count": count }),
+            )]
+        } else {
+            let replies = handle(&kernel, &msg, &mut count).await;
+            let failed = replies
+                .iter()
+                .any(|(t, c)| t == "execute_reply" && c["status"] == "error");
+            if failed && msg.content["stop_on_error"].as_bool().unwrap_or(true) {
+                // A zero timeout takes only what has already arrived.
+                while let Ok(Ok(m)) = tokio::time::timeout(Duration::ZERO, socket.recv()).await {
+                    queued.push_back((m.into_vec(), true));
+                }
+            }
+            replies
+        };
         for (msg_type, content) in replies {
             let reply = Message::new(&kernel.session, &msg_type, Some(&msg), content);
             if let Ok(frames) = ZmqMessage::try_from(reply.to_frames(&kernel.signer)) {

@@ -315,6 +315,10 @@ impl Session {
                     let mut buf = Vec::new();
                     crate::cli::records::show_to(&mut buf, &self.home, &id);
                     o.out = String::from_utf8_lossy(&buf).into_owned();
+                    o.shown = crate::store::Store::open(&self.home)
+                        .and_then(|st| st.record(&id))
+                        .ok()
+                        .map(|r| Shown::Record(r.to_json()));
                 }
                 None => o.err = "no execution yet: `workflow.debug(#{})` starts one, `workflow.run(#{})` runs it all\n".into(),
             },

@@ -158,6 +158,8 @@ fn kernel_cells_share_one_session_with_the_repls_diagnostics_and_completion() {
             {"is_complete": "let w = wf.Workflow(#{ name: \"a\","},
             {"is_complete": "let a = [1, 2];"},
             {"execute": ":nonsense"},
+            {"batch": ["let z = 1;", "let z = nowhere;", "z = 3;", "z"]},
+            {"execute": "z"},
         ]),
     ) else {
         return;
@@ -228,6 +230,29 @@ fn kernel_cells_share_one_session_with_the_repls_diagnostics_and_completion() {
     assert_eq!(r[11]["reply"]["status"], "complete", "{:#}", r[11]);
     // A `:` command that does not exist is an error too.
     assert_eq!(r[12]["reply"]["status"], "error", "{:#}", r[12]);
+    // Cells queued behind a failed one are aborted ("Run All" stops at the error); the next
+    // cell runs again.
+    let statuses: Vec<&Value> = r[13]["replies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| &x["status"])
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            &json!("ok"),
+            &json!("error"),
+            &json!("aborted"),
+            &json!("aborted")
+        ],
+        "{:#}",
+        r[13]
+    );
+    assert_eq!(
+        iopub(ok(&r[14]), "execute_result")[0]["data"]["text/plain"],
+        "1"
+    );
 }
 
 #[test]
