@@ -116,7 +116,8 @@ struct Kernel {
     signer: Signer,
     iopub: Publisher,
     jobs: std::sync::mpsc::Sender<Job>,
-    interrupter: Interrupter,
+    /// Set once the session is built (the channels answer before that).
+    interrupter: std::sync::OnceLock<Interrupter>,
     /// A cell is being evaluated.
     busy: Arc<AtomicBool>,
 }
@@ -204,26 +205,44 @@ async fn serve(conn: Connection, home: PathBuf, storage: Vec<String>) -> i32 {
     // Nothing is asked on stdin (cells never prompt); the socket is bound so clients connect.
     let _stdin = stdin;
 
-    let interrupter = match ready_rx.await {
-        Ok(i) => i,
-        Err(_) => {
-            log!("error: the session could not be started");
-            return exit::FAILED;
-        }
-    };
     let kernel = Arc::new(Kernel {
         session: session_id,
         signer,
         iopub,
         jobs,
-        interrupter,
+        interrupter: std::sync::OnceLock::new(),
         busy,
     });
+    // The session is built meanwhile; requests that need it wait in the jobs' queue, the
+    // others (kernel_info_request first) are answered at once.
+    {
+        let kernel = kernel.clone();
+        tokio::spawn(async move {
+            match ready_rx.await {
+                Ok(i) => {
+                    let _ = kernel.interrupter.set(i);
+                }
+                Err(_) => {
+                    log!("error: the session could not be started");
+                    std::process::exit(exit::FAILED);
+                }
+            }
+        });
+    }
     watch_signals(kernel.clone());
     watch_parent(kernel.clone());
     tokio::spawn(channel(kernel.clone(), control, "control"));
     channel(kernel, shell, "shell").await;
     exit::OK
+}
+
+impl Kernel {
+    /// Stops the cell under way: its evaluation and its phase.
+    fn interrupt(&self) {
+        if let Some(i) = self.interrupter.get() {
+            i.interrupt();
+        }
+    }
 }
 
 /// The shell or control channel: requests one at a time, each between `busy` and `idle`.
@@ -345,12 +364,12 @@ async fn handle(kernel: &Kernel, msg: &Message, count: &mut u64) -> Vec<(String,
             }
         }
         "interrupt_request" => {
-            kernel.interrupter.interrupt();
+            kernel.interrupt();
             reply("interrupt_reply", json!({ "status": "ok" }))
         }
         "shutdown_request" => {
             // Stop what runs now; the channel ends the process once the reply is out.
-            kernel.interrupter.interrupt();
+            kernel.interrupt();
             let restart = c["restart"].as_bool().unwrap_or(false);
             reply(
                 "shutdown_reply",
@@ -570,10 +589,10 @@ fn evaluate(
 /// waits for it a while, then exits.
 async fn shut_down(kernel: &Kernel, restart: bool) {
     let _ = restart;
-    kernel.interrupter.interrupt();
+    kernel.interrupt();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while kernel.busy.load(Ordering::SeqCst) && tokio::time::Instant::now() < deadline {
-        kernel.interrupter.interrupt();
+        kernel.interrupt();
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // Let the last replies leave.
@@ -596,7 +615,7 @@ fn watch_signals(kernel: Arc<Kernel>) {
     tokio::spawn(async move {
         loop {
             tokio::select! {
-                Some(()) = int.recv() => kernel.interrupter.interrupt(),
+                Some(()) = int.recv() => kernel.interrupt(),
                 Some(()) = term.recv() => shut_down(&kernel, false).await,
                 Some(()) = hup.recv() => shut_down(&kernel, false).await,
                 else => return,
