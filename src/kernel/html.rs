@@ -245,6 +245,17 @@ pub fn step(obj: &Arc<Obj>) -> String {
     )
 }
 
+/// A value between 0 and 1 (an accuracy, a ratio) as a small bar; nothing for others.
+fn bar(v: &Value) -> String {
+    match v.as_f64() {
+        Some(x) if (0.0..=1.0).contains(&x) => format!(
+            "<svg width=\"100\" height=\"10\"><rect width=\"100\" height=\"10\" fill=\"#e8f0fe\"/><rect width=\"{:.1}\" height=\"10\" fill=\"#4a6fa5\"/></svg>",
+            x * 100.0
+        ),
+        _ => String::new(),
+    }
+}
+
 /// An execution record as text: its status, then a line per step.
 pub fn record_text(r: &Value) -> String {
     let text = |v: &Value| v.as_str().unwrap_or("").to_string();
@@ -302,13 +313,14 @@ pub fn record(r: &Value) -> String {
                     code(&text(&st["name"])),
                     code(k),
                     escape(&short_number(v)),
+                    bar(v),
                 ]);
             }
         }
     }
     if !metrics.is_empty() {
         s.push_str("<p>metrics</p>\n");
-        s.push_str(&table(&["step", "metric", "value"], &metrics));
+        s.push_str(&table(&["step", "metric", "value", ""], &metrics));
     }
     s.push_str("</div>\n");
     s
@@ -347,7 +359,14 @@ pub fn next(v: &NextView) -> String {
             rows.push(vec![format!("output {}", code(k)), code(p)]);
         }
         for (k, m) in &r.metrics {
-            rows.push(vec![format!("metric {}", code(k)), escape(m)]);
+            let shown = m
+                .parse::<f64>()
+                .map(|x| bar(&Value::from(x)))
+                .unwrap_or_default();
+            rows.push(vec![
+                format!("metric {}", code(k)),
+                format!("{} {shown}", escape(m)),
+            ]);
         }
         if let Some(a) = &r.awaits {
             rows.push(vec!["awaits".into(), escape(a)]);
@@ -421,5 +440,9 @@ mod tests {
             "{h}"
         );
         assert!(h.contains("0.9123"), "{h}");
+        assert!(
+            h.contains("<rect width=\"91.2\""),
+            "no bar for the accuracy: {h}"
+        );
     }
 }
