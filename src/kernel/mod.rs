@@ -463,18 +463,7 @@ async fn execute(kernel: &Kernel, msg: &Message, count: &mut u64) -> Vec<(String
     let command = code.trim_start().starts_with(':');
     if !silent {
         for said in &out.said {
-            match said {
-                Said::Text(t) => pubr.stream(msg, "stdout", t),
-                Said::Next(v) => pubr.send(
-                    "display_data",
-                    msg,
-                    json!({
-                        "data": { "text/plain": v.text(), "text/html": html::next(v) },
-                        "metadata": {},
-                        "transient": {},
-                    }),
-                ),
-            }
+            publish_said(pubr, msg, said);
         }
     }
     // A `:` command says its errors in `err`, starting with `error`.
@@ -536,6 +525,22 @@ async fn execute(kernel: &Kernel, msg: &Message, count: &mut u64) -> Vec<(String
     )]
 }
 
+/// What the development state said: text as the cell's stream, `next()`'s report as a display.
+fn publish_said(pubr: &Publisher, parent: &Message, said: &Said) {
+    match said {
+        Said::Text(t) => pubr.stream(parent, "stdout", t),
+        Said::Next(v) => pubr.send(
+            "display_data",
+            parent,
+            json!({
+                "data": { "text/plain": v.text(), "text/html": html::next(v) },
+                "metadata": {},
+                "transient": {},
+            }),
+        ),
+    }
+}
+
 /// The evaluating thread: owns the session and takes jobs until the kernel ends.
 fn evaluate(
     home: PathBuf,
@@ -564,8 +569,15 @@ fn evaluate(
                 session.print_to(Some(Box::new(move |text: &str| {
                     to.stream(&p, "stdout", text)
                 })));
+                // What the development state says, and a run's progress, as it happens.
+                let to = iopub.clone();
+                let p = parent.clone();
+                session.dev.report_live(Some(Box::new(move |said: &Said| {
+                    publish_said(&to, &p, said)
+                })));
                 let out = session.input(&code);
                 session.print_to(None);
+                session.dev.report_live(None);
                 busy.store(false, Ordering::SeqCst);
                 let _ = reply.send(out);
             }

@@ -53,6 +53,36 @@ pub struct LocalDev {
     running: Mutex<Option<Cancel>>,
     /// Storage roots given in the session (`:storage NAME=ROOT`), by name.
     roots: Mutex<Vec<(String, String)>>,
+    /// When set, what the methods report goes here as it is said (the kernel's cell), and a
+    /// run's step changes too.
+    live: Arc<Mutex<Option<LiveWriter>>>,
+}
+
+/// A front-end's writer of reports as they are said.
+pub type LiveWriter = Box<dyn FnMut(&Said) + Send>;
+
+/// Says each step change of a run through the live writer: a run's progress in a cell.
+struct Progress(Arc<Mutex<Option<LiveWriter>>>);
+
+impl crate::exec::events::Listener for Progress {
+    fn on_event(&self, event: &crate::exec::events::Event) {
+        if let crate::exec::events::Event::Step {
+            step,
+            status,
+            reason,
+            ..
+        } = event
+        {
+            let why = reason
+                .as_ref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default();
+            let line = Said::Text(format!("  {step}: {}{why}\n", status.as_str()));
+            if let Some(write) = self.0.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+                write(&line);
+            }
+        }
+    }
 }
 
 /// One thing the development state said: a line of text, or `next()`'s report.
@@ -110,6 +140,7 @@ impl LocalDev {
             captured: Mutex::new(None),
             running: Mutex::new(None),
             roots: Mutex::new(Vec::new()),
+            live: Arc::default(),
         })
     }
 
@@ -137,7 +168,16 @@ impl LocalDev {
         self.tell(Said::Text(text.to_string()));
     }
 
+    /// Sends reports to `write` as they are said instead of keeping them (`None`: keep them).
+    pub fn report_live(&self, write: Option<LiveWriter>) {
+        *self.live.lock().unwrap_or_else(|p| p.into_inner()) = write;
+    }
+
     fn tell(&self, said: Said) {
+        if let Some(write) = self.live.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+            write(&said);
+            return;
+        }
         match self
             .captured
             .lock()
@@ -478,7 +518,16 @@ impl LocalDev {
         let mut req = self.request(workflow, args, &st.values);
         req.defer_missing = debug;
         // The development state never asks at a prompt: `next()` names what is missing.
-        let engine = Engine::new(&self.home, crate::backends::backend);
+        let mut engine = Engine::new(&self.home, crate::backends::backend);
+        let live = self
+            .live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some();
+        if live && !debug {
+            // A debug phase is reported by `next()`; a run's steps are said as they change.
+            engine = engine.listen(Arc::new(Progress(self.live.clone())));
+        }
         let prepared = engine
             .prepare(w, &req)
             .map_err(|e| fail(e.to_string(), at))?;

@@ -354,8 +354,14 @@ fn kernel_shows_a_workflow_as_html_and_debugs_it_phase_by_phase() {
     assert!(args.contains("--epochs=3"), "{args}");
     // `first` ran once in the debug execution, once in the run below.
     assert_eq!(t.count("first.count"), 2);
-    // workflow.run returns the execution record, shown as a table.
-    let rec = iopub(ok(&r[10]), "execute_result");
+    // A run's steps are said in the cell's stream as they change; workflow.run returns the
+    // execution record, shown as a table.
+    let progress = said(ok(&r[10]));
+    assert!(
+        progress.contains("first: running") && progress.contains("first: executed"),
+        "{progress}"
+    );
+    let rec = iopub(&r[10], "execute_result");
     let html = rec[0]["data"]["text/html"].as_str().unwrap();
     assert!(
         html.contains("wf-execution") && html.contains("<code>first</code>"),
