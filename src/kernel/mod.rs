@@ -95,6 +95,8 @@ impl Publisher {
 enum Job {
     Execute {
         code: String,
+        /// Nothing is published for a silent request.
+        silent: bool,
         parent: Box<Message>,
         reply: oneshot::Sender<Output>,
     },
@@ -448,6 +450,7 @@ async fn execute(kernel: &Kernel, msg: &Message, count: &mut u64) -> Vec<(String
         let (tx, rx) = oneshot::channel();
         let _ = kernel.jobs.send(Job::Execute {
             code: code.clone(),
+            silent,
             parent: Box::new(msg.clone()),
             reply: tx,
         });
@@ -559,10 +562,21 @@ fn evaluate(
         match job {
             Job::Execute {
                 code,
+                silent,
                 parent,
                 reply,
             } => {
                 busy.store(true, Ordering::SeqCst);
+                if silent {
+                    session.print_to(Some(Box::new(|_: &str| {})));
+                    session.dev.report_live(Some(Box::new(|_: &Said| {})));
+                    let out = session.input(&code);
+                    session.print_to(None);
+                    session.dev.report_live(None);
+                    busy.store(false, Ordering::SeqCst);
+                    let _ = reply.send(out);
+                    continue;
+                }
                 // `print` goes to the cell's stream as it happens.
                 let to = iopub.clone();
                 let p = parent.clone();

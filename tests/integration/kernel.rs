@@ -160,6 +160,8 @@ fn kernel_cells_share_one_session_with_the_repls_diagnostics_and_completion() {
             {"execute": ":nonsense"},
             {"batch": ["let z = 1;", "let z = nowhere;", "z = 3;", "z"]},
             {"execute": "z"},
+            {"execute": "print(\"quiet\"); let q = 5; q", "silent": true},
+            {"execute": "q"},
         ]),
     ) else {
         return;
@@ -252,6 +254,20 @@ fn kernel_cells_share_one_session_with_the_repls_diagnostics_and_completion() {
     assert_eq!(
         iopub(ok(&r[14]), "execute_result")[0]["data"]["text/plain"],
         "1"
+    );
+    // A silent cell publishes nothing, and still counts in the session.
+    let quiet = ok(&r[15]);
+    let published: Vec<&str> = quiet["iopub"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["msg_type"].as_str())
+        .filter(|t| *t != "status")
+        .collect();
+    assert!(published.is_empty(), "{quiet:#}");
+    assert_eq!(
+        iopub(ok(&r[16]), "execute_result")[0]["data"]["text/plain"],
+        "5"
     );
 }
 
