@@ -9,6 +9,7 @@ pub mod cli;
 pub mod datasets;
 pub mod exec;
 pub mod gallery;
+pub mod kernel;
 pub mod model;
 pub mod models;
 pub mod notify;

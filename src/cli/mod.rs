@@ -37,6 +37,7 @@ mod cluster;
 mod data;
 mod gallery;
 mod graph;
+mod kernel;
 pub mod load;
 mod models;
 mod notify;
@@ -155,6 +156,8 @@ pub enum Command {
     /// The Spark clusters MRS steps submit to
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
+    /// The Jupyter kernel for notebooks (`wf kernel install --user` makes it known to Jupyter)
+    Kernel(kernel::KernelArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -250,5 +253,6 @@ pub fn main() -> i32 {
         Command::Service(c) => services::service(cli.home.as_deref(), c),
         Command::ServiceSupervisor(a) => services::supervisor(cli.home.as_deref(), a),
         Command::Cluster(c) => cluster::cluster(cli.home.as_deref(), c),
+        Command::Kernel(a) => kernel::run(cli.home.as_deref(), a),
     }
 }

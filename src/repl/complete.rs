@@ -4,8 +4,8 @@
 
 use crate::bindings::catalog::{Catalog, Member};
 
-pub const COMMANDS: [&str; 8] = [
-    ":help", ":load", ":graph", ":status", ":params", ":clear", ":quit", ":history",
+pub const COMMANDS: [&str; 9] = [
+    ":help", ":load", ":graph", ":status", ":params", ":clear", ":quit", ":history", ":storage",
 ];
 
 /// What the completer knows about the session.
@@ -315,6 +315,8 @@ mod tests {
         let (_, c) = complete("tr", 2, &known());
         assert_eq!(c, vec!["train"]);
         let (_, c) = complete(":st", 3, &known());
+        assert_eq!(c, vec![":status", ":storage"]);
+        let (_, c) = complete(":sta", 4, &known());
         assert_eq!(c, vec![":status"]);
     }
 

@@ -2,6 +2,17 @@
 //! `workflow.next()`, `workflow.set_placeholder(...)`, `workflow.set_data(...)`, carried out
 //! for real from scripts run by `wf run` and from the REPL. A debug execution is an ordinary
 //! execution in the records: `wf show` sees it and `wf resume` can finish it.
+//!
+//! | file        | holds                                                                |
+//! |-------------|----------------------------------------------------------------------|
+//! | `mod.rs`    | `LocalDev`: the development state's methods, behind `DevHost`        |
+//! | `cell.rs`   | `Session`: one input at a time in one engine and scope (REPL, kernel) |
+//! | `report.rs` | what `next()` reports, as data (the REPL prints it, the kernel draws it) |
+//! | `shown.rs`  | an input's value, typed: workflow, step, execution record, plain     |
+
+pub mod cell;
+pub mod report;
+pub mod shown;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -13,16 +24,15 @@ use serde_json::Value;
 use crate::bindings::DevHost;
 use crate::exec::cancel::Cancel;
 use crate::exec::engine::{runtime, DebugRun, Engine};
-use crate::exec::metrics::metrics_line;
 use crate::exec::params::{check_value, describe_expected};
 use crate::exec::prepare::Request;
-use crate::exec::scheduler::NextReport;
 use crate::exec::signals::cancel_on_signals;
 use crate::model::definition::val_to_json;
-use crate::model::status::{ExecStatus, Status};
+use crate::model::status::ExecStatus;
 use crate::model::val::{Obj, Span, Val};
 use crate::model::validate::validate;
 use crate::model::workflow::{step_names, value_key};
+pub use report::NextView;
 
 #[derive(Default)]
 struct State {
@@ -38,7 +48,57 @@ pub struct LocalDev {
     base: Request,
     state: Mutex<State>,
     /// When set, what the methods report is kept here for the caller (the REPL) to show.
-    captured: Mutex<Option<String>>,
+    captured: Mutex<Option<Vec<Said>>>,
+    /// The phase or run under way, for `interrupt` from another thread (the kernel's control).
+    running: Mutex<Option<Cancel>>,
+    /// Storage roots given in the session (`:storage NAME=ROOT`), by name.
+    roots: Mutex<Vec<(String, String)>>,
+    /// When set, what the methods report goes here as it is said (the kernel's cell), and a
+    /// run's step changes too.
+    live: Arc<Mutex<Option<LiveWriter>>>,
+}
+
+/// A front-end's writer of reports as they are said.
+pub type LiveWriter = Box<dyn FnMut(&Said) + Send>;
+
+/// Says each step change of a run through the live writer: a run's progress in a cell.
+struct Progress(Arc<Mutex<Option<LiveWriter>>>);
+
+impl crate::exec::events::Listener for Progress {
+    fn on_event(&self, event: &crate::exec::events::Event) {
+        if let crate::exec::events::Event::Step {
+            step,
+            status,
+            reason,
+            ..
+        } = event
+        {
+            let why = reason
+                .as_ref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default();
+            let line = Said::Text(format!("  {step}: {}{why}\n", status.as_str()));
+            if let Some(write) = self.0.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+                write(&line);
+            }
+        }
+    }
+}
+
+/// One thing the development state said: a line of text, or `next()`'s report.
+#[derive(Debug, Clone)]
+pub enum Said {
+    Text(String),
+    Next(Box<NextView>),
+}
+
+impl Said {
+    pub fn text(&self) -> String {
+        match self {
+            Said::Text(t) => t.clone(),
+            Said::Next(v) => v.text(),
+        }
+    }
 }
 
 fn fail(msg: impl Into<String>, at: &Span) -> Box<EvalAltResult> {
@@ -78,16 +138,24 @@ impl LocalDev {
             base,
             state: Mutex::new(State::default()),
             captured: Mutex::new(None),
+            running: Mutex::new(None),
+            roots: Mutex::new(Vec::new()),
+            live: Arc::default(),
         })
     }
 
     /// Keeps reports for `take_reports` instead of printing them.
     pub fn capture_reports(&self) {
-        *self.captured.lock().unwrap_or_else(|p| p.into_inner()) = Some(String::new());
+        *self.captured.lock().unwrap_or_else(|p| p.into_inner()) = Some(Vec::new());
     }
 
-    /// What was reported since the last call (when capturing).
+    /// What was reported since the last call (when capturing), as text.
     pub fn take_reports(&self) -> String {
+        self.take_said().iter().map(Said::text).collect()
+    }
+
+    /// What was reported since the last call (when capturing), in order.
+    pub fn take_said(&self) -> Vec<Said> {
         self.captured
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -97,18 +165,51 @@ impl LocalDev {
     }
 
     fn say(&self, text: &str) {
+        self.tell(Said::Text(text.to_string()));
+    }
+
+    /// Sends reports to `write` as they are said instead of keeping them (`None`: keep them).
+    pub fn report_live(&self, write: Option<LiveWriter>) {
+        *self.live.lock().unwrap_or_else(|p| p.into_inner()) = write;
+    }
+
+    fn tell(&self, said: Said) {
+        if let Some(write) = self.live.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+            write(&said);
+            return;
+        }
         match self
             .captured
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .as_mut()
         {
-            Some(buf) => buf.push_str(text),
+            Some(buf) => buf.push(said),
             None => {
                 use std::io::Write;
-                let _ = write!(std::io::stderr(), "{text}");
+                let _ = write!(std::io::stderr(), "{}", said.text());
             }
         }
+    }
+
+    /// Stops the phase or run under way, as Ctrl-C does (from another thread).
+    pub fn interrupt(&self) {
+        if let Some(c) = self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            c.cancel("stopped by an interrupt");
+        }
+    }
+
+    /// Keeps `cancel` as what `interrupt` stops while `act` runs.
+    fn while_running<T>(&self, cancel: &Cancel, act: impl FnOnce() -> T) -> T {
+        *self.running.lock().unwrap_or_else(|p| p.into_inner()) = Some(cancel.clone());
+        let out = act();
+        *self.running.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        out
     }
 
     fn lock_state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -155,12 +256,62 @@ impl LocalDev {
         *self.lock_state() = State::default();
     }
 
-    fn request(&self, args: &Obj, values: &HashMap<String, Val>) -> Request {
+    /// Gives the storage `NAME` its root for the runs started here from now on (`ROOT` is
+    /// relative to the session's folder).
+    pub fn set_storage(&self, text: &str) -> Result<(String, PathBuf), String> {
+        let Some((name, root)) = text
+            .split_once('=')
+            .map(|(n, r)| (n.trim(), r.trim()))
+            .filter(|(n, r)| !n.is_empty() && !r.is_empty())
+        else {
+            return Err(format!("`{text}`: write NAME=ROOT"));
+        };
+        // `..` is resolved here, so paths shown later read plainly.
+        let mut path = PathBuf::new();
+        for c in self.base.base_dir.join(root).components() {
+            match c {
+                std::path::Component::ParentDir => {
+                    path.pop();
+                }
+                std::path::Component::CurDir => {}
+                other => path.push(other),
+            }
+        }
+        let mut roots = self.roots.lock().unwrap_or_else(|p| p.into_inner());
+        roots.retain(|(n, _)| n != name);
+        roots.push((name.to_string(), path.to_string_lossy().into_owned()));
+        Ok((name.to_string(), path))
+    }
+
+    /// The storage roots given in the session, as `NAME=ROOT`.
+    pub fn storage_roots(&self) -> Vec<String> {
+        self.roots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(n, r)| format!("{n}={r}"))
+            .collect()
+    }
+
+    fn request(&self, workflow: &Arc<Obj>, args: &Obj, values: &HashMap<String, Val>) -> Request {
         let steps: Vec<String> = step_names(args.arg("steps"))
             .into_iter()
             .map(|(n, _)| n)
             .collect();
+        // Roots given in the session, for the storages the steps that run use (a root for
+        // one they do not use is refused, as `--storage` is).
+        let used = storages_used(workflow, &steps);
+        let mut storage_texts = self.base.storage_texts.clone();
+        for (name, root) in self.roots.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let given = storage_texts
+                .iter()
+                .any(|t| t.split_once('=').is_some_and(|(n, _)| n == name));
+            if used.iter().any(|u| u == name) && !given {
+                storage_texts.push(format!("{name}={root}"));
+            }
+        }
         Request {
+            storage_texts,
             steps: if steps.is_empty() {
                 self.base.steps.clone()
             } else {
@@ -176,7 +327,7 @@ impl LocalDev {
     }
 
     /// The placeholder whose value is kept under `key` (see `value_key`).
-    fn placeholder(workflow: &Arc<Obj>, key: &str) -> Option<Arc<Obj>> {
+    pub(crate) fn placeholder(workflow: &Arc<Obj>, key: &str) -> Option<Arc<Obj>> {
         let mut found = None;
         Val::Obj(workflow.clone()).walk(&mut |v| {
             if let Val::Obj(o) = v {
@@ -364,10 +515,19 @@ impl LocalDev {
             ));
         }
         let mut st = self.lock_state();
-        let mut req = self.request(args, &st.values);
+        let mut req = self.request(workflow, args, &st.values);
         req.defer_missing = debug;
         // The development state never asks at a prompt: `next()` names what is missing.
-        let engine = Engine::new(&self.home, crate::backends::backend);
+        let mut engine = Engine::new(&self.home, crate::backends::backend);
+        let live = self
+            .live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some();
+        if live && !debug {
+            // A debug phase is reported by `next()`; a run's steps are said as they change.
+            engine = engine.listen(Arc::new(Progress(self.live.clone())));
+        }
         let prepared = engine
             .prepare(w, &req)
             .map_err(|e| fail(e.to_string(), at))?;
@@ -388,7 +548,10 @@ impl LocalDev {
             "execution {exec_id} of workflow `{}`\n",
             workflow.name()
         ));
-        let outcome = interruptible(&engine, |engine| engine.run(prepared))
+        let outcome = self
+            .while_running(engine.cancel(), || {
+                interruptible(&engine, |engine| engine.run(prepared))
+            })
             .map_err(|e| fail(e.to_string(), at))?;
         self.lock_state().last_run = Some((exec_id.clone(), outcome.status));
         let record = outcome.record().map_err(|e| fail(e.to_string(), at))?;
@@ -411,13 +574,41 @@ impl LocalDev {
                     .map_err(|e| crate::exec::error::ExecError::System(e.to_string()))
             })
             .map_err(|e| fail(e.to_string(), at))?;
-        let report = s.next(&interrupt).map_err(|e| fail(e.to_string(), at))?;
-        let text = describe_report(&report, s);
+        let report = self
+            .while_running(&interrupt, || s.next(&interrupt))
+            .map_err(|e| fail(e.to_string(), at))?;
+        let view = NextView::new(&report, s);
         drop(st);
-        self.say(&text);
+        self.tell(Said::Next(Box::new(view)));
         // The report is the interface; the value stays quiet in the REPL.
         Ok(Dynamic::UNIT)
     }
+}
+
+/// The storages the steps named (all when none are) use.
+fn storages_used(workflow: &Arc<Obj>, steps: &[String]) -> Vec<String> {
+    let w = crate::model::workflow::Workflow::read(workflow);
+    let mut used: Vec<String> = Vec::new();
+    for step in &w.steps {
+        if !steps.is_empty() && !steps.contains(&step.name) {
+            continue;
+        }
+        for (k, v) in &step.obj.args {
+            if *k == "depend_steps" {
+                continue;
+            }
+            v.walk(&mut |x| {
+                if let Val::Obj(o) = x {
+                    if matches!(o.class(), "Storage" | "InputStorage" | "OutputStorage")
+                        && !used.iter().any(|u| u == o.name())
+                    {
+                        used.push(o.name().to_string());
+                    }
+                }
+            });
+        }
+    }
+    used
 }
 
 /// Runs `act` with Ctrl-C and SIGTERM stopping the execution instead of the process.
@@ -428,81 +619,6 @@ fn interruptible<T>(
     let _signals = cancel_on_signals(runtime()?, engine.cancel().clone())
         .map_err(|e| crate::exec::error::ExecError::System(e.to_string()))?;
     act(engine)
-}
-
-fn describe_report(r: &NextReport, run: &DebugRun) -> String {
-    let exec = run.exec_id();
-    let mut out = String::new();
-    for (name, why) in &r.skipped {
-        out.push_str(&format!("  {name}: skipped: {why}\n"));
-    }
-    if let Some((step, missing)) = &r.needs {
-        let w = run.workflow();
-        let shown: Vec<String> = missing.iter().map(|k| w.shown_key(k)).collect();
-        out.push_str(&format!(
-            "  {step} cannot run yet: it needs {}. Set {}:\n",
-            shown.join(", "),
-            if missing.len() == 1 { "it" } else { "them" }
-        ));
-        for key in missing {
-            let p = LocalDev::placeholder(&w.obj, key);
-            let name = p.as_ref().map_or(key.as_str(), |p| p.name());
-            out.push_str(&format!("    {}\n", set_line(name, p.as_deref())));
-        }
-        return out;
-    }
-    if let Some((name, status, took)) = &r.ran {
-        let rows = run.store().steps(exec).unwrap_or_default();
-        let row = rows.iter().find(|x| &x.name == name);
-        out.push_str(&format!(
-            "  {name}: {} in {:.2}s\n",
-            status.as_str(),
-            took.as_secs_f64()
-        ));
-        if let Some(row) = row {
-            if let Some(res) = row.result() {
-                out.push_str(&format!("    result   {res}\n"));
-            }
-            if let Some(o) = row.outputs.as_ref().and_then(Value::as_object) {
-                for (k, v) in o {
-                    if let Some(p) = v.get("path").and_then(Value::as_str) {
-                        out.push_str(&format!("    output   {k} = {p}\n"));
-                    }
-                }
-            }
-            if let Some(ms) = metrics_line(row.metrics.as_ref()) {
-                out.push_str(&format!("    metrics  {ms}\n"));
-            }
-            if *status == Status::AwaitingInput {
-                if let Some(why) = &row.reason {
-                    // What to do first; then `next()` tries the phase again.
-                    let what = why.split(", then `wf proceed").next().unwrap_or(why);
-                    out.push_str(&format!("    awaits   {what}, then workflow.next()\n"));
-                }
-            }
-            if *status == Status::Failed {
-                if let Some(e) = &row.error {
-                    out.push_str(&format!(
-                        "    error    {}\n",
-                        e.lines().next().unwrap_or("")
-                    ));
-                }
-            }
-            let log = run.store().logs_dir(exec).join(format!("{name}.log"));
-            let tail = crate::backends::job::log_tail(&log, 3);
-            for l in tail.lines().filter(|l| !l.starts_with("== ")) {
-                out.push_str(&format!("    log      {l}\n"));
-            }
-        }
-    } else if r.finished.is_none() && r.skipped.is_empty() {
-        out.push_str("  nothing can run now\n");
-    }
-    match &r.finished {
-        Some(f) => out.push_str(&format!("  the debug execution {exec} has ended: {f}\n")),
-        None if !r.next.is_empty() => out.push_str(&format!("  next: {}\n", r.next.join(", "))),
-        None => {}
-    }
-    out
 }
 
 /// The line to type to give a parameter a value.

@@ -12,6 +12,7 @@ mod datasets;
 mod faults;
 mod gallery;
 mod invalid;
+mod kernel;
 mod notify;
 mod repl;
 mod run;
