@@ -133,10 +133,15 @@ fn main() {
         let pages = [
             ("workflows", "/".to_string()),
             ("executions (1,000)", "/#/executions".to_string()),
-            ("an execution", format!("/#/executions/{}", ids[ids.len() / 2])),
+            (
+                "an execution",
+                format!("/#/executions/{}", ids[ids.len() / 2]),
+            ),
             ("a workflow", "/#/workflows/one".to_string()),
         ];
-        println!("first usable paint, {LOADS} fresh loads each, {EXECUTIONS} executions in the records:");
+        println!(
+            "first usable paint, {LOADS} fresh loads each, {EXECUTIONS} executions in the records:"
+        );
         for (what, path) in pages {
             let mut times = Vec::new();
             for _ in 0..LOADS + 1 {
@@ -156,7 +161,10 @@ fn main() {
                             .execute("return document.querySelector('main').innerText", vec![])
                             .await
                             .unwrap();
-                        panic!("{what} never drew; the page shows:\n{}", text.as_str().unwrap_or(""));
+                        panic!(
+                            "{what} never drew; the page shows:\n{}",
+                            text.as_str().unwrap_or("")
+                        );
                     }
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 };
