@@ -12,6 +12,7 @@ pub mod gallery;
 pub mod model;
 pub mod models;
 pub mod notify;
+pub mod pools;
 pub mod registry;
 pub mod repl;
 pub mod script;

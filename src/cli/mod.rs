@@ -40,6 +40,7 @@ mod graph;
 pub mod load;
 mod models;
 mod notify;
+mod pool;
 mod progress;
 mod prompt;
 pub mod records;
@@ -155,6 +156,9 @@ pub enum Command {
     /// The Spark clusters MRS steps submit to
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
+    /// Resource pools: Ray and Slurm clusters that job steps run on
+    #[command(subcommand)]
+    Pool(pool::PoolCommand),
 }
 
 #[derive(clap::Args, Debug)]
@@ -233,7 +237,7 @@ pub fn main() -> i32 {
         Command::Proceed(a) => run::proceed(cli.home.as_deref(), a),
         Command::Stop(a) => records::stop(cli.home.as_deref(), a),
         Command::Resume(a) => run::resume(cli.home.as_deref(), a),
-        Command::Flavors(a) => records::flavors(a),
+        Command::Flavors(a) => records::flavors(cli.home.as_deref(), a),
         Command::Algorithm(c) => records::algorithm(cli.home.as_deref(), c),
         Command::Datasets(a) => data::datasets(cli.home.as_deref(), a),
         Command::Dataset(c) => data::dataset(cli.home.as_deref(), c),
@@ -250,5 +254,6 @@ pub fn main() -> i32 {
         Command::Service(c) => services::service(cli.home.as_deref(), c),
         Command::ServiceSupervisor(a) => services::supervisor(cli.home.as_deref(), a),
         Command::Cluster(c) => cluster::cluster(cli.home.as_deref(), c),
+        Command::Pool(c) => pool::pool(cli.home.as_deref(), c),
     }
 }
