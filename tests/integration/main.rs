@@ -12,6 +12,7 @@ mod faults;
 mod gallery;
 mod invalid;
 mod notify;
+mod pools;
 mod repl;
 mod run;
 mod scripts;

@@ -354,6 +354,8 @@ fn remote_plan(
         }
     }
     let spool = ctx.home().join("pools").join(ctx.exec_id());
+    // The cluster runs in other folders (and on other nodes): every path it gets is absolute.
+    let spool = std::path::absolute(&spool).unwrap_or(spool);
     if matches!(pool.kind, crate::pools::PoolKind::Slurm { .. }) {
         // Slurm runs in the code folder as it is and writes its output into the home.
         pool.check_visible("the code folder", &placed.code_dir)?;
