@@ -245,7 +245,7 @@ pub enum JobState {
 }
 
 fn state_word(word: &str, exit_file: &Path) -> JobState {
-    let word = word.trim().split_whitespace().next().unwrap_or("");
+    let word = word.split_whitespace().next().unwrap_or("");
     match word {
         "PENDING" | "CONFIGURING" | "REQUEUED" | "RESIZING" | "SUSPENDED" => JobState::Pending,
         "RUNNING" | "COMPLETING" | "STAGE_OUT" | "SIGNALING" => JobState::Running,
