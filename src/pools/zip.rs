@@ -9,8 +9,13 @@ use std::path::Path;
 const SKIPPED: &[&str] = &[".git", "__pycache__", ".wf", ".hg", ".svn"];
 
 /// The zip of every file under `dir` (symbolic links followed inside it), at most `limit`
-/// bytes of content; `skip` is a folder to leave out (the home).
-pub fn zip_dir(dir: &Path, skip: Option<&Path>, limit: u64) -> Result<Vec<u8>, String> {
+/// bytes of content, and the `extra` files; `skip` is a folder to leave out (the home).
+pub fn zip_dir(
+    dir: &Path,
+    skip: Option<&Path>,
+    limit: u64,
+    extra: &[(&str, &[u8])],
+) -> Result<Vec<u8>, String> {
     let mut files = Vec::new();
     let walk = walkdir::WalkDir::new(dir)
         .follow_links(true)
@@ -51,6 +56,10 @@ pub fn zip_dir(dir: &Path, skip: Option<&Path>, limit: u64) -> Result<Vec<u8>, S
                 .unwrap_or(0o644)
         };
         files.push((rel, bytes, mode));
+    }
+    for (name, bytes) in extra {
+        files.retain(|(n, _, _)| n != name);
+        files.push((name.to_string(), bytes.to_vec(), 0o644));
     }
     Ok(stored_zip(&files))
 }
@@ -145,8 +154,8 @@ mod tests {
         std::fs::write(dir.path().join("train.py"), "print('hi')\n").unwrap();
         std::fs::write(dir.path().join("pkg/a.txt"), "a").unwrap();
         std::fs::write(dir.path().join("pkg/__pycache__/x.pyc"), "x").unwrap();
-        let a = zip_dir(dir.path(), None, 1 << 20).unwrap();
-        let b = zip_dir(dir.path(), None, 1 << 20).unwrap();
+        let a = zip_dir(dir.path(), None, 1 << 20, &[]).unwrap();
+        let b = zip_dir(dir.path(), None, 1 << 20, &[]).unwrap();
         assert_eq!(a, b);
         let z = dir.path().join("out.zip");
         std::fs::write(&z, &a).unwrap();
@@ -162,6 +171,6 @@ mod tests {
             );
             assert!(!listing.contains("x.pyc"), "{listing}");
         }
-        assert!(zip_dir(dir.path(), None, 5).is_err());
+        assert!(zip_dir(dir.path(), None, 5, &[]).is_err());
     }
 }

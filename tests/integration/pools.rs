@@ -185,6 +185,11 @@ echo "job done"
 
 /// A local step `prep`, then `train` on `flavor` (a pool's) reading prep's output.
 fn pooled_flow(t: &Test, flavor: &str) -> String {
+    pooled_flow_with(t, flavor, "wf.steps.StepPolicy(#{})")
+}
+
+/// `pooled_flow` with `train` under `policy`.
+fn pooled_flow_with(t: &Test, flavor: &str, policy: &str) -> String {
     t.write("code/job.sh", JOB);
     let script = format!(
         r#"let storage = wf.data.OutputStorage(#{{ name: "out" }});
@@ -205,6 +210,7 @@ let train = wf.steps.JobStep(#{{
     spec: wf.steps.JobSpec(#{{ resource: wf.steps.JobResource(#{{ flavor: {flavor} }}) }}),
     inputs: [wf.steps.JobInput("data", prep.outputs["out"].as_input())],
     outputs: [wf.steps.JobOutput("metrics", #{{ metrics_config: wf.data.MetricsConfig(storage.join("metrics.json", #{{ create_dir: false }})) }})],
+    policy: {policy},
 }});
 wf.Workflow(#{{ name: "pooled", desc: "a step on a pool", steps: [prep, train], storages: [storage] }})
 "#,
@@ -402,6 +408,78 @@ fn ray_wf_stop_stops_the_ray_job_with_or_without_its_runner() {
         "the Ray job was not stopped: {}",
         ray_status(&addr, &id)
     );
+}
+
+#[test]
+fn ray_a_timed_out_attempt_stops_its_job_and_a_retry_submits_a_new_one() {
+    let Some(addr) = ray() else { return };
+    let t = Test::new();
+    add_ray_pool(&t, &addr);
+    let flow = pooled_flow_with(
+        &t,
+        r#""ray:cpu-1""#,
+        "wf.steps.StepPolicy(#{ max_execution_minutes: 0.1, retries: 1 })",
+    );
+    let r = t.run_flow(&flow, &["-p", "sleep=120"]);
+    r.status(1);
+    assert_eq!(r.step_status("train"), "failed", "{r:?}");
+    let error = r.step("train")["error"].as_str().unwrap_or("");
+    assert!(error.contains("timed out"), "{r:?}");
+    assert_eq!(r.step("train")["attempt"], 2, "{r:?}");
+    // A new remote job per attempt (each found stopped below); on a slow cluster the second
+    // may be stopped before its entrypoint began.
+    assert!(t.count("starts") >= 1);
+    let exec = r.id();
+    for attempt in [1, 2] {
+        let id = format!("wf-{exec}-train-{attempt}");
+        assert!(
+            wait_until(Duration::from_secs(30), || ray_status(&addr, &id)
+                == "STOPPED"),
+            "{id} was not stopped: {}",
+            ray_status(&addr, &id)
+        );
+    }
+}
+
+#[test]
+fn ray_node_count_2_runs_two_ranks_in_a_placement_group() {
+    let Some(addr) = ray() else { return };
+    let t = Test::new();
+    add_ray_pool(&t, &addr);
+    t.write("code/README", "ranks\n");
+    let ranks = t.at("ranks");
+    let script = format!(
+        r#"let storage = wf.data.OutputStorage(#{{ name: "out" }});
+let train = wf.steps.JobStep(#{{
+    name: "train",
+    algorithm: wf.BaseAlgorithm(#{{ code_dir: "code", command: {cmd} }}),
+    spec: wf.steps.JobSpec(#{{ resource: wf.steps.JobResource(#{{ flavor: "ray:cpu-1", node_count: 2 }}) }}),
+    inputs: [wf.steps.JobInput("data", wf.data.OBSPath("code"))],
+    outputs: [wf.steps.JobOutput("out", #{{ obs_config: wf.data.OBSOutputConfig(storage.join("o")) }})],
+}});
+wf.Workflow(#{{ name: "ranks", desc: "two ranks", steps: [train], storages: [storage] }})
+"#,
+        cmd = crate::test::q(&format!(
+            "echo \"$RANK/$WORLD_SIZE $LOCAL_RANK $MASTER_ADDR:$MASTER_PORT $WF_STEP_NAME\" >> {ranks}"
+        ))
+    );
+    t.write("flow.rhai", &script);
+    let r = t.run_flow(&t.at("flow.rhai"), &[]);
+    r.status(0);
+    let mut lines: Vec<String> = t.read("ranks").lines().map(str::to_string).collect();
+    lines.sort();
+    assert_eq!(lines.len(), 2, "{lines:?}\n{r:?}");
+    assert!(
+        lines[0].starts_with("0/2 0 ") && lines[1].starts_with("1/2 1 "),
+        "{lines:?}"
+    );
+    let master = |l: &str| l.split(' ').nth(2).unwrap_or("").to_string();
+    assert_eq!(
+        master(&lines[0]),
+        master(&lines[1]),
+        "one rendezvous: {lines:?}"
+    );
+    assert!(lines.iter().all(|l| l.ends_with(" train")), "{lines:?}");
 }
 
 #[test]

@@ -325,8 +325,8 @@ struct Placed<'a> {
     outputs: &'a IndexMap<String, Value>,
 }
 
-/// A job for the pool `pool`, refused when the pool or its flavor is unknown, a path it is
-/// given is not one its nodes see, or it cannot run that many nodes.
+/// A job for the pool `pool`, refused when the pool or its flavor is unknown, or a path it
+/// is given is not one its nodes see.
 fn remote_plan(
     step: &Step,
     ctx: &PlanCtx,
@@ -336,12 +336,6 @@ fn remote_plan(
 ) -> Result<RemoteJob, String> {
     let pool = crate::pools::named(ctx.store, pool).map_err(|e| e.to_string())?;
     let flavor = pool.flavor(flavor_id).map_err(|e| e.to_string())?;
-    if placed.nodes > 1 && matches!(pool.kind, crate::pools::PoolKind::Ray { .. }) {
-        return Err(format!(
-            "`node_count` {} on Ray pool `{}`: a Ray pool runs one worker per job step so far;              use node_count 1, or a Slurm pool for several nodes",
-            placed.nodes, pool.name
-        ));
-    }
     let path_of = |v: &Value| v["path"].as_str().map(PathBuf::from);
     for (name, v) in placed.inputs {
         if let Some(p) = path_of(v) {

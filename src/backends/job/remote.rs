@@ -23,6 +23,9 @@ use crate::pools::{Pool, PoolFlavor, PoolKind};
 /// The largest code folder sent to Ray as a job's working directory.
 const PACKAGE_LIMIT: u64 = 100 << 20;
 
+/// The launcher of a job's ranks on Ray (`node_count > 1`), shipped in its package.
+const RANKS_LAUNCHER: (&str, &str) = ("_wf_ray_ranks.py", include_str!("../../pools/ray_ranks.py"));
+
 /// How a remote job ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RemoteEnd {
@@ -188,18 +191,40 @@ impl RemoteJob {
         let mut metadata = Map::new();
         metadata.insert("wf_execution".into(), json!(self.exec_id));
         metadata.insert("wf_step".into(), json!(self.step));
+        let command = argv
+            .iter()
+            .map(|a| slurm::sh(a))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let (cpus, gpus, memory) = (
+            self.flavor.cpu as f64,
+            self.flavor.gpu as f64,
+            self.flavor.memory_mib << 20,
+        );
+        if self.nodes > 1 {
+            // The launcher takes no resources itself: each rank's bundle holds the flavor.
+            return Submission {
+                id: id.to_string(),
+                entrypoint: format!(
+                    "python3 {} {} {cpus} {gpus} {memory} -- {command}",
+                    RANKS_LAUNCHER.0, self.nodes
+                ),
+                working_dir,
+                env,
+                cpus: 0.0,
+                gpus: 0.0,
+                memory_bytes: 0,
+                metadata,
+            };
+        }
         Submission {
             id: id.to_string(),
-            entrypoint: argv
-                .iter()
-                .map(|a| slurm::sh(a))
-                .collect::<Vec<_>>()
-                .join(" "),
+            entrypoint: command,
             working_dir,
             env,
-            cpus: self.flavor.cpu as f64,
-            gpus: self.flavor.gpu as f64,
-            memory_bytes: self.flavor.memory_mib << 20,
+            cpus,
+            gpus,
+            memory_bytes: memory,
             metadata,
         }
     }
@@ -240,11 +265,14 @@ impl RemoteJob {
                 }
                 let dir = self.code_dir.clone();
                 let home = self.home.clone();
+                let ranks = self.nodes > 1;
                 let zipped = tokio::task::spawn_blocking(move || {
                     if !dir.is_dir() {
                         return Err(format!("the code folder {} does not exist", dir.display()));
                     }
-                    crate::pools::zip::zip_dir(&dir, Some(&home), PACKAGE_LIMIT)
+                    let launcher = [(RANKS_LAUNCHER.0, RANKS_LAUNCHER.1.as_bytes())];
+                    let extra: &[(&str, &[u8])] = if ranks { &launcher } else { &[] };
+                    crate::pools::zip::zip_dir(&dir, Some(&home), PACKAGE_LIMIT, extra)
                 })
                 .await
                 .unwrap_or_else(|e| Err(e.to_string()));
