@@ -292,6 +292,8 @@ fn check_ran_on_pool(t: &Test, r: &crate::test::Ran, pool: &str) {
         .stdout_contains(&format!("job on pool {pool} rank 0 of 1"))
         .stdout_contains("job done")
         .stdout_contains("--data=");
+    // A re-attached job's output is copied on from where the dead runner left it.
+    assert_eq!(logs.stdout.matches("job on pool").count(), 1, "{logs:?}");
 }
 
 // ---------------------------------------------------------------------------------------------

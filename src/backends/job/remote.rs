@@ -99,16 +99,64 @@ fn job_name(exec: &str, step: &str, attempt: u32) -> String {
 /// Appends to the step's log.
 struct Log {
     file: Option<std::fs::File>,
+    /// What the log already holds of the remote job's output, copied by a runner that died:
+    /// a re-attached job's output is copied on from there, not again from its start.
+    copied: Vec<u8>,
+}
+
+/// The text after the last header of `step` in its log, less a line saying it re-attached.
+fn copied_after_header(log: &[u8], step: &str) -> Vec<u8> {
+    let header = format!("== {step}: attempt ");
+    let at = log
+        .windows(header.len())
+        .rposition(|w| w == header.as_bytes())
+        .filter(|&i| i == 0 || log[i - 1] == b'\n');
+    let Some(at) = at else { return Vec::new() };
+    let mut rest = &log[at..];
+    let skip_line = |rest: &mut &[u8]| {
+        let end = rest
+            .iter()
+            .position(|b| *b == b'\n')
+            .map_or(rest.len(), |i| i + 1);
+        *rest = &rest[end..];
+    };
+    skip_line(&mut rest);
+    if rest.starts_with(b"re-attached to ") {
+        skip_line(&mut rest);
+    }
+    rest.to_vec()
 }
 
 impl Log {
+    /// Opens the log, first noting what it holds of `step`'s last attempt.
+    fn open_after(path: &Path, step: &str, header: &str) -> Log {
+        let copied = std::fs::read(path)
+            .map(|l| copied_after_header(&l, step))
+            .unwrap_or_default();
+        let mut log = Log::open(path, header);
+        log.copied = copied;
+        log
+    }
+
+    /// How much of `output` (the remote job's, from its start) the log holds already.
+    fn already(&self, output: &[u8]) -> usize {
+        if !self.copied.is_empty() && output.starts_with(&self.copied) {
+            self.copied.len()
+        } else {
+            0
+        }
+    }
+
     fn open(path: &Path, header: &str) -> Log {
         let file = crate::store::private_file(path, true).ok().or_else(|| {
             let dir = path.parent()?;
             crate::store::private_dir(dir).ok()?;
             crate::store::private_file(path, true).ok()
         });
-        let mut log = Log { file };
+        let mut log = Log {
+            file,
+            copied: Vec::new(),
+        };
         log.write(header.as_bytes());
         log
     }
@@ -245,7 +293,10 @@ impl RemoteJob {
         // Recorded before anything is sent: a runner that dies now leaves a record to find.
         attempt.record_detail(self.detail(json!({ "remote_id": id })));
         let ray = Ray::on_runtime(url);
-        let mut log = Log::open(&self.log, header);
+        let mut log = match attach {
+            Some(_) => Log::open_after(&self.log, &self.step, header),
+            None => Log::open(&self.log, header),
+        };
         let lost = |e: String| {
             RemoteEnd::Failed(format!(
                 "pool `{}` (ray at {url}) cannot be reached: {e}",
@@ -255,7 +306,7 @@ impl RemoteJob {
         match ray.status(&id).await {
             Err(e) => return lost(e),
             Ok(Some(_)) => {
-                let line = format!("re-attached to Ray job {id}; its log from the start:\n");
+                let line = format!("re-attached to Ray job {id}\n");
                 log.write(line.as_bytes());
                 attempt.say(format!("re-attached to Ray job {id}"));
             }
@@ -302,13 +353,15 @@ impl RemoteJob {
         cancel: &CancellationToken,
         log: &mut Log,
     ) -> RemoteEnd {
-        let mut shown = 0usize;
+        let mut shown: Option<usize> = None;
         let mut copy_logs = |text: String, log: &mut Log| {
-            if text.len() < shown {
-                shown = 0;
+            let mut shown_now = shown.unwrap_or_else(|| log.already(text.as_bytes()));
+            if text.len() < shown_now {
+                shown_now = 0;
             }
-            log.write(&text.as_bytes()[shown..]);
-            shown = text.len();
+            let shown = shown.insert(shown_now);
+            log.write(&text.as_bytes()[*shown..]);
+            *shown = text.len();
         };
         let mut wait = Backoff::new();
         let mut failures = 0;
@@ -396,7 +449,10 @@ impl RemoteJob {
             detail["remote_id"] = json!(id);
         }
         attempt.record_detail(self.detail(detail.clone()));
-        let mut log = Log::open(&self.log, header);
+        let mut log = match attach {
+            Some(_) => Log::open_after(&self.log, &self.step, header),
+            None => Log::open(&self.log, header),
+        };
         if id.is_none() {
             // A runner that died between `sbatch` and recording the id left a job by name.
             id = match slurm::find_by_name(&name).await {
@@ -406,7 +462,7 @@ impl RemoteJob {
         }
         let id = match id {
             Some(id) => {
-                let line = format!("re-attached to Slurm job {id}; its output from the start:\n");
+                let line = format!("re-attached to Slurm job {id}\n");
                 log.write(line.as_bytes());
                 attempt.say(format!("re-attached to Slurm job {id}"));
                 id
@@ -461,14 +517,23 @@ impl RemoteJob {
         cancel: &CancellationToken,
         log: &mut Log,
     ) -> RemoteEnd {
-        let mut shown = 0u64;
+        let mut shown: Option<u64> = None;
         let mut copy_output = |log: &mut Log| {
             use std::io::{Read, Seek, SeekFrom};
             if let Ok(mut f) = std::fs::File::open(output) {
-                if f.seek(SeekFrom::Start(shown)).is_ok() {
+                let shown = shown.get_or_insert_with(|| {
+                    let mut head = vec![0; log.copied.len()];
+                    let read = f.read_exact(&mut head).is_ok();
+                    if read {
+                        log.already(&head) as u64
+                    } else {
+                        0
+                    }
+                });
+                if f.seek(SeekFrom::Start(*shown)).is_ok() {
                     let mut buf = Vec::new();
                     if f.read_to_end(&mut buf).is_ok() {
-                        shown += buf.len() as u64;
+                        *shown += buf.len() as u64;
                         log.write(&buf);
                     }
                 }
@@ -525,6 +590,22 @@ mod tests {
     #[test]
     fn job_names_are_plain() {
         assert_eq!(job_name("abc", "train step", 2), "wf-abc-train_step-2");
+    }
+
+    #[test]
+    fn a_reattached_job_copies_on_from_what_the_log_holds() {
+        let log = b"== train: attempt 1 ==\nline one\n== train: attempt 2 ==\nre-attached to Ray job x\nstart\nhalf";
+        assert_eq!(copied_after_header(log, "train"), b"start\nhalf");
+        assert_eq!(
+            copied_after_header(b"== other: attempt 1 ==\nx", "train"),
+            b""
+        );
+        let l = Log {
+            file: None,
+            copied: b"start\nhalf".to_vec(),
+        };
+        assert_eq!(l.already(b"start\nhalf of it\n"), 10);
+        assert_eq!(l.already(b"something else"), 0);
     }
 
     #[test]
