@@ -298,6 +298,11 @@ pub fn show(home: Option<&Path>, a: ShowArgs) -> i32 {
         if let Some(ms) = metrics_line(s.metrics.as_ref()) {
             detail = format!("{detail} {ms}").trim().to_string();
         }
+        if let Some(pool) = s.detail.get("pool").and_then(Value::as_str) {
+            let job = s.detail.get("remote_id").and_then(Value::as_str);
+            let job = job.map(|j| format!(", job {j}")).unwrap_or_default();
+            detail = format!("{detail} (pool {pool}{job})").trim().to_string();
+        }
         if s.attempt > 1 {
             detail = format!("{detail} (attempt {})", s.attempt)
                 .trim()
