@@ -505,6 +505,20 @@ fn ray_a_bad_pool_or_flavor_fails_before_anything_runs() {
     assert_eq!(t.count("starts"), 0, "nothing may run");
     let listed = t.wf(&["executions", "--json"]);
     assert_eq!(listed.json, serde_json::json!([]), "{listed:?}");
+    // A pool that no longer answers (its cluster went away after it was added).
+    t.wf(&["pool", "add", "gone", "--ray", &addr]).status(0);
+    let db = rusqlite::Connection::open(t.home().join("wf.db")).unwrap();
+    db.execute(
+        "UPDATE pools SET address = 'http://127.0.0.1:9' WHERE name = 'gone'",
+        [],
+    )
+    .unwrap();
+    drop(db);
+    let flow = pooled_flow(&t, r#""gone:cpu-1""#);
+    t.run_flow(&flow, &[])
+        .status(1)
+        .stderr_contains("pool `gone` (ray at http://127.0.0.1:9) cannot be reached");
+    assert_eq!(t.count("prep-runs"), 0, "nothing may run");
     // A pool whose nodes see only another folder refuses the paths it is given.
     t.wf(&[
         "pool",
