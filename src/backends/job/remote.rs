@@ -168,22 +168,32 @@ impl Log {
     }
 }
 
-/// How often a remote job is looked at: soon after it starts (short jobs end quickly),
-/// then less and less often, up to once a second.
-struct Backoff(Duration);
+/// How often a remote job is looked at: every 100 ms in its first second (short jobs end
+/// quickly, and their end is what a person waits for), then less and less often, up to every
+/// two seconds (fifty jobs followed by one runner must not load the cluster's dashboard).
+struct Backoff {
+    next: Duration,
+    looks: u32,
+}
 
 impl Backoff {
     fn new() -> Backoff {
-        Backoff(Duration::from_millis(100))
+        Backoff {
+            next: Duration::from_millis(100),
+            looks: 0,
+        }
     }
     fn next(&mut self) -> Duration {
-        let d = self.0;
-        self.0 = (self.0 * 3 / 2).min(Duration::from_secs(1));
+        let d = self.next;
+        self.looks += 1;
+        if self.looks >= 10 {
+            self.next = (self.next * 3 / 2).min(Duration::from_secs(2));
+        }
         d
     }
 }
 
-/// How many looks in a row may fail before the pool counts as lost (about a minute).
+/// How many looks in a row may fail before the pool counts as lost (a minute or two).
 const LOST_AFTER: u32 = 60;
 
 impl RemoteJob {
@@ -393,8 +403,11 @@ impl RemoteJob {
                 }
             };
             failures = 0;
-            if let Ok(text) = ray.logs(id).await {
-                copy_logs(text, log);
+            // A job still waiting for room has written nothing yet.
+            if info.status != JobStatus::Pending {
+                if let Ok(text) = ray.logs(id).await {
+                    copy_logs(text, log);
+                }
             }
             if !info.status.has_ended() {
                 continue;
