@@ -420,7 +420,7 @@ fn ray_a_timed_out_attempt_stops_its_job_and_a_retry_submits_a_new_one() {
     let flow = pooled_flow_with(
         &t,
         r#""ray:cpu-1""#,
-        "wf.steps.StepPolicy(#{ max_execution_minutes: 0.1, retries: 1 })",
+        "wf.steps.StepPolicy(#{ max_execution_minutes: 0.2, retries: 1 })",
     );
     let r = t.run_flow(&flow, &["-p", "sleep=120"]);
     r.status(1);
