@@ -16,18 +16,14 @@ pub enum PoolCommand {
         after_help = "Examples:\n  wf pool add ray --ray http://127.0.0.1:8265\n  wf pool add hpc --slurm --partition gpu --shared /shared\n\n\
 The pool's nodes must see the paths a job is given (inputs, outputs, storages; for Slurm also\n\
 the code folder and the home): with --shared, a path outside those prefixes is refused before\n\
-the job is submitted."
+the job is submitted.",
+        group(clap::ArgGroup::new("kind").required(true).args(["ray", "slurm"]))
     )]
     Add {
         /// Letters, digits, `_`, `-`, `.`
         name: String,
         /// A Ray cluster's dashboard address (its Jobs API), e.g. http://127.0.0.1:8265
-        #[arg(
-            long,
-            value_name = "URL",
-            conflicts_with = "slurm",
-            required_unless_present = "slurm"
-        )]
+        #[arg(long, value_name = "URL")]
         ray: Option<String>,
         /// The Slurm cluster whose sbatch, squeue and scancel are on PATH
         #[arg(long)]
