@@ -12,6 +12,7 @@ dies with its actor, so stopping the Ray job stops every rank.
 """
 
 import ctypes
+import logging
 import os
 import signal
 import socket
@@ -56,7 +57,9 @@ def main():
         int(sys.argv[4]),
     )
     argv = sys.argv[sys.argv.index("--") + 1 :]
-    ray.init()
+    # The ranks' output is copied into a log file: no colour codes around Ray's prefixes.
+    os.environ.setdefault("RAY_COLOR_PREFIX", "0")
+    ray.init(logging_level=logging.WARNING)
     bundle = {"CPU": cpus}
     if gpus:
         bundle["GPU"] = gpus

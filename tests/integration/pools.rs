@@ -482,6 +482,11 @@ wf.Workflow(#{{ name: "ranks", desc: "two ranks", steps: [train], storages: [sto
         "one rendezvous: {lines:?}"
     );
     assert!(lines.iter().all(|l| l.ends_with(" train")), "{lines:?}");
+    let log = t.wf(&["logs", &r.id(), "train"]);
+    assert!(
+        !log.stdout.contains('\u{1b}'),
+        "colour codes in the log: {log:?}"
+    );
 }
 
 #[test]
