@@ -13,6 +13,7 @@ pub mod kernel;
 pub mod model;
 pub mod models;
 pub mod notify;
+pub mod pools;
 pub mod registry;
 pub mod repl;
 pub mod script;

@@ -41,6 +41,7 @@ mod kernel;
 pub mod load;
 mod models;
 mod notify;
+mod pool;
 mod progress;
 mod prompt;
 pub mod records;
@@ -158,6 +159,9 @@ pub enum Command {
     Cluster(cluster::ClusterCommand),
     /// The Jupyter kernel for notebooks (`wf kernel install --user` makes it known to Jupyter)
     Kernel(kernel::KernelArgs),
+    /// Resource pools: Ray and Slurm clusters that job steps run on
+    #[command(subcommand)]
+    Pool(pool::PoolCommand),
 }
 
 #[derive(clap::Args, Debug)]
@@ -236,7 +240,7 @@ pub fn main() -> i32 {
         Command::Proceed(a) => run::proceed(cli.home.as_deref(), a),
         Command::Stop(a) => records::stop(cli.home.as_deref(), a),
         Command::Resume(a) => run::resume(cli.home.as_deref(), a),
-        Command::Flavors(a) => records::flavors(a),
+        Command::Flavors(a) => records::flavors(cli.home.as_deref(), a),
         Command::Algorithm(c) => records::algorithm(cli.home.as_deref(), c),
         Command::Datasets(a) => data::datasets(cli.home.as_deref(), a),
         Command::Dataset(c) => data::dataset(cli.home.as_deref(), c),
@@ -254,5 +258,6 @@ pub fn main() -> i32 {
         Command::ServiceSupervisor(a) => services::supervisor(cli.home.as_deref(), a),
         Command::Cluster(c) => cluster::cluster(cli.home.as_deref(), c),
         Command::Kernel(a) => kernel::run(cli.home.as_deref(), a),
+        Command::Pool(c) => pool::pool(cli.home.as_deref(), c),
     }
 }

@@ -298,6 +298,11 @@ pub fn show(home: Option<&Path>, a: ShowArgs) -> i32 {
         if let Some(ms) = metrics_line(s.metrics.as_ref()) {
             detail = format!("{detail} {ms}").trim().to_string();
         }
+        if let Some(pool) = s.detail.get("pool").and_then(Value::as_str) {
+            let job = s.detail.get("remote_id").and_then(Value::as_str);
+            let job = job.map(|j| format!(", job {j}")).unwrap_or_default();
+            detail = format!("{detail} (pool {pool}{job})").trim().to_string();
+        }
         if s.attempt > 1 {
             detail = format!("{detail} (attempt {})", s.attempt)
                 .trim()
@@ -443,11 +448,60 @@ pub struct FlavorsArgs {
     pub json: bool,
 }
 
-pub fn flavors(a: FlavorsArgs) -> i32 {
+/// Each registered pool with its flavors read from the cluster, or why they cannot be.
+type PoolFlavors = Vec<(
+    crate::pools::Pool,
+    Result<Vec<crate::pools::PoolFlavor>, String>,
+)>;
+
+fn pool_flavors(home: Option<&Path>) -> Result<PoolFlavors, i32> {
+    let Some(store) = open_records(home)? else {
+        return Ok(Vec::new());
+    };
+    let pools = tryx_pools(crate::pools::list(&store))?;
+    Ok(pools
+        .into_iter()
+        .map(|p| {
+            let f = p.flavors();
+            (p, f)
+        })
+        .collect())
+}
+
+fn tryx_pools<T>(r: Result<T, String>) -> Result<T, i32> {
+    r.map_err(|e| {
+        errln!("error: {e}");
+        exit::FAILED
+    })
+}
+
+pub fn flavors(home: Option<&Path>, a: FlavorsArgs) -> i32 {
     let m = Machine::detect();
     let fs = m.flavors();
+    let pools = match pool_flavors(home) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    for (_, f) in &pools {
+        if let Err(e) = f {
+            errln!("warning: {e}");
+        }
+    }
     if a.json {
-        outln!("{}", serde_json::to_string_pretty(&fs).unwrap_or_default());
+        let mut all: Vec<Value> = fs
+            .iter()
+            .map(|f| serde_json::to_value(f).unwrap_or_default())
+            .collect();
+        for (p, f) in &pools {
+            for f in f.iter().flatten() {
+                let mut v = serde_json::to_value(f).unwrap_or_default();
+                v["id"] = json!(format!("{}:{}", p.name, f.id));
+                v["pool"] = json!(p.name);
+                v["flavor_id"] = json!(f.id);
+                all.push(v);
+            }
+        }
+        outln!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
         return exit::OK;
     }
     outln!(
@@ -472,6 +526,25 @@ pub fn flavors(a: FlavorsArgs) -> i32 {
             f.gpu,
             f.description
         );
+    }
+    for (p, f) in &pools {
+        let Ok(f) = f else { continue };
+        outln!();
+        outln!("pool {} ({} at {}):", p.name, p.kind_name(), p.address());
+        let w = f
+            .iter()
+            .map(|x| p.name.len() + 1 + x.id.len())
+            .fold(10, usize::max);
+        for x in f {
+            outln!(
+                "{:<w$}  {:>4}  {:>10}  {:>4}  {}",
+                format!("{}:{}", p.name, x.id),
+                x.cpu,
+                x.memory_mib,
+                x.gpu,
+                x.description
+            );
+        }
     }
     exit::OK
 }

@@ -37,6 +37,13 @@ pub trait Backend: Send + Sync {
     /// recorded running). Called once per kind when the execution is taken up again.
     fn sweep(&self, _exec_id: &str) {}
 
+    /// Whether what an attempt left running (from its detail) goes on without its runner
+    /// and is taken up by the step's next plan instead of being cleaned up when the
+    /// execution is carried on (a job on a resource pool). `wf stop` still cleans it up.
+    fn reattaches(&self, _detail: &Map<String, Value>) -> bool {
+        false
+    }
+
     /// Whether a step this backend left awaiting input may go on now (`wf proceed` with
     /// no values), from the detail it recorded: an error says what is still missing.
     fn may_proceed(&self, _store: &Store, _detail: &Map<String, Value>) -> Result<(), String> {

@@ -339,7 +339,11 @@ impl Engine {
         let (mut setup, mut rows) = reload(&store, &id)?;
         change(&store, &mut setup, &mut rows)?;
         for r in rows.iter().filter(|r| r.status == Status::Running) {
-            self.clean_up(&id, r);
+            let reattached =
+                (self.wiring.backends)(r.kind).is_some_and(|b| b.reattaches(&r.detail));
+            if !reattached {
+                self.clean_up(&id, r);
+            }
         }
         // Work started just before the runner died may have no record pointing at it.
         let mut swept = Vec::new();

@@ -50,10 +50,18 @@ fn absolute(p: PathBuf) -> PathBuf {
     }
 }
 
-/// Every job's flavor names one of this machine's, refused before anything runs.
-fn check_flavors(w: &Workflow, selected: &[String], values: &HashMap<String, Val>) -> Result<()> {
+/// Every job's flavor names one of this machine's, or one of a resource pool that can be
+/// reached; refused before anything runs.
+fn check_flavors(
+    w: &Workflow,
+    selected: &[String],
+    values: &HashMap<String, Val>,
+    home: &Path,
+) -> Result<()> {
     let machine = super::flavors::Machine::detect();
     let mut wrong: Option<(String, String)> = None;
+    // (where it is given, pool, flavor)
+    let mut pooled: Vec<(String, String, String)> = Vec::new();
     for step in selected.iter().filter_map(|n| w.step(n)) {
         Val::Obj(step.obj.clone()).walk(&mut |v| {
             let Val::Obj(o) = v else { return };
@@ -71,15 +79,33 @@ fn check_flavors(w: &Workflow, selected: &[String], values: &HashMap<String, Val
             let id = match value {
                 Some(Val::Str(id)) => id.to_string(),
                 Some(Val::Map(m)) => match m.get("flavor_id").and_then(Val::as_str) {
-                    Some(id) => id.to_string(),
+                    Some(id) => match m.get("pool_id").and_then(Val::as_str) {
+                        Some(pool) => format!("{pool}:{id}"),
+                        None => id.to_string(),
+                    },
                     None => return,
                 },
                 _ => return,
             };
-            if machine.flavor(&id).is_none() {
+            if let Some((pool, flavor)) = crate::pools::split_ref(&id) {
+                pooled.push((given, pool.to_string(), flavor.to_string()));
+            } else if machine.flavor(&id).is_none() {
                 wrong = Some((given, id));
             }
         });
+    }
+    if !pooled.is_empty() && wrong.is_none() {
+        let store = crate::store::Store::open(home)?;
+        for (given, pool, flavor) in pooled {
+            let pool = crate::pools::named(&store, &pool)
+                .map_err(|e| ExecError::Usage(format!("{given}: {e}")))?;
+            pool.flavor(&flavor).map_err(|e| match e {
+                crate::pools::FlavorError::Unreachable(e) => {
+                    ExecError::Refused(format!("{given}: {e}"))
+                }
+                crate::pools::FlavorError::Unknown(e) => ExecError::Usage(format!("{given}: {e}")),
+            })?;
+        }
     }
     match wrong {
         None => Ok(()),
@@ -306,7 +332,7 @@ pub fn prepare(
         )));
     }
 
-    check_flavors(&w, &selected, &values)?;
+    check_flavors(&w, &selected, &values, home)?;
 
     // Storage roots.
     let mut roots: HashMap<String, PathBuf> = HashMap::new();

@@ -257,6 +257,18 @@ CREATE TABLE deliveries(
 );
 CREATE INDEX deliveries_pending ON deliveries(status, next_at);
 "#,
+    // 6: resource pools (CONTRACT §10): existing Ray and Slurm clusters job steps run on.
+    // `shared` is a JSON array of the path prefixes the pool's nodes see (empty: all).
+    r#"
+CREATE TABLE pools(
+    name TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    address TEXT,
+    partition TEXT,
+    shared TEXT NOT NULL DEFAULT '[]',
+    created_at TEXT NOT NULL
+);
+"#,
 ];
 
 /// The schema version this build writes.

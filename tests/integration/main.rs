@@ -14,6 +14,7 @@ mod gallery;
 mod invalid;
 mod kernel;
 mod notify;
+mod pools;
 mod repl;
 mod run;
 mod scripts;

@@ -5,6 +5,7 @@
 //! metrics files once they exited 0.
 
 mod process;
+mod remote;
 
 pub use process::{kill_by_environment, kill_groups, log_tail, Group};
 
@@ -16,10 +17,12 @@ use indexmap::IndexMap;
 use serde_json::{json, Map, Value};
 
 use crate::exec::backend::{Attempt, Backend, BoxFuture, Plan, PlanCtx, StepEnd, Work};
+use crate::exec::flavors::Flavor;
 use crate::exec::metrics::read_metrics;
 use crate::model::val::{Obj, Val};
 use crate::model::workflow::Step;
 use process::{JobEnd, JobRun};
+use remote::{RemoteEnd, RemoteJob};
 
 pub struct JobBackend;
 
@@ -89,9 +92,15 @@ pub fn pass_inputs(
     Ok(inputs)
 }
 
+/// Where the job runs: processes here, or a job on a resource pool.
+enum Runner {
+    Local(JobRun),
+    Remote(Box<RemoteJob>),
+}
+
 /// What the job runs, resolved for this execution.
 struct JobWork {
-    run: JobRun,
+    run: Runner,
     outputs: IndexMap<String, Value>,
     metrics_files: Vec<PathBuf>,
     log_export: Option<PathBuf>,
@@ -180,13 +189,22 @@ impl Backend for JobBackend {
             .arg("resource")
             .and_then(Val::as_obj)
             .ok_or("the job spec has no resource")?;
+        let mut pool_id = None;
         let flavor_id = match values.value(resource.arg("flavor").unwrap_or(&Val::Null))? {
-            Val::Str(s) => s.to_string(),
-            Val::Map(m) => m
-                .get("flavor_id")
-                .and_then(Val::as_str)
-                .unwrap_or("")
-                .to_string(),
+            Val::Str(s) => match crate::pools::split_ref(&s) {
+                Some((pool, f)) => {
+                    pool_id = Some(pool.to_string());
+                    f.to_string()
+                }
+                None => s.to_string(),
+            },
+            Val::Map(m) => {
+                pool_id = m.get("pool_id").and_then(Val::as_str).map(str::to_string);
+                m.get("flavor_id")
+                    .and_then(Val::as_str)
+                    .unwrap_or("")
+                    .to_string()
+            }
             other => {
                 return Err(format!(
                     "the flavor is {}, not a flavor id",
@@ -194,17 +212,6 @@ impl Backend for JobBackend {
                 ))
             }
         };
-        let flavor = ctx.machine.flavor(&flavor_id).ok_or_else(|| {
-            format!(
-                "unknown flavor `{flavor_id}`; this machine's are: {}",
-                ctx.machine
-                    .flavors()
-                    .iter()
-                    .map(|f| f.id.clone())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        })?;
         let nodes = match values.value(resource.arg("node_count").unwrap_or(&Val::Int(1)))? {
             Val::Int(n) if n >= 1 => n as u32,
             other => {
@@ -222,17 +229,62 @@ impl Backend for JobBackend {
             Some(v) => Some(values.path(v)?),
             None => None,
         };
+        if let Some(pool) = pool_id {
+            let remote = remote_plan(
+                step,
+                ctx,
+                &pool,
+                &flavor_id,
+                Placed {
+                    code_dir: a.code_dir,
+                    argv,
+                    env,
+                    nodes,
+                    inputs: &inputs,
+                    outputs: &outputs,
+                },
+            )?;
+            let slot = Flavor {
+                id: format!("{pool}:{flavor_id}"),
+                cpu: remote.flavor.cpu,
+                // It takes a slot (`--max-parallel`) but nothing of this machine.
+                memory_mib: 0,
+                gpu: 0,
+                description: remote.flavor.description.clone(),
+            };
+            return Ok(Plan {
+                inputs,
+                flavor: Some(slot),
+                work: Arc::new(JobWork {
+                    run: Runner::Remote(Box::new(remote)),
+                    outputs,
+                    metrics_files,
+                    log_export,
+                }),
+            });
+        }
+        let flavor = ctx.machine.flavor(&flavor_id).ok_or_else(|| {
+            format!(
+                "unknown flavor `{flavor_id}`; this machine's are: {}",
+                ctx.machine
+                    .flavors()
+                    .iter()
+                    .map(|f| f.id.clone())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })?;
         Ok(Plan {
             inputs,
             flavor: Some(flavor),
             work: Arc::new(JobWork {
-                run: JobRun {
+                run: Runner::Local(JobRun {
                     cwd: a.code_dir,
                     argv,
                     env,
                     log: ctx.log(&step.name),
                     nodes,
-                },
+                }),
                 outputs,
                 metrics_files,
                 log_export,
@@ -241,6 +293,10 @@ impl Backend for JobBackend {
     }
 
     fn clean_up(&self, exec_id: &str, step: &str, detail: &Map<String, Value>) {
+        if remote::is_remote(detail) {
+            remote::clean_up(detail);
+            return;
+        }
         let groups: Vec<Group> = detail
             .get("groups")
             .and_then(|g| serde_json::from_value(g.clone()).ok())
@@ -252,6 +308,76 @@ impl Backend for JobBackend {
     fn sweep(&self, exec_id: &str) {
         kill_by_environment(exec_id, None);
     }
+
+    /// A job on a pool goes on without its runner: the next runner follows it.
+    fn reattaches(&self, detail: &Map<String, Value>) -> bool {
+        remote::is_remote(detail)
+    }
+}
+
+/// What a job on a pool is given: the same command line and variables as a local one.
+struct Placed<'a> {
+    code_dir: PathBuf,
+    argv: Vec<String>,
+    env: Vec<(String, String)>,
+    nodes: u32,
+    inputs: &'a Map<String, Value>,
+    outputs: &'a IndexMap<String, Value>,
+}
+
+/// A job for the pool `pool`, refused when the pool or its flavor is unknown, or a path it
+/// is given is not one its nodes see.
+fn remote_plan(
+    step: &Step,
+    ctx: &PlanCtx,
+    pool: &str,
+    flavor_id: &str,
+    placed: Placed,
+) -> Result<RemoteJob, String> {
+    let pool = crate::pools::named(ctx.store, pool).map_err(|e| e.to_string())?;
+    let flavor = pool.flavor(flavor_id).map_err(|e| e.to_string())?;
+    let path_of = |v: &Value| v["path"].as_str().map(PathBuf::from);
+    for (name, v) in placed.inputs {
+        if let Some(p) = path_of(v) {
+            pool.check_visible(&format!("input `{name}`"), &p)?;
+        }
+    }
+    for (name, v) in placed.outputs {
+        if let Some(p) = path_of(v) {
+            pool.check_visible(&format!("output `{name}`"), &p)?;
+        }
+    }
+    let spool = ctx.home().join("pools").join(ctx.exec_id());
+    // The cluster runs in other folders (and on other nodes): every path it gets is absolute.
+    let spool = std::path::absolute(&spool).unwrap_or(spool);
+    if matches!(pool.kind, crate::pools::PoolKind::Slurm { .. }) {
+        // Slurm runs in the code folder as it is and writes its output into the home.
+        pool.check_visible("the code folder", &placed.code_dir)?;
+        pool.check_visible("the job's output folder", &spool)?;
+    }
+    let mut existing = None;
+    if let Ok(rows) = ctx.store.steps(ctx.exec_id()) {
+        if let Some(row) = rows.into_iter().find(|r| r.name == step.name) {
+            let same_pool = row.detail.get("pool").and_then(Value::as_str) == Some(&pool.name);
+            if row.status == crate::model::status::Status::Running && same_pool {
+                existing = Some(row.detail);
+            }
+        }
+    }
+    Ok(RemoteJob {
+        flavor,
+        exec_id: ctx.exec_id().to_string(),
+        step: step.name.clone(),
+        code_dir: placed.code_dir,
+        argv: placed.argv,
+        env: placed.env,
+        nodes: placed.nodes,
+        log: ctx.log(&step.name),
+        spool,
+        home: ctx.home().to_path_buf(),
+        attach: std::sync::Mutex::new(existing),
+        pool,
+    })
 }
 
 /// Where an output goes: an OBS folder, a metrics file, or a folder in the home.
@@ -354,10 +480,25 @@ impl Work for JobWork {
         Box::pin(async move {
             let header = format!("== {}: attempt {} ==\n", attempt.step, attempt.number);
             let started = Instant::now();
-            let end = process::run(&self.run, &header, &attempt.cancel, |groups| {
-                attempt.record_detail(json!({ "groups": groups }));
-            })
-            .await;
+            let end = match &self.run {
+                Runner::Local(run) => {
+                    process::run(run, &header, &attempt.cancel, |groups| {
+                        attempt.record_detail(json!({ "groups": groups }));
+                    })
+                    .await
+                }
+                Runner::Remote(job) => match job.run(&attempt, &header).await {
+                    RemoteEnd::Succeeded => JobEnd::Succeeded,
+                    RemoteEnd::Stopped => JobEnd::Stopped,
+                    RemoteEnd::Failed(why) => {
+                        self.export_log(&attempt.step);
+                        return StepEnd::Failed(format!(
+                            "{why}; the log ends with:\n{}",
+                            log_tail(self.log(), 10)
+                        ));
+                    }
+                },
+            };
             self.export_log(&attempt.step);
             match end {
                 JobEnd::Succeeded => match self.metrics() {
@@ -378,7 +519,7 @@ impl Work for JobWork {
                         None => "was killed by a signal".to_string(),
                     },
                     started.elapsed().as_secs_f64(),
-                    log_tail(&self.run.log, 10)
+                    log_tail(self.log(), 10)
                 )),
             }
         })
@@ -386,6 +527,13 @@ impl Work for JobWork {
 }
 
 impl JobWork {
+    fn log(&self) -> &Path {
+        match &self.run {
+            Runner::Local(run) => &run.log,
+            Runner::Remote(job) => &job.log,
+        }
+    }
+
     fn metrics(&self) -> Result<IndexMap<String, f64>, String> {
         let mut all = IndexMap::new();
         for f in &self.metrics_files {
@@ -405,7 +553,7 @@ impl JobWork {
             if let Some(parent) = target.parent() {
                 let _ = std::fs::create_dir_all(parent);
             }
-            let _ = std::fs::copy(&self.run.log, target);
+            let _ = std::fs::copy(self.log(), target);
         }
     }
 }

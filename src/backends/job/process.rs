@@ -123,12 +123,14 @@ pub fn kill_by_environment(exec_id: &str, step: Option<&str>) {
             continue;
         };
         let mut vars = environ.split(|b| *b == 0);
-        let (mut exec_ok, mut step_ok) = (false, want_step.is_none());
+        let (mut exec_ok, mut step_ok, mut pooled) = (false, want_step.is_none(), false);
         for v in &mut vars {
             exec_ok |= v == want_exec.as_bytes();
             step_ok |= want_step.as_ref().is_some_and(|w| v == w.as_bytes());
+            // A pool's job that happens to run on this machine belongs to its cluster.
+            pooled |= v.starts_with(b"WF_POOL=");
         }
-        if exec_ok && step_ok {
+        if exec_ok && step_ok && !pooled {
             // SAFETY: a signal to a process of this user that runs this step.
             unsafe {
                 libc::kill(pid as libc::pid_t, libc::SIGKILL);
