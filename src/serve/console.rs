@@ -110,13 +110,40 @@ impl From<DataError> for ApiError {
     }
 }
 
-/// `GET /api/flavors`: this machine's flavors, as `wf flavors --json` lists them.
-pub async fn flavors() -> Json<Value> {
-    let m = crate::exec::flavors::Machine::detect();
-    Json(json!({
-        "machine": { "cpus": m.cpus, "memory_mib": m.memory_mib, "gpus": m.gpus },
-        "flavors": m.flavors(),
-    }))
+/// `GET /api/flavors`: this machine's flavors and each pool's as `POOL:FLAVOR`, as `wf
+/// flavors --json` lists them; a pool that cannot be read is named under `errors`.
+pub async fn flavors(State(app): State<Arc<App>>) -> ApiResult<Json<Value>> {
+    with_store(&app, move |s| {
+        let m = crate::exec::flavors::Machine::detect();
+        let mut all: Vec<Value> = m
+            .flavors()
+            .iter()
+            .map(|f| serde_json::to_value(f).unwrap_or(Value::Null))
+            .collect();
+        let mut errors = Vec::new();
+        for pool in crate::pools::list(s).map_err(ApiError::internal)? {
+            match pool.flavors() {
+                Ok(fs) => all.extend(fs.iter().map(|f| {
+                    json!({
+                        "id": format!("{}:{}", pool.name, f.id),
+                        "pool": pool.name,
+                        "flavor_id": f.id,
+                        "cpu": f.cpu,
+                        "memory_mib": f.memory_mib,
+                        "gpu": f.gpu,
+                        "description": f.description,
+                    })
+                })),
+                Err(e) => errors.push(json!(e)),
+            }
+        }
+        Ok(Json(json!({
+            "machine": { "cpus": m.cpus, "memory_mib": m.memory_mib, "gpus": m.gpus },
+            "flavors": all,
+            "errors": errors,
+        })))
+    })
+    .await
 }
 
 /// `GET /api/executions/ID/definition`: the definition the execution runs (as `wf graph
