@@ -111,19 +111,7 @@ impl std::fmt::Display for ClusterError {
 
 /// A cluster name: a letter or digit, then letters, digits, `_`, `-`, `.`; 64 at most.
 pub fn check_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{name}` is not a cluster name: use letters, digits, `_`, `-` and `.` (64 at most), starting with a letter or digit"
-        ))
-    }
+    crate::pools::check_cluster_name("cluster", name)
 }
 
 /// A master URL spark-submit takes: `local`, `local[N]`, `local[*]`, `local[N,F]`,

@@ -199,6 +199,12 @@ fn db<E: std::fmt::Display>(e: E) -> String {
 }
 
 pub fn check_name(name: &str) -> Result<(), String> {
+    check_cluster_name("pool", name)
+}
+
+/// A name for a cluster of machines (a pool, a Spark cluster): a letter or digit, then
+/// letters, digits, `_`, `-`, `.`; 64 at most.
+pub fn check_cluster_name(what: &str, name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name.starts_with(|c: char| c.is_ascii_alphanumeric())
@@ -209,7 +215,7 @@ pub fn check_name(name: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "`{name}` is not a pool name: use letters, digits, `_`, `-` and `.` (64 at most), starting with a letter or digit"
+            "`{name}` is not a {what} name: use letters, digits, `_`, `-` and `.` (64 at most), starting with a letter or digit"
         ))
     }
 }
