@@ -7,7 +7,6 @@ use serde_json::Value;
 
 use super::exit;
 use crate::backends::mrs::{self, Cluster, ClusterError};
-use crate::store::{home_dir, Store};
 
 #[derive(Subcommand, Debug)]
 pub enum ClusterCommand {
@@ -39,13 +38,6 @@ Examples:\n  wf cluster add standalone --master spark://10.0.0.5:7077\n  wf clus
     Remove { name: String },
 }
 
-fn open(home: Option<&Path>) -> Result<Store, i32> {
-    Store::open(&home_dir(home)).map_err(|e| {
-        errln!("error: {e}");
-        exit::FAILED
-    })
-}
-
 fn refused(e: ClusterError) -> i32 {
     errln!("error: {e}");
     match e {
@@ -54,12 +46,8 @@ fn refused(e: ClusterError) -> i32 {
     }
 }
 
-fn print_json(v: &Value) {
-    outln!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
-}
-
 pub fn cluster(home: Option<&Path>, c: ClusterCommand) -> i32 {
-    let store = match open(home) {
+    let store = match super::open_store(home) {
         Ok(s) => s,
         Err(code) => return code,
     };
@@ -72,7 +60,7 @@ pub fn cluster(home: Option<&Path>, c: ClusterCommand) -> i32 {
         } => match mrs::add_cluster(&store, &name, &master, spark_home.as_deref()) {
             Ok(c) => {
                 if json {
-                    print_json(&c.to_json());
+                    super::print_json(&c.to_json());
                 } else {
                     outln!("added cluster {}: {}", c.name, c.master);
                     if let Err(why) = mrs::find_spark_submit(&c) {
@@ -92,7 +80,7 @@ pub fn cluster(home: Option<&Path>, c: ClusterCommand) -> i32 {
                 }
             };
             if json {
-                print_json(&Value::Array(all.iter().map(Cluster::to_json).collect()));
+                super::print_json(&Value::Array(all.iter().map(Cluster::to_json).collect()));
             } else {
                 list(&all);
             }

@@ -24,10 +24,6 @@ fn usage(msg: &str) -> i32 {
     exit::USAGE
 }
 
-fn print_json(v: &Value) {
-    outln!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
-}
-
 #[derive(clap::Args, Debug)]
 pub struct DatasetsArgs {
     /// Print a JSON array, one object a dataset
@@ -50,7 +46,7 @@ pub fn datasets(home: Option<&Path>, a: DatasetsArgs) -> i32 {
         Err(e) => return fail(e),
     };
     if a.json {
-        print_json(&Value::Array(list));
+        super::print_json(&Value::Array(list));
         return exit::OK;
     }
     if list.is_empty() {
@@ -167,7 +163,7 @@ fn show(home: Option<&Path>, text: &str, as_json: bool) -> i32 {
         Err(e) => return fail(e),
     };
     if as_json {
-        print_json(&v);
+        super::print_json(&v);
         return exit::OK;
     }
     let s = |k: &str| v[k].as_str().unwrap_or("").to_string();
@@ -284,7 +280,7 @@ fn create(
     };
     if as_json {
         match datasets::dataset_json(&store, name) {
-            Ok(v) => print_json(&v),
+            Ok(v) => super::print_json(&v),
             Err(e) => return fail(e),
         }
     } else {
@@ -502,7 +498,7 @@ fn label_show(store: &Store, ds: &str, task: &str, as_json: bool, only_unlabelle
                 "to_confirm": s.to_confirm,
             })).collect::<Vec<_>>(),
         });
-        print_json(&v);
+        super::print_json(&v);
         return exit::OK;
     }
     outln!(

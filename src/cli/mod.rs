@@ -201,6 +201,11 @@ pub fn open_store(home: Option<&std::path::Path>) -> Result<crate::store::Store,
     })
 }
 
+/// A JSON value, pretty, on stdout (the `--json` of the listing commands).
+pub fn print_json(v: &serde_json::Value) {
+    outln!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
 /// Whether the home holds no records yet: reading commands then say so without making one.
 pub fn no_records(home: Option<&std::path::Path>) -> bool {
     !crate::store::home_dir(home).join("wf.db").exists()

@@ -7,7 +7,6 @@ use serde_json::{json, Value};
 
 use super::exit;
 use crate::pools::{self, Pool, PoolError, PoolFlavor, PoolKind};
-use crate::store::{home_dir, Store};
 
 #[derive(Subcommand, Debug)]
 pub enum PoolCommand {
@@ -55,23 +54,12 @@ the job is submitted.",
     Remove { name: String },
 }
 
-fn open(home: Option<&Path>) -> Result<Store, i32> {
-    Store::open(&home_dir(home)).map_err(|e| {
-        errln!("error: {e}");
-        exit::FAILED
-    })
-}
-
 fn refused(e: PoolError) -> i32 {
     errln!("error: {e}");
     match e {
         PoolError::Usage(_) => exit::USAGE,
         PoolError::Failed(_) => exit::FAILED,
     }
-}
-
-fn print_json(v: &Value) {
-    outln!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
 fn with_flavors(p: &Pool, flavors: &[PoolFlavor]) -> Value {
@@ -102,7 +90,7 @@ fn print_flavors(p: &Pool, flavors: &[PoolFlavor]) {
 }
 
 pub fn pool(home: Option<&Path>, c: PoolCommand) -> i32 {
-    let store = match open(home) {
+    let store = match super::open_store(home) {
         Ok(s) => s,
         Err(code) => return code,
     };
@@ -122,7 +110,7 @@ pub fn pool(home: Option<&Path>, c: PoolCommand) -> i32 {
             match pools::add(&store, &name, kind, &shared) {
                 Ok((p, flavors)) => {
                     if json {
-                        print_json(&with_flavors(&p, &flavors));
+                        super::print_json(&with_flavors(&p, &flavors));
                     } else {
                         outln!(
                             "added pool {} ({} at {}); its flavors:",
@@ -146,7 +134,7 @@ pub fn pool(home: Option<&Path>, c: PoolCommand) -> i32 {
                 }
             };
             if json {
-                print_json(&Value::Array(all.iter().map(Pool::to_json).collect()));
+                super::print_json(&Value::Array(all.iter().map(Pool::to_json).collect()));
                 return exit::OK;
             }
             if all.is_empty() {
@@ -181,7 +169,7 @@ pub fn pool(home: Option<&Path>, c: PoolCommand) -> i32 {
                 if let Err(e) = &flavors {
                     v["error"] = json!(e);
                 }
-                print_json(&v);
+                super::print_json(&v);
             } else {
                 outln!("pool {} ({} at {})", p.name, p.kind_name(), p.address());
                 if !p.shared.is_empty() {

@@ -14,20 +14,13 @@ use crate::exec::metrics::metrics_line;
 use crate::model::status::{ExecStatus, Status};
 use crate::store::{home_dir, Store};
 
-fn open(home: Option<&Path>) -> Result<Store, i32> {
-    Store::open(&home_dir(home)).map_err(|e| {
-        errln!("error: {e}");
-        exit::FAILED
-    })
-}
-
 /// The records, for a command that only reads them: a home that has none is not created.
 fn open_records(home: Option<&Path>) -> Result<Option<Store>, i32> {
     let dir = home_dir(home);
     if (!dir.exists() || dir.is_dir()) && !dir.join("wf.db").exists() {
         return Ok(None);
     }
-    open(home).map(Some)
+    super::open_store(home).map(Some)
 }
 
 /// What a reading command says when the home holds no records.
@@ -578,7 +571,7 @@ pub enum AlgorithmCommand {
 }
 
 pub fn algorithm(home: Option<&Path>, c: AlgorithmCommand) -> i32 {
-    let store = match open(home) {
+    let store = match super::open_store(home) {
         Ok(s) => s,
         Err(c) => return c,
     };

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 
-use crate::serve::{id_of, release_one, Server};
+use crate::serve::{id_of, release_delayed, release_one, Server};
 use crate::test::{flow, job, metrics_output, step_status, Test};
 
 /// The folder the screenshots go to.
@@ -338,21 +338,7 @@ fn a_step_awaiting_a_value_is_proceeded_from_its_form() {
         return;
     };
     let t = Test::new();
-    let body = r#"
-let answer = wf.Placeholder(#{ name: "answer", placeholder_type: wf.PlaceholderType.INT, delay: true, description: "asked at the step" });
-"#;
-    let ask = job(
-        "ask",
-        &format!(
-            "printf '%s' \"$WF_PARAM_ANSWER\" > '{}'",
-            t.at("answer.txt")
-        ),
-    )
-    .param("answer", "answer");
-    let script = t
-        .write("delayed.rhai", &flow("delayed", body, &[ask], &["ask"]))
-        .at("delayed.rhai");
-    t.wf(&["release", &script]).status(0);
+    release_delayed(&t);
     let s = Server::start(&t);
     let (code, started) = s.post(
         "/api/workflows/delayed/executions",

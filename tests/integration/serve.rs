@@ -347,9 +347,9 @@ fn a_released_workflow_configured_and_started_over_http_runs_beside_a_cli_run() 
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
 }
 
-#[test]
-fn a_delayed_value_is_awaited_then_given_over_http() {
-    let t = Test::new();
+/// A released workflow `delayed` of one job `ask` that waits for the INT `answer` (a delayed
+/// placeholder) and writes it to `answer.txt`.
+pub(crate) fn release_delayed(t: &Test) {
     let body = r#"
 let answer = wf.Placeholder(#{ name: "answer", placeholder_type: wf.PlaceholderType.INT, delay: true, description: "asked at the step" });
 "#;
@@ -362,9 +362,15 @@ let answer = wf.Placeholder(#{ name: "answer", placeholder_type: wf.PlaceholderT
     )
     .param("answer", "answer");
     let script = t
-        .write("flow.rhai", &flow("delayed", body, &[ask], &["ask"]))
-        .at("flow.rhai");
+        .write("delayed.rhai", &flow("delayed", body, &[ask], &["ask"]))
+        .at("delayed.rhai");
     t.wf(&["release", &script]).status(0);
+}
+
+#[test]
+fn a_delayed_value_is_awaited_then_given_over_http() {
+    let t = Test::new();
+    release_delayed(&t);
     let s = Server::start(&t);
     let (code, started) = s.post(
         "/api/workflows/delayed/executions",
