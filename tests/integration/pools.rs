@@ -274,6 +274,45 @@ fn slurm_state(id: &str) -> String {
 
 /// The checks every pool's happy path shares: executed, the log and metrics recorded, the
 /// record naming the pool and the remote job, the job run once.
+/// The remote id recorded for step `train` of `exec`.
+#[track_caller]
+fn remote_id(t: &Test, exec: &str) -> String {
+    let rec = show(t, exec);
+    crate::test::step(&rec, "train")["remote_id"]
+        .as_str()
+        .filter(|id| !id.is_empty())
+        .unwrap_or_else(|| panic!("no remote id recorded: {rec:#}"))
+        .to_string()
+}
+
+/// Starts `flow` (its job sleeping `sleep` seconds on the pool), waits until the job has
+/// started, then kills the runner with SIGKILL: the execution and its job's remote id.
+fn start_then_kill_runner(t: &Test, flow: &str, sleep: &str) -> (String, String) {
+    let mut runner = start_run(t, flow, &["-p", &format!("sleep={sleep}")]);
+    await_start(t, &runner);
+    runner.kill();
+    let exec = latest_id(t);
+    let id = remote_id(t, &exec);
+    (exec, id)
+}
+
+/// Starts `flow` (a job of 120 s on the pool), and stops it with `wf stop` through its live
+/// runner, which ends with status 1 and the step `stopped`: the job's remote id.
+fn start_then_stop(t: &Test, flow: &str) -> String {
+    let mut runner = start_run(t, flow, &["-p", "sleep=120"]);
+    await_start(t, &runner);
+    let exec = latest_id(t);
+    t.wf(&["stop", &exec]).status(0);
+    assert_eq!(runner.wait(Duration::from_secs(60)), Some(1));
+    let rec = show(t, &exec);
+    assert_eq!(
+        crate::test::step_status(&rec, "train"),
+        "stopped",
+        "{rec:#}"
+    );
+    remote_id(t, &exec)
+}
+
 fn check_ran_on_pool(t: &Test, r: &crate::test::Ran, pool: &str) {
     r.status(0);
     assert_eq!(r.exec_status(), "executed", "{r:?}");
@@ -322,15 +361,7 @@ fn ray_resume_after_kill_9_reattaches_to_the_running_job() {
     let t = Test::new();
     add_ray_pool(&t, &addr);
     let flow = pooled_flow(&t, r#""ray:cpu-1""#);
-    let mut runner = start_run(&t, &flow, &["-p", "sleep=6"]);
-    await_start(&t, &runner);
-    runner.kill();
-    let exec = latest_id(&t);
-    let before = show(&t, &exec);
-    let id = crate::test::step(&before, "train")["remote_id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no remote id recorded: {before:#}"))
-        .to_string();
+    let (exec, id) = start_then_kill_runner(&t, &flow, "6");
     assert_eq!(
         ray_status(&addr, &id),
         "RUNNING",
@@ -372,21 +403,7 @@ fn ray_wf_stop_stops_the_ray_job_with_or_without_its_runner() {
     add_ray_pool(&t, &addr);
     let flow = pooled_flow(&t, r#""ray:cpu-1""#);
     // Through the live runner.
-    let mut runner = start_run(&t, &flow, &["-p", "sleep=120"]);
-    await_start(&t, &runner);
-    let exec = latest_id(&t);
-    t.wf(&["stop", &exec]).status(0);
-    assert_eq!(runner.wait(Duration::from_secs(60)), Some(1));
-    let rec = show(&t, &exec);
-    assert_eq!(
-        crate::test::step_status(&rec, "train"),
-        "stopped",
-        "{rec:#}"
-    );
-    let id = crate::test::step(&rec, "train")["remote_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = start_then_stop(&t, &flow);
     assert!(
         wait_until(Duration::from_secs(30), || ray_status(&addr, &id)
             == "STOPPED"),
@@ -395,14 +412,7 @@ fn ray_wf_stop_stops_the_ray_job_with_or_without_its_runner() {
     );
     // After its runner died: `wf stop` stops the job from the record.
     std::fs::remove_file(t.path("starts")).unwrap();
-    let mut runner = start_run(&t, &flow, &["-p", "sleep=120"]);
-    await_start(&t, &runner);
-    runner.kill();
-    let exec = latest_id(&t);
-    let id = crate::test::step(&show(&t, &exec), "train")["remote_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (exec, id) = start_then_kill_runner(&t, &flow, "120");
     t.wf(&["stop", &exec]).status(0);
     assert!(
         wait_until(Duration::from_secs(30), || ray_status(&addr, &id)
@@ -618,15 +628,7 @@ fn slurm_resume_after_kill_9_reattaches_to_the_running_job() {
     let t = Test::new();
     add_slurm_pool(&t);
     let flow = pooled_flow(&t, r#""hpc:cpu-1""#);
-    let mut runner = start_run(&t, &flow, &["-p", "sleep=5"]);
-    await_start(&t, &runner);
-    runner.kill();
-    let exec = latest_id(&t);
-    let id = crate::test::step(&show(&t, &exec), "train")["remote_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    assert!(!id.is_empty(), "no Slurm job id recorded");
+    let (exec, id) = start_then_kill_runner(&t, &flow, "5");
     let r = t.wf(&["resume", &exec, "--json"]);
     r.stderr_contains(&format!("re-attached to Slurm job {id}"));
     check_ran_on_pool(&t, &r, "hpc");
@@ -641,21 +643,7 @@ fn slurm_wf_stop_cancels_the_job() {
     let t = Test::new();
     add_slurm_pool(&t);
     let flow = pooled_flow(&t, r#""hpc:cpu-1""#);
-    let mut runner = start_run(&t, &flow, &["-p", "sleep=120"]);
-    await_start(&t, &runner);
-    let exec = latest_id(&t);
-    t.wf(&["stop", &exec]).status(0);
-    assert_eq!(runner.wait(Duration::from_secs(60)), Some(1));
-    let rec = show(&t, &exec);
-    assert_eq!(
-        crate::test::step_status(&rec, "train"),
-        "stopped",
-        "{rec:#}"
-    );
-    let id = crate::test::step(&rec, "train")["remote_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = start_then_stop(&t, &flow);
     assert!(
         wait_until(Duration::from_secs(30), || {
             let s = slurm_state(&id);
