@@ -395,9 +395,9 @@ fn kernel_shows_a_workflow_as_html_and_debugs_it_phase_by_phase() {
 /// operation limit is far.
 const LOOP: &str = "let a = []; loop { a.pad(20000, 0); a.clear(); }";
 
-#[test]
-fn kernel_interrupt_stops_a_running_phase_and_a_long_loop() {
-    let t = Test::new();
+/// Two cells: a workflow of one job `slow` (it writes its pid to `slow.pid`, then sleeps a
+/// minute), and the `:storage` line its runs need.
+fn slow_workflow_cells(t: &Test) -> (String, String) {
     let mut s = String::from(STORAGE);
     s += &job(
         "slow",
@@ -405,7 +405,27 @@ fn kernel_interrupt_stops_a_running_phase_and_a_long_loop() {
     )
     .rhai();
     s += "let workflow = wf.Workflow(#{ name: \"slow\", desc: \"d\", steps: [slow], storages: [storage] });\n";
-    let storage = format!(":storage out={}", t.at("root"));
+    (s, format!(":storage out={}", t.at("root")))
+}
+
+/// The `slow` job's process is gone within 5 s (it did not outlive `what`).
+#[track_caller]
+fn slow_job_ends(t: &Test, what: &str) {
+    let pid: u32 = t
+        .read("slow.pid")
+        .trim()
+        .parse()
+        .expect("the job wrote its pid");
+    assert!(
+        wait_until(Duration::from_secs(5), || !alive(pid)),
+        "the job's process {pid} outlived {what}"
+    );
+}
+
+#[test]
+fn kernel_interrupt_stops_a_running_phase_and_a_long_loop() {
+    let t = Test::new();
+    let (s, storage) = slow_workflow_cells(&t);
     let start = std::time::Instant::now();
     let Some(v) = drive(
         &t,
@@ -432,15 +452,7 @@ fn kernel_interrupt_stops_a_running_phase_and_a_long_loop() {
         "the phase was not stopped: {:#}",
         r[3]
     );
-    let pid: u32 = t
-        .read("slow.pid")
-        .trim()
-        .parse()
-        .expect("the job wrote its pid");
-    assert!(
-        wait_until(Duration::from_secs(5), || !alive(pid)),
-        "the job's process {pid} outlived the interrupt"
-    );
+    slow_job_ends(&t, "the interrupt");
     assert_eq!(r[4]["reply"]["status"], "error", "{:#}", r[4]);
     assert!(
         r[4]["reply"]["traceback"]
@@ -458,14 +470,7 @@ fn kernel_interrupt_stops_a_running_phase_and_a_long_loop() {
 #[test]
 fn kernel_shutdown_leaves_no_process_behind() {
     let t = Test::new();
-    let mut s = String::from(STORAGE);
-    s += &job(
-        "slow",
-        &format!("echo $$ > {}; exec sleep 60", q(&t.at("slow.pid"))),
-    )
-    .rhai();
-    s += "let workflow = wf.Workflow(#{ name: \"slow\", desc: \"d\", steps: [slow], storages: [storage] });\n";
-    let storage = format!(":storage out={}", t.at("root"));
+    let (s, storage) = slow_workflow_cells(&t);
     let Some(v) = drive(
         &t,
         json!([
@@ -483,15 +488,7 @@ fn kernel_shutdown_leaves_no_process_behind() {
     assert_eq!(r[5]["exit"], 0, "the kernel did not exit by itself: {v:#}");
     let kernel = v["pid"].as_u64().unwrap() as u32;
     assert!(!alive(kernel), "the kernel {kernel} is still alive");
-    let pid: u32 = t
-        .read("slow.pid")
-        .trim()
-        .parse()
-        .expect("the job wrote its pid");
-    assert!(
-        wait_until(Duration::from_secs(5), || !alive(pid)),
-        "the phase's process {pid} outlived the kernel"
-    );
+    slow_job_ends(&t, "the kernel");
 }
 
 #[test]
