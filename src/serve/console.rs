@@ -309,12 +309,15 @@ pub async fn sample(
     with_store(&app, move |s| {
         datasets::label::task_info(s, &ds, &task)?;
         let hash = datasets::label::find_sample(s, &ds, &id)?;
-        let samples = datasets::label::task_samples(s, &ds, &task)?;
-        let name = samples
-            .iter()
-            .find(|x| x.hash == hash)
-            .map(|x| x.name.clone())
-            .unwrap_or_default();
+        // One row, not the task's whole list: the page asks for each sample it shows.
+        let name: String = s
+            .conn()
+            .query_row(
+                "SELECT name FROM samples WHERE dataset = ?1 AND hash = ?2",
+                [&ds, &hash],
+                |r| r.get(0),
+            )
+            .map_err(|e| ApiError::from(DataError::from(e)))?;
         let path = datasets::objects::object_path(&s.home, &hash);
         let size = std::fs::metadata(&path)
             .map_err(|e| ApiError::not_found(format!("sample `{id}` has no bytes here: {e}")))?

@@ -508,9 +508,9 @@ async function viewWorkflow(name, _query, current) {
   const steps = stepObjects(def);
   const watchLine = el("p", { id: "watching", class: "muted" });
   const dag = drawDag(def, (s) => { if (watching) location.hash = `#/executions/${watching}?step=${encodeURIComponent(s)}`; });
-  const refreshRecord = async () => {
+  const refreshRecord = async (known) => {
     if (!watching) { watchLine.textContent = "Not run yet: start it below."; return; }
-    const r = await api(`/api/executions/${watching}`);
+    const r = known || await api(`/api/executions/${watching}`);
     if (!current()) return;
     paintDag(r.steps);
     watchLine.replaceChildren("Showing execution ", el("a", { href: `#/executions/${r.execution_id}` }, r.execution_id), " ", badge(r.status), " started ", when(r.created_at));
@@ -624,7 +624,7 @@ async function viewWorkflow(name, _query, current) {
     el("h2", {}, "Executions"),
     el("p", {}, el("a", { id: "all-executions", href: `#/executions?workflow=${encodeURIComponent(name)}` }, `all executions of ${name}`)),
     table(["Execution", "Status", "Started", "Duration", "Steps"], execList));
-  setTimeout(() => refreshRecord().catch(() => {}), 0);
+  setTimeout(() => refreshRecord(lastRecord).catch(() => {}), 0);
   return node;
 }
 
