@@ -539,12 +539,12 @@ fn a_labeling_task_is_labelled_with_the_keyboard_and_proceeds() {
 }
 
 #[test]
-fn the_first_page_with_a_thousand_executions_is_usable_quickly_and_lists_page_by_page() {
+fn a_thousand_executions_are_listed_page_by_page_filtered_and_kept_live() {
     let Some(mut b) = Browser::start("many") else {
         return;
     };
     let t = Test::new();
-    release_one(&t, "hello", "true");
+    let script = release_one(&t, "hello", "true");
     seed_executions(&t, 1000);
     let s = Server::start(&t);
     b.goto(&s.url("/#/executions"));
@@ -562,6 +562,22 @@ fn the_first_page_with_a_thousand_executions_is_usable_quickly_and_lists_page_by
         "page 2",
         "return document.querySelector('.pager span').innerText === 'page 2 of 20'",
     );
+    // A run started from the terminal shows without a reload.
+    b.js("window.wfMark = 'still here'; return true", vec![]);
+    t.wf(&[
+        "run",
+        &script,
+        "--storage",
+        &format!("out={}", t.at("root")),
+        "-p",
+        "who=terminal",
+    ])
+    .status(0);
+    b.wait_js(
+        "the terminal's run",
+        "const c = document.querySelector('main p[role=status]'); return c && c.innerText.startsWith('1001 ')",
+    );
+    assert_eq!(b.js("return window.wfMark", vec![]), json!("still here"));
     // Filtering by status leaves none here.
     b.js(
         "const s = document.querySelector('#filter-status'); s.value = 'failed'; s.dispatchEvent(new Event('change')); return true",
