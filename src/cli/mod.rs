@@ -154,6 +154,9 @@ pub enum Command {
     /// The process behind a service (started by a ServiceStep or `wf service start`)
     #[command(name = "service-supervisor", hide = true)]
     ServiceSupervisor(services::SupervisorArgs),
+    /// The process that owns a local job while it runs (started by the runner)
+    #[command(name = "job-owner", hide = true)]
+    JobOwner(JobOwnerArgs),
     /// The Spark clusters MRS steps submit to
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
@@ -162,6 +165,13 @@ pub enum Command {
     /// Resource pools: Ray and Slurm clusters that job steps run on
     #[command(subcommand)]
     Pool(pool::PoolCommand),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct JobOwnerArgs {
+    /// The attempt's folder (`HOME/jobs/EXEC/STEP/N`), holding its `spec.json`
+    #[arg(long, value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 #[derive(clap::Args, Debug)]
@@ -261,6 +271,7 @@ pub fn main() -> i32 {
         Command::Services(a) => services::list(cli.home.as_deref(), a),
         Command::Service(c) => services::service(cli.home.as_deref(), c),
         Command::ServiceSupervisor(a) => services::supervisor(cli.home.as_deref(), a),
+        Command::JobOwner(a) => crate::backends::job::owner_main(&a.dir),
         Command::Cluster(c) => cluster::cluster(cli.home.as_deref(), c),
         Command::Kernel(a) => kernel::run(cli.home.as_deref(), a),
         Command::Pool(c) => pool::pool(cli.home.as_deref(), c),

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::test::{flow, input, job, q, step, Ran, Runner, Test, MANIFEST_DIR};
+use crate::test::{dir_output, flow, input, job, q, step, Ran, Runner, Test, MANIFEST_DIR};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -1182,5 +1182,60 @@ let create = wf.steps.CreateDatasetStep(#{
         }
         "executed" => assert_eq!(samples, 3000),
         other => panic!("create is {other}: {shown:?}"),
+    }
+}
+
+/// What `wf dataset export zoo@V001` gives, file name to bytes.
+fn exported(t: &Test, into: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
+    t.wf(&["dataset", "export", "zoo@V001", &t.at(into)])
+        .status(0);
+    let mut files = std::collections::BTreeMap::new();
+    for e in fs::read_dir(t.path(into).join("data")).unwrap() {
+        let e = e.unwrap();
+        files.insert(
+            e.file_name().to_string_lossy().into_owned(),
+            fs::read(e.path()).unwrap(),
+        );
+    }
+    files.insert(
+        "manifest.json".into(),
+        fs::read(t.path(into).join("manifest.json")).unwrap(),
+    );
+    files
+}
+
+#[test]
+fn a_job_that_writes_into_its_input_version_never_changes_the_stored_samples() {
+    let t = Test::new();
+    write_zoo(&t);
+    create_zoo(&t);
+    assert_eq!(release(&t, "zoo"), "V001");
+    let before = exported(&t, "before");
+    // The common mistake: appending to (and removing) the input's files in place.
+    let cmd = "for f in \"$WF_INPUT_DATA\"/data/*; do echo x >> \"$f\"; done; \
+               rm -f \"$WF_INPUT_DATA\"/data/*; echo tampered >> \"$WF_INPUT_DATA/manifest.json\"; \
+               echo \"$WF_INPUT_DATA\" > \"$WF_OUTPUT_OUT/seen\"; true";
+    let uses = job("train", cmd)
+        .inputs(&[&input(
+            "data",
+            r#"wf.data.Dataset(#{ dataset_name: "zoo", version_name: "V001" })"#,
+        )])
+        .outputs(&[&dir_output("out", "o")]);
+    let script = t
+        .write("flow.rhai", &flow("tamper", "", &[uses], &["train"]))
+        .at("flow.rhai");
+    // Read-only in the job's mount namespace (the default), and private copies (the fallback
+    // where namespaces are refused).
+    for (how, n) in [("mount", 1), ("copy", 2)] {
+        let r = t
+            .args(&["run", &script, "--storage", &t.storage(), "--json"])
+            .env("WF_JOB_DATA", how)
+            .run();
+        r.status(0);
+        let after = exported(&t, &format!("after{n}"));
+        assert_eq!(before.len(), after.len(), "{how}: samples were removed");
+        assert!(before == after, "{how}: the stored version changed");
+        let shown = show(&t, "zoo@V001");
+        assert_eq!(shown["samples"], 10, "{how}: {shown:#}");
     }
 }

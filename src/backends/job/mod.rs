@@ -4,8 +4,11 @@
 //! running starts one process per node, records their process groups, and reads the
 //! metrics files once they exited 0.
 
+mod owner;
 mod process;
 mod remote;
+
+pub use owner::{owner_main, protection_wanted};
 
 pub use process::{kill_by_environment, kill_groups, log_tail, Group};
 
@@ -94,8 +97,17 @@ pub fn pass_inputs(
 
 /// Where the job runs: processes here, or a job on a resource pool.
 enum Runner {
-    Local(JobRun),
+    Local(JobRun, Option<OwnedPlan>),
     Remote(Box<RemoteJob>),
+}
+
+/// A local job run through its owner process (`owner.rs`).
+struct OwnedPlan {
+    program: PathBuf,
+    step_dir: PathBuf,
+    /// The attempt a dead runner's record names, taken up by the first attempt.
+    recorded: std::sync::Mutex<Option<u32>>,
+    read_only: Vec<PathBuf>,
 }
 
 /// What the job runs, resolved for this execution.
@@ -274,17 +286,37 @@ impl Backend for JobBackend {
                     .join(", ")
             )
         })?;
+        let owned = owner::owner_program().map(|program| {
+            let recorded = ctx.store.steps(ctx.exec_id()).ok().and_then(|rows| {
+                let row = rows.into_iter().find(|r| r.name == step.name)?;
+                (row.status == crate::model::status::Status::Running)
+                    .then(|| owner::recorded(&row.detail).map(|(_, k)| k))
+                    .flatten()
+            });
+            OwnedPlan {
+                program,
+                step_dir: owner::step_dir(ctx.home(), ctx.exec_id(), &step.name),
+                recorded: std::sync::Mutex::new(recorded),
+                read_only: vec![
+                    crate::datasets::datasets_dir(ctx.home()),
+                    crate::models::models_dir(ctx.home()),
+                ],
+            }
+        });
         Ok(Plan {
             inputs,
             flavor: Some(flavor),
             work: Arc::new(JobWork {
-                run: Runner::Local(JobRun {
-                    cwd: a.code_dir,
-                    argv,
-                    env,
-                    log: ctx.log(&step.name),
-                    nodes,
-                }),
+                run: Runner::Local(
+                    JobRun {
+                        cwd: a.code_dir,
+                        argv,
+                        env,
+                        log: ctx.log(&step.name),
+                        nodes,
+                    },
+                    owned,
+                ),
                 outputs,
                 metrics_files,
                 log_export,
@@ -297,6 +329,9 @@ impl Backend for JobBackend {
             remote::clean_up(detail);
             return;
         }
+        if let Some((dir, attempt)) = owner::recorded(detail) {
+            owner::stop_attempt(&dir, attempt);
+        }
         let groups: Vec<Group> = detail
             .get("groups")
             .and_then(|g| serde_json::from_value(g.clone()).ok())
@@ -306,12 +341,13 @@ impl Backend for JobBackend {
     }
 
     fn sweep(&self, exec_id: &str) {
-        kill_by_environment(exec_id, None);
+        process::sweep(exec_id);
     }
 
-    /// A job on a pool goes on without its runner: the next runner follows it.
+    /// A job on a pool, or a local job's owner, goes on without its runner: the next
+    /// runner follows it.
     fn reattaches(&self, detail: &Map<String, Value>) -> bool {
-        remote::is_remote(detail)
+        remote::is_remote(detail) || owner::recorded(detail).is_some()
     }
 }
 
@@ -481,7 +517,25 @@ impl Work for JobWork {
             let header = format!("== {}: attempt {} ==\n", attempt.step, attempt.number);
             let started = Instant::now();
             let end = match &self.run {
-                Runner::Local(run) => {
+                Runner::Local(run, Some(o)) => {
+                    let recorded = o.recorded.lock().unwrap_or_else(|p| p.into_inner()).take();
+                    owner::run(
+                        owner::Owned {
+                            program: &o.program,
+                            step_dir: o.step_dir.clone(),
+                            attempt: attempt.number,
+                            recorded,
+                            read_only: o.read_only.clone(),
+                        },
+                        run,
+                        &header,
+                        &attempt.cancel,
+                        |detail| attempt.record_detail(detail),
+                        |text| attempt.say(text),
+                    )
+                    .await
+                }
+                Runner::Local(run, None) => {
                     process::run(run, &header, &attempt.cancel, |groups| {
                         attempt.record_detail(json!({ "groups": groups }));
                     })
@@ -529,7 +583,7 @@ impl Work for JobWork {
 impl JobWork {
     fn log(&self) -> &Path {
         match &self.run {
-            Runner::Local(run) => &run.log,
+            Runner::Local(run, _) => &run.log,
             Runner::Remote(job) => &job.log,
         }
     }

@@ -102,6 +102,16 @@ pub fn kill_groups(groups: &[Group]) {
 /// that left its group. Only a dead runner's leftovers carry them: the caller holds the
 /// execution's lock.
 pub fn kill_by_environment(exec_id: &str, step: Option<&str>) {
+    kill_matching(exec_id, step, false)
+}
+
+/// Kills a dead runner's leftovers of an execution, sparing the ranks of a job whose owner
+/// is still alive: the next runner re-attaches to those.
+pub fn sweep(exec_id: &str) {
+    kill_matching(exec_id, None, true)
+}
+
+fn kill_matching(exec_id: &str, step: Option<&str>, spare_owned: bool) {
     let Ok(procs) = std::fs::read_dir("/proc") else {
         return;
     };
@@ -124,13 +134,24 @@ pub fn kill_by_environment(exec_id: &str, step: Option<&str>) {
         };
         let mut vars = environ.split(|b| *b == 0);
         let (mut exec_ok, mut step_ok, mut pooled) = (false, want_step.is_none(), false);
+        let mut owned = false;
+        let owner_var = format!("{}=", super::owner::OWNER_VAR);
         for v in &mut vars {
             exec_ok |= v == want_exec.as_bytes();
             step_ok |= want_step.as_ref().is_some_and(|w| v == w.as_bytes());
             // A pool's job that happens to run on this machine belongs to its cluster.
             pooled |= v.starts_with(b"WF_POOL=");
+            if spare_owned {
+                if let Some(dir) = v.strip_prefix(owner_var.as_bytes()) {
+                    // The attempt's folder; its step's lock is held while its owner lives.
+                    let dir = Path::new(
+                        <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(dir),
+                    );
+                    owned |= dir.parent().is_some_and(super::owner::is_alive);
+                }
+            }
         }
-        if exec_ok && step_ok && !pooled {
+        if exec_ok && step_ok && !pooled && !owned {
             // SAFETY: a signal to a process of this user that runs this step.
             unsafe {
                 libc::kill(pid as libc::pid_t, libc::SIGKILL);
