@@ -3,7 +3,10 @@
 //! (a) importing a folder of 10,000 small files into a new dataset (`wf dataset create`),
 //!     against `cp -r` of the same folder;
 //! (b) releasing a version of a 100,000-sample dataset (the split and the manifest);
-//! (c) `wf dataset show NAME` of that dataset, a whole process, against `wf --version`.
+//! (c) `wf dataset show NAME` of that dataset, a whole process, against `wf --version`;
+//! (d) a job given a 100,000-sample version, kept read-only for it (a private read-only
+//!     mount: the default) or given a private copy (`WF_JOB_DATA=copy`, the fallback where
+//!     mount namespaces are refused), against the same job given a plain folder.
 //!
 //!     cargo bench --bench datasets
 
@@ -164,5 +167,70 @@ fn release_and_show(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(&root);
 }
 
-criterion_group!(benches, import, release_and_show);
+/// A workflow of one job (`true`) whose input `data` is `data`.
+fn job_script(dir: &Path, name: &str, data: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.rhai"));
+    std::fs::write(
+        &path,
+        format!(
+            r#"let storage = wf.data.OutputStorage(#{{ name: "out" }});
+let j = wf.steps.JobStep(#{{ name: "j", algorithm: wf.BaseAlgorithm(#{{ command: "true" }}),
+  spec: wf.steps.JobSpec(#{{ resource: wf.steps.JobResource(#{{ flavor: "cpu.small" }}) }}),
+  inputs: wf.steps.JobInput("data", {data}),
+  outputs: wf.steps.JobOutput("o", #{{ obs_config: wf.data.OBSOutputConfig(storage.join("o")) }}) }});
+wf.Workflow(#{{ name: "{name}", desc: "d", steps: [j], storages: [storage] }})
+"#
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn job_given_a_version(c: &mut Criterion) {
+    let root = scratch();
+    let home = root.join("home100k-job");
+    big_dataset(&home, 100_000);
+    {
+        let store = Store::open(&home).unwrap();
+        datasets::release(&store, "big", None, &ReleaseSpec::default()).unwrap();
+    }
+    let version = job_script(
+        &root,
+        "version",
+        r#"wf.data.Dataset(#{ dataset_name: "big", version_name: "V001" })"#,
+    );
+    let plain = job_script(&root, "plain", r#"wf.data.OBSPath(".")"#);
+    let storage = format!("out={}", root.join("runs").display());
+    let run = |script: &Path, how: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_wf"))
+            .arg("--home")
+            .arg(&home)
+            .args(["run", script.to_str().unwrap(), "--storage", &storage])
+            .env("WF_JOB_DATA", how)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // The version's folder is made once, on first use.
+    run(&version, "mount");
+    let mut g = c.benchmark_group("job_given_100k_sample_version");
+    g.sample_size(10).measurement_time(Duration::from_secs(20));
+    g.bench_function("read-only mount (default)", |b| {
+        b.iter(|| run(&version, "mount"))
+    });
+    g.bench_function("private copy (fallback)", |b| {
+        b.iter(|| run(&version, "copy"))
+    });
+    g.bench_function("a plain folder (floor)", |b| {
+        b.iter(|| run(&plain, "mount"))
+    });
+    g.finish();
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+criterion_group!(benches, import, release_and_show, job_given_a_version);
 criterion_main!(benches);
