@@ -738,3 +738,98 @@ fn an_asset_holding_a_fifo_is_refused_instead_of_waiting_on_it() {
     assert!(r.stderr().contains("files/pipe"), "{}", r.stderr());
     assert!(!t.path("home2/subscriptions/shared_flow").exists());
 }
+
+// ---------------------------------------------------------------------------------------
+// Names printed in tables
+
+#[test]
+fn gallery_list_and_show_print_control_characters_escaped() {
+    let t = released();
+    g(&t, &["gallery", "publish", "shared_flow"]).status(0);
+    edit_asset(&t, "shared_flow", "1.0.0", |a| {
+        a["title"] = "red\u{1b}[31mtitle".into();
+        a["desc"] = "two\nlines".into();
+        a["workflow"] = "a\rb".into();
+    });
+    let list = g(&t, &["gallery", "list"]);
+    list.status(0)
+        .stdout_contains("red\\x1b[31mtitle")
+        .stdout_contains("a\\rb");
+    assert!(
+        !list.stdout.contains('\u{1b}') && !list.stdout.contains('\r'),
+        "{list:?}"
+    );
+    assert_eq!(
+        list.stdout.lines().count(),
+        2,
+        "a header and one asset: {list:?}"
+    );
+    let show = g(&t, &["gallery", "show", "shared_flow"]);
+    show.status(0)
+        .stdout_contains("red\\x1b[31mtitle")
+        .stdout_contains("two\\nlines");
+    assert!(
+        !show.stdout.contains('\u{1b}') && !show.stdout.contains("two\n"),
+        "{show:?}"
+    );
+    // JSON keeps the names exact.
+    let json = g(&t, &["gallery", "list", "--json"]);
+    assert_eq!(json.status(0).json[0]["title"], "red\u{1b}[31mtitle");
+    assert_eq!(json.json[0]["workflow"], "a\rb");
+}
+
+#[test]
+fn label_show_prints_control_characters_in_sample_names_escaped() {
+    use crate::test::{flow, q};
+    let t = Test::new();
+    t.write("images/plain.jpg", "FAKEJPG:plain\n");
+    t.write("images/two\nlines.jpg", "FAKEJPG:two\n");
+    t.write("images/red\u{1b}[31m.jpg", "FAKEJPG:red\n");
+    let body = r#"
+let create = wf.steps.CreateDatasetStep(#{
+    name: "create",
+    inputs: wf.steps.CreateDatasetInput(#{ name: "images", data: wf.data.OBSPath(SRC) }),
+    outputs: wf.steps.CreateDatasetOutput(#{ name: "dataset", config: wf.data.OBSOutputConfig(storage.join("dataset")) }),
+    properties: wf.steps.DatasetProperties(#{ dataset_name: "pets", data_type: wf.data.DataTypeEnum.IMAGE }),
+});
+let labeling = wf.steps.LabelingStep(#{
+    name: "labeling",
+    properties: wf.steps.LabelTaskProperties(#{
+        task_type: wf.data.LabelTaskTypeEnum.IMAGE_CLASSIFICATION,
+        task_name: "t",
+        labels: [wf.steps.Label(#{ name: "cat" }), wf.steps.Label(#{ name: "dog" })],
+    }),
+    inputs: wf.steps.LabelingInput(#{ name: "dataset", data: create.outputs["dataset"].as_input() }),
+    outputs: wf.steps.LabelingOutput(#{ name: "task" }),
+    depend_steps: create,
+});
+"#
+    .replace("SRC", &q(&t.at("images")));
+    let script = t
+        .write(
+            "flow.rhai",
+            &flow("pets", &body, &[], &["create", "labeling"]),
+        )
+        .at("flow.rhai");
+    t.run_flow(&script, &[]).status(3);
+
+    let shown = t.wf(&["label", "pets/t", "show"]);
+    shown
+        .status(0)
+        .stdout_contains("two\\nlines.jpg")
+        .stdout_contains("red\\x1b[31m.jpg");
+    assert!(!shown.stdout.contains('\u{1b}'), "{shown:?}");
+    assert_eq!(
+        shown.stdout.lines().count(),
+        4,
+        "a heading and one line a sample: {shown:?}"
+    );
+    let json = t.wf(&["label", "pets/t", "show", "--json"]);
+    let names: Vec<&str> = json.status(0).json["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert!(names.contains(&"two\nlines.jpg"), "{names:?}");
+}
