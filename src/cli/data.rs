@@ -501,13 +501,17 @@ fn label_show(store: &Store, ds: &str, task: &str, as_json: bool, only_unlabelle
         super::print_json(&v);
         return exit::OK;
     }
+    // Names are the files' and the labellers': their control characters are shown escaped.
+    let esc = super::escape_control;
     outln!(
-        "{ds}/{task} ({task_type}): {labelled} labelled, {} unlabelled{}",
+        "{}/{} ({task_type}): {labelled} labelled, {} unlabelled{}",
+        esc(ds),
+        esc(task),
         samples.len() - labelled,
         if labels.is_empty() {
             String::new()
         } else {
-            format!("; labels: {}", labels.join(", "))
+            format!("; labels: {}", esc(&labels.join(", ")))
         }
     );
     for s in shown {
@@ -518,7 +522,7 @@ fn label_show(store: &Store, ds: &str, task: &str, as_json: bool, only_unlabelle
         } else {
             "-".into()
         };
-        outln!("{}  {:<32} {}", &s.hash[..12], s.name, l);
+        outln!("{}  {:<32} {}", &s.hash[..12], esc(&s.name), esc(&l));
     }
     exit::OK
 }

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 use serde_json::Value;
 
-use super::exit;
+use std::borrow::Cow;
+
+use super::{escape_control, exit};
 use crate::gallery::{self, GalleryError, Publish, Subscribe};
 use crate::store::home_dir;
 
@@ -118,7 +120,8 @@ pub enum GalleryCommand {
 }
 
 fn fail(e: GalleryError) -> i32 {
-    errln!("error: {e}");
+    // Messages name what the gallery holds, written by whoever may write it.
+    errln!("error: {}", escape_control(&e.to_string()));
     e.exit_code()
 }
 
@@ -126,20 +129,21 @@ fn pretty(v: &Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_default()
 }
 
-fn text<'a>(v: &'a Value, k: &str) -> &'a str {
-    v[k].as_str().unwrap_or("")
+/// A text field of an asset, as a table shows it (control characters escaped).
+fn text<'a>(v: &'a Value, k: &str) -> Cow<'a, str> {
+    escape_control(v[k].as_str().unwrap_or(""))
 }
 
 fn who(a: &Value) -> String {
     match text(a, "visibility") {
-        "group" => {
+        v if v == "group" => {
             let users: Vec<&str> = a["group_users"]
                 .as_array()
                 .map(|u| u.iter().filter_map(Value::as_str).collect())
                 .unwrap_or_default();
-            format!("group ({})", users.join(", "))
+            format!("group ({})", escape_control(&users.join(", ")))
         }
-        v => v.to_string(),
+        v => v.into_owned(),
     }
 }
 
@@ -149,10 +153,13 @@ pub fn gallery(home: Option<&Path>, c: GalleryCommand) -> i32 {
     match c {
         GalleryCommand::List { g, json } => {
             let gdir = dir(&g);
-            let all = match gallery::list(&gdir) {
+            let (all, refused) = match gallery::list_checked(&gdir, &gallery::current_user()) {
                 Ok(l) => l,
-                Err(e) => return fail(GalleryError::Failed(e)),
+                Err(e) => return fail(e),
             };
+            for why in &refused {
+                errln!("warning: {}; it is passed over", escape_control(why));
+            }
             if json {
                 outln!("{}", pretty(&Value::Array(all)));
                 return exit::OK;
@@ -211,7 +218,7 @@ pub fn gallery(home: Option<&Path>, c: GalleryCommand) -> i32 {
                 .as_array()
                 .map(|v| v.iter().filter_map(Value::as_str).collect())
                 .unwrap_or_default();
-            outln!("versions    {}", versions.join(", "));
+            outln!("versions    {}", escape_control(&versions.join(", ")));
             let steps: Vec<String> = a["definition"]["steps"]
                 .as_array()
                 .map(|s| {
@@ -226,7 +233,7 @@ pub fn gallery(home: Option<&Path>, c: GalleryCommand) -> i32 {
                     .as_str()
                     .or(al["command"].as_str())
                     .unwrap_or("");
-                outln!("algorithm   {}  {how}", text(al, "id"));
+                outln!("algorithm   {}  {}", text(al, "id"), escape_control(how));
             }
             outln!("folder      {}", text(&a, "path"));
             exit::OK
@@ -308,7 +315,7 @@ pub fn gallery(home: Option<&Path>, c: GalleryCommand) -> i32 {
                 text(&a, "content_id"),
                 text(&a, "version"),
                 gdir.display(),
-                match text(&a, "visibility") {
+                match a["visibility"].as_str().unwrap_or("") {
                     "public" => "public: everyone may use it".to_string(),
                     "group" => format!("{}: you and your whitelist", who(&a)),
                     _ => "private: only you".to_string(),
@@ -360,5 +367,21 @@ pub fn gallery(home: Option<&Path>, c: GalleryCommand) -> i32 {
             }
             Err(e) => fail(e),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_shown_with_their_control_characters_escaped() {
+        assert_eq!(escape_control("plain name, ünïcode"), "plain name, ünïcode");
+        assert_eq!(escape_control("a\nb\tc\rd"), "a\\nb\\tc\\rd");
+        assert_eq!(escape_control("red\u{1b}[31m"), "red\\x1b[31m");
+        assert_eq!(escape_control("del\u{7f} csi\u{9b}"), "del\\x7f csi\\u{9b}");
+        assert_eq!(escape_control("abc\u{202e}fed"), "abc\\u{202e}fed");
+        let a = serde_json::json!({ "title": "x\u{1b}]0;owned\u{7}" });
+        assert_eq!(text(&a, "title"), "x\\x1b]0;owned\\x07");
     }
 }

@@ -216,6 +216,33 @@ pub fn print_json(v: &serde_json::Value) {
     outln!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
+/// A name or text as a table or message shows it: control characters (a newline, a
+/// terminal's escape, a DEL) and the characters that reorder a line (bidirectional
+/// overrides) are written as escapes (`\n`, `\x1b`, `\u{202e}`), so what a name holds
+/// cannot start a line of its own or drive the terminal; anything else is kept as it is.
+/// JSON output is exact and never goes through this.
+pub fn escape_control(s: &str) -> std::borrow::Cow<'_, str> {
+    let hidden = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !s.chars().any(hidden) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if hidden(c) && (c as u32) < 0x80 => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if hidden(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Whether the home holds no records yet: reading commands then say so without making one.
 pub fn no_records(home: Option<&std::path::Path>) -> bool {
     !crate::store::home_dir(home).join("wf.db").exists()

@@ -32,6 +32,14 @@
 //! both succeed). Subscribing copies what it needs into the home (`HOME/subscriptions/
 //! <content_id>/<version>/`, `HOME/algorithms/<id>/`), so a subscribed workflow keeps
 //! running whatever later happens to the gallery.
+//!
+//! Whoever may write a team's gallery may write anything in it, so reading trusts no name
+//! an asset gives: an asset version is read only where its `asset.json`'s `content_id` and
+//! `version` are its folders' names (neither a link); an algorithm only in the folder its
+//! id names, with its code in that folder's `code/`; a definition only with positions and
+//! `code_dir`s inside its `files/`. An asset holding a link, a fifo, a socket or a device
+//! is refused before anything is read from it or written to the home, naming what it
+//! holds, and the copies into the home follow no link.
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -338,11 +346,30 @@ fn safe_name(id: &str) -> String {
 // ---------------------------------------------------------------------------------------
 // Reading the gallery
 
-/// Every version of every asset (or of one), each `asset.json` with `path` added; sorted
-/// by id, then version.
-fn read_assets(gallery: &Path, only: Option<&str>) -> Result<Vec<Value>> {
+/// What reading the gallery found: the asset versions, each `asset.json` with `path`
+/// added (sorted by id, then version), and the folders refused as assets, each with why.
+struct Read {
+    assets: Vec<Value>,
+    refused: Vec<Refused>,
+}
+
+/// A folder of `workflows/` that is not an asset version as `publish` writes one.
+struct Refused {
+    /// The version's folder name (empty when the asset's folder itself was refused).
+    version: String,
+    /// What is wrong, naming the folder, the field and its value.
+    why: String,
+}
+
+/// Every version of every asset (or of one). Every name is checked as `publish` makes it:
+/// an asset's `content_id` and `version` are its folders' names, and neither folder is a
+/// link, so nothing read from an asset takes a path out of the gallery.
+fn read_assets(gallery: &Path, only: Option<&str>) -> Result<Read> {
     let root = workflows_dir(gallery);
-    let mut out = Vec::new();
+    let mut read = Read {
+        assets: Vec::new(),
+        refused: Vec::new(),
+    };
     let ids: Vec<PathBuf> = match only {
         Some(id) => vec![root.join(id)],
         None => match std::fs::read_dir(&root) {
@@ -352,7 +379,29 @@ fn read_assets(gallery: &Path, only: Option<&str>) -> Result<Vec<Value>> {
         },
     };
     for dir in ids {
-        if hidden(&dir) || !dir.is_dir() {
+        if hidden(&dir) {
+            continue;
+        }
+        let id = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let Ok(meta) = std::fs::symlink_metadata(&dir) else {
+            continue;
+        };
+        let why = if meta.file_type().is_symlink() {
+            Some("it is a link: an asset's folder is a folder of the gallery".to_string())
+        } else if !meta.is_dir() {
+            // A stray file beside the assets.
+            continue;
+        } else {
+            check_content_id(&id).err().map(|e| e.to_string())
+        };
+        if let Some(why) = why {
+            read.refused.push(Refused {
+                version: String::new(),
+                why: format!("`{}` is not an asset: {why}", dir.display()),
+            });
             continue;
         }
         let Ok(rd) = std::fs::read_dir(&dir) else {
@@ -362,20 +411,23 @@ fn read_assets(gallery: &Path, only: Option<&str>) -> Result<Vec<Value>> {
             if hidden(&v) {
                 continue;
             }
-            let Ok(text) = std::fs::read_to_string(v.join("asset.json")) else {
-                continue;
-            };
-            let Ok(mut a) = serde_json::from_str::<Value>(&text) else {
-                continue;
-            };
-            if !a.is_object() {
-                continue;
+            let version = v
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            match read_version(&id, &version, &v) {
+                Ok(mut a) => {
+                    a["path"] = json!(v.to_string_lossy());
+                    read.assets.push(a);
+                }
+                Err(why) => read.refused.push(Refused {
+                    version,
+                    why: format!("`{}` is not an asset version: {why}", v.display()),
+                }),
             }
-            a["path"] = json!(v.to_string_lossy());
-            out.push(a);
         }
     }
-    out.sort_by(|a, b| {
+    read.assets.sort_by(|a, b| {
         a["content_id"]
             .as_str()
             .cmp(&b["content_id"].as_str())
@@ -386,7 +438,49 @@ fn read_assets(gallery: &Path, only: Option<&str>) -> Result<Vec<Value>> {
                 )
             })
     });
-    Ok(out)
+    Ok(read)
+}
+
+/// The `asset.json` of the folder `id/version`, or why it is not an asset version.
+fn read_version(id: &str, version: &str, dir: &Path) -> std::result::Result<Value, String> {
+    let meta = std::fs::symlink_metadata(dir).map_err(|e| e.to_string())?;
+    if meta.file_type().is_symlink() {
+        return Err("it is a link: an asset version is a folder of the gallery".into());
+    }
+    if !meta.is_dir() {
+        return Err("it is not a folder".into());
+    }
+    parse_version(version).map_err(|e| format!("its folder's name: {e}"))?;
+    let file = dir.join("asset.json");
+    match std::fs::symlink_metadata(&file) {
+        Ok(m) if m.file_type().is_symlink() => return Err("its asset.json is a link".into()),
+        Ok(m) if !m.is_file() => return Err("its asset.json is not a file".into()),
+        Ok(_) => {}
+        Err(e) => return Err(format!("it has no asset.json ({e})")),
+    }
+    let text = std::fs::read_to_string(&file).map_err(|e| format!("its asset.json: {e}"))?;
+    let a: Value =
+        serde_json::from_str(&text).map_err(|e| format!("its asset.json is not JSON: {e}"))?;
+    if !a.is_object() {
+        return Err("its asset.json is not a JSON object".into());
+    }
+    for (field, folder) in [("content_id", id), ("version", version)] {
+        let value = match &a[field] {
+            Value::String(v) => v.as_str(),
+            Value::Null => return Err(format!("its asset.json has no `{field}`")),
+            other => {
+                return Err(format!(
+                    "its asset.json's `{field}` is `{other}`, not the folder's name `{folder}`"
+                ))
+            }
+        };
+        if value != folder {
+            return Err(format!(
+                "its asset.json's `{field}` is `{value}`, not the folder's name `{folder}`"
+            ));
+        }
+    }
+    Ok(a)
 }
 
 fn hidden(p: &Path) -> bool {
@@ -403,14 +497,22 @@ pub fn list(gallery: &Path) -> std::result::Result<Vec<Value>, String> {
 
 /// `list` for a given user.
 pub fn list_for(gallery: &Path, user: &str) -> Result<Vec<Value>> {
+    list_checked(gallery, user).map(|(assets, _)| assets)
+}
+
+/// `list_for`, with the folders of the gallery that were passed over as not assets, each
+/// naming what is wrong with it (for a warning).
+pub fn list_checked(gallery: &Path, user: &str) -> Result<(Vec<Value>, Vec<String>)> {
+    let read = read_assets(gallery, None)?;
+    let refused: Vec<String> = read.refused.into_iter().map(|r| r.why).collect();
     let mut by_id: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-    for a in read_assets(gallery, None)? {
+    for a in read.assets {
         if may_see(&a, user) {
             let id = a["content_id"].as_str().unwrap_or("").to_string();
             by_id.entry(id).or_default().push(a);
         }
     }
-    Ok(by_id
+    let assets: Vec<Value> = by_id
         .into_values()
         .filter_map(|mut versions| {
             let versions_text: Vec<Value> = versions.iter().map(|a| a["version"].clone()).collect();
@@ -418,14 +520,34 @@ pub fn list_for(gallery: &Path, user: &str) -> Result<Vec<Value>> {
             newest["versions"] = Value::Array(versions_text);
             Some(newest)
         })
-        .collect())
+        .collect();
+    Ok((assets, refused))
 }
 
 /// The asset version `NAME[@VERSION]` (the newest the user may see when no version is
 /// given), refused when its whitelist leaves `user` out.
 pub fn find(gallery: &Path, spec: &str, user: &str) -> Result<Value> {
     let (id, version) = parse_spec(spec)?;
-    let all = read_assets(gallery, Some(&id))?;
+    let Read {
+        assets: all,
+        refused,
+    } = read_assets(gallery, Some(&id))?;
+    // A version that is not what publishing writes is refused, never read; without a
+    // version, which is the newest cannot be told while one is refused.
+    if let Some(r) = refused
+        .iter()
+        .find(|r| r.version.is_empty() || version.as_ref().is_none_or(|v| *v == r.version))
+    {
+        let others = if version.is_none() && !all.is_empty() {
+            format!("; `{id}@X.Y.Z` names one of its other versions")
+        } else {
+            String::new()
+        };
+        return Err(failed(format!(
+            "the asset `{id}` is refused: {}{others}",
+            r.why
+        )));
+    }
     if all.is_empty() {
         return Err(failed(format!(
             "the gallery `{}` has no asset `{id}`; `wf gallery list` shows those you may use",
@@ -471,7 +593,12 @@ pub fn show(gallery: &Path, spec: &str) -> Result<Value> {
     let mut a = find(gallery, spec, &user)?;
     let id = a["content_id"].as_str().unwrap_or("").to_string();
     let dir = PathBuf::from(a["path"].as_str().unwrap_or(""));
+    check_tree(
+        &dir,
+        &format!("`{id}` {}", a["version"].as_str().unwrap_or("")),
+    )?;
     let versions: Vec<Value> = read_assets(gallery, Some(&id))?
+        .assets
         .into_iter()
         .filter(|v| may_see(v, &user))
         .map(|v| v["version"].clone())
@@ -492,7 +619,8 @@ pub fn show(gallery: &Path, spec: &str) -> Result<Value> {
     Ok(a)
 }
 
-/// The algorithms an asset holds: `(id, definition, folder)`.
+/// The algorithms an asset holds: `(id, definition, folder)`, each as `publish` writes
+/// it: in the folder its id names, its code (if any) in the folder's `code/`.
 fn read_algorithms(asset_dir: &Path) -> Result<Vec<(String, Value, PathBuf)>> {
     let root = asset_dir.join("algorithms");
     let mut out = Vec::new();
@@ -505,15 +633,120 @@ fn read_algorithms(asset_dir: &Path) -> Result<Vec<(String, Value, PathBuf)>> {
         if hidden(&d) {
             continue;
         }
+        let folder = d
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let file = d.join("algorithm.json");
         let text = std::fs::read_to_string(&file).map_err(|e| io_err("read", &file, e))?;
         let v: Value = serde_json::from_str(&text)
             .map_err(|e| failed(format!("`{}` is not JSON: {e}", file.display())))?;
-        let id = v["id"].as_str().unwrap_or("").to_string();
+        let refuse = |why: String| {
+            failed(format!(
+                "the asset's algorithm `algorithms/{folder}` is refused: {why}"
+            ))
+        };
+        let id = match &v["id"] {
+            Value::String(id) if !id.is_empty() => id.clone(),
+            other => {
+                return Err(refuse(format!(
+                    "its algorithm.json's `id` is `{other}`, not an algorithm id"
+                )))
+            }
+        };
+        if safe_name(&id) != folder {
+            return Err(refuse(format!(
+                "its algorithm.json's `id` is `{id}`, not the algorithm of the folder `{folder}`"
+            )));
+        }
+        match &v["definition"]["code_dir"] {
+            Value::Null => {}
+            Value::String(c) if c == "code" => {
+                if !d.join("code").is_dir() {
+                    return Err(refuse(
+                        "its `code_dir` is `code`, which the asset lacks".to_string(),
+                    ));
+                }
+            }
+            other => {
+                let shown = other
+                    .as_str()
+                    .map_or_else(|| other.to_string(), str::to_string);
+                return Err(refuse(format!(
+                    "its algorithm.json's `code_dir` is `{shown}`: an asset's algorithm keeps its code in its own folder, as `code`"
+                )));
+            }
+        }
         out.push((id, v["definition"].clone(), d));
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
+}
+
+/// A path relative to a folder that stays in it: plain names (and `.`), no `..`, not
+/// absolute.
+fn stays_inside(rel: &str) -> bool {
+    use std::path::Component;
+    !rel.is_empty()
+        && Path::new(rel)
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+}
+
+/// Whether `path` is `root` followed by plain names only.
+fn under(root: &Path, path: &Path) -> bool {
+    use std::path::Component;
+    path.strip_prefix(root).is_ok_and(|rel| {
+        rel.components().count() > 0 && rel.components().all(|c| matches!(c, Component::Normal(_)))
+    })
+}
+
+/// What a file of an asset is, in words, when it is neither a file nor a folder.
+fn kind(ft: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_symlink() {
+        "a link"
+    } else if ft.is_fifo() {
+        "a fifo"
+    } else if ft.is_socket() {
+        "a socket"
+    } else if ft.is_block_device() || ft.is_char_device() {
+        "a device"
+    } else {
+        "not a file"
+    }
+}
+
+/// Refuses an asset version holding anything but files and folders: a link (its target,
+/// perhaps the reader's own files or `/`, would be read as the asset's), a fifo (a read
+/// that waits for ever), a socket or a device. `publish` copies what links point at, so a
+/// published asset holds none.
+fn check_tree(dir: &Path, what: &str) -> Result<()> {
+    let walk = walkdir::WalkDir::new(dir)
+        .follow_links(false)
+        .follow_root_links(false)
+        .min_depth(1);
+    for entry in walk {
+        let entry = entry.map_err(|e| failed(format!("cannot read the asset {what}: {e}")))?;
+        let ft = entry.file_type();
+        if ft.is_dir() || ft.is_file() {
+            continue;
+        }
+        let rel = entry.path().strip_prefix(dir).unwrap_or(entry.path());
+        let target = if ft.is_symlink() {
+            std::fs::read_link(entry.path())
+                .map(|t| format!(" (to `{}`)", t.display()))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        return Err(failed(format!(
+            "the asset {what} is refused: `{}` is {}{target}; an asset holds only files and folders, and nothing was read from it",
+            rel.display(),
+            kind(&ft),
+        )));
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -562,6 +795,75 @@ fn copy_tree(from: &Path, to: &Path, skip: &Skip, private: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Copies an asset's folder into the home, private to its owner, following no link:
+/// anything but a file or a folder (one put there since the asset was checked) is
+/// refused, and each file is opened without following a link and written as a new file.
+fn copy_asset_tree(from: &Path, to: &Path) -> Result<()> {
+    private_dir(to).map_err(|e| io_err("create", to, e))?;
+    let walk = walkdir::WalkDir::new(from)
+        .follow_links(false)
+        .follow_root_links(false)
+        .min_depth(1);
+    for entry in walk {
+        let entry = entry.map_err(|e| failed(format!("cannot copy `{}`: {e}", from.display())))?;
+        let rel = entry.path().strip_prefix(from).unwrap_or(entry.path());
+        let dest = to.join(rel);
+        if !under(to, &dest) {
+            return Err(failed(format!(
+                "cannot copy `{}`: not a path inside `{}`",
+                entry.path().display(),
+                from.display()
+            )));
+        }
+        let ft = entry.file_type();
+        if ft.is_dir() {
+            private_dir(&dest).map_err(|e| io_err("create", &dest, e))?;
+        } else if ft.is_file() {
+            copy_regular(entry.path(), &dest)?;
+        } else {
+            return Err(failed(format!(
+                "`{}` is {}: an asset holds only files and folders",
+                entry.path().display(),
+                kind(&ft)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Copies one regular file, opened without following a link (nor waiting on a fifo), to
+/// a new file (never through a link there), private to the owner.
+fn copy_regular(from: &Path, to: &Path) -> Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut src = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(from)
+        .map_err(|e| io_err("copy", from, e))?;
+    let meta = src.metadata().map_err(|e| io_err("copy", from, e))?;
+    if !meta.is_file() {
+        return Err(failed(format!(
+            "`{}` is {}: an asset holds only files and folders",
+            from.display(),
+            kind(&meta.file_type())
+        )));
+    }
+    let mode = if meta.permissions().mode() & 0o111 != 0 {
+        0o700
+    } else {
+        0o600
+    };
+    let mut dst = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(to)
+        .map_err(|e| io_err("write", to, e))?;
+    std::io::copy(&mut src, &mut dst).map_err(|e| io_err("copy", from, e))?;
+    dst.set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(|e| io_err("write", to, e))
 }
 
 /// Copies a file, keeping only whether it is executable: private to the owner in the
@@ -830,7 +1132,7 @@ pub fn publish_asset(home: &Path, gallery: &Path, name: &str, p: &Publish) -> Re
     check_content_id(&content_id)?;
 
     // The asset's versions so far: only their owner adds one.
-    let existing = read_assets(gallery, Some(&content_id))?;
+    let existing = read_assets(gallery, Some(&content_id))?.assets;
     if let Some(a) = existing.iter().find(|a| a["owner"] != user.as_str()) {
         return Err(failed(format!(
             "the asset `{content_id}` belongs to `{}`; only its owner publishes versions of it (give another content_id)",
@@ -1243,6 +1545,8 @@ pub struct Subscribe {
 /// Returns what was done, as JSON.
 pub fn subscribe(home: &Path, gallery: &Path, spec: &str, s: &Subscribe) -> Result<Value> {
     let user = current_user();
+    // `find` takes only folders whose asset.json names them (its `content_id` and
+    // `version` are names, never paths).
     let asset = find(gallery, spec, &user)?;
     let id = asset["content_id"].as_str().unwrap_or("").to_string();
     let version = asset["version"].as_str().unwrap_or("").to_string();
@@ -1258,55 +1562,42 @@ pub fn subscribe(home: &Path, gallery: &Path, spec: &str, s: &Subscribe) -> Resu
             )));
         }
     }
+    // Everything the asset holds is checked before anything is written.
+    check_tree(&dir, &format!("`{id}` {version}"))?;
     let def_file = dir.join("definition.json");
     let def_text = std::fs::read_to_string(&def_file).map_err(|e| io_err("read", &def_file, e))?;
     let mut def: Value = serde_json::from_str(&def_text)
         .map_err(|e| failed(format!("`{}` is not JSON: {e}", def_file.display())))?;
+    let refuse = |why: String| failed(format!("the asset `{id}` {version} is refused: {why}"));
 
-    let store = Store::open(home).map_err(|e| failed(e.to_string()))?;
-    let home = store.home.clone();
-    let algos_root = home.join("algorithms");
-    let algos = read_algorithms(&dir)?;
-
-    // Decide for every algorithm before changing anything.
-    let mut plan: Vec<(String, Value, PathBuf, bool)> = Vec::new();
-    for (aid, d, from) in &algos {
-        let dest = algos_root.join(safe_name(aid));
-        let install = match store.algorithm(aid).map_err(|e| failed(e.to_string()))? {
-            None => true,
-            Some(have) => {
-                let have_dir = have["code_dir"].as_str().map(PathBuf::from);
-                if have_dir.as_deref() == Some(dest.as_path()) || s.replace {
-                    true
-                } else if same_algorithm(&have, d, &from.join("code")) {
-                    false
-                } else {
-                    return Err(failed(format!(
-                        "the algorithm `{aid}` is already registered in this home with other code (`{}`); `wf gallery subscribe {spec} --replace` registers the asset's instead",
-                        have_dir.map(|p| p.display().to_string()).unwrap_or_default()
-                    )));
-                }
-            }
-        };
-        plan.push((aid.clone(), d.clone(), from.clone(), install));
-    }
-
-    // The workflow's files, into the home.
-    let subs = home.join("subscriptions").join(&id);
-    private_dir(&subs).map_err(|e| io_err("create", &subs, e))?;
+    // Where it goes: inside the home, whatever the asset says.
+    let home = std::path::absolute(home).unwrap_or_else(|_| home.to_path_buf());
+    let subs_root = home.join("subscriptions");
+    let subs = subs_root.join(&id);
     let target = subs.join(&version);
-    let stage = Staging::new(&subs, &version, true)?;
-    if dir.join("files").is_dir() {
-        copy_tree(
-            &dir.join("files"),
-            &stage.dir.join("files"),
-            &Skip(Vec::new()),
-            true,
-        )?;
-    } else {
-        private_dir(&stage.dir.join("files"))
-            .map_err(|e| io_err("create", &stage.dir.join("files"), e))?;
+    if !under(&subs_root, &target) {
+        return Err(refuse(format!(
+            "its `content_id` `{id}` and `version` `{version}` would put it at `{}`, outside `{}`",
+            target.display(),
+            subs_root.display()
+        )));
     }
+    let algos_root = home.join("algorithms");
+
+    // The workflow's own code folders are in its files, as publishing puts them.
+    let mut problem: Option<GalleryError> = None;
+    each_object(&mut def, &mut |m| {
+        if class(m) != Some("BaseAlgorithm") || problem.is_some() {
+            return;
+        }
+        if let Some(Value::String(d)) = m.get("code_dir") {
+            if !stays_inside(d) {
+                problem = Some(refuse(format!(
+                    "its workflow's BaseAlgorithm names the `code_dir` `{d}`, which is not a folder of the asset's files"
+                )));
+            }
+        }
+    });
     // Positions point at the copied files, so that a definition exported from the home
     // runs from its folder.
     let files = target.join("files");
@@ -1321,6 +1612,13 @@ pub fn subscribe(home: &Path, gallery: &Path, spec: &str, s: &Subscribe) -> Resu
             return;
         };
         match split_at(&at).and_then(|(f, rest)| f.strip_prefix("files/").map(|r| (r, rest))) {
+            Some((rel, _)) if !stays_inside(rel) => {
+                if problem.is_none() {
+                    problem = Some(refuse(format!(
+                        "its definition's position `at` `{at}` is not in the asset's files"
+                    )));
+                }
+            }
             Some((rel, rest)) => {
                 m.insert(
                     "at".into(),
@@ -1332,6 +1630,9 @@ pub fn subscribe(home: &Path, gallery: &Path, spec: &str, s: &Subscribe) -> Resu
             }
         }
     });
+    if let Some(e) = problem {
+        return Err(e);
+    }
     let name = match &s.name {
         Some(n) => {
             def["name"] = json!(n);
@@ -1373,6 +1674,60 @@ pub fn subscribe(home: &Path, gallery: &Path, spec: &str, s: &Subscribe) -> Resu
             }
         )));
     };
+
+    // Its algorithms: each one its workflow names, each going to its own folder.
+    let algos = read_algorithms(&dir)?;
+    let named = algorithm_ids(&def);
+    for (aid, _, _) in &algos {
+        if !named.contains(aid) {
+            return Err(refuse(format!(
+                "it holds the algorithm `{aid}`, which its workflow does not name"
+            )));
+        }
+        let dest = algos_root.join(safe_name(aid));
+        if !under(&algos_root, &dest) {
+            return Err(refuse(format!(
+                "its algorithm `{aid}` would go to `{}`, outside `{}`",
+                dest.display(),
+                algos_root.display()
+            )));
+        }
+    }
+
+    let store = Store::open(&home).map_err(|e| failed(e.to_string()))?;
+
+    // Decide for every algorithm before changing anything.
+    let mut plan: Vec<(String, Value, PathBuf, bool)> = Vec::new();
+    for (aid, d, from) in &algos {
+        let dest = algos_root.join(safe_name(aid));
+        let install = match store.algorithm(aid).map_err(|e| failed(e.to_string()))? {
+            None => true,
+            Some(have) => {
+                let have_dir = have["code_dir"].as_str().map(PathBuf::from);
+                if have_dir.as_deref() == Some(dest.as_path()) || s.replace {
+                    true
+                } else if same_algorithm(&have, d, &from.join("code")) {
+                    false
+                } else {
+                    return Err(failed(format!(
+                        "the algorithm `{aid}` is already registered in this home with other code (`{}`); `wf gallery subscribe {spec} --replace` registers the asset's instead",
+                        have_dir.map(|p| p.display().to_string()).unwrap_or_default()
+                    )));
+                }
+            }
+        };
+        plan.push((aid.clone(), d.clone(), from.clone(), install));
+    }
+
+    // The workflow's files, into the home.
+    private_dir(&subs).map_err(|e| io_err("create", &subs, e))?;
+    let stage = Staging::new(&subs, &version, true)?;
+    if dir.join("files").is_dir() {
+        copy_asset_tree(&dir.join("files"), &stage.dir.join("files"))?;
+    } else {
+        private_dir(&stage.dir.join("files"))
+            .map_err(|e| io_err("create", &stage.dir.join("files"), e))?;
+    }
     crate::store::private_write(&stage.dir.join("definition.json"), (text + "\n").as_bytes())
         .map_err(|e| io_err("write", &stage.dir.join("definition.json"), e))?;
     let mut a = asset.clone();
@@ -1384,20 +1739,29 @@ pub fn subscribe(home: &Path, gallery: &Path, spec: &str, s: &Subscribe) -> Resu
     }
     write_json(&stage.dir.join("asset.json"), &a, true)?;
 
+    // The algorithms' code, copied aside first: a refused file leaves nothing registered.
+    let mut staged_code = Vec::new();
+    for (aid, _, from, install) in &plan {
+        if *install && from.join("code").is_dir() {
+            private_dir(&algos_root).map_err(|e| io_err("create", &algos_root, e))?;
+            let st = Staging::new(&algos_root, &safe_name(aid), true)?;
+            copy_asset_tree(&from.join("code"), &st.dir)?;
+            staged_code.push((aid.clone(), st));
+        }
+    }
+
     // The algorithms, then the files, then the release: a failure leaves what was
     // registered usable.
     let mut registered = Vec::new();
-    for (aid, d, from, install) in &plan {
+    for (aid, d, _, install) in &plan {
         if !*install {
             registered.push(json!({ "id": aid, "registered": false }));
             continue;
         }
-        private_dir(&algos_root).map_err(|e| io_err("create", &algos_root, e))?;
         let dest = algos_root.join(safe_name(aid));
         let mut d = d.clone();
-        if from.join("code").is_dir() {
-            let st = Staging::new(&algos_root, &safe_name(aid), true)?;
-            copy_tree(&from.join("code"), &st.dir, &Skip(Vec::new()), true)?;
+        if let Some(i) = staged_code.iter().position(|(x, _)| x == aid) {
+            let (_, st) = staged_code.swap_remove(i);
             st.commit_replace(&dest)?;
             d["code_dir"] = json!(dest.to_string_lossy());
         }

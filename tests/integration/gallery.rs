@@ -514,3 +514,322 @@ fn a_model_published_to_the_gallery_is_where_gallery_models_read() {
     .status(1)
     .stderr_contains("already has the model");
 }
+
+// ---------------------------------------------------------------------------------------
+// A gallery written by someone else: what subscribing, showing and listing trust
+
+/// Every file under `dir` (links not followed), as paths relative to it.
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let Ok(rd) = fs::read_dir(&d) else { continue };
+        for e in rd.map(|e| e.unwrap()) {
+            let p = e.path();
+            if e.file_type().unwrap().is_dir() {
+                todo.push(p.clone());
+            }
+            out.push(p.strip_prefix(dir).unwrap().to_string_lossy().into_owned());
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A folder of the test's with a canary file in it, which no subscriber may touch.
+fn canary(t: &Test, rel: &str) -> PathBuf {
+    t.write(&format!("{rel}/canary.txt"), "still here\n");
+    t.path(&format!("{rel}/canary.txt"))
+}
+
+#[test]
+fn an_asset_naming_a_version_outside_the_home_is_refused_and_the_folder_survives() {
+    let t = released();
+    g(&t, &["gallery", "publish", "shared_flow"]).status(0);
+    // From the subscriber's `subscriptions/shared_flow/`, three levels up is the test's
+    // folder; and an absolute path anywhere.
+    let up = canary(&t, "victim_up");
+    let abs = canary(&t, "victim_abs");
+    let cases = [
+        ("version", "../../../victim_up".to_string(), up),
+        ("version", t.at("victim_abs"), abs),
+    ];
+    for (field, value, canary) in cases {
+        edit_asset(&t, "shared_flow", "1.0.0", |a| {
+            a[field] = value.clone().into()
+        });
+        for spec in ["shared_flow", "shared_flow@1.0.0"] {
+            g2(&t, &["gallery", "subscribe", spec])
+                .status(1)
+                .stderr_contains(&format!("`{field}`"))
+                .stderr_contains(&format!("`{value}`"));
+            assert_eq!(
+                fs::read_to_string(&canary).unwrap(),
+                "still here\n",
+                "{spec} with {field} {value}"
+            );
+        }
+        // Nor do show and list take the asset for one.
+        g2(&t, &["gallery", "show", "shared_flow"])
+            .status(1)
+            .stderr_contains(&format!("`{value}`"));
+        let list = g2(&t, &["gallery", "list", "--json"]);
+        assert_eq!(list.status(0).json, serde_json::json!([]), "{list:?}");
+        assert!(list.stderr.contains(&format!("`{value}`")), "{list:?}");
+    }
+    assert!(!t.path("home2/subscriptions/shared_flow/1.0.0").exists());
+    assert!(!t.path("home2/victim_up").exists());
+}
+
+#[test]
+fn an_asset_naming_its_id_outside_the_home_is_refused_and_the_folder_survives() {
+    let t = released();
+    g(&t, &["gallery", "publish", "shared_flow"]).status(0);
+    let up = canary(&t, "victim_up/1.0.0");
+    let abs = canary(&t, "victim_abs/1.0.0");
+    let cases = [
+        ("../../victim_up".to_string(), up),
+        (t.at("victim_abs"), abs),
+    ];
+    for (value, canary) in cases {
+        edit_asset(&t, "shared_flow", "1.0.0", |a| {
+            a["content_id"] = value.clone().into()
+        });
+        g2(&t, &["gallery", "subscribe", "shared_flow"])
+            .status(1)
+            .stderr_contains("`content_id`")
+            .stderr_contains(&format!("`{value}`"));
+        assert_eq!(fs::read_to_string(&canary).unwrap(), "still here\n");
+        // `show` reads the asset's other versions: not under the id it claims.
+        g2(&t, &["gallery", "show", "shared_flow"])
+            .status(1)
+            .stderr_contains("`content_id`");
+    }
+    // Put right, the same asset subscribes.
+    edit_asset(&t, "shared_flow", "1.0.0", |a| {
+        a["content_id"] = "shared_flow".into()
+    });
+    g2(&t, &["gallery", "subscribe", "shared_flow"]).status(0);
+}
+
+#[test]
+fn an_asset_whose_algorithm_names_code_outside_it_is_refused() {
+    let t = released();
+    g(&t, &["gallery", "publish", "shared_flow"]).status(0);
+    let algo = t.path("gallery/workflows/shared_flow/1.0.0/algorithms/trainer");
+    fs::remove_dir_all(algo.join("code")).unwrap();
+    let mut a = read_json(&algo.join("algorithm.json"));
+    a["definition"]["code_dir"] = t.at("trainer").into();
+    fs::write(algo.join("algorithm.json"), a.to_string()).unwrap();
+    g2(&t, &["gallery", "subscribe", "shared_flow"])
+        .status(1)
+        .stderr_contains("`code_dir`")
+        .stderr_contains(&format!("`{}`", t.at("trainer")));
+    // Nothing registered, nothing released.
+    t.args(&["algorithm", "show", "trainer"])
+        .home(t.path("home2"))
+        .run()
+        .status(1);
+    assert!(!t.path("home2/subscriptions/shared_flow").exists());
+
+    // An algorithm folder that is not its id's is no asset's either.
+    let t = released();
+    g(&t, &["gallery", "publish", "shared_flow"]).status(0);
+    let algo = t.path("gallery/workflows/shared_flow/1.0.0/algorithms/trainer");
+    let mut a = read_json(&algo.join("algorithm.json"));
+    a["id"] = "../../../../x".into();
+    fs::write(algo.join("algorithm.json"), a.to_string()).unwrap();
+    g2(&t, &["gallery", "subscribe", "shared_flow"])
+        .status(1)
+        .stderr_contains("`../../../../x`");
+}
+
+#[test]
+fn a_definition_pointing_outside_the_asset_files_is_refused() {
+    let t = released();
+    g(&t, &["gallery", "publish", "shared_flow"]).status(0);
+    let file = t.path("gallery/workflows/shared_flow/1.0.0/definition.json");
+    let text = fs::read_to_string(&file).unwrap();
+    let mut def: Value = serde_json::from_str(&text).unwrap();
+    // The BaseAlgorithm of `prep` names its code folder relative to the files.
+    let prep = def["workflow"]["steps"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|s| s["name"] == "prep")
+        .unwrap();
+    prep["algorithm"]["code_dir"] = "../../../../../../trainer".into();
+    fs::write(&file, def.to_string()).unwrap();
+    g2(&t, &["gallery", "subscribe", "shared_flow"])
+        .status(1)
+        .stderr_contains("`code_dir`")
+        .stderr_contains("`../../../../../../trainer`");
+    assert!(!t.path("home2/subscriptions/shared_flow").exists());
+
+    // A position names the file its object was written in: one outside the files is
+    // not read as the workflow's script.
+    let mut def: Value = serde_json::from_str(&text).unwrap();
+    def["workflow"]["at"] = "files/../../../../../../trainer/train.sh:1:1".into();
+    fs::write(&file, def.to_string()).unwrap();
+    g2(&t, &["gallery", "subscribe", "shared_flow"])
+        .status(1)
+        .stderr_contains("`at`")
+        .stderr_contains("`files/../../../../../../trainer/train.sh:1:1`");
+    assert!(!t.path("home2/subscriptions/shared_flow").exists());
+}
+
+#[test]
+fn an_asset_holding_a_link_is_refused_naming_it_and_nothing_is_copied() {
+    let t = released();
+    g(&t, &["gallery", "publish", "shared_flow"]).status(0);
+    t.write("outside/secret.txt", "the subscriber's own\n");
+    let files = t.path("gallery/workflows/shared_flow/1.0.0/files");
+    std::os::unix::fs::symlink(t.path("outside"), files.join("evil")).unwrap();
+    g2(&t, &["gallery", "subscribe", "shared_flow"])
+        .status(1)
+        .stderr_contains("files/evil")
+        .stderr_contains("link");
+    let home2 = t.path("home2");
+    let copied = files_under(&home2);
+    assert!(
+        !copied
+            .iter()
+            .any(|f| f.contains("secret") || f.starts_with("subscriptions/shared_flow/")),
+        "{copied:?}"
+    );
+    t.args(&["algorithm", "show", "trainer"])
+        .home(&home2)
+        .run()
+        .status(1);
+    g2(&t, &["gallery", "show", "shared_flow"])
+        .status(1)
+        .stderr_contains("files/evil");
+
+    // A link to a file, anywhere in the asset, is refused as well.
+    fs::remove_file(files.join("evil")).unwrap();
+    let code = t.path("gallery/workflows/shared_flow/1.0.0/algorithms/trainer/code");
+    std::os::unix::fs::symlink(t.path("outside/secret.txt"), code.join("data.txt")).unwrap();
+    g2(&t, &["gallery", "subscribe", "shared_flow"])
+        .status(1)
+        .stderr_contains("algorithms/trainer/code/data.txt");
+    assert!(!files_under(&home2).iter().any(|f| f.contains("data.txt")));
+
+    // Removed, the asset subscribes.
+    fs::remove_file(code.join("data.txt")).unwrap();
+    g2(&t, &["gallery", "subscribe", "shared_flow"]).status(0);
+}
+
+#[test]
+fn an_asset_holding_a_fifo_is_refused_instead_of_waiting_on_it() {
+    let t = released();
+    g(&t, &["gallery", "publish", "shared_flow"]).status(0);
+    let fifo = t.path("gallery/workflows/shared_flow/1.0.0/files/pipe");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    let gallery = t.at("gallery");
+    let mut r = t
+        .args(&["gallery", "subscribe", "shared_flow", "--gallery", &gallery])
+        .home(t.path("home2"))
+        .spawn();
+    // Copying a fifo would wait for a writer for ever.
+    let code = r.wait(std::time::Duration::from_secs(60));
+    assert_eq!(code, Some(1), "{}", r.stderr());
+    assert!(r.stderr().contains("files/pipe"), "{}", r.stderr());
+    assert!(!t.path("home2/subscriptions/shared_flow").exists());
+}
+
+// ---------------------------------------------------------------------------------------
+// Names printed in tables
+
+#[test]
+fn gallery_list_and_show_print_control_characters_escaped() {
+    let t = released();
+    g(&t, &["gallery", "publish", "shared_flow"]).status(0);
+    edit_asset(&t, "shared_flow", "1.0.0", |a| {
+        a["title"] = "red\u{1b}[31mtitle".into();
+        a["desc"] = "two\nlines".into();
+        a["workflow"] = "a\rb".into();
+    });
+    let list = g(&t, &["gallery", "list"]);
+    list.status(0)
+        .stdout_contains("red\\x1b[31mtitle")
+        .stdout_contains("a\\rb");
+    assert!(
+        !list.stdout.contains('\u{1b}') && !list.stdout.contains('\r'),
+        "{list:?}"
+    );
+    assert_eq!(
+        list.stdout.lines().count(),
+        2,
+        "a header and one asset: {list:?}"
+    );
+    let show = g(&t, &["gallery", "show", "shared_flow"]);
+    show.status(0)
+        .stdout_contains("red\\x1b[31mtitle")
+        .stdout_contains("two\\nlines");
+    assert!(
+        !show.stdout.contains('\u{1b}') && !show.stdout.contains("two\n"),
+        "{show:?}"
+    );
+    // JSON keeps the names exact.
+    let json = g(&t, &["gallery", "list", "--json"]);
+    assert_eq!(json.status(0).json[0]["title"], "red\u{1b}[31mtitle");
+    assert_eq!(json.json[0]["workflow"], "a\rb");
+}
+
+#[test]
+fn label_show_prints_control_characters_in_sample_names_escaped() {
+    use crate::test::{flow, q};
+    let t = Test::new();
+    t.write("images/plain.jpg", "FAKEJPG:plain\n");
+    t.write("images/two\nlines.jpg", "FAKEJPG:two\n");
+    t.write("images/red\u{1b}[31m.jpg", "FAKEJPG:red\n");
+    let body = r#"
+let create = wf.steps.CreateDatasetStep(#{
+    name: "create",
+    inputs: wf.steps.CreateDatasetInput(#{ name: "images", data: wf.data.OBSPath(SRC) }),
+    outputs: wf.steps.CreateDatasetOutput(#{ name: "dataset", config: wf.data.OBSOutputConfig(storage.join("dataset")) }),
+    properties: wf.steps.DatasetProperties(#{ dataset_name: "pets", data_type: wf.data.DataTypeEnum.IMAGE }),
+});
+let labeling = wf.steps.LabelingStep(#{
+    name: "labeling",
+    properties: wf.steps.LabelTaskProperties(#{
+        task_type: wf.data.LabelTaskTypeEnum.IMAGE_CLASSIFICATION,
+        task_name: "t",
+        labels: [wf.steps.Label(#{ name: "cat" }), wf.steps.Label(#{ name: "dog" })],
+    }),
+    inputs: wf.steps.LabelingInput(#{ name: "dataset", data: create.outputs["dataset"].as_input() }),
+    outputs: wf.steps.LabelingOutput(#{ name: "task" }),
+    depend_steps: create,
+});
+"#
+    .replace("SRC", &q(&t.at("images")));
+    let script = t
+        .write(
+            "flow.rhai",
+            &flow("pets", &body, &[], &["create", "labeling"]),
+        )
+        .at("flow.rhai");
+    t.run_flow(&script, &[]).status(3);
+
+    let shown = t.wf(&["label", "pets/t", "show"]);
+    shown
+        .status(0)
+        .stdout_contains("two\\nlines.jpg")
+        .stdout_contains("red\\x1b[31m.jpg");
+    assert!(!shown.stdout.contains('\u{1b}'), "{shown:?}");
+    assert_eq!(
+        shown.stdout.lines().count(),
+        4,
+        "a heading and one line a sample: {shown:?}"
+    );
+    let json = t.wf(&["label", "pets/t", "show", "--json"]);
+    let names: Vec<&str> = json.status(0).json["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert!(names.contains(&"two\nlines.jpg"), "{names:?}");
+}
