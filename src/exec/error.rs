@@ -81,3 +81,35 @@ mod tests {
         );
     }
 }
+
+/// A duration as a person reads it: `45 seconds`, `1.5 seconds`, `12.0 minutes`, `2.5 hours`.
+pub fn span(d: std::time::Duration) -> String {
+    let s = d.as_secs_f64();
+    if s < 10.0 {
+        let t = format!("{s:.1}");
+        let t = t.strip_suffix(".0").unwrap_or(&t).to_string();
+        format!("{t} second{}", if t == "1" { "" } else { "s" })
+    } else if s < 120.0 {
+        format!("{} seconds", s.round() as u64)
+    } else if s < 2.0 * 3600.0 {
+        format!("{:.1} minutes", s / 60.0)
+    } else {
+        format!("{:.1} hours", s / 3600.0)
+    }
+}
+
+#[cfg(test)]
+mod span_tests {
+    use super::span;
+    use std::time::Duration;
+
+    #[test]
+    fn limits_under_a_minute_are_given_in_seconds() {
+        assert_eq!(span(Duration::from_secs(1)), "1 second");
+        assert_eq!(span(Duration::from_millis(1500)), "1.5 seconds");
+        assert_eq!(span(Duration::from_secs(30)), "30 seconds");
+        assert_eq!(span(Duration::from_secs(90)), "90 seconds");
+        assert_eq!(span(Duration::from_secs(600)), "10.0 minutes");
+        assert_eq!(span(Duration::from_secs(3 * 3600)), "3.0 hours");
+    }
+}

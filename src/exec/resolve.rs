@@ -107,8 +107,18 @@ impl Ctx<'_> {
         })
     }
 
-    /// A local path for a path-like value. `create` makes directories of output storages.
+    /// A local path for a path-like value, always absolute: a job runs in its code folder,
+    /// not in the folder `wf` was started in (a relative `--home` or storage root).
     pub fn path(&self, v: &Val) -> R<PathBuf> {
+        let p = self.path_as_given(v)?;
+        Ok(if p.is_absolute() {
+            p
+        } else {
+            std::path::absolute(&p).unwrap_or(p)
+        })
+    }
+
+    fn path_as_given(&self, v: &Val) -> R<PathBuf> {
         match v {
             Val::Str(s) => Ok(self.local_path(s)),
             Val::Obj(o) => match o.class() {

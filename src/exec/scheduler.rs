@@ -1059,8 +1059,8 @@ async fn attempts(
                 attempt_cancel.cancel();
                 run.await;
                 StepEnd::Failed(format!(
-                    "timed out: killed after {:.1} minutes (max_execution_minutes)",
-                    policy.timeout.as_secs_f64() / 60.0
+                    "timed out: killed after {} (max_execution_minutes)",
+                    crate::exec::error::span(policy.timeout)
                 ))
             }
         };

@@ -731,3 +731,34 @@ fn resume_re_attaches_to_a_job_its_dead_runner_started_but_never_recorded() {
     r.status(0);
     assert_eq!(t.count("starts"), 1, "the unrecorded job was started again");
 }
+
+#[test]
+fn a_relative_home_gives_jobs_absolute_paths_to_obs_inputs_and_outputs() {
+    let t = Test::new();
+    // `obs://bucket/...` lives in the home's object folder; the home is named relatively.
+    t.write("rel-home/obs/bucket/data.txt", "the data\n");
+    t.write("code/keep.txt", "");
+    let script = r#"let storage = wf.data.OutputStorage(#{ name: "out" });
+let j = wf.steps.JobStep(#{ name: "j",
+  algorithm: wf.BaseAlgorithm(#{ code_dir: "code", command: "cat \"$WF_INPUT_DATA\" > \"$WF_OUTPUT_O/copy.txt\" && printf '%s\n' \"$WF_INPUT_DATA\" \"$WF_OUTPUT_O\" > paths.txt" }),
+  spec: wf.steps.JobSpec(#{ resource: wf.steps.JobResource(#{ flavor: "cpu.small" }) }),
+  inputs: wf.steps.JobInput("data", wf.data.OBSPath("obs://bucket/data.txt")),
+  outputs: wf.steps.JobOutput("o", #{ obs_config: wf.data.OBSOutputConfig(storage.join("o")) }) });
+wf.Workflow(#{ name: "w", desc: "d", steps: [j], storages: [storage] })
+"#;
+    t.write("flow.rhai", script);
+    let r = t
+        .args(&["run", "flow.rhai", "--storage", "out=runs", "--json"])
+        .home("rel-home")
+        .run();
+    r.status(0);
+    let paths = t.read("code/paths.txt");
+    for p in paths.lines() {
+        assert!(p.starts_with('/'), "a job was given a relative path: {p}");
+    }
+    let out = r.output_path("j", "o");
+    assert_eq!(
+        std::fs::read_to_string(std::path::Path::new(&out).join("copy.txt")).unwrap_or_default(),
+        "the data\n"
+    );
+}

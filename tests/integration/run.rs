@@ -665,6 +665,8 @@ fn timeout_kills_the_whole_process_tree() {
     assert_eq!(r.step_status("slow"), "failed");
     let error = r.step("slow")["error"].as_str().unwrap_or("");
     assert!(error.contains("timed out"), "error: {error}");
+    // 0.02 minutes: a limit under a minute is told in seconds, never as "0.0 minutes".
+    assert!(error.contains("after 1.2 seconds"), "error: {error}");
     assert!(took < Duration::from_secs(10), "the timeout took {took:?}");
     assert!(
         gone,
