@@ -32,3 +32,4 @@ pub mod prepare;
 pub mod resolve;
 pub mod scheduler;
 pub mod signals;
+pub mod slots;

@@ -23,6 +23,7 @@ use super::error::{ExecError, Result};
 use super::events::{Event, EventSink, Prompter};
 use super::flavors::{Flavor, Machine, Usage};
 use super::resolve::{Ctx, Produced};
+use super::slots::{self, Ledger};
 use crate::model::definition::val_to_json;
 use crate::model::status::{ExecStatus, Status};
 use crate::model::val::{Obj, Val};
@@ -103,6 +104,10 @@ pub struct Scheduler {
     wiring: Wiring,
     machine: Machine,
     usage: Usage,
+    /// What every execution of the home holds of this machine.
+    ledger: Ledger,
+    /// A step waits for room other executions hold: look again on the next tick.
+    waiting_for_room: bool,
     state: HashMap<String, StepState>,
     produced: HashMap<String, Produced>,
     /// Plans made for steps still waiting for a slot or for room.
@@ -124,6 +129,7 @@ impl Scheduler {
     /// `rows` are the recorded steps of a resumed execution; running steps among them run
     /// again (their leftovers were cleaned up before).
     pub fn new(mut s: Setup, store: Store, rows: Vec<StepRow>, wiring: Wiring) -> Scheduler {
+        let ledger = Ledger::new(&s.home);
         // Decide in dependency order, so one pass settles a whole chain.
         if let Ok(order) = crate::model::graph::Dag::build(&s.workflow).order() {
             let rank: HashMap<&str, usize> = order
@@ -168,6 +174,8 @@ impl Scheduler {
             wiring,
             machine: Machine::detect(),
             usage: Usage::default(),
+            ledger,
+            waiting_for_room: false,
             state,
             produced,
             planned: HashMap::new(),
@@ -314,12 +322,13 @@ impl Scheduler {
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         self.set_execution(ExecStatus::Running, None)?;
         loop {
+            self.waiting_for_room = false;
             let progressed = if self.stopping {
                 false
             } else {
                 self.schedule()?
             };
-            if self.in_flight == 0 && !progressed {
+            if self.in_flight == 0 && !progressed && !self.waiting_for_room {
                 break;
             }
             if progressed && self.in_flight == 0 {
@@ -835,17 +844,34 @@ impl Scheduler {
                 self.planned.insert(name, (plan, policy));
                 return Ok(false);
             }
-            if !self.usage.fits(&self.machine, flavor) {
-                if self.running == 0 {
-                    let e = format!("flavor `{}` needs more than this machine has", flavor.id);
-                    self.begin_attempt(&name, None)?;
-                    self.fail_now(&name, &e)?;
-                    return Ok(true);
-                }
-                let r = format!(
-                    "waiting for room on this machine for flavor `{}`",
-                    flavor.id
-                );
+            if !slots::fits_empty(&self.machine, flavor)
+                || (!self.usage.fits(&self.machine, flavor) && self.running == 0)
+            {
+                let e = format!("flavor `{}` needs more than this machine has", flavor.id);
+                self.begin_attempt(&name, None)?;
+                self.fail_now(&name, &e)?;
+                return Ok(true);
+            }
+            let mine = self.usage.fits(&self.machine, flavor);
+            // Room is the machine's: every execution of the home shares it.
+            let taken = mine
+                && self
+                    .ledger
+                    .take(&self.machine, &self.s.exec_id, &name, flavor)
+                    .unwrap_or(true);
+            if !taken {
+                let r = if mine {
+                    format!(
+                        "waiting for room on this machine for flavor `{}` (other executions hold it)",
+                        flavor.id
+                    )
+                } else {
+                    format!(
+                        "waiting for room on this machine for flavor `{}`",
+                        flavor.id
+                    )
+                };
+                self.waiting_for_room = true;
                 self.set_reason(&name, r)?;
                 self.planned.insert(name, (plan, policy));
                 return Ok(false);
@@ -976,6 +1002,7 @@ impl Scheduler {
         self.in_flight = self.in_flight.saturating_sub(1);
         self.step_cancels.remove(name);
         if let Some(f) = self.state_mut(name).and_then(|s| s.flavor.take()) {
+            self.ledger.give_back(&self.s.exec_id, name);
             self.usage.remove(&f);
             self.running = self.running.saturating_sub(1);
         }

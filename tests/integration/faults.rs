@@ -762,3 +762,40 @@ wf.Workflow(#{ name: "w", desc: "d", steps: [j], storages: [storage] })
         "the data\n"
     );
 }
+
+#[test]
+fn executions_started_at_once_share_the_machines_cpus() {
+    let t = Test::new();
+    let events = t.at("events");
+    let script = format!(
+        r#"let storage = wf.data.OutputStorage(#{{ name: "out" }});
+let j = wf.steps.JobStep(#{{ name: "j",
+  algorithm: wf.BaseAlgorithm(#{{ command: "echo start >> '{events}'; sleep 0.6; echo end >> '{events}'" }}),
+  spec: wf.steps.JobSpec(#{{ resource: wf.steps.JobResource(#{{ flavor: "cpu.1" }}) }}),
+  inputs: wf.steps.JobInput("data", wf.data.OBSPath(".")),
+  outputs: wf.steps.JobOutput("o", #{{ obs_config: wf.data.OBSOutputConfig(storage.join("o")) }}) }});
+wf.Workflow(#{{ name: "w", desc: "d", steps: [j], storages: [storage] }})
+"#
+    );
+    t.write("flow.rhai", &script);
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let runs = cpus + 4;
+    let mut runners: Vec<_> = (0..runs).map(|_| start_flow(&t)).collect();
+    for r in runners.iter_mut() {
+        assert_eq!(r.wait(Duration::from_secs(60)), Some(0), "{}", r.stderr());
+    }
+    let (mut now, mut most) = (0usize, 0usize);
+    for line in t.read("events").lines() {
+        if line == "start" {
+            now += 1;
+            most = most.max(now);
+        } else {
+            now -= 1;
+        }
+    }
+    assert_eq!(t.count("events"), runs * 2, "every job ran once");
+    assert!(
+        most <= cpus,
+        "{most} cpu.1 jobs ran at once on {cpus} CPUs, in {runs} executions"
+    );
+}
