@@ -280,12 +280,16 @@ async fn send_due(home: &Path, client: &reqwest::Client) -> Result<i64, StoreErr
 pub struct Courier {
     home: Option<PathBuf>,
     stop: Arc<AtomicBool>,
+    /// Told when `stop` is set (a permit is kept if nothing waits yet).
+    stopped: Arc<tokio::sync::Notify>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Courier {
     pub fn start(home: &Path, linger: Duration) -> Courier {
         let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::new(tokio::sync::Notify::new());
+        let told = stopped.clone();
         let home: PathBuf = home.to_path_buf();
         let kept = Some(home.clone());
         let flag = stop.clone();
@@ -308,8 +312,8 @@ impl Courier {
                 };
                 // Once stopped, the whole of what is left gets `linger`, whatever the batch.
                 let deadline = async {
-                    while !flag.load(Ordering::Relaxed) {
-                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    if !flag.load(Ordering::SeqCst) {
+                        told.notified().await;
                     }
                     tokio::time::sleep(linger).await;
                 };
@@ -320,7 +324,7 @@ impl Courier {
                             _ = &mut deadline => break,
                             left = send_due(&home, &client) => left.unwrap_or(0),
                         };
-                        if left == 0 && flag.load(Ordering::Relaxed) {
+                        if left == 0 && flag.load(Ordering::SeqCst) {
                             break;
                         }
                         let pause = Duration::from_millis(if left > 0 { 100 } else { 250 });
@@ -335,6 +339,7 @@ impl Courier {
         Courier {
             home: kept,
             stop,
+            stopped,
             thread,
         }
     }
@@ -368,7 +373,8 @@ impl Drop for Courier {
                 }
             }
         }
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop.store(true, Ordering::SeqCst);
+        self.stopped.notify_one();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
