@@ -83,6 +83,13 @@ fn main() {
     let ids = make_executions(&home, &script, EXECUTIONS);
     eprintln!("{EXECUTIONS} executions recorded in {:.1?}", t.elapsed());
 
+    let shown = Command::new(env!("CARGO_BIN_EXE_wf"))
+        .arg("--home")
+        .arg(&home)
+        .args(["serve", "--show-token"])
+        .output()
+        .unwrap();
+    let token = String::from_utf8_lossy(&shown.stdout).trim().to_string();
     let port = free_port();
     let _server = Killed(
         Command::new(env!("CARGO_BIN_EXE_wf"))
@@ -130,6 +137,8 @@ fn main() {
             }
         };
         let base = format!("http://127.0.0.1:{port}");
+        // Every request needs the token: opened once, a cookie keeps it.
+        c.goto(&format!("{base}/?token={token}")).await.unwrap();
         let pages = [
             ("workflows", "/".to_string()),
             ("executions (1,000)", "/#/executions".to_string()),

@@ -100,8 +100,22 @@ struct Server {
     port: u16,
 }
 
+/// The home's API token, which every request carries.
+static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+fn bearer() -> String {
+    format!("Bearer {}", TOKEN.get().map(String::as_str).unwrap_or(""))
+}
+
 impl Server {
     fn start(home: &Path, log: &Path) -> Server {
+        let shown = Command::new(env!("CARGO_BIN_EXE_wf"))
+            .arg("--home")
+            .arg(home)
+            .args(["serve", "--show-token"])
+            .output()
+            .unwrap();
+        let _ = TOKEN.set(String::from_utf8_lossy(&shown.stdout).trim().to_string());
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -144,7 +158,8 @@ fn call(port: u16, method: &str, path: &str, body: Option<&Value>) -> Result<(u1
     let body = body.map(|b| b.to_string()).unwrap_or_default();
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        bearer(),
         body.len()
     )
     .map_err(|e| e.to_string())?;
@@ -193,6 +208,7 @@ async fn load(port: u16, paths: Arc<Vec<String>>, conns: usize, secs: u64) -> Lo
             while Instant::now() < end {
                 let req = Request::get(paths[i % paths.len()].as_str())
                     .header("host", "127.0.0.1")
+                    .header("authorization", bearer())
                     .body(Full::new(Bytes::new()))
                     .unwrap();
                 i += conns;
@@ -248,6 +264,7 @@ async fn start_many(port: u16, path: &str, n: usize) -> Vec<(u16, String)> {
             tokio::spawn(conn);
             let req = Request::post(path.as_str())
                 .header("host", "127.0.0.1")
+                .header("authorization", bearer())
                 .header("content-type", "application/json")
                 .body(Full::new(Bytes::from_static(b"{}")))
                 .unwrap();
@@ -282,6 +299,7 @@ fn count_events(port: u16) -> Arc<Mutex<HashMap<String, usize>>> {
             .build()
             .unwrap()
             .get(format!("http://127.0.0.1:{port}/api/events"))
+            .header("authorization", bearer())
             .send()
             .unwrap();
         {

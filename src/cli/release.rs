@@ -185,7 +185,7 @@ pub fn workflow(home: Option<&Path>, c: WorkflowCommand) -> i32 {
 
 #[derive(clap::Args, Debug)]
 #[command(
-    after_help = "Open the console at http://127.0.0.1:7878/ (or the address given to --bind).\n\nBeyond 127.0.0.1, every request needs `Authorization: Bearer TOKEN`;\n`wf serve --show-token` prints the token, and a browser opens the console once\nas http://HOST:PORT/?token=TOKEN (a cookie keeps it).\n\nExamples:\n  wf serve\n  wf serve --bind 0.0.0.0:7878\n  wf serve --show-token"
+    after_help = "Every request needs the token, on 127.0.0.1 too: `Authorization: Bearer TOKEN`,\nor a browser opens the console once at the address `wf serve` prints on start,\nhttp://HOST:PORT/?token=TOKEN (a cookie keeps it). `wf serve --show-token` prints\nthe token. Bound to 0.0.0.0, notifications point at this machine's name; give\n--public-url when the console is reached at another address (a proxy in front).\n\nExamples:\n  wf serve\n  wf serve --bind 0.0.0.0:7878\n  wf serve --bind 0.0.0.0:7878 --public-url https://wf.example.org\n  wf serve --show-token"
 )]
 pub struct ServeArgs {
     /// Address to listen on
@@ -194,8 +194,16 @@ pub struct ServeArgs {
     /// Print the API token and exit
     #[arg(long)]
     pub show_token: bool,
+    /// Where the console is reached from elsewhere, for the links notifications carry
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
 }
 
 pub fn serve(home: Option<&Path>, a: ServeArgs) -> i32 {
-    crate::serve::run(&home_dir(home), &a.bind, a.show_token)
+    crate::serve::run(
+        &home_dir(home),
+        &a.bind,
+        a.show_token,
+        a.public_url.as_deref(),
+    )
 }

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use rusqlite::params;
@@ -21,6 +21,53 @@ pub const EVENTS: &[&str] = &["awaiting_input", "executed", "failed", "stopped"]
 
 /// How many times a delivery is tried before it is recorded failed.
 pub const ATTEMPTS: u32 = 5;
+
+/// How long one attempt may take to connect, and in all.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a process that ends keeps on delivering what is still pending, whatever there is;
+/// the rest is left to the next `wf` process that delivers.
+pub const LINGER: Duration = Duration::from_secs(10);
+
+/// A receiver's URL: http:// or https://, with a host.
+pub fn check_url(url: &str) -> Result<(), String> {
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(format!("`{url}` is not an http:// or https:// URL"));
+    }
+    match reqwest::Url::parse(url) {
+        Ok(u) if u.host_str().is_some_and(|h| !h.is_empty()) => Ok(()),
+        Ok(_) => Err(format!("`{url}` names no host")),
+        Err(e) => Err(format!("`{url}` is not a URL: {e}")),
+    }
+}
+
+/// The events asked for: each one of `EVENTS`.
+pub fn check_events<S: AsRef<str>>(events: &[S]) -> Result<(), String> {
+    match events.iter().find(|e| !EVENTS.contains(&e.as_ref())) {
+        Some(bad) => Err(format!(
+            "`{}` is not an event; they are {}",
+            bad.as_ref(),
+            EVENTS.join(", ")
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The console's address the notifications of `home` link to: `$WF_CONSOLE_URL`, else the one
+/// `wf serve` keeps in the home, else the default address of `wf serve`.
+pub fn console_url(home: Option<&Path>) -> String {
+    if let Some(u) = std::env::var("WF_CONSOLE_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+    {
+        return u.trim().trim_end_matches('/').to_string();
+    }
+    home.and_then(|h| std::fs::read_to_string(h.join(crate::serve::CONSOLE_URL_FILE)).ok())
+        .map(|u| u.trim().trim_end_matches('/').to_string())
+        .filter(|u| check_url(u).is_ok())
+        .unwrap_or_else(|| "http://127.0.0.1:7878".into())
+}
 
 /// `X-Wf-Signature: sha256=<hex HMAC-SHA256 of the body with the secret>`.
 pub fn signature(secret: &str, body: &[u8]) -> String {
@@ -39,15 +86,8 @@ pub fn add(
     events: &[String],
     secret: Option<&str>,
 ) -> Result<i64, String> {
-    if !(url.starts_with("http://") || url.starts_with("https://")) {
-        return Err(format!("`{url}` is not an http:// or https:// URL"));
-    }
-    if let Some(bad) = events.iter().find(|e| !EVENTS.contains(&e.as_str())) {
-        return Err(format!(
-            "`{bad}` is not an event; they are {}",
-            EVENTS.join(", ")
-        ));
-    }
+    check_url(url)?;
+    check_events(events)?;
     store
         .conn()
         .execute(
@@ -149,56 +189,88 @@ fn pending(store: &Store) -> Result<i64, StoreError> {
     )?)
 }
 
-/// Sends what is due once; returns how many are still pending.
-async fn send_due(home: &Path, client: &reqwest::Client) -> Result<i64, StoreError> {
-    let list = {
-        let store = Store::open(home)?;
-        due(&store)?
-    };
-    for d in list {
-        let mut req = client
-            .post(&d.url)
-            .header("content-type", "application/json")
-            .header("x-wf-delivery", &d.id)
-            .body(d.body.clone());
-        if let Some(s) = &d.secret {
-            req = req.header("x-wf-signature", signature(s, d.body.as_bytes()));
+/// One attempt at a delivery. Redirects are not followed (a signed body goes where it was
+/// asked, or nowhere): a 3xx is a failed attempt naming where it pointed.
+async fn attempt(client: &reqwest::Client, d: &Due) -> Result<(), String> {
+    let mut req = client
+        .post(&d.url)
+        .header("content-type", "application/json")
+        .header("x-wf-delivery", &d.id)
+        .body(d.body.clone());
+    if let Some(s) = &d.secret {
+        req = req.header("x-wf-signature", signature(s, d.body.as_bytes()));
+    }
+    match req.send().await {
+        Ok(r) if r.status().is_success() => Ok(()),
+        Ok(r) if r.status().is_redirection() => {
+            let to = r
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .map(|l| String::from_utf8_lossy(l.as_bytes()).into_owned());
+            Err(format!(
+                "the receiver answered {} redirecting to {}; redirects are not followed: give the URL it points at",
+                r.status(),
+                to.as_deref().unwrap_or("(no Location)")
+            ))
         }
-        let result = match req.send().await {
-            Ok(r) if r.status().is_success() => Ok(()),
-            Ok(r) => Err(format!("the receiver answered {}", r.status())),
-            Err(e) => Err(format!("cannot reach the receiver: {e}")),
-        };
-        let attempts = d.attempts + 1;
-        let store = Store::open(home)?;
-        match result {
-            Ok(()) => {
-                store.conn().execute(
-                    "UPDATE deliveries SET status = 'delivered', attempts = ?2, last_error = NULL, updated_at = ?3 WHERE id = ?1",
-                    params![d.id, attempts, now()],
-                )?;
-            }
-            Err(e) => {
-                let gave_up = attempts >= ATTEMPTS;
-                // 0.5 s, 1 s, 2 s, 4 s between attempts.
-                let wait = Duration::from_millis(500) * 2u32.pow(attempts.saturating_sub(1));
-                let next =
-                    chrono::Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
-                store.conn().execute(
-                    "UPDATE deliveries SET status = ?2, attempts = ?3, last_error = ?4, next_at = ?5, updated_at = ?6 WHERE id = ?1",
-                    params![
-                        d.id,
-                        if gave_up { "failed" } else { "pending" },
-                        attempts,
-                        e,
-                        next.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                        now()
-                    ],
-                )?;
-            }
+        Ok(r) => Err(format!("the receiver answered {}", r.status())),
+        Err(e) if e.is_timeout() => Err(format!(
+            "the receiver did not answer within {} s",
+            ATTEMPT_TIMEOUT.as_secs()
+        )),
+        Err(e) => Err(format!("cannot reach the receiver: {e}")),
+    }
+}
+
+/// Records the outcome of an attempt.
+fn record(store: &Store, d: &Due, result: Result<(), String>) -> Result<(), StoreError> {
+    let attempts = d.attempts + 1;
+    match result {
+        Ok(()) => {
+            store.conn().execute(
+                "UPDATE deliveries SET status = 'delivered', attempts = ?2, last_error = NULL, updated_at = ?3 WHERE id = ?1",
+                params![d.id, attempts, now()],
+            )?;
+        }
+        Err(e) => {
+            let gave_up = attempts >= ATTEMPTS;
+            // 0.5 s, 1 s, 2 s, 4 s between attempts.
+            let wait = Duration::from_millis(500) * 2u32.pow(attempts.saturating_sub(1));
+            let next = chrono::Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
+            store.conn().execute(
+                "UPDATE deliveries SET status = ?2, attempts = ?3, last_error = ?4, next_at = ?5, updated_at = ?6 WHERE id = ?1",
+                params![
+                    d.id,
+                    if gave_up { "failed" } else { "pending" },
+                    attempts,
+                    e,
+                    next.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    now()
+                ],
+            )?;
         }
     }
+    Ok(())
+}
+
+/// Sends what is due once, all at the same time, recording each outcome as it comes; returns
+/// how many are still pending. Dropped midway, the attempts under way end unrecorded: those
+/// stay pending (sent again later: at least once).
+async fn send_due(home: &Path, client: &reqwest::Client) -> Result<i64, StoreError> {
     let store = Store::open(home)?;
+    let mut sending = tokio::task::JoinSet::new();
+    for d in due(&store)? {
+        let client = client.clone();
+        sending.spawn(async move {
+            let r = attempt(&client, &d).await;
+            (d, r)
+        });
+    }
+    while let Some(done) = sending.join_next().await {
+        if let Ok((d, r)) = done {
+            record(&store, &d, r)?;
+        }
+    }
     pending(&store)
 }
 
@@ -208,12 +280,16 @@ async fn send_due(home: &Path, client: &reqwest::Client) -> Result<i64, StoreErr
 pub struct Courier {
     home: Option<PathBuf>,
     stop: Arc<AtomicBool>,
+    /// Told when `stop` is set (a permit is kept if nothing waits yet).
+    stopped: Arc<tokio::sync::Notify>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Courier {
     pub fn start(home: &Path, linger: Duration) -> Courier {
         let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::new(tokio::sync::Notify::new());
+        let told = stopped.clone();
         let home: PathBuf = home.to_path_buf();
         let kept = Some(home.clone());
         let flag = stop.clone();
@@ -227,27 +303,43 @@ impl Courier {
                     return;
                 };
                 let Ok(client) = reqwest::Client::builder()
-                    .timeout(Duration::from_secs(5))
+                    .connect_timeout(CONNECT_TIMEOUT)
+                    .timeout(ATTEMPT_TIMEOUT)
+                    .redirect(reqwest::redirect::Policy::none())
                     .build()
                 else {
                     return;
                 };
-                let mut stopped_at: Option<Instant> = None;
-                loop {
-                    let left = rt.block_on(send_due(&home, &client)).unwrap_or(0);
-                    if flag.load(Ordering::Relaxed) {
-                        let at = *stopped_at.get_or_insert_with(Instant::now);
-                        if left == 0 || at.elapsed() >= linger {
+                // Once stopped, the whole of what is left gets `linger`, whatever the batch.
+                let deadline = async {
+                    if !flag.load(Ordering::SeqCst) {
+                        told.notified().await;
+                    }
+                    tokio::time::sleep(linger).await;
+                };
+                rt.block_on(async {
+                    let mut deadline = std::pin::pin!(deadline);
+                    loop {
+                        let left = tokio::select! {
+                            _ = &mut deadline => break,
+                            left = send_due(&home, &client) => left.unwrap_or(0),
+                        };
+                        if left == 0 && flag.load(Ordering::SeqCst) {
                             break;
                         }
+                        let pause = Duration::from_millis(if left > 0 { 100 } else { 250 });
+                        tokio::select! {
+                            _ = &mut deadline => break,
+                            _ = tokio::time::sleep(pause) => {}
+                        }
                     }
-                    std::thread::sleep(Duration::from_millis(if left > 0 { 100 } else { 250 }));
-                }
+                });
             })
             .ok();
         Courier {
             home: kept,
             stop,
+            stopped,
             thread,
         }
     }
@@ -281,7 +373,8 @@ impl Drop for Courier {
                 }
             }
         }
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop.store(true, Ordering::SeqCst);
+        self.stopped.notify_one();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }

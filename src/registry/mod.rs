@@ -19,6 +19,9 @@ pub enum RegistryError {
     Invalid(String),
     #[error("{0}")]
     NotFound(String),
+    /// What was asked collides with what others did at the same time: nothing changed.
+    #[error("{0}")]
+    Conflict(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -203,9 +206,7 @@ pub fn set_config(store: &Store, name: &str, patch: &Value) -> Result<Value> {
             ("storages", _) => false,
             ("scene", Value::String(_)) => true,
             ("tags", Value::Array(a)) => a.iter().all(Value::is_string),
-            ("notifications", Value::Array(a)) => {
-                a.iter().all(|n| n.get("url").is_some_and(Value::is_string))
-            }
+            ("notifications", Value::Array(_)) => true,
             ("max_concurrent", Value::Number(n)) => n.as_u64().is_some_and(|n| n >= 1),
             _ => false,
         };
@@ -213,6 +214,16 @@ pub fn set_config(store: &Store, name: &str, patch: &Value) -> Result<Value> {
             return Err(RegistryError::Invalid(format!(
                 "`{k}` takes {what}, got {v}"
             )));
+        }
+        // Each value as the CLI checks it, so that what is kept can run.
+        match (k.as_str(), v) {
+            ("tags", Value::Array(a)) => a.iter().try_for_each(check_tag)?,
+            ("notifications", Value::Array(a)) => a
+                .iter()
+                .enumerate()
+                .try_for_each(|(i, n)| check_notification(i, n))?,
+            ("flavors", Value::Object(f)) => check_flavors(store, name, f)?,
+            _ => {}
         }
         if v.is_null() {
             cfg.remove(k);
@@ -226,6 +237,137 @@ pub fn set_config(store: &Store, name: &str, patch: &Value) -> Result<Value> {
         params![name, cfg.to_string(), now()],
     )?;
     Ok(cfg)
+}
+
+/// A tag: 1 to 64 characters, none of them control characters (as execution tags).
+fn check_tag(t: &Value) -> Result<()> {
+    let t = t.as_str().unwrap_or("");
+    if t.trim().is_empty() || t.chars().count() > 64 || t.chars().any(char::is_control) {
+        return Err(RegistryError::Invalid(format!(
+            "`tags`: {}: a tag is 1 to 64 characters, none of them control characters",
+            json!(t)
+        )));
+    }
+    Ok(())
+}
+
+/// A notification as `wf notify add` takes it: `{url, events, secret}`.
+fn check_notification(i: usize, n: &Value) -> Result<()> {
+    let field = format!("notifications[{i}]");
+    let bad = |m: String| Err(RegistryError::Invalid(m));
+    let Value::Object(m) = n else {
+        return bad(format!(
+            "`{field}` is an object {{url, events, secret}}, not {n}"
+        ));
+    };
+    if let Some(k) = m
+        .keys()
+        .find(|k| !["url", "events", "secret"].contains(&k.as_str()))
+    {
+        return bad(format!(
+            "`{field}` has an unknown field `{k}`; its fields are url, events, secret"
+        ));
+    }
+    match m.get("url") {
+        Some(Value::String(u)) => {
+            crate::notify::check_url(u).or_else(|e| bad(format!("`{field}.url`: {e}")))?
+        }
+        _ => return bad(format!("`{field}.url` is the receiver's URL, a string")),
+    }
+    let events: Vec<String> = match m.get("events") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(s)) => s
+            .split(',')
+            .map(|e| e.trim().to_string())
+            .filter(|e| !e.is_empty())
+            .collect(),
+        Some(Value::Array(a)) if a.iter().all(Value::is_string) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(String::from)
+            .collect(),
+        Some(other) => {
+            return bad(format!(
+                "`{field}.events` is a list of events ({}), not {other}",
+                crate::notify::EVENTS.join(", ")
+            ))
+        }
+    };
+    crate::notify::check_events(&events).or_else(|e| bad(format!("`{field}.events`: {e}")))?;
+    match m.get("secret") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) if !s.is_empty() => {}
+        Some(other) => {
+            return bad(format!(
+                "`{field}.secret` is a non-empty string, not {other}"
+            ))
+        }
+    }
+    Ok(())
+}
+
+/// The names of the job steps of a definition (those whose flavor a configuration may set).
+fn job_steps(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            if m.get("$class").and_then(Value::as_str) == Some("wf.steps.JobStep")
+                && m.get("spec").and_then(|s| s.get("resource")).is_some()
+            {
+                if let Some(n) = m.get("name").and_then(Value::as_str) {
+                    out.push(n.to_string());
+                }
+            }
+            m.values().for_each(|x| job_steps(x, out));
+        }
+        Value::Array(a) => a.iter().for_each(|x| job_steps(x, out)),
+        _ => {}
+    }
+}
+
+/// Flavors by step: each step a job step of the workflow's latest version, each flavor one of
+/// this machine's or `POOL:FLAVOR` of a pool added (its flavor checked when it can be reached).
+fn check_flavors(store: &Store, name: &str, flavors: &Map<String, Value>) -> Result<()> {
+    let (_, def, _) = latest(store, name)?;
+    let def: Value = serde_json::from_str(&def).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let mut jobs = Vec::new();
+    job_steps(&def, &mut jobs);
+    let machine = crate::exec::flavors::Machine::detect();
+    for (step, flavor) in flavors {
+        let field = format!("flavors.{step}");
+        if !jobs.contains(step) {
+            return Err(RegistryError::Invalid(format!(
+                "`{field}`: `{step}` is not a job step of `{name}`; its job steps are: {}",
+                if jobs.is_empty() {
+                    "none".to_string()
+                } else {
+                    jobs.join(", ")
+                }
+            )));
+        }
+        let Some(id) = flavor.as_str() else {
+            return Err(RegistryError::Invalid(format!(
+                "`{field}` is a flavor's id, a string, not {flavor}"
+            )));
+        };
+        if let Some((pool, f)) = crate::pools::split_ref(id) {
+            let pool = crate::pools::named(store, pool)
+                .map_err(|e| RegistryError::Invalid(format!("`{field}`: {e}")))?;
+            if let Err(crate::pools::FlavorError::Unknown(e)) = pool.flavor(f) {
+                return Err(RegistryError::Invalid(format!("`{field}`: {e}")));
+            }
+        } else if machine.flavor(id).is_none() {
+            return Err(RegistryError::Invalid(format!(
+                "`{field}`: no flavor `{id}` on this machine; its flavors are: {} (`wf flavors` lists them)",
+                machine
+                    .flavors()
+                    .iter()
+                    .map(|f| f.id.clone())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// `GET /api/workflows`, `wf workflows --json`: one object a workflow.
@@ -302,8 +444,33 @@ pub fn show(store: &Store, name: &str) -> Result<Value> {
 }
 
 /// `POST /api/workflows/NAME/copy`: the latest version and the configuration under
-/// `NAME_copy` (then `NAME_copy2`, ...). Returns the new name.
+/// `NAME_copy` (then `NAME_copy2`, ...). Returns the new name. The name is chosen and taken in
+/// one write transaction, so copies made at the same time get names of their own.
 pub fn copy(store: &Store, name: &str) -> Result<String> {
+    const TRIES: usize = 5;
+    for _ in 0..TRIES {
+        match copy_once(store, name) {
+            Err(RegistryError::Store(StoreError::Sql(e))) if is_unique_violation(&e) => continue,
+            other => return other,
+        }
+    }
+    Err(RegistryError::Conflict(format!(
+        "`{name}` is being copied by others at the same time and no free name was found; try again"
+    )))
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.code == rusqlite::ErrorCode::ConstraintViolation
+    )
+}
+
+fn copy_once(store: &Store, name: &str) -> Result<String> {
+    let conn = store.conn();
+    // Taken before anything is read: the free name found is still free at the insert.
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
     let (_, def, base) = latest(store, name)?;
     let cfg = config(store, name)?;
     let mut new = format!("{name}_copy");
@@ -324,8 +491,6 @@ pub fn copy(store: &Store, name: &str) -> Result<String> {
         w.insert("name".into(), json!(new));
     }
     let at = now();
-    let conn = store.conn();
-    let tx = conn.unchecked_transaction()?;
     tx.execute(
         "INSERT INTO workflows(name, description, config, created_at, updated_at)
          SELECT ?2, description, ?3, ?4, ?4 FROM workflows WHERE name = ?1",

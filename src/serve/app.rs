@@ -26,8 +26,12 @@ use super::events::Ev;
 
 pub struct App {
     pub home: PathBuf,
-    /// The token every request needs (bound beyond loopback), else `None`.
-    pub token: Option<String>,
+    /// The token every request needs, whatever the address bound.
+    pub token: String,
+    /// Bound to a loopback address: the `Host` of each request must name this machine.
+    pub loopback: bool,
+    /// The origin (`scheme://host[:port]`) of `--public-url`, also accepted from browsers.
+    pub public_origin: Option<String>,
     pub runs: Runs,
     /// Starts under way (checked against `max_concurrent`, not yet running), by workflow.
     pub starting: Mutex<HashMap<String, usize>>,
@@ -41,10 +45,18 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(home: PathBuf, token: Option<String>, stop: watch::Receiver<bool>) -> App {
+    pub fn new(
+        home: PathBuf,
+        token: String,
+        loopback: bool,
+        public_origin: Option<String>,
+        stop: watch::Receiver<bool>,
+    ) -> App {
         App {
             home,
             token,
+            loopback,
+            public_origin,
             runs: Runs::default(),
             starting: Mutex::new(HashMap::new()),
             released: Mutex::new(HashMap::new()),
@@ -150,6 +162,7 @@ impl From<RegistryError> for ApiError {
     fn from(e: RegistryError) -> ApiError {
         match e {
             RegistryError::Invalid(m) => ApiError::bad(m),
+            RegistryError::Conflict(m) => ApiError::conflict(m),
             RegistryError::NotFound(m) => ApiError::not_found(m),
             RegistryError::Store(s) => s.into(),
         }
@@ -224,23 +237,38 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
             return Err(too_large());
         }
         let mut body = req.into_body();
-        let mut bytes: Vec<u8> = Vec::new();
-        let mut seen = 0usize;
-        while let Some(frame) = body.frame().await {
-            let frame =
-                frame.map_err(|e| ApiError::bad(format!("cannot read the request body: {e}")))?;
-            let Ok(data) = frame.into_data() else {
-                continue;
-            };
-            seen += data.len();
-            if seen <= limit {
-                bytes.extend_from_slice(&data);
-            } else if seen > DRAIN_LIMIT {
-                // Beyond this the connection is dropped rather than read.
-                return Err(too_large());
+        let read = async {
+            let mut bytes: Vec<u8> = Vec::new();
+            let mut seen = 0usize;
+            while let Some(frame) = body.frame().await {
+                let frame = frame
+                    .map_err(|e| ApiError::bad(format!("cannot read the request body: {e}")))?;
+                let Ok(data) = frame.into_data() else {
+                    continue;
+                };
+                seen += data.len();
+                if seen <= limit {
+                    bytes.extend_from_slice(&data);
+                } else if seen > DRAIN_LIMIT {
+                    // Beyond this the connection is dropped rather than read.
+                    return Err(too_large());
+                }
+                // Between the two, the rest is read and dropped, so the client gets the 413.
             }
-            // Between the two, the rest is read and dropped, so the client gets the 413.
-        }
+            Ok((bytes, seen))
+        };
+        // A body that trickles in does not hold a connection for ever.
+        let (bytes, seen) = tokio::time::timeout(BODY_TIMEOUT, read)
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!(
+                        "the request body did not arrive within {} s",
+                        BODY_TIMEOUT.as_secs()
+                    ),
+                )
+            })??;
         if seen > limit {
             return Err(too_large());
         }
@@ -252,6 +280,9 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
             .map_err(|e| ApiError::bad(format!("the request body is not valid JSON: {e}")))
     }
 }
+
+/// How long a request body may take to arrive.
+const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A body over the limit but under this is read to its end before the 413 is sent.
 const DRAIN_LIMIT: usize = 16 << 20;

@@ -1,8 +1,9 @@
 //! The API token (made once in the home, `HOME/api-token`, 0600) and the check of every
-//! request: bound beyond loopback, `Authorization: Bearer TOKEN` or 401. Whatever the
-//! address, a request a browser sends from another origin is refused, and on loopback
-//! the `Host` must name this machine (against DNS rebinding): no page elsewhere can drive
-//! the API through a visitor's browser.
+//! request: whatever the address bound, loopback too (other users of the machine reach
+//! loopback as well), `Authorization: Bearer TOKEN`, the cookie `/?token=TOKEN` sets, or 401.
+//! A request a browser sends from another origin (scheme, host and port) is refused, and on
+//! loopback the `Host` must name this machine (against DNS rebinding): no page elsewhere can
+//! drive the API through a visitor's browser.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -36,6 +37,7 @@ pub fn token(home: &Path) -> Result<String, String> {
         Ok(t)
     };
     if path.exists() {
+        crate::store::check_private(&path).map_err(|e| e.to_string())?;
         return read(&path);
     }
     let mut bytes = [0u8; 32];
@@ -56,7 +58,10 @@ pub fn token(home: &Path) -> Result<String, String> {
             Ok(token)
         }
         // Another process made it meanwhile: that one is the token.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(&path),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            crate::store::check_private(&path).map_err(|e| e.to_string())?;
+            read(&path)
+        }
         Err(e) => Err(format!(
             "cannot write the API token {}: {e}",
             path.display()
@@ -100,16 +105,56 @@ fn header_str(h: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// The values of `name` in a query string, as given (a token is hex: nothing to decode).
+fn query_values<'q>(query: Option<&'q str>, name: &str) -> Vec<&'q str> {
+    query
+        .unwrap_or("")
+        .split('&')
+        .filter(|kv| !kv.is_empty())
+        .filter_map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (k == name).then_some(v)
+        })
+        .collect()
+}
+
+/// The token of `/?token=TOKEN`, if given; given more than once it is refused (400), so that
+/// what is checked is what the cookie keeps.
+pub fn query_token(query: Option<&str>) -> Result<Option<&str>, ApiError> {
+    match query_values(query, "token").as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(one)),
+        _ => Err(ApiError::bad(
+            "`token` is given more than once in the address; give it once: /?token=TOKEN",
+        )),
+    }
+}
+
+/// Whether a browser's `Origin` is this server's own: `http://` and the `Host` it asked
+/// (this server speaks plain HTTP), or the origin of `--public-url` (a proxy in front).
+fn own_origin(origin: &str, host: &str, public: Option<&str>) -> bool {
+    if host.is_empty() || origin == "null" {
+        return false;
+    }
+    let origin = origin.trim_end_matches('/');
+    origin.eq_ignore_ascii_case(&format!("http://{host}"))
+        || public.is_some_and(|p| origin.eq_ignore_ascii_case(p))
+}
+
+fn unauthorized(message: &'static str) -> Response {
+    let mut r = ApiError::new(StatusCode::UNAUTHORIZED, message).into_response();
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer"),
+    );
+    r
+}
+
 pub async fn check(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
     let h = req.headers();
     let host = header_str(h, header::HOST).unwrap_or("");
     if let Some(origin) = header_str(h, header::ORIGIN) {
-        let authority = origin
-            .split_once("://")
-            .map(|(_, a)| a)
-            .unwrap_or("")
-            .trim_end_matches('/');
-        if origin == "null" || !authority.eq_ignore_ascii_case(host) {
+        if !own_origin(origin, host, app.public_origin.as_deref()) {
             return ApiError::new(
                 StatusCode::FORBIDDEN,
                 "requests from another origin are refused",
@@ -117,45 +162,34 @@ pub async fn check(State(app): State<Arc<App>>, req: Request, next: Next) -> Res
             .into_response();
         }
     }
-    match &app.token {
-        None => {
-            if !host.is_empty() && !is_local_name(host_of(host)) {
-                return ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "this server listens on loopback: address it as 127.0.0.1 or localhost",
-                )
-                .into_response();
-            }
+    if app.loopback && !host.is_empty() && !is_local_name(host_of(host)) {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "this server listens on loopback: address it as 127.0.0.1 or localhost",
+        )
+        .into_response();
+    }
+    let right = |g: &str| same(g.as_bytes(), app.token.as_bytes());
+    // A browser opens the console once as `/?token=T`, which keeps it in a cookie; a token in
+    // the address must itself be right, whatever else the request carries.
+    if req.uri().path() == "/" {
+        match query_token(req.uri().query()) {
+            Err(e) => return e.into_response(),
+            Ok(Some(t)) if !right(t) => return unauthorized(
+                "the token in the address is not this server's; `wf serve --show-token` prints it",
+            ),
+            Ok(Some(_)) => return next.run(req).await,
+            Ok(None) => {}
         }
-        Some(token) => {
-            // A browser opens the console once as `/?token=T`, which keeps it in a cookie.
-            let from_query = (req.uri().path() == "/")
-                .then(|| req.uri().query())
-                .flatten()
-                .and_then(|q| {
-                    q.split('&')
-                        .filter_map(|kv| kv.split_once('='))
-                        .find(|(k, _)| *k == "token")
-                        .map(|(_, v)| v)
-                });
-            let given = header_str(h, header::AUTHORIZATION)
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .map(str::trim)
-                .or_else(|| cookie(h, COOKIE))
-                .or(from_query);
-            if !given.is_some_and(|g| same(g.as_bytes(), token.as_bytes())) {
-                let mut r = ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "this server needs `Authorization: Bearer TOKEN` (a browser opens the console once as /?token=TOKEN); `wf serve --show-token` prints the token",
-                )
-                .into_response();
-                r.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    header::HeaderValue::from_static("Bearer"),
-                );
-                return r;
-            }
-        }
+    }
+    let given = header_str(h, header::AUTHORIZATION)
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .or_else(|| cookie(h, COOKIE));
+    if !given.is_some_and(right) {
+        return unauthorized(
+            "this server needs its token: `Authorization: Bearer TOKEN`, or open the console once as /?token=TOKEN (`wf serve` prints that address; `wf serve --show-token` prints the token)",
+        );
     }
     next.run(req).await
 }
@@ -189,5 +223,36 @@ mod tests {
         assert!(same(b"abc", b"abc"));
         assert!(!same(b"abc", b"abd"));
         assert!(!same(b"abc", b"ab"));
+    }
+
+    #[test]
+    fn a_token_given_twice_in_the_address_is_refused() {
+        assert_eq!(query_token(Some("token=a")).unwrap(), Some("a"));
+        assert_eq!(query_token(Some("x=1&token=a")).unwrap(), Some("a"));
+        assert_eq!(query_token(None).unwrap(), None);
+        assert!(query_token(Some("token=a&token=b")).is_err());
+        assert!(query_token(Some("token=a&token=a")).is_err());
+    }
+
+    #[test]
+    fn the_origin_must_match_scheme_host_and_port() {
+        let h = "127.0.0.1:7878";
+        assert!(own_origin("http://127.0.0.1:7878", h, None));
+        assert!(!own_origin("https://127.0.0.1:7878", h, None));
+        assert!(!own_origin("ws://127.0.0.1:7878", h, None));
+        assert!(!own_origin("http://127.0.0.1:7879", h, None));
+        assert!(!own_origin("null", h, None));
+        assert!(!own_origin("http://127.0.0.1:7878", "", None));
+        let public = Some("https://wf.example.org");
+        assert!(own_origin(
+            "https://wf.example.org",
+            "10.0.0.5:7878",
+            public
+        ));
+        assert!(!own_origin(
+            "http://wf.example.org",
+            "10.0.0.5:7878",
+            public
+        ));
     }
 }

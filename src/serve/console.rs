@@ -6,10 +6,9 @@
 //! step, nothing fetched at run time. Each is served with an `ETag` of its bytes, so a reload
 //! costs one round trip of `304`s.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -66,14 +65,14 @@ fn asset(headers: &HeaderMap, body: &'static str, mime: &'static str) -> Respons
     r
 }
 
-/// `GET /`: the console. `?token=T` (a server bound beyond loopback; checked like a bearer
-/// token before this runs) keeps the token in a cookie for the pages' requests, then drops it
-/// from the address.
-pub async fn index(headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
-    if let Some(t) = q
-        .get("token")
-        .filter(|t| t.bytes().all(|b| b.is_ascii_alphanumeric()))
-    {
+/// `GET /`: the console. `?token=T` (given once, and checked like a bearer token before this
+/// runs) keeps the token in a cookie for the pages' requests, then drops it from the address.
+pub async fn index(headers: HeaderMap, uri: axum::http::Uri) -> Response {
+    let token = match super::auth::query_token(uri.query()) {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
+    if let Some(t) = token.filter(|t| t.bytes().all(|b| b.is_ascii_alphanumeric())) {
         let mut r = (StatusCode::SEE_OTHER, "").into_response();
         let h = r.headers_mut();
         h.insert(header::LOCATION, HeaderValue::from_static("/"));

@@ -8,6 +8,7 @@
 //! | `workflows.rs`  | `/api/workflows...`: the registry, and starting an execution        |
 //! | `executions.rs` | `/api/executions...`, `/api/compare`                               |
 //! | `events.rs`     | `/api/events`: the events table polled and sent as server-sent events |
+//! | `listen.rs`     | connections: head timeout, idle timeout, how many at once          |
 //!
 //! Handlers are thin: each opens the records on a blocking thread (one connection kept per
 //! thread) and calls what the CLI calls. Executions run in this process, each driven by an
@@ -19,6 +20,7 @@ mod auth;
 mod console;
 mod events;
 mod executions;
+mod listen;
 mod workflows;
 
 use std::net::SocketAddr;
@@ -38,15 +40,26 @@ const BODY_LIMIT: usize = 1 << 20;
 /// How long a stop waits for the executions this server runs to record their end.
 const STOP_GRACE: Duration = Duration::from_secs(30);
 
+/// The file of the home keeping the address the console is reached at, for the notifications
+/// of every process (`console_url`).
+pub const CONSOLE_URL_FILE: &str = "console-url";
+
 /// Serves until interrupted; the exit status.
-pub fn run(home: &Path, bind: &str, show_token: bool) -> i32 {
-    if let Err(e) = crate::store::private_dir(home) {
+pub fn run(home: &Path, bind: &str, show_token: bool, public_url: Option<&str>) -> i32 {
+    if let Err(e) = crate::store::open_home(home) {
         eprintln!(
             "error: cannot use the home folder `{}`: {e}",
             home.display()
         );
         return 1;
     }
+    let public = match public_url.map(check_public_url).transpose() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: --public-url: {e}");
+            return 2;
+        }
+    };
     let home = std::path::absolute(home).unwrap_or_else(|_| home.to_path_buf());
     let token = match auth::token(&home) {
         Ok(t) => t,
@@ -78,13 +91,84 @@ pub fn run(home: &Path, bind: &str, show_token: bool) -> i32 {
             return 1;
         }
     };
-    let code = rt.block_on(serve(home, bind, token));
+    let code = rt.block_on(serve(home, bind, token, public));
     // Blocking threads of the runtime (open record connections) end with it.
     rt.shutdown_timeout(Duration::from_secs(2));
     code
 }
 
-async fn serve(home: std::path::PathBuf, bind: &str, token: String) -> i32 {
+/// `--public-url`: an http:// or https:// URL with a host, without its trailing `/`.
+fn check_public_url(url: &str) -> Result<String, String> {
+    crate::notify::check_url(url)?;
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("`{url}` is not a URL: {e}"))?;
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(format!(
+            "`{url}` has a query or fragment; give where the console is, such as https://wf.example.org"
+        ));
+    }
+    Ok(url.trim_end_matches('/').to_string())
+}
+
+/// The `scheme://host[:port]` of a URL.
+fn origin_of(url: &str) -> Option<String> {
+    let u = reqwest::Url::parse(url).ok()?;
+    Some(u.origin().ascii_serialization()).filter(|o| o != "null")
+}
+
+/// The address other machines reach this server at, bound to `addr`: the address itself
+/// when specific; bound to every address (0.0.0.0, ::), the machine's name when it resolves to
+/// an address beyond loopback, else the address this machine reaches others from.
+/// When none is known, `Err` holds the best guess and why it is one.
+fn reachable_url(addr: SocketAddr) -> Result<String, (String, String)> {
+    if !addr.ip().is_unspecified() {
+        return Ok(format!("http://{addr}"));
+    }
+    let port = addr.port();
+    let name = host_name();
+    if let Some(n) = &name {
+        use std::net::ToSocketAddrs;
+        let beyond_loopback = (n.as_str(), port)
+            .to_socket_addrs()
+            .is_ok_and(|mut a| a.any(|a| !a.ip().is_loopback() && !a.ip().is_unspecified()));
+        if beyond_loopback {
+            return Ok(format!("http://{n}:{port}"));
+        }
+    }
+    // No datagram is sent: connecting a UDP socket only picks the route's local address.
+    let routed = std::net::UdpSocket::bind("0.0.0.0:0")
+        .and_then(|s| s.connect("192.0.2.1:9").map(|_| s))
+        .and_then(|s| s.local_addr())
+        .ok()
+        .map(|a| a.ip())
+        .filter(|ip| !ip.is_unspecified() && !ip.is_loopback());
+    if let Some(ip) = routed {
+        return Ok(format!("http://{}", SocketAddr::new(ip, port)));
+    }
+    // Nothing known to reach it from elsewhere: its name, else loopback, never 0.0.0.0.
+    let fallback = format!("http://{}:{port}", name.as_deref().unwrap_or("127.0.0.1"));
+    Err((
+        fallback,
+        format!(
+            "no address of this machine is known to reach it from elsewhere{}",
+            name.map(|n| format!(" (its name `{n}` resolves to loopback only)"))
+                .unwrap_or_default()
+        ),
+    ))
+}
+
+/// The machine's host name, if it has one.
+fn host_name() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most the length given into the buffer.
+    if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } != 0 {
+        return None;
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    let name = String::from_utf8_lossy(&buf[..end]).trim().to_string();
+    (!name.is_empty() && name != "localhost").then_some(name)
+}
+
+async fn serve(home: std::path::PathBuf, bind: &str, token: String, public: Option<String>) -> i32 {
     let listener = match tokio::net::TcpListener::bind(bind).await {
         Ok(l) => l,
         Err(e) => {
@@ -109,30 +193,45 @@ async fn serve(home: std::path::PathBuf, bind: &str, token: String) -> i32 {
         }
     };
     let loopback = addr.ip().is_loopback();
-    // Notifications point at this server's console (unless one is set for them).
-    if std::env::var_os("WF_CONSOLE_URL").is_none() {
-        std::env::set_var("WF_CONSOLE_URL", format!("http://{addr}"));
+    // Where the console is reached: notifications point there, from whichever process sends
+    // them, so it is kept in the home.
+    let console = match public.clone() {
+        Some(p) => p,
+        None => match reachable_url(addr) {
+            Ok(u) => u,
+            Err((guess, why)) => {
+                eprintln!("warning: {why}; notifications point at {guess} unless `wf serve --public-url URL` says where the console is");
+                guess
+            }
+        },
+    };
+    if let Err(e) = crate::store::private_write(
+        &home.join(CONSOLE_URL_FILE),
+        format!("{console}\n").as_bytes(),
+    ) {
+        eprintln!("warning: cannot keep the console's address in the home: {e}");
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let app = Arc::new(App::new(
         home,
-        (!loopback).then_some(token),
+        token.clone(),
+        loopback,
+        public.as_deref().and_then(origin_of),
         stop_rx.clone(),
     ));
     let poller = events::start_poller(app.clone());
     // Notifications the status changes cause (of executions run here or anywhere) are sent
     // while the server lives.
-    let courier = crate::notify::Courier::start(&app.home, Duration::from_secs(10));
+    let courier = crate::notify::Courier::start(&app.home, crate::notify::LINGER);
     app::resume_orphans(app.clone());
 
     let router = routes(app.clone());
+    let cap = listen::connection_cap();
     eprintln!("serving the API at http://{addr} (Ctrl-C stops)");
-    eprintln!("the console: http://{addr}/");
-    if !loopback {
-        eprintln!(
-            "every request needs `Authorization: Bearer TOKEN`; `wf serve --show-token` prints it"
-        );
-    }
+    eprintln!("the console: {console}/?token={token}");
+    eprintln!(
+        "every request needs the token: `Authorization: Bearer TOKEN`, or the console opened once at the address above; `wf serve --show-token` prints it"
+    );
     let signalled = async move {
         use tokio::signal::unix::{signal, SignalKind};
         let (Ok(mut int), Ok(mut term)) = (
@@ -152,9 +251,7 @@ async fn serve(home: std::path::PathBuf, bind: &str, token: String) -> i32 {
         // Server-sent event streams end now, so the server can finish its connections.
         let _ = stop_tx.send(true);
     };
-    let served = axum::serve(listener, router)
-        .with_graceful_shutdown(signalled)
-        .await;
+    listen::serve(listener, router, cap, signalled).await;
     // Whatever ended the serving, executions run here are stopped and their end recorded.
     let left = {
         let app = app.clone();
@@ -177,13 +274,7 @@ async fn serve(home: std::path::PathBuf, bind: &str, token: String) -> i32 {
             STOP_GRACE.as_secs()
         );
     }
-    match served {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("error: the server failed: {e}");
-            1
-        }
-    }
+    0
 }
 
 fn routes(app: Arc<App>) -> Router {

@@ -55,6 +55,21 @@ pub async fn set_config(
             // The registry's own message, as a 404.
             registry::config(s, &name)?;
         }
+        // A scene must be one of the workflow's, or every start would be refused.
+        if let Some(Value::String(scene)) = patch.get("scene") {
+            let (w, _) = released(s, &name)?;
+            let scenes: Vec<String> = w.scenes().into_iter().map(|(n, _, _)| n).collect();
+            if !scenes.contains(scene) {
+                return Err(ApiError::bad(format!(
+                    "`scene`: `{scene}` is not a scene of `{name}`; its scenes are: {}",
+                    if scenes.is_empty() {
+                        "none".to_string()
+                    } else {
+                        scenes.join(", ")
+                    }
+                )));
+            }
+        }
         Ok(Json(registry::set_config(s, &name, &patch)?))
     })
     .await

@@ -85,6 +85,43 @@ pub fn private_dir(path: &Path) -> std::io::Result<()> {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
 }
 
+/// Refuses a folder or file of the home that another user could change, as ssh refuses such
+/// key files: one that others may write (group or other write bits), or one another user owns
+/// (root's are trusted). The error names the fix.
+pub fn check_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path)?;
+    // SAFETY: geteuid only reads the process's credentials.
+    let me = unsafe { libc::geteuid() };
+    let shown = path.display();
+    if meta.uid() != me && meta.uid() != 0 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!(
+                "`{shown}` belongs to another user (uid {}), not to you (uid {me}), who could change it under you: use a home of your own (--home DIR)",
+                meta.uid()
+            ),
+        ));
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o022 != 0 {
+        let private = if meta.is_dir() { "700" } else { "600" };
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!(
+                "`{shown}` can be written by other users (mode {mode:04o}), who could change it under you: `chmod {private} {shown}` makes it private"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Makes the home (private, whatever the umask) or refuses one that others could change.
+pub fn open_home(home: &Path) -> std::io::Result<()> {
+    private_dir(home)?;
+    check_private(home)
+}
+
 /// Whether this process may write in `dir` (a read-only mount refuses even root).
 fn writable(dir: &Path) -> bool {
     use std::os::unix::ffi::OsStrExt;
@@ -169,8 +206,7 @@ fn outbox(
             .collect();
         list.is_empty() || list.contains(&event) || (event == "stopped" && list.contains(&"failed"))
     };
-    let console =
-        std::env::var("WF_CONSOLE_URL").unwrap_or_else(|_| "http://127.0.0.1:7878".into());
+    let console = crate::notify::console_url(tx.path().map(Path::new).and_then(Path::parent));
     for (nid, url, events, secret) in subs {
         if !wanted(&events) {
             continue;
@@ -279,11 +315,18 @@ impl Store {
             path: home.to_path_buf(),
             source,
         };
-        private_dir(home).map_err(home_err)?;
+        open_home(home).map_err(home_err)?;
         let path = home.join("wf.db");
         if !path.exists() {
             // Made here with the owner's rights only; SQLite gives its WAL files the same.
             private_file(&path, false).map_err(home_err)?;
+        }
+        // Records another user could rewrite are not trusted.
+        for file in ["wf.db", "wf.db-wal", "wf.db-shm"] {
+            let f = home.join(file);
+            if file == "wf.db" || f.exists() {
+                check_private(&f).map_err(home_err)?;
+            }
         }
         let open_err = |source| StoreError::Open {
             path: path.clone(),

@@ -219,7 +219,7 @@ fn the_list_shows_a_released_workflow_and_its_dag_turns_green_live_when_started(
     t.wf(&["release", &script]).status(0);
     let s = Server::start(&t);
 
-    b.goto(&s.url("/"));
+    b.goto(&s.login("/"));
     b.wait_for("the released workflow", "tr[data-workflow=hello] a");
     let row = b.js(
         "return document.querySelector('tr[data-workflow=hello]').innerText",
@@ -307,7 +307,7 @@ fn a_failed_step_is_retried_from_the_execution_page() {
     let id = ran.id();
     let s = Server::start(&t);
 
-    b.goto(&s.url(&format!("/#/executions/{id}")));
+    b.goto(&s.login(&format!("/#/executions/{id}")));
     b.wait_for(
         "the failed step",
         "#dag .node[data-step=flaky][data-status=failed]",
@@ -348,7 +348,7 @@ fn a_step_awaiting_a_value_is_proceeded_from_its_form() {
     let id = id_of(&started);
     s.wait_status(&id, "awaiting_input");
 
-    b.goto(&s.url(&format!("/#/executions/{id}")));
+    b.goto(&s.login(&format!("/#/executions/{id}")));
     b.wait_for(
         "the proceed form",
         "#proceed-form input[name='param:answer']",
@@ -430,7 +430,7 @@ fn metrics_render_in_their_five_formats_and_the_comparison_charts_them() {
     two.status(0);
     let s = Server::start(&t);
 
-    b.goto(&s.url(&format!("/#/executions/{}?step=train", one.id())));
+    b.goto(&s.login(&format!("/#/executions/{}?step=train", one.id())));
     b.wait_for("the line chart", "figure[data-type='line chart'] polyline");
     for css in [
         "figure[data-type=float] table",
@@ -501,7 +501,7 @@ fn a_labeling_task_is_labelled_with_the_keyboard_and_proceeds() {
     let id = ran.id();
     let s = Server::start(&t);
 
-    b.goto(&s.url(&format!("/#/executions/{id}")));
+    b.goto(&s.login(&format!("/#/executions/{id}")));
     b.wait_for("the labeling link", "#open-labeling");
     b.shot("awaiting-labels");
     b.click("#open-labeling");
@@ -547,7 +547,7 @@ fn a_thousand_executions_are_listed_page_by_page_filtered_and_kept_live() {
     let script = release_one(&t, "hello", "true");
     seed_executions(&t, 1000);
     let s = Server::start(&t);
-    b.goto(&s.url("/#/executions"));
+    b.goto(&s.login("/#/executions"));
     b.wait_js(
         "1,000 executions",
         "const c = document.querySelector('main p[role=status]'); return c && c.innerText.startsWith('1000 ')",

@@ -29,25 +29,38 @@ pub(crate) struct Server {
     runner: Runner,
     base: String,
     http: Client,
-    token: Option<String>,
+    /// The home's API token, which every request needs.
+    pub(crate) token: String,
+    pub(crate) port: u16,
+}
+
+/// The home's API token (made on first use), as `wf serve --show-token` prints it.
+pub(crate) fn token_of(t: &Test) -> String {
+    let shown = t.wf(&["serve", "--show-token"]);
+    shown.status(0);
+    shown.stdout.trim().to_string()
 }
 
 impl Server {
     pub(crate) fn start(t: &Test) -> Server {
-        Server::start_at(t, "127.0.0.1", None)
+        Server::start_at(t, "127.0.0.1", &[])
     }
 
-    /// Bound to `host:PORT`, asked at 127.0.0.1 (with `token`, if given).
+    /// Bound to `host:PORT` with `more` arguments, asked at 127.0.0.1.
     #[track_caller]
-    pub(crate) fn start_at(t: &Test, host: &str, token: Option<String>) -> Server {
+    pub(crate) fn start_at(t: &Test, host: &str, more: &[&str]) -> Server {
+        let token = token_of(t);
         let port = free_port();
         let bind = format!("{host}:{port}");
-        let runner = t.args(&["serve", "--bind", &bind]).spawn();
+        let mut args = vec!["serve", "--bind", &bind];
+        args.extend_from_slice(more);
+        let runner = t.args(&args).spawn();
         let s = Server {
             runner,
             base: format!("http://127.0.0.1:{port}"),
             http: client(),
             token,
+            port,
         };
         let up = wait_until(Duration::from_secs(20), || {
             s.http
@@ -66,15 +79,23 @@ impl Server {
         s
     }
 
+    pub(crate) fn runner_stderr(&self) -> String {
+        self.runner.stderr()
+    }
+
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
+    /// The address a browser opens once to be let in: `/?token=TOKEN`, then `path`'s fragment
+    /// (`/#/executions/ID`), which the redirect to `/` keeps.
+    pub(crate) fn login(&self, path: &str) -> String {
+        let fragment = path.trim_start_matches('/');
+        self.url(&format!("/?token={}{fragment}", self.token))
+    }
+
     fn auth(&self, r: reqwest::blocking::RequestBuilder) -> reqwest::blocking::RequestBuilder {
-        match &self.token {
-            Some(t) => r.header("Authorization", format!("Bearer {t}")),
-            None => r,
-        }
+        r.header("Authorization", format!("Bearer {}", self.token))
     }
 
     pub(crate) fn get(&self, path: &str) -> (StatusCode, Value) {
@@ -554,15 +575,13 @@ fn a_copy_runs_under_its_own_name_and_delete_needs_the_name_typed() {
     // Bodies are bounded, and must be JSON.
     let big = "x".repeat(2 << 20);
     let r = s
-        .http
-        .put(s.url("/api/workflows/orig_copy/config"))
+        .auth(s.http.put(s.url("/api/workflows/orig_copy/config")))
         .body(big)
         .send()
         .unwrap();
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
     let r = s
-        .http
-        .put(s.url("/api/workflows/orig_copy/config"))
+        .auth(s.http.put(s.url("/api/workflows/orig_copy/config")))
         .body("{not json")
         .send()
         .unwrap();
@@ -570,8 +589,7 @@ fn a_copy_runs_under_its_own_name_and_delete_needs_the_name_typed() {
     assert!(r.text().unwrap().contains("\"error\""));
     // No CORS: nothing lets a page elsewhere read or act.
     let r = s
-        .http
-        .post(s.url("/api/workflows/orig_copy/copy"))
+        .auth(s.http.post(s.url("/api/workflows/orig_copy/copy")))
         .header("Origin", "http://example.com")
         .send()
         .unwrap();
@@ -580,7 +598,7 @@ fn a_copy_runs_under_its_own_name_and_delete_needs_the_name_typed() {
 }
 
 #[test]
-fn beyond_loopback_every_request_needs_the_token() {
+fn bound_beyond_loopback_every_request_needs_the_token() {
     let t = Test::new();
     let shown = t.wf(&["serve", "--show-token"]);
     shown.status(0);
@@ -603,7 +621,8 @@ fn beyond_loopback_every_request_needs_the_token() {
         .mode();
     assert_eq!(mode & 0o777, 0o600);
 
-    let s = Server::start_at(&t, "0.0.0.0", Some(token.clone()));
+    let s = Server::start_at(&t, "0.0.0.0", &[]);
+    assert_eq!(s.token, token);
     for path in ["/api/workflows", "/api/executions", "/api/events", "/"] {
         let r = s.http.get(s.url(path)).send().unwrap();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{path}");
@@ -749,4 +768,347 @@ fn an_execution_reruns_with_its_parameters_and_executions_filter_by_time() {
     let (code, err) = s.get("/api/executions?since=yesterday");
     assert_eq!(code, StatusCode::BAD_REQUEST, "{err}");
     assert!(err["error"].as_str().unwrap().contains("since"), "{err}");
+}
+
+#[test]
+fn on_loopback_too_every_request_needs_the_token() {
+    let t = Test::new();
+    release_one(&t, "guarded", "echo hi");
+    let s = Server::start(&t);
+    let token = s.token.clone();
+    // The start-up lines give the console's address with the token, to open once.
+    let console = format!("the console: http://127.0.0.1:{}/?token={token}", s.port);
+    assert!(
+        s.runner.stderr().contains(&console),
+        "no `{console}` in: {}",
+        s.runner.stderr()
+    );
+    let bare = Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for path in [
+        "/api/workflows",
+        "/api/executions",
+        "/api/events",
+        "/",
+        "/console/app.js",
+    ] {
+        let r = bare.get(s.url(path)).send().unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::UNAUTHORIZED,
+            "{path} without the token"
+        );
+        let (_, v) = answer(r);
+        assert!(
+            v["error"].as_str().is_some_and(|e| e.contains("token")),
+            "{path}: {v}"
+        );
+    }
+    let (code, v) = s.get("/api/workflows");
+    assert_eq!(code, StatusCode::OK, "{v}");
+    assert_eq!(v[0]["name"], "guarded");
+    // Nothing is started without it either.
+    let r = bare
+        .post(s.url("/api/workflows/guarded/executions"))
+        .json(&json!({ "parameters": { "who": "x" } }))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let (_, runs) = s.get("/api/executions");
+    assert_eq!(runs, json!([]), "started without the token");
+    // The CLI acts on the records directly and needs no token.
+    t.wf(&["workflows"]).status(0).stdout_contains("guarded");
+
+    // The token in the address is given once: twice, whichever comes first, it is refused.
+    for query in [
+        format!("token={token}&token=evil"),
+        format!("token=evil&token={token}"),
+        format!("token={token}&token={token}"),
+    ] {
+        let r = bare.get(s.url(&format!("/?{query}"))).send().unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "/?{query}");
+        assert!(r.headers().get("set-cookie").is_none(), "/?{query}");
+    }
+    let r = bare.get(s.url(&format!("/?token={token}"))).send().unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        cookie.starts_with(&format!("wf_token={token};")),
+        "{cookie}"
+    );
+    let pair = format!("wf_token={token}");
+    // A wrong token in the address is refused even beside the right cookie (it would replace it).
+    let r = bare
+        .get(s.url("/?token=evil"))
+        .header("Cookie", &pair)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(r.headers().get("set-cookie").is_none());
+
+    // A browser's Origin must be this server's own, scheme included.
+    let own = format!("http://127.0.0.1:{}", s.port);
+    for origin in [
+        format!("https://127.0.0.1:{}", s.port),
+        format!("http://127.0.0.1:{}", s.port + 1),
+        "http://example.com".to_string(),
+        "null".to_string(),
+    ] {
+        let r = bare
+            .get(s.url("/api/workflows"))
+            .header("Cookie", &pair)
+            .header("Origin", &origin)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "Origin: {origin}");
+    }
+    let r = bare
+        .get(s.url("/api/workflows"))
+        .header("Cookie", &pair)
+        .header("Origin", &own)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "Origin: {own}");
+}
+
+#[test]
+fn a_home_others_could_change_is_refused_with_the_fix() {
+    use std::os::unix::fs::PermissionsExt;
+    let set_mode = |p: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    let t = Test::new();
+    let token = token_of(&t);
+    release_one(&t, "mine", "true");
+    t.wf(&["workflows"]).status(0).stdout_contains("mine");
+    let home = t.home();
+    let shown = home.display().to_string();
+
+    // A home anyone may write: another user could have put their own token there.
+    set_mode(&home, 0o777);
+    for args in [
+        &["executions"][..],
+        &["serve", "--show-token"],
+        &["workflows"],
+    ] {
+        let r = t.wf(args);
+        r.status(1)
+            .stderr_contains("can be written by other users (mode 0777)")
+            .stderr_contains(&format!("`chmod 700 {shown}`"));
+        assert!(!r.stdout.contains(&token), "{r:?}");
+    }
+    set_mode(&home, 0o770);
+    t.wf(&["executions"]).status(1).stderr_contains("chmod 700");
+    set_mode(&home, 0o700);
+    t.wf(&["workflows"]).status(0).stdout_contains("mine");
+
+    // Its token and records likewise.
+    let api_token = home.join("api-token");
+    set_mode(&api_token, 0o666);
+    let r = t.wf(&["serve", "--show-token"]);
+    r.status(1)
+        .stderr_contains(&format!("`chmod 600 {}`", api_token.display()));
+    assert!(!r.stdout.contains(&token), "{r:?}");
+    set_mode(&api_token, 0o600);
+    assert_eq!(token_of(&t), token);
+    let db = home.join("wf.db");
+    set_mode(&db, 0o622);
+    t.wf(&["executions"])
+        .status(1)
+        .stderr_contains(&format!("`chmod 600 {}`", db.display()));
+    set_mode(&db, 0o600);
+    t.wf(&["workflows"]).status(0).stdout_contains("mine");
+
+    // A home another user owns (this needs root to set up).
+    let nobody = 65534;
+    let chowned = std::process::Command::new("chown")
+        .arg(nobody.to_string())
+        .arg(&home)
+        .status()
+        .is_ok_and(|s| s.success());
+    if chowned {
+        t.wf(&["executions"])
+            .status(1)
+            .stderr_contains("belongs to another user (uid 65534)");
+        t.wf(&["serve", "--show-token"])
+            .status(1)
+            .stderr_contains("belongs to another user");
+        // SAFETY: geteuid only reads the process's credentials.
+        let me = unsafe { libc::geteuid() };
+        std::process::Command::new("chown")
+            .arg(me.to_string())
+            .arg(&home)
+            .status()
+            .unwrap();
+    } else {
+        eprintln!("serve::a_home_others_could_change_is_refused_with_the_fix: the owner part skipped, chown is not allowed here");
+    }
+}
+
+#[test]
+fn a_silent_client_is_disconnected_while_an_event_stream_lives_on() {
+    use std::io::{Read, Write};
+    use std::time::Instant;
+    let t = Test::new();
+    release_one(&t, "later", "echo \"later $WF_PARAM_WHO\"");
+    let s = Server::start(&t);
+    let events = s.events("");
+    let began = Instant::now();
+    // One connects and sends nothing; one sends half a request; one is done with its request
+    // and keeps the connection open without another.
+    let silent = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    let mut half = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    half.write_all(b"GET /api/workflows HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .unwrap();
+    let mut idle = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    write!(
+        idle,
+        "GET /api/workflows HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\n\r\n",
+        s.token
+    )
+    .unwrap();
+    let closed = |mut c: std::net::TcpStream, what: &'static str| {
+        std::thread::spawn(move || {
+            c.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+            let mut got = Vec::new();
+            // Closed (or reset) by the server, not given up by this read.
+            let end = c.read_to_end(&mut got);
+            assert!(
+                !end.as_ref().is_err_and(|e| matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                )),
+                "{what}: not closed by the server within 60 s: {end:?}"
+            );
+            (began.elapsed(), String::from_utf8_lossy(&got).to_string())
+        })
+    };
+    let ends = [
+        closed(silent, "a client sending nothing"),
+        closed(half, "a client sending half a request"),
+        closed(idle, "an idle kept-alive client"),
+    ];
+    let ends: Vec<(Duration, String)> = ends.into_iter().map(|h| h.join().unwrap()).collect();
+    for (took, _) in &ends {
+        assert!(
+            *took < Duration::from_secs(30),
+            "closed after {took:?}: {ends:?}"
+        );
+    }
+    assert!(ends[2].1.starts_with("HTTP/1.1 200"), "{:?}", ends[2].1);
+    // The event stream, as silent as those, still gets what happens.
+    let (code, r) = s.post(
+        "/api/workflows/later/executions",
+        json!({ "parameters": { "who": "x" }, "storages": { "out": t.at("root") } }),
+    );
+    assert_eq!(code, StatusCode::CREATED, "{r}");
+    let id = id_of(&r);
+    assert!(
+        wait_until(Duration::from_secs(20), || events
+            .of(&id)
+            .contains(&("-".into(), "executed".into()))),
+        "the event stream did not get the execution's end: {:?}",
+        events.all()
+    );
+}
+
+#[test]
+fn copies_made_at_the_same_time_get_names_of_their_own() {
+    let t = Test::new();
+    release_one(&t, "orig", "echo hi");
+    let s = Arc::new(Server::start(&t));
+    let answers: Vec<(StatusCode, Value)> = (0..20)
+        .map(|_| {
+            let s = s.clone();
+            std::thread::spawn(move || s.post("/api/workflows/orig/copy", json!({})))
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .collect();
+    let mut names = Vec::new();
+    for (code, v) in &answers {
+        assert!(
+            *code == StatusCode::CREATED || *code == StatusCode::CONFLICT,
+            "{code}: {v}"
+        );
+        if *code == StatusCode::CREATED {
+            names.push(v["name"].as_str().unwrap().to_string());
+        }
+    }
+    let mut unique = names.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), names.len(), "{names:?}");
+    assert!(names.contains(&"orig_copy".to_string()), "{names:?}");
+    let (_, list) = s.get("/api/workflows");
+    assert_eq!(list.as_array().unwrap().len(), 1 + names.len(), "{list:#}");
+    for n in &names {
+        assert_eq!(
+            s.get(&format!("/api/workflows/{n}")).0,
+            StatusCode::OK,
+            "{n}"
+        );
+    }
+}
+
+#[test]
+fn a_configuration_is_checked_field_by_field_as_the_cli_checks_it() {
+    let t = Test::new();
+    release_one(&t, "checked", "echo \"hi $WF_PARAM_WHO\"");
+    let s = Server::start(&t);
+    let refused = |body: Value, field: &str| {
+        let (code, err) = s.put("/api/workflows/checked/config", body.clone());
+        assert_eq!(code, StatusCode::BAD_REQUEST, "{body} was kept: {err}");
+        let msg = err["error"].as_str().unwrap_or("");
+        assert!(msg.contains(field), "{body}: `{field}` not named in {msg}");
+    };
+    refused(
+        json!({ "notifications": [{ "url": "file:///etc/passwd" }] }),
+        "notifications[0].url",
+    );
+    refused(
+        json!({ "notifications": [{ "url": "http://" }] }),
+        "notifications[0].url",
+    );
+    refused(
+        json!({ "notifications": [{ "url": "http://127.0.0.1:9/h" }, { "url": "http://127.0.0.1:9/h", "events": ["done"] }] }),
+        "notifications[1].events",
+    );
+    refused(
+        json!({ "notifications": [{ "url": "http://127.0.0.1:9/h", "events": "executed,bogus" }] }),
+        "`bogus` is not an event",
+    );
+    refused(
+        json!({ "notifications": [{ "url": "http://127.0.0.1:9/h", "colour": 1 }] }),
+        "notifications[0]",
+    );
+    refused(json!({ "tags": ["ok", "bell\u{7}"] }), "tags");
+    refused(json!({ "tags": [""] }), "tags");
+    refused(
+        json!({ "flavors": { "ghost": "cpu.small" } }),
+        "flavors.ghost",
+    );
+    refused(json!({ "flavors": { "a": "no-such-flavor" } }), "flavors.a");
+    refused(json!({ "flavors": { "a": "nopool:cpu" } }), "flavors.a");
+    refused(json!({ "scene": "nope" }), "scene");
+    // Nothing refused was kept: a start still runs.
+    let (_, shown) = s.get("/api/workflows/checked");
+    assert_eq!(shown["configuration"], json!({}), "{shown:#}");
+    let (code, cfg) = s.put(
+        "/api/workflows/checked/config",
+        json!({
+            "parameters": { "who": "ok" },
+            "storages": { "out": t.at("root") },
+            "flavors": { "a": "cpu.small" },
+            "tags": ["fine tag"],
+            "notifications": [{ "url": "http://127.0.0.1:9/hook", "events": ["executed"], "secret": "s" }],
+        }),
+    );
+    assert_eq!(code, StatusCode::OK, "{cfg}");
+    let (code, r) = s.post("/api/workflows/checked/executions", json!({}));
+    assert_eq!(code, StatusCode::CREATED, "{r}");
+    s.wait_status(&id_of(&r), "executed");
 }
