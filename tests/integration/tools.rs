@@ -590,3 +590,219 @@ extern "C" fn print_summary() {
         let _ = std::io::stderr().write_all(summary(&skips).as_bytes());
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Tests of the above
+
+/// Runs `c` with stdout and stderr in one file, as a terminal shows them: its exit status and
+/// what it printed, in order.
+fn merged(c: &mut Command, out: &Path) -> (i32, String) {
+    let f = fs::File::create(out).unwrap();
+    let status = c
+        .stdin(Stdio::null())
+        .stdout(f.try_clone().unwrap())
+        .stderr(f)
+        .status()
+        .expect("the command runs");
+    (
+        status.code().unwrap_or(-1),
+        fs::read_to_string(out).unwrap_or_default(),
+    )
+}
+
+/// This test binary run on the REPL's terminal test alone, with a PATH that has no tmux, no
+/// install allowed unless `env` says otherwise, and the skips written to `dir/skips.txt`.
+fn run_repl_test_without_tmux(dir: &Path, env: &[(&str, &str)]) -> (i32, String) {
+    let empty = dir.join("bin");
+    fs::create_dir_all(&empty).unwrap();
+    let mut c = Command::new(std::env::current_exe().unwrap());
+    c.args([
+        "repl::repl_at_a_terminal_debugs_a_workflow_phase_by_phase",
+        "--exact",
+        "--test-threads=1",
+    ])
+    .env("PATH", &empty)
+    .env("WF_TEST_INSTALL", "0")
+    .env("WF_TEST_SKIP_FILE", dir.join("skips.txt"))
+    .env_remove("WF_NO_SKIP")
+    .env_remove("WF_TEST_SUMMARY")
+    .env_remove("WF_SKIP_MISSING_TOOLS")
+    .envs(env.iter().copied());
+    merged(&mut c, &dir.join("out.txt"))
+}
+
+const REPL_TEST: &str = "repl::repl_at_a_terminal_debugs_a_workflow_phase_by_phase";
+
+#[test]
+fn a_test_whose_tool_is_missing_says_it_is_skipped_and_the_run_ends_with_a_summary() {
+    let t = crate::test::Test::new();
+    let (code, out) = run_repl_test_without_tmux(t.dir(), &[]);
+    assert_eq!(code, 0, "{out}");
+    // At once, past the capture: the test, why, and how to install.
+    assert!(
+        out.contains(&format!(
+            "wf tests: SKIPPED {REPL_TEST}: tmux is not on PATH, and WF_TEST_INSTALL=0 installs \
+             nothing. It tests nothing here; to install: sudo apt-get install -y tmux"
+        )),
+        "{out}"
+    );
+    // At the end, after libtest's result: the suite, its count, why and the install line.
+    let result = out.find("test result: ok. 1 passed").expect(&out);
+    let summary = out
+        .find("==== wf tests: 1 suite(s) SKIPPED, not tested on this machine ====")
+        .expect(&out);
+    assert!(summary > result, "the summary is not at the end:\n{out}");
+    assert!(
+        out[summary..].contains(
+            "SKIPPED the REPL at a terminal (tmux): 1 test(s)\n    why: tmux is not on PATH, \
+             and WF_TEST_INSTALL=0 installs nothing\n    install: sudo apt-get install -y tmux\n"
+        ),
+        "{out}"
+    );
+    // And in the skip file, for scripts/test.
+    assert_eq!(
+        t.read("skips.txt"),
+        format!(
+            "the REPL at a terminal (tmux)\t{REPL_TEST}\ttmux is not on PATH, and \
+             WF_TEST_INSTALL=0 installs nothing\tsudo apt-get install -y tmux\n"
+        )
+    );
+}
+
+#[test]
+fn under_wf_no_skip_a_missing_tool_fails_its_test() {
+    let t = crate::test::Test::new();
+    let (code, out) = run_repl_test_without_tmux(t.dir(), &[("WF_NO_SKIP", "1")]);
+    assert_eq!(code, 101, "{out}");
+    assert!(
+        out.contains(&format!(
+            "{REPL_TEST} cannot run: tmux is not on PATH, and WF_TEST_INSTALL=0 installs \
+             nothing. WF_NO_SKIP=1 allows no skip; to install: sudo apt-get install -y tmux"
+        )),
+        "{out}"
+    );
+    assert!(out.contains("test result: FAILED. 0 passed; 1 failed"), "{out}");
+    assert!(!out.contains("SKIPPED"), "{out}");
+    assert!(!t.path("skips.txt").exists());
+}
+
+#[test]
+fn without_root_apt_tools_are_skipped_naming_what_is_needed() {
+    // As a user who is not root: pip only. The summary is left to the caller.
+    let t = crate::test::Test::new();
+    let (code, out) = run_repl_test_without_tmux(
+        t.dir(),
+        &[("WF_TEST_INSTALL", "pip"), ("WF_TEST_SUMMARY", "0")],
+    );
+    assert_eq!(code, 0, "{out}");
+    let why = if is_root() {
+        "tmux is not on PATH, and WF_TEST_INSTALL=pip installs no Debian package".to_string()
+    } else {
+        format!(
+            "tmux is not on PATH, and installing it needs root (the tests run as uid {})",
+            uid()
+        )
+    };
+    assert!(
+        out.contains(&format!("wf tests: SKIPPED {REPL_TEST}: {why}.")),
+        "{out}"
+    );
+    assert!(!out.contains("===="), "WF_TEST_SUMMARY=0 prints no summary:\n{out}");
+    assert!(t.read("skips.txt").contains(&why), "{out}");
+}
+
+#[test]
+fn scripts_test_runs_cargo_test_then_lists_the_skipped_suites_and_keeps_its_status() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = crate::test::Test::new();
+    // A stand-in cargo that says how it was called and skips three tests of two suites, one
+    // of them twice.
+    t.write(
+        "bin/cargo",
+        "#!/bin/sh\n\
+         echo \"cargo $* summary=$WF_TEST_SUMMARY\"\n\
+         printf 'suite A\\tm::one\\tno a\\tapt-get install a\\n' >> \"$WF_TEST_SKIP_FILE\"\n\
+         printf 'suite B\\tm::two\\tno b\\tpip install b\\n' >> \"$WF_TEST_SKIP_FILE\"\n\
+         printf 'suite A\\tm::three\\tno a\\tapt-get install a\\n' >> \"$WF_TEST_SKIP_FILE\"\n\
+         printf 'suite A\\tm::one\\tno a\\tapt-get install a\\n' >> \"$WF_TEST_SKIP_FILE\"\n\
+         exit \"$FAKE_STATUS\"\n",
+    );
+    fs::set_permissions(t.path("bin/cargo"), fs::Permissions::from_mode(0o755)).unwrap();
+    // A skip file left by an earlier run is not this run's.
+    t.write("target/wf-test-skips.txt", "old suite\tm::old\tgone\tnothing\n");
+    let path = std::env::join_paths(
+        std::iter::once(t.path("bin")).chain(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        )),
+    )
+    .unwrap();
+    let script = Path::new(crate::test::MANIFEST_DIR).join("scripts/test");
+    for status in [0, 101] {
+        let (code, out) = merged(
+            Command::new(&script)
+                .args(["--test", "integration"])
+                .env("PATH", &path)
+                .env("CARGO_TARGET_DIR", t.path("target"))
+                .env("FAKE_STATUS", status.to_string()),
+            &t.path("out.txt"),
+        );
+        assert_eq!(code, status, "{out}");
+        let ran = out.find("cargo test --test integration summary=0").expect(&out);
+        let summary = out
+            .find("==== wf tests: 2 suite(s) SKIPPED, not tested on this machine ====\n")
+            .expect(&out);
+        assert!(ran < summary, "{out}");
+        assert!(
+            out[summary..].ends_with(
+                "SKIPPED suite A: 2 test(s)\n    why: no a\n    install: apt-get install a\n\
+                 SKIPPED suite B: 1 test(s)\n    why: no b\n    install: pip install b\n\
+                 WF_NO_SKIP=1 turns a skip into a failure.\n"
+            ),
+            "{out}"
+        );
+        assert!(!out.contains("old suite"), "{out}");
+    }
+    // A run that skipped nothing says so.
+    t.write("bin/cargo", "#!/bin/sh\nexit 0\n");
+    let (code, out) = merged(
+        Command::new(&script)
+            .env("PATH", &path)
+            .env("CARGO_TARGET_DIR", t.path("target")),
+        &t.path("out.txt"),
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out, "wf tests: nothing was skipped.\n");
+}
+
+#[test]
+fn every_skip_goes_through_the_harness() {
+    // A test that passes without testing must say so where it is seen and in the summary:
+    // through `skip`, not a print of its own and an early return.
+    let dir = Path::new(crate::test::MANIFEST_DIR).join("tests/integration");
+    let mut found = Vec::new();
+    for entry in fs::read_dir(&dir).unwrap().flatten() {
+        let p = entry.path();
+        if p.file_name().is_some_and(|n| n == "tools.rs")
+            || p.extension().is_none_or(|x| x != "rs")
+        {
+            continue;
+        }
+        let text = fs::read_to_string(&p).unwrap();
+        if text.contains("WF_SKIP_MISSING_TOOLS") {
+            found.push(format!("{} reads WF_SKIP_MISSING_TOOLS", p.display()));
+        }
+        for print in ["eprintln!(", "writeln!(std::io::stderr()"] {
+            for (at, _) in text.match_indices(print) {
+                let statement = &text[at..text[at..].find(';').map_or(text.len(), |e| at + e)];
+                if statement.to_lowercase().contains("skip") {
+                    found.push(format!("{}: {statement}", p.display()));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "skips that bypass crate::tools::skip:\n{}",
+        found.join("\n")
+    );
+}
