@@ -18,7 +18,10 @@ use crate::tools::{need, Tool};
 
 /// Fails the test: `need(Tool::Jupyter)` found what the drivers need, yet they cannot run.
 fn broken(reason: &str) {
-    panic!("{reason}, though `{}` imports jupyter_client", crate::tools::python().display());
+    panic!(
+        "{reason}, though `{}` imports jupyter_client",
+        crate::tools::python().display()
+    );
 }
 
 /// Installs the spec into `JUPYTER_DATA_DIR=<test>/jupyter`.

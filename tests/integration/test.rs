@@ -199,7 +199,10 @@ impl Wf<'_> {
     fn shell_line(&self) -> String {
         assert!(self.stdin.is_none(), "at a terminal, the input is typed");
         let mut words = vec!["exec env -u WF_HOME NO_COLOR=1".to_string()];
-        words.push(format!("PATH={}", sh(&crate::tools::path().to_string_lossy())));
+        words.push(format!(
+            "PATH={}",
+            sh(&crate::tools::path().to_string_lossy())
+        ));
         words.extend(self.env.iter().map(|(k, v)| format!("{k}={}", sh(v))));
         words.push(sh(env!("CARGO_BIN_EXE_wf")));
         words.extend(self.args.iter().map(|a| sh(a)));

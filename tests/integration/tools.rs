@@ -127,9 +127,10 @@ impl Tool {
                 .is_none()
                 .then(|| "tmux is not on PATH".into()),
             Tool::Browser => {
-                let chromium = std::env::var_os("CHROMIUM").is_some() || which_opt("chromium").is_some();
-                let driver =
-                    std::env::var_os("CHROMEDRIVER").is_some() || which_opt("chromedriver").is_some();
+                let chromium =
+                    std::env::var_os("CHROMIUM").is_some() || which_opt("chromium").is_some();
+                let driver = std::env::var_os("CHROMEDRIVER").is_some()
+                    || which_opt("chromedriver").is_some();
                 match (chromium, driver) {
                     (true, true) => None,
                     (false, false) => Some("chromium and chromedriver are not on PATH".into()),
@@ -144,7 +145,9 @@ impl Tool {
                 let pyspark = python_imports("pyspark");
                 match (java, pyspark) {
                     (true, true) => None,
-                    (false, false) => Some("neither a Java runtime nor PySpark is installed".into()),
+                    (false, false) => {
+                        Some("neither a Java runtime nor PySpark is installed".into())
+                    }
                     (false, true) => Some("no Java runtime (`java`) is on PATH".into()),
                     (true, false) => Some("PySpark is not installed".into()),
                 }
@@ -191,7 +194,8 @@ pub fn need(tool: Tool) -> bool {
 
 /// The tool, installed when missing and allowed (once per test binary); else why it is not.
 pub fn provide(tool: Tool) -> Result<(), String> {
-    static CELLS: [OnceLock<Result<(), String>>; ALL.len()] = [const { OnceLock::new() }; ALL.len()];
+    static CELLS: [OnceLock<Result<(), String>>; ALL.len()] =
+        [const { OnceLock::new() }; ALL.len()];
     CELLS[tool.index()]
         .get_or_init(|| {
             let Some(why) = tool.missing() else {
@@ -268,7 +272,8 @@ fn install(tool: Tool, why: &str) -> Result<(), String> {
 fn apt_needed(tool: Tool) -> bool {
     match tool {
         Tool::Spark => {
-            !(std::env::var_os("JAVA_HOME").is_some_and(|h| Path::new(&h).join("bin/java").is_file())
+            !(std::env::var_os("JAVA_HOME")
+                .is_some_and(|h| Path::new(&h).join("bin/java").is_file())
                 || which_opt("java").is_some())
         }
         _ => tool.missing().is_some(),
@@ -319,7 +324,13 @@ fn pip_install(pkgs: &[&str]) -> Result<(), String> {
     ));
     let out = quiet(
         Command::new(venv.join("bin/python3"))
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
             .args(pkgs),
     )
     .map_err(|e| format!("the virtual environment's python3 cannot be run: {e}"))?;
@@ -519,9 +530,7 @@ pub fn skip(tool: Tool, why: &str) {
         .to_string();
     let install = tool.install_line();
     if std::env::var("WF_NO_SKIP").as_deref() == Ok("1") {
-        panic!(
-            "{test} cannot run: {why}. WF_NO_SKIP=1 allows no skip; to install: {install}"
-        );
+        panic!("{test} cannot run: {why}. WF_NO_SKIP=1 allows no skip; to install: {install}");
     }
     say(&format!(
         "SKIPPED {test}: {why}. It tests nothing here; to install: {install}"
@@ -681,7 +690,10 @@ fn under_wf_no_skip_a_missing_tool_fails_its_test() {
         )),
         "{out}"
     );
-    assert!(out.contains("test result: FAILED. 0 passed; 1 failed"), "{out}");
+    assert!(
+        out.contains("test result: FAILED. 0 passed; 1 failed"),
+        "{out}"
+    );
     assert!(!out.contains("SKIPPED"), "{out}");
     assert!(!t.path("skips.txt").exists());
 }
@@ -707,7 +719,10 @@ fn without_root_apt_tools_are_skipped_naming_what_is_needed() {
         out.contains(&format!("wf tests: SKIPPED {REPL_TEST}: {why}.")),
         "{out}"
     );
-    assert!(!out.contains("===="), "WF_TEST_SUMMARY=0 prints no summary:\n{out}");
+    assert!(
+        !out.contains("===="),
+        "WF_TEST_SUMMARY=0 prints no summary:\n{out}"
+    );
     assert!(t.read("skips.txt").contains(&why), "{out}");
 }
 
@@ -729,12 +744,13 @@ fn scripts_test_runs_cargo_test_then_lists_the_skipped_suites_and_keeps_its_stat
     );
     fs::set_permissions(t.path("bin/cargo"), fs::Permissions::from_mode(0o755)).unwrap();
     // A skip file left by an earlier run is not this run's.
-    t.write("target/wf-test-skips.txt", "old suite\tm::old\tgone\tnothing\n");
-    let path = std::env::join_paths(
-        std::iter::once(t.path("bin")).chain(std::env::split_paths(
-            &std::env::var_os("PATH").unwrap_or_default(),
-        )),
-    )
+    t.write(
+        "target/wf-test-skips.txt",
+        "old suite\tm::old\tgone\tnothing\n",
+    );
+    let path = std::env::join_paths(std::iter::once(t.path("bin")).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))
     .unwrap();
     let script = Path::new(crate::test::MANIFEST_DIR).join("scripts/test");
     for status in [0, 101] {
@@ -747,7 +763,9 @@ fn scripts_test_runs_cargo_test_then_lists_the_skipped_suites_and_keeps_its_stat
             &t.path("out.txt"),
         );
         assert_eq!(code, status, "{out}");
-        let ran = out.find("cargo test --test integration summary=0").expect(&out);
+        let ran = out
+            .find("cargo test --test integration summary=0")
+            .expect(&out);
         let summary = out
             .find("==== wf tests: 2 suite(s) SKIPPED, not tested on this machine ====\n")
             .expect(&out);
@@ -782,8 +800,7 @@ fn every_skip_goes_through_the_harness() {
     let mut found = Vec::new();
     for entry in fs::read_dir(&dir).unwrap().flatten() {
         let p = entry.path();
-        if p.file_name().is_some_and(|n| n == "tools.rs")
-            || p.extension().is_none_or(|x| x != "rs")
+        if p.file_name().is_some_and(|n| n == "tools.rs") || p.extension().is_none_or(|x| x != "rs")
         {
             continue;
         }
