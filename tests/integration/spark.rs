@@ -31,17 +31,10 @@ fn require_spark(t: &Test) -> bool {
     r.status(0);
     let local = &r.json[0];
     assert_eq!(local["name"], "local", "{r:?}");
-    let java = std::env::var_os("JAVA_HOME")
-        .is_some_and(|h| Path::new(&h).join("bin/java").is_file())
-        || std::process::Command::new("java")
-            .arg("-version")
-            .output()
-            .is_ok_and(|o| o.status.success());
     assert!(
-        local["spark_submit"].is_string() && java,
-        "Spark is not installed here (spark-submit: {}; java: {}): run `.ci/install-spark`, which installs pyspark and a Java runtime",
-        local["problem"].as_str().unwrap_or("found"),
-        if java { "found" } else { "missing" },
+        local["spark_submit"].is_string(),
+        "PySpark and Java are here, yet `wf` finds no spark-submit for `local`: {}",
+        local["problem"].as_str().unwrap_or("?"),
     );
     true
 }

@@ -114,7 +114,9 @@ impl Tool {
         }
         match self {
             Tool::Slurm => parts.push("and run the tests as root, which start it".into()),
-            Tool::Root => parts.push("run the tests as root (sudo -E scripts/test)".into()),
+            Tool::Root => {
+                parts.push("nothing; run the tests as root (sudo -E scripts/test)".into())
+            }
             _ => {}
         }
         parts.join("; ")
