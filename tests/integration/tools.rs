@@ -363,14 +363,25 @@ fn make_venv() -> Result<PathBuf, String> {
         "making the tests' virtual environment {} (once)",
         dir.display()
     ));
-    let out = quiet(
-        Command::new(&python)
-            .args(["-m", "venv", "--system-site-packages"])
-            .arg(&dir),
-    )
-    .map_err(|e| format!("{} cannot be run: {e}", python.display()))?;
+    let venv = || {
+        let out = quiet(
+            Command::new(&python)
+                .args(["-m", "venv", "--system-site-packages"])
+                .arg(&dir),
+        )
+        .map_err(|e| format!("{} cannot be run: {e}", python.display()))?;
+        if !out.status.success() {
+            let _ = fs::remove_dir_all(&dir);
+        }
+        Ok::<_, String>(out)
+    };
+    let mut out = venv()?;
+    // Debian's python3 makes virtual environments only with python3-venv.
+    if !out.status.success() && allowed() == Allowed::PipAndApt && which_opt("apt-get").is_some() {
+        apt_install(&["python3-venv"])?;
+        out = venv()?;
+    }
     if !out.status.success() {
-        let _ = fs::remove_dir_all(&dir);
         return Err(format!(
             "`python3 -m venv {}` failed (Debian: apt-get install python3-venv): {}",
             dir.display(),
