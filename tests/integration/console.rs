@@ -3,8 +3,8 @@
 //!
 //! Each test saves screenshots of the pages it visits under
 //! `target/tmp/console-screenshots/` (Cargo's test output folder), named after the test.
-//! Chromium and chromedriver are Debian's `chromium` and `chromium-driver`, which `.ci/run`
-//! installs; without them these tests fail, unless `WF_SKIP_MISSING_TOOLS=1` says to skip.
+//! Chromium and chromedriver are Debian's `chromium` and `chromium-driver`: the tests install
+//! them as root, else they are skipped, saying so (`crate::tools`).
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -27,11 +27,9 @@ fn find(cmd: &str, env: &str) -> Option<PathBuf> {
     if let Some(p) = std::env::var_os(env) {
         return Some(PathBuf::from(p));
     }
-    std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|d| d.join(cmd))
-            .find(|p| p.is_file())
-    })
+    std::env::split_paths(&crate::tools::path())
+        .map(|d| d.join(cmd))
+        .find(|p| p.is_file())
 }
 
 /// chromedriver and a headless Chromium session, both ended when dropped.
@@ -45,18 +43,13 @@ struct Browser {
 }
 
 impl Browser {
-    /// `None` (with the reason printed) when the browser is missing and skipping is allowed.
+    /// `None` when the browser is missing and cannot be installed: the test is skipped.
     fn start(name: &'static str) -> Option<Browser> {
-        let driver_bin = find("chromedriver", "CHROMEDRIVER");
-        let chrome_bin = find("chromium", "CHROMIUM");
-        let (Some(driver_bin), Some(chrome_bin)) = (driver_bin, chrome_bin) else {
-            let why = "chromium and chromedriver are not on PATH (apt-get install chromium chromium-driver; .ci/run does)";
-            if std::env::var("WF_SKIP_MISSING_TOOLS").as_deref() == Ok("1") {
-                eprintln!("skipped {name}: {why}");
-                return None;
-            }
-            panic!("{why}");
-        };
+        if !crate::tools::need(crate::tools::Tool::Browser) {
+            return None;
+        }
+        let driver_bin = find("chromedriver", "CHROMEDRIVER").expect("chromedriver");
+        let chrome_bin = find("chromium", "CHROMIUM").expect("chromium");
         let port = crate::serve::free_port();
         let driver = Command::new(&driver_bin)
             .arg(format!("--port={port}"))

@@ -3,8 +3,9 @@
 //! `tests/fixtures/kernel/drive.py` starts it with `jupyter_client` and runs a scenario of
 //! cells and requests, returning every reply and IOPub message as JSON.
 //!
-//! Without `jupyter_client` the tests fail, unless `WF_SKIP_MISSING_TOOLS=1` says to skip them
-//! (CI installs it: `.ci/install-jupyter`).
+//! `jupyter_client` and `nbconvert` come from the tests' virtual environment when the system's
+//! Python lacks them; where they cannot be installed the tests are skipped, saying so
+//! (`crate::tools`).
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -13,15 +14,14 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::test::{alive, job, q, step_status, tick, wait_until, Test, MANIFEST_DIR, STORAGE};
+use crate::tools::{need, Tool};
 
-/// Whether a missing tool may skip a test (else it fails).
-fn may_skip(reason: &str) -> bool {
-    if std::env::var("WF_SKIP_MISSING_TOOLS").as_deref() == Ok("1") {
-        eprintln!("skipped: {reason}");
-        true
-    } else {
-        panic!("{reason} (set WF_SKIP_MISSING_TOOLS=1 to skip; .ci/install-jupyter installs it)");
-    }
+/// Fails the test: `need(Tool::Jupyter)` found what the drivers need, yet they cannot run.
+fn broken(reason: &str) {
+    panic!(
+        "{reason}, though `{}` imports jupyter_client",
+        crate::tools::python().display()
+    );
 }
 
 /// Installs the spec into `JUPYTER_DATA_DIR=<test>/jupyter`.
@@ -34,11 +34,15 @@ fn install(t: &Test) {
 
 /// Runs `actions` in one kernel started in the test's folder; `None` when skipped.
 fn drive(t: &Test, actions: Value) -> Option<Value> {
+    if !need(Tool::Jupyter) {
+        return None;
+    }
     install(t);
     let scenario = json!({ "cwd": t.at(""), "actions": actions });
     let driver = Path::new(MANIFEST_DIR).join("tests/fixtures/kernel/drive.py");
-    let child = Command::new("python3")
+    let child = Command::new(crate::tools::python())
         .arg(driver)
+        .env("PATH", crate::tools::path())
         .env("JUPYTER_DATA_DIR", t.at("jupyter"))
         .env("WF_HOME", t.home())
         .env("NO_COLOR", "1")
@@ -49,7 +53,7 @@ fn drive(t: &Test, actions: Value) -> Option<Value> {
     let mut child = match child {
         Ok(c) => c,
         Err(e) => {
-            may_skip(&format!("python3 cannot be started: {e}"));
+            broken(&format!("python3 cannot be started: {e}"));
             return None;
         }
     };
@@ -67,7 +71,7 @@ fn drive(t: &Test, actions: Value) -> Option<Value> {
         panic!("the driver printed no JSON ({e}):\nstdout: {stdout}\nstderr: {stderr}")
     });
     if let Some(reason) = v["skip"].as_str() {
-        may_skip(reason);
+        broken(reason);
         return None;
     }
     assert!(
@@ -493,10 +497,14 @@ fn kernel_shutdown_leaves_no_process_behind() {
 
 #[test]
 fn kernel_answers_heartbeats_signs_replies_and_drops_bad_signatures() {
+    if !need(Tool::Jupyter) {
+        return;
+    }
     let t = Test::new();
     let script = Path::new(MANIFEST_DIR).join("tests/fixtures/kernel/wire.py");
-    let out = match Command::new("python3")
+    let out = match Command::new(crate::tools::python())
         .arg(script)
+        .env("PATH", crate::tools::path())
         .arg(env!("CARGO_BIN_EXE_wf"))
         .arg(t.dir())
         .env("WF_HOME", t.home())
@@ -504,7 +512,7 @@ fn kernel_answers_heartbeats_signs_replies_and_drops_bad_signatures() {
     {
         Ok(o) => o,
         Err(e) => {
-            may_skip(&format!("python3 cannot be started: {e}"));
+            broken(&format!("python3 cannot be started: {e}"));
             return;
         }
     };
@@ -516,7 +524,7 @@ fn kernel_answers_heartbeats_signs_replies_and_drops_bad_signatures() {
         )
     });
     if let Some(reason) = v["skip"].as_str() {
-        may_skip(reason);
+        broken(reason);
         return;
     }
     assert_eq!(v["heartbeat"], "ping", "{v:#}");
@@ -572,21 +580,15 @@ fn kernel_install_writes_the_spec_and_bad_connection_files_are_refused() {
 
 #[test]
 fn the_example_notebook_runs_under_nbconvert() {
-    let available = Command::new("jupyter")
-        .args(["nbconvert", "--version"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !available {
-        may_skip("`jupyter nbconvert` is not installed");
+    if !need(Tool::Jupyter) {
         return;
     }
     let t = Test::new();
     install(&t);
     let repo = Path::new(MANIFEST_DIR);
-    let out = Command::new("jupyter")
+    let out = Command::new(crate::tools::which("jupyter"))
         .args(["nbconvert", "--to", "notebook", "--execute", "--output"])
+        .env("PATH", crate::tools::path())
         .arg(t.path("executed.ipynb"))
         .arg(repo.join("examples/notebook.ipynb"))
         .current_dir(repo.join("examples"))

@@ -2,9 +2,12 @@
 //! harness (`test`) through which every test starts `wf`.
 //!
 //! `cargo test --test integration run::` runs one module's tests; `UPDATE_GOLDEN=1 cargo test`
-//! rewrites the golden files of `invalid` and `scripts`.
+//! rewrites the golden files of `invalid` and `scripts`. The suites that need tools beyond
+//! Rust and Python 3 (tmux, Chromium, Spark, Jupyter, Ray, Slurm) get them through `tools`,
+//! which installs what it can and otherwise skips them loudly.
 
 mod test;
+mod tools;
 
 mod api;
 mod console;

@@ -2,9 +2,9 @@
 //! single-node Ray (`ray start --head`, started here when none answers) and a one-node Slurm
 //! (`.ci/slurm-up`). What a test starts is stopped when the test binary exits.
 //!
-//! Without Ray the Ray tests fail saying how to install it, unless `WF_SKIP_MISSING_TOOLS=1`
-//! (then they print why and pass). Without Slurm (it needs Debian's slurm-wlm and root) the
-//! Slurm tests print why and pass.
+//! Ray comes from the tests' virtual environment when the system lacks it, Slurm from Debian's
+//! slurm-wlm when the tests run as root (it needs root to start, too); where either cannot be
+//! had, its tests are skipped, saying so (`crate::tools`).
 
 use std::process::Command;
 use std::sync::OnceLock;
@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::test::{wait_until, Runner, Test, MANIFEST_DIR};
+use crate::tools::Tool;
 
 // ---------------------------------------------------------------------------------------------
 // The clusters
@@ -45,7 +46,7 @@ fn ray_answers(addr: &str) -> bool {
 }
 
 extern "C" fn stop_ray() {
-    let _ = Command::new("ray")
+    let _ = Command::new(crate::tools::which("ray"))
         .args(["stop", "--force"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -68,7 +69,8 @@ fn start_ray() -> Result<String, String> {
             "no Ray cluster answers at {addr} (WF_TEST_RAY_ADDRESS)"
         ));
     }
-    let started = Command::new("ray")
+    let started = Command::new(crate::tools::which("ray"))
+        .env("PATH", crate::tools::path())
         .args([
             "start",
             "--head",
@@ -112,13 +114,19 @@ fn start_ray() -> Result<String, String> {
 /// The Ray cluster's address, started once per test binary; `None` when the test is skipped.
 fn ray() -> Option<String> {
     static RAY: OnceLock<Result<String, String>> = OnceLock::new();
-    match RAY.get_or_init(start_ray) {
+    let started = RAY.get_or_init(|| {
+        // A cluster that answers already needs no Ray here.
+        if std::env::var_os("WF_TEST_RAY_ADDRESS").is_none() && !ray_answers(&ray_address()) {
+            crate::tools::provide(Tool::Ray)?;
+        }
+        start_ray()
+    });
+    match started {
         Ok(addr) => Some(addr.clone()),
-        Err(why) if std::env::var("WF_SKIP_MISSING_TOOLS").as_deref() == Ok("1") => {
-            eprintln!("skipped (WF_SKIP_MISSING_TOOLS=1): {why}");
+        Err(why) => {
+            crate::tools::skip(Tool::Ray, why);
             None
         }
-        Err(why) => panic!("{why}"),
     }
 }
 
@@ -136,9 +144,8 @@ fn start_slurm() -> Result<(), String> {
     if sinfo_answers() {
         return Ok(());
     }
-    if Command::new("slurmctld").arg("-V").output().is_err() {
-        return Err("Slurm is not installed here (Debian: apt-get install slurm-wlm munge; .ci/install-pools does)".into());
-    }
+    crate::tools::provide(Tool::Slurm)?;
+    crate::tools::provide(Tool::Root).map_err(|why| format!("starting Slurm needs root: {why}"))?;
     let out = Command::new("bash")
         .arg(format!("{MANIFEST_DIR}/.ci/slurm-up"))
         .output()
@@ -163,7 +170,7 @@ fn slurm() -> bool {
     match SLURM.get_or_init(start_slurm) {
         Ok(()) => true,
         Err(why) => {
-            eprintln!("skipped: {why}");
+            crate::tools::skip(Tool::Slurm, why);
             false
         }
     }

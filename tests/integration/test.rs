@@ -135,6 +135,7 @@ impl Wf<'_> {
             .arg(&self.home)
             .current_dir(&self.dir)
             .env("NO_COLOR", "1")
+            .env("PATH", crate::tools::path())
             .env_remove("WF_HOME")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null());
@@ -198,6 +199,10 @@ impl Wf<'_> {
     fn shell_line(&self) -> String {
         assert!(self.stdin.is_none(), "at a terminal, the input is typed");
         let mut words = vec!["exec env -u WF_HOME NO_COLOR=1".to_string()];
+        words.push(format!(
+            "PATH={}",
+            sh(&crate::tools::path().to_string_lossy())
+        ));
         words.extend(self.env.iter().map(|(k, v)| format!("{k}={}", sh(v))));
         words.push(sh(env!("CARGO_BIN_EXE_wf")));
         words.extend(self.args.iter().map(|a| sh(a)));
@@ -416,18 +421,13 @@ pub struct Tmux {
 }
 
 impl Tmux {
-    /// Starts the invocation at a terminal. Without tmux on PATH there is no terminal to test
-    /// at: `None`, and the test says on stderr that it is skipped (past the test harness's
-    /// capture, so that a skip is seen).
+    /// Starts the invocation at a terminal. Without tmux (and no way to install it) there is
+    /// no terminal to test at: `None`, and the test is skipped, saying so (`tools::skip`).
     pub fn start(wf: Wf) -> Option<Tmux> {
-        let Some(tmux) = on_path("tmux") else {
-            let test = std::thread::current()
-                .name()
-                .unwrap_or("a test")
-                .to_string();
-            let _ = writeln!(std::io::stderr(), "{test}: skipped, tmux is not on PATH");
+        if !crate::tools::need(crate::tools::Tool::Tmux) {
             return None;
-        };
+        }
+        let tmux = crate::tools::which("tmux");
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
@@ -533,18 +533,6 @@ impl Drop for Tmux {
 /// The part of the screen after the last occurrence of `marker` (what one input printed).
 pub fn after_last<'a>(screen: &'a str, marker: &str) -> &'a str {
     screen.rfind(marker).map(|i| &screen[i..]).unwrap_or("")
-}
-
-/// The executable `name` as the shell would find it.
-fn on_path(name: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|p| {
-            p.metadata()
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
 }
 
 // ---------------------------------------------------------------------------------------------
