@@ -803,6 +803,34 @@ fn declared_length(headers: &hyper::HeaderMap) -> Option<u64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
+/// How long the rest of a refused request body is read (and thrown away) for.
+const DISCARD_FOR: Duration = Duration::from_secs(30);
+
+/// Reads a request body of at most `limit` bytes; `None` when it is larger (its rest is then
+/// read and thrown away meanwhile).
+async fn read_body(mut body: Incoming, limit: u64) -> Result<Option<Bytes>, hyper::Error> {
+    let mut buf = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame?.into_data() {
+            if (buf.len() + data.len()) as u64 > limit {
+                discard(body);
+                return Ok(None);
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(Some(buf.freeze()))
+}
+
+/// Reads what is left of a refused request body, keeping none of it, for a while: a client
+/// still sending then reads the refusal rather than a reset connection.
+fn discard(mut body: Incoming) {
+    tokio::spawn(async move {
+        let drain = async { while let Some(Ok(_)) = body.frame().await {} };
+        let _ = tokio::time::timeout(DISCARD_FOR, drain).await;
+    });
+}
+
 async fn proxy(
     req: Request<Incoming>,
     routes: Arc<Mutex<Routes>>,
@@ -824,6 +852,7 @@ async fn proxy(
     }
     // The body is held in memory (to send it on, and again to another version if the first
     // is gone): never more of it than the limit. One declared larger is refused unread.
+    let (parts, body) = req.into_parts();
     let too_large = || {
         Ok(error(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -833,14 +862,13 @@ async fn proxy(
             ),
         ))
     };
-    if declared_length(req.headers()).is_some_and(|n| n > limits.request_bytes) {
+    if declared_length(&parts.headers).is_some_and(|n| n > limits.request_bytes) {
+        discard(body);
         return too_large();
     }
-    let (parts, body) = req.into_parts();
-    let limit = usize::try_from(limits.request_bytes).unwrap_or(usize::MAX);
-    let body = match http_body_util::Limited::new(body, limit).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(e) if is_length_limit(e.as_ref()) => return too_large(),
+    let body = match read_body(body, limits.request_bytes).await {
+        Ok(Some(b)) => b,
+        Ok(None) => return too_large(),
         Err(e) => {
             return Ok(error(
                 StatusCode::BAD_REQUEST,

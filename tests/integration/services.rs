@@ -1356,7 +1356,7 @@ fn supervisors(home: &Path, service: &str) -> Vec<u32> {
                     .collect()
             })
             .unwrap_or_default();
-        let ours = args.iter().any(|a| *a == home)
+        let ours = args.contains(&home)
             && args
                 .windows(2)
                 .any(|w| w[0] == "service-supervisor" && w[1] == service);
@@ -1515,7 +1515,7 @@ fn concurrent_starts_make_one_supervisor_at_one_address() {
     said.dedup();
     assert_eq!(
         said,
-        [address.clone()],
+        [address.as_str()],
         "the starts said different addresses"
     );
     let running = supervisors(&t.home(), "svc-once");
@@ -1668,6 +1668,34 @@ fn declare_body(address: &str, length: usize) -> (u16, Value) {
         "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
     )
     .unwrap();
+    read_answer(s)
+}
+
+/// The status and the body of one request to `address` whose body of `length` bytes is sent
+/// in chunks, with no length declared.
+fn send_chunked(address: &str, length: usize) -> (u16, Value) {
+    let host = address.trim_start_matches("http://");
+    let mut s = TcpStream::connect(host).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(
+        s,
+        "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    .unwrap();
+    let chunk = vec![b' '; 64 * 1024];
+    let mut sent = 0;
+    while sent < length {
+        let n = chunk.len().min(length - sent);
+        write!(s, "{n:x}\r\n").unwrap();
+        s.write_all(&chunk[..n]).unwrap();
+        s.write_all(b"\r\n").unwrap();
+        sent += n;
+    }
+    s.write_all(b"0\r\n\r\n").unwrap();
+    read_answer(s)
+}
+
+fn read_answer(s: TcpStream) -> (u16, Value) {
     let mut conn = BufReader::new(s);
     let mut line = String::new();
     conn.read_line(&mut line).unwrap();
@@ -1721,6 +1749,12 @@ fn requests_and_answers_over_the_size_limits_are_refused_with_json() {
     let big = json!({"x": [1], "pad": "y".repeat(1_100_000)});
     let (status, body) = http.post(&big).unwrap();
     assert_eq!(status, 413, "{body}");
+    let (status, body) = send_chunked(&address, 3 * 1024 * 1024);
+    assert_eq!(status, 413, "{body}");
+    assert!(
+        body["error"].as_str().is_some_and(|e| e.contains("1 MiB")),
+        "{body}"
+    );
     let fits = json!({"x": [1, 2], "pad": "y".repeat(900_000)});
     assert_eq!(Http::new(&address).ok(&fits)["sum"], 3);
 
