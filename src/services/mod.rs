@@ -271,11 +271,6 @@ pub fn deploy(store: &Store, spec: &ServiceSpec) -> Result<ServiceRow> {
     require(store, &spec.name)
 }
 
-/// Whether `pid` is a live process (a zombie nobody reaped is not).
-pub fn alive(pid: u32) -> bool {
-    process::alive(pid)
-}
-
 /// The pid of the service's supervisor, when one runs: the process holding the service's
 /// lock, and running `wf service-supervisor NAME`. The pid in the record is never trusted
 /// for this (after a reboot or a kill it may name any process).

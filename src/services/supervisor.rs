@@ -350,21 +350,22 @@ impl Proc {
         let graced = self.stopping.is_some_and(|t| t.elapsed() >= process::GRACE);
         // The leader is not reaped before its group is gone: until then the group's id
         // cannot be reused, and signalling it reaches only this model's processes.
-        let leader_gone = process::exited(self.pid);
-        let rest = process::group_members(self.pid)
-            .into_iter()
-            .any(|p| p != self.pid);
-        if leader_gone && rest && !graced {
-            if self.stopping.is_none() {
-                self.stop();
+        if !process::exited(self.pid) {
+            if graced {
+                process::signal_group(self.pid, libc::SIGKILL);
             }
             return None;
         }
-        if (leader_gone && rest) || (!leader_gone && graced) {
+        let rest = process::group_members(self.pid)
+            .into_iter()
+            .any(|p| p != self.pid);
+        if rest {
+            if !graced {
+                // What the leader left gets its grace period too.
+                self.stop();
+                return None;
+            }
             process::signal_group(self.pid, libc::SIGKILL);
-        }
-        if !leader_gone && !graced {
-            return None;
         }
         let child = self.child.as_mut()?;
         match child.try_wait() {

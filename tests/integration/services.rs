@@ -1593,6 +1593,29 @@ fn a_model_ignoring_sigterm_is_killed_with_its_group_on_restart_and_on_stop() {
         port_free(second_port),
         "the model's port {second_port} is still taken"
     );
+
+    // Its supervisor killed, `wf service stop` stops what it left, all of it.
+    t.wf(&["service", "start", "svc-stubborn"]).status(0);
+    let shown = show(&t, "svc-stubborn");
+    let (third, third_port) = model(&shown);
+    let third_group = group(third);
+    assert!(third_group.len() >= 2, "{third_group:?}");
+    kill_9(shown["supervisor_pid"].as_u64().unwrap() as u32);
+    assert!(wait_until(Duration::from_secs(5), || supervisors(
+        &t.home(),
+        "svc-stubborn"
+    )
+    .is_empty()));
+    stop(&t, "svc-stubborn");
+    let left: Vec<u32> = third_group.iter().copied().filter(|p| alive(*p)).collect();
+    assert!(
+        left.is_empty(),
+        "what the supervisor left outlived the stop: {left:?}"
+    );
+    assert!(
+        port_free(third_port),
+        "the model's port {third_port} is still taken"
+    );
 }
 
 #[test]
