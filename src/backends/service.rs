@@ -576,6 +576,12 @@ impl Work for BatchWork {
             }
             crate::services::process::signal_group(pid, libc::SIGKILL);
             let _ = child.wait().await;
+            let _ = std::fs::remove_dir_all(crate::services::supervisor::run_dir(
+                &self.home,
+                &self.name,
+                &self.model.name,
+                &self.model.version,
+            ));
             if attempt.cancel.is_cancelled() {
                 return StepEnd::Stopped;
             }

@@ -191,6 +191,13 @@ fn on_path(program: &str) -> Option<PathBuf> {
 /// (`HOME/services/SERVICE/run/MODEL-VERSION`, made afresh at each start): what a model
 /// process writes into its folder never reaches the registry's copy, nor its next start.
 /// Links are followed; the copy holds only folders and plain files.
+/// The folder a model version's process of `service` runs in.
+pub(crate) fn run_dir(home: &Path, service: &str, model: &str, version: &str) -> PathBuf {
+    super::service_dir(home, service)
+        .join("run")
+        .join(format!("{model}-{version}"))
+}
+
 pub(crate) fn run_copy(
     home: &Path,
     service: &str,
@@ -198,7 +205,7 @@ pub(crate) fn run_copy(
 ) -> Result<PathBuf, String> {
     use std::os::unix::fs::PermissionsExt;
     let run = super::service_dir(home, service).join("run");
-    let to = run.join(format!("{}-{}", m.name, m.version));
+    let to = run_dir(home, service, &m.name, &m.version);
     let fail = |what: &Path, e: &dyn std::fmt::Display| {
         format!(
             "cannot copy model {}@{} to run it (`{}`): {e}",
@@ -552,6 +559,7 @@ impl Supervisor {
             if !wanted_keys.contains(key) {
                 self.procs.remove(key);
                 eprintln!("{} stopped {}@{} (no longer wanted)", now(), key.0, key.1);
+                let _ = std::fs::remove_dir_all(run_dir(&self.home, &self.name, &key.0, &key.1));
                 let _ = self.store.conn().execute(
                     "DELETE FROM service_versions WHERE service = ?1 AND model_name = ?2 AND model_version = ?3 AND weight = 0",
                     params![self.name, key.0, key.1],
@@ -767,6 +775,10 @@ impl Supervisor {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // The private copies the processes ran in go with them.
+        if self.procs.values().all(|p| p.child.is_none()) {
+            let _ = std::fs::remove_dir_all(super::service_dir(&self.home, &self.name).join("run"));
         }
         let _ = self.store.conn().execute(
             "UPDATE service_versions SET status = CASE WHEN status = 'failed' THEN 'failed' ELSE 'stopped' END,

@@ -1858,8 +1858,9 @@ fn a_model_writing_into_its_folder_leaves_the_registered_version_unchanged() {
         fs::read_to_string(cwd.join("state.txt")).unwrap(),
         "registered\nstarted\n"
     );
-    // Started again, it starts from the registered files again.
+    // Started again, it starts from the registered files again; stopped, its copy is gone.
     stop(&t, "svc-writes");
+    assert!(!cwd.exists(), "{} outlived the stop", cwd.display());
     t.wf(&["service", "start", "svc-writes"]).status(0);
     let pid = version_of(&show(&t, "svc-writes"), "0.0.1")["pid"]
         .as_u64()
