@@ -339,8 +339,14 @@ pub fn ensure_supervisor(store: &Store, name: &str) -> Result<u32> {
             break;
         }
         if let Ok(Some(status)) = child.try_wait() {
+            let why = require(store, name)
+                .ok()
+                .filter(|r| r.status == "failed")
+                .and_then(|r| r.reason)
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default();
             return Err(ServiceError::Invalid(format!(
-                "the supervisor of service `{name}` ended as it started ({status}); see {}",
+                "the supervisor of service `{name}` ended as it started ({status}){why}; see {}",
                 dir.join("supervisor.log").display()
             )));
         }

@@ -1030,6 +1030,10 @@ async fn supervise(home: &Path, name: &str) -> i32 {
                 "UPDATE services SET status = 'failed', reason = ?2, supervisor_pid = NULL WHERE name = ?1",
                 params![name, e],
             );
+            let _ = store.conn().execute(
+                "UPDATE service_versions SET status = 'stopped' WHERE service = ?1 AND pid IS NULL",
+                [name],
+            );
             return 1;
         }
     };
