@@ -1872,3 +1872,27 @@ fn a_model_writing_into_its_folder_leaves_the_registered_version_unchanged() {
     );
     assert_eq!(fs::read_to_string(&registered).unwrap(), "registered\n");
 }
+
+#[test]
+fn a_limit_that_is_not_a_number_fails_the_deploy_naming_it() {
+    let t = Test::new();
+    let _services = Services::new(&t, &["svc-badlimit"]);
+    unruly(&t, "badlimit", None);
+    let r = deploy_env(
+        &t,
+        "svc-badlimit",
+        "badlimit",
+        &[("WF_SERVICE_TIMEOUT_SECONDS", "soon")],
+    );
+    r.status(1);
+    let error = r.step("serve")["error"].as_str().unwrap_or("").to_string();
+    assert!(
+        error.contains("WF_SERVICE_TIMEOUT_SECONDS is `soon`"),
+        "the error does not name the variable: {r:?}"
+    );
+    let shown = show(&t, "svc-badlimit");
+    assert_eq!(shown["status"], "failed", "{shown:#}");
+    assert!(shown["reason"]
+        .as_str()
+        .is_some_and(|r| r.contains("WF_SERVICE_TIMEOUT_SECONDS")));
+}
