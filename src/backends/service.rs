@@ -565,10 +565,23 @@ impl Work for BatchWork {
                 Ok((ok, failed))
             })
             .await;
-            // SAFETY: the group of the model process started above.
-            unsafe { libc::kill(-(pid as i32), libc::SIGTERM) };
-            let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
-            let _ = child.kill().await;
+            // The model's whole group: SIGTERM, then SIGKILL after the grace period. Its
+            // leader is not reaped before, so the group's id is still its own.
+            crate::services::process::signal_group(pid, libc::SIGTERM);
+            let deadline = std::time::Instant::now() + crate::services::process::GRACE;
+            while std::time::Instant::now() < deadline
+                && !crate::services::process::group_members(pid).is_empty()
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            crate::services::process::signal_group(pid, libc::SIGKILL);
+            let _ = child.wait().await;
+            let _ = std::fs::remove_dir_all(crate::services::supervisor::run_dir(
+                &self.home,
+                &self.name,
+                &self.model.name,
+                &self.model.version,
+            ));
             if attempt.cancel.is_cancelled() {
                 return StepEnd::Stopped;
             }

@@ -198,8 +198,14 @@ pub fn service(home: Option<&Path>, c: ServiceCommand) -> i32 {
                 return fail(e);
             }
             let dir = services::service_dir(&store.home, &name);
+            // The logs, not the locks nor the folders the model processes run in.
             let mut files: Vec<_> = std::fs::read_dir(&dir)
-                .map(|d| d.flatten().map(|e| e.path()).collect())
+                .map(|d| {
+                    d.flatten()
+                        .map(|e| e.path())
+                        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "log"))
+                        .collect()
+                })
                 .unwrap_or_default();
             files.sort();
             if let Some(v) = &version {
@@ -239,7 +245,7 @@ pub fn service(home: Option<&Path>, c: ServiceCommand) -> i32 {
                 return exit::FAILED;
             }
             // A service whose supervisor died (a reboot, a kill) is started again here.
-            let row = if row.supervisor_pid.is_some_and(services::alive) {
+            let row = if services::supervisor_pid(&store.home, &name).is_some() {
                 row
             } else {
                 errln!("service `{name}` lost its supervisor; starting it again");

@@ -8,7 +8,9 @@
 //! |---------------|------------------------------------------------------------------|
 //! | `supervisor`  | the process behind a service: model processes, health, the proxy |
 //! | `runtime`     | the Python serving package written out for model processes       |
+//! | `process`     | processes known by identity: starts, groups, the supervisor lock |
 
+pub mod process;
 pub mod runtime;
 pub mod supervisor;
 
@@ -112,6 +114,8 @@ pub struct VersionRow {
     pub weight: u32,
     pub status: String,
     pub pid: Option<u32>,
+    /// When the process `pid` started (milliseconds since the epoch).
+    pub pid_started: Option<u64>,
     pub port: Option<u16>,
     pub restarts: u32,
 }
@@ -151,7 +155,7 @@ pub fn require(store: &Store, name: &str) -> Result<ServiceRow> {
 
 pub fn versions(store: &Store, name: &str) -> Result<Vec<VersionRow>> {
     let mut stmt = store.conn().prepare_cached(
-        "SELECT model_name, model_version, weight, status, pid, port, restarts
+        "SELECT model_name, model_version, weight, status, pid, port, restarts, pid_started
            FROM service_versions WHERE service = ?1 ORDER BY model_name, model_version",
     )?;
     let rows = stmt.query_map([name], |r| {
@@ -163,6 +167,7 @@ pub fn versions(store: &Store, name: &str) -> Result<Vec<VersionRow>> {
             pid: r.get::<_, Option<i64>>(4)?.map(|p| p as u32),
             port: r.get::<_, Option<i64>>(5)?.map(|p| p as u16),
             restarts: r.get::<_, i64>(6)? as u32,
+            pid_started: r.get::<_, Option<i64>>(7)?.map(|p| p as u64),
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -266,28 +271,35 @@ pub fn deploy(store: &Store, spec: &ServiceSpec) -> Result<ServiceRow> {
     require(store, &spec.name)
 }
 
-/// Whether `pid` is a live process (a zombie nobody reaped is not).
-pub fn alive(pid: u32) -> bool {
-    // SAFETY: signal 0 only checks that the process exists.
-    if pid == 0 || unsafe { libc::kill(pid as i32, 0) } != 0 {
-        return false;
-    }
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state follows the command name, which is in parentheses.
-        Ok(stat) => !matches!(
-            stat.rsplit_once(')')
-                .and_then(|(_, rest)| rest.split_whitespace().next()),
-            Some("Z") | Some("X")
-        ),
-        Err(_) => true,
-    }
+/// The pid of the service's supervisor, when one runs: the process holding the service's
+/// lock, and running `wf service-supervisor NAME`. The pid in the record is never trusted
+/// for this (after a reboot or a kill it may name any process).
+pub fn supervisor_pid(home: &Path, name: &str) -> Option<u32> {
+    let pid = process::lock_holder(home, name)?;
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+    let is_supervisor = args
+        .windows(2)
+        .any(|w| w[0] == b"service-supervisor" && w[1] == name.as_bytes());
+    is_supervisor.then_some(pid)
 }
 
-/// Starts the service's supervisor unless one is alive: a detached `wf` process that
-/// outlives the command that started it.
+/// Starts the service's supervisor unless one runs: a detached `wf` process that outlives
+/// the command that started it. Starts are taken one at a time (a lock in the service's
+/// folder), and a start returns once its supervisor holds the service's lock, so that
+/// concurrent starts and deploys end with one supervisor, at one address.
 pub fn ensure_supervisor(store: &Store, name: &str) -> Result<u32> {
     let row = require(store, name)?;
-    if let Some(pid) = row.supervisor_pid.filter(|p| alive(*p)) {
+    let dir = service_dir(&store.home, name);
+    let io = |e: std::io::Error| {
+        ServiceError::Invalid(format!(
+            "cannot start the supervisor of service `{name}`: {e}"
+        ))
+    };
+    private_dir(&dir).map_err(io)?;
+    let starting = crate::store::private_file(&dir.join("start.lock"), false).map_err(io)?;
+    starting.lock().map_err(io)?;
+    if let Some(pid) = supervisor_pid(&store.home, name) {
         return Ok(pid);
     }
     // Not running until the new supervisor says so.
@@ -297,13 +309,6 @@ pub fn ensure_supervisor(store: &Store, name: &str) -> Result<u32> {
             [name],
         )?;
     }
-    let dir = service_dir(&store.home, name);
-    let io = |e: std::io::Error| {
-        ServiceError::Invalid(format!(
-            "cannot start the supervisor of service `{name}`: {e}"
-        ))
-    };
-    private_dir(&dir).map_err(io)?;
     let log = crate::store::private_file(&dir.join("supervisor.log"), true).map_err(io)?;
     let exe = std::env::current_exe().map_err(io)?;
     let mut cmd = std::process::Command::new(exe);
@@ -325,8 +330,34 @@ pub fn ensure_supervisor(store: &Store, name: &str) -> Result<u32> {
             });
         }
     }
-    let child = cmd.spawn().map_err(io)?;
+    let mut child = cmd.spawn().map_err(io)?;
     let pid = child.id();
+    // Started once it holds the lock; a supervisor that ends first says why in its log.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if process::lock_holder(&store.home, name) == Some(pid) {
+            break;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let why = require(store, name)
+                .ok()
+                .filter(|r| r.status == "failed")
+                .and_then(|r| r.reason)
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default();
+            return Err(ServiceError::Invalid(format!(
+                "the supervisor of service `{name}` ended as it started ({status}){why}; see {}",
+                dir.join("supervisor.log").display()
+            )));
+        }
+        if Instant::now() > deadline {
+            return Err(ServiceError::Invalid(format!(
+                "the supervisor of service `{name}` (pid {pid}) did not take its lock within 30 s; see {}",
+                dir.join("supervisor.log").display()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
     store.conn().execute(
         "UPDATE services SET supervisor_pid = ?2 WHERE name = ?1",
         params![name, pid],
@@ -359,13 +390,16 @@ pub fn wait_running(
             }
             _ => {}
         }
-        if let Some(pid) = row.supervisor_pid {
-            if !alive(pid) {
-                return Err(ServiceError::Invalid(format!(
-                    "the supervisor of service `{name}` died; see {}",
-                    service_dir(home, name).join("supervisor.log").display()
-                )));
+        if supervisor_pid(home, name).is_none() {
+            // It may have ended, saying why, since the status was read.
+            let row = require(&store, name)?;
+            if row.status == "failed" || row.status == "stopped" {
+                continue;
             }
+            return Err(ServiceError::Invalid(format!(
+                "the supervisor of service `{name}` died; see {}",
+                service_dir(home, name).join("supervisor.log").display()
+            )));
         }
         if cancelled() {
             return Err(ServiceError::Invalid("stopped".into()));
@@ -394,19 +428,20 @@ pub fn stop(store: &Store, name: &str) -> Result<ServiceRow> {
         "UPDATE services SET status = 'stopping', updated_at = ?2 WHERE name = ?1",
         params![name, now()],
     )?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while let Some(pid) = require(store, name)?.supervisor_pid.filter(|p| alive(*p)) {
+    // The supervisor stops its model processes (each given its grace period) and ends.
+    let deadline = Instant::now() + process::GRACE + Duration::from_secs(5);
+    while let Some(pid) = supervisor_pid(&store.home, name) {
         if Instant::now() > deadline {
-            // SAFETY: a pid of our own supervisor, recorded by us.
+            // SAFETY: the process holding the service's lock, running its supervisor.
             unsafe { libc::kill(pid as i32, libc::SIGKILL) };
             break;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    // Whatever a dead supervisor left.
+    // Whatever a dead supervisor left: each recorded process that is still that process.
     for v in versions(store, name)? {
         if let Some(pid) = v.pid {
-            supervisor::kill_model(pid, name);
+            process::stop_leftover(pid, v.pid_started, name, process::GRACE);
         }
     }
     store.conn().execute(
@@ -414,7 +449,7 @@ pub fn stop(store: &Store, name: &str) -> Result<ServiceRow> {
         params![name, now()],
     )?;
     store.conn().execute(
-        "UPDATE service_versions SET status = 'stopped', pid = NULL WHERE service = ?1",
+        "UPDATE service_versions SET status = 'stopped', pid = NULL, pid_started = NULL WHERE service = ?1",
         [name],
     )?;
     require(store, name)
@@ -424,7 +459,7 @@ pub fn stop(store: &Store, name: &str) -> Result<ServiceRow> {
 pub fn show_json(store: &Store, name: &str) -> Result<Value> {
     let row = require(store, name)?;
     let vs = versions(store, name)?;
-    let sup = row.supervisor_pid.filter(|p| alive(*p));
+    let sup = supervisor_pid(&store.home, name);
     // A service whose supervisor died is not running, whatever its row says.
     let status = if sup.is_none() && !matches!(row.status.as_str(), "stopped" | "failed") {
         "interrupted".to_string()

@@ -4,6 +4,13 @@
 //! chosen by smooth weighted round-robin so that shares follow the weights exactly. It
 //! follows the records: new versions or weights are started and checked healthy before
 //! traffic moves to them (old ones drain, then stop), and `stopping` ends it.
+//!
+//! It holds the service's lock for its whole life (one supervisor per service). Each model
+//! process leads a process group of its own and runs in a private copy of its version's
+//! files; it is stopped with its whole group (SIGTERM, then SIGKILL after a grace period).
+//! A model that does not answer `/health` in time is stopped and started again, a bounded
+//! number of times, then the service fails saying why. The proxy bounds what it holds in
+//! memory (the request's and the answer's size) and how long a model may take to answer.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -20,22 +27,81 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use rusqlite::params;
 use serde_json::json;
 
-use super::{require, versions, VersionRow};
+use super::{process, require, versions, VersionRow};
 use crate::store::{now, Store};
 
 type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
 type Key = (String, String);
 
-/// Kills a model process (its process group) if it is one of this service's.
-pub fn kill_model(pid: u32, service: &str) {
-    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-    let mark = format!("WF_SERVICE_NAME={service}");
-    let ours = environ.split(|b| *b == 0).any(|kv| kv == mark.as_bytes());
-    if ours {
-        // SAFETY: the group of a process we started, checked by its environment.
-        unsafe {
-            libc::kill(-(pid as i32), libc::SIGTERM);
+/// Where a supervisor draws the line; read from its environment when it starts.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// The largest request body passed to a model (`WF_SERVICE_MAX_REQUEST_MB`, 64 MiB).
+    pub request_bytes: u64,
+    /// The largest answer taken from a model (`WF_SERVICE_MAX_ANSWER_MB`, 64 MiB).
+    pub answer_bytes: u64,
+    /// How long a model may take to answer one request (`WF_SERVICE_TIMEOUT_SECONDS`, 60).
+    pub timeout: Duration,
+    /// How long a model process may take to answer `/health` after it starts
+    /// (`WF_SERVICE_READY_SECONDS`, 120, the time a deploy waits for its service).
+    pub ready: Duration,
+}
+
+/// Attempts in a row at starting a model process that never answers `/health` (it exits, or
+/// it is stopped after `Limits::ready`) before the service fails.
+const ATTEMPTS: u32 = 3;
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            request_bytes: 64 << 20,
+            answer_bytes: 64 << 20,
+            timeout: Duration::from_secs(60),
+            ready: Duration::from_secs(120),
         }
+    }
+}
+
+impl Limits {
+    /// The limits `var` gives (an environment variable's value by name), or what is wrong.
+    pub fn from(var: impl Fn(&str) -> Option<String>) -> Result<Limits, String> {
+        let mut l = Limits::default();
+        let number = |key: &str, what: &str| -> Result<Option<f64>, String> {
+            match var(key) {
+                None => Ok(None),
+                Some(v) if v.trim().is_empty() => Ok(None),
+                Some(v) => match v.trim().parse::<f64>() {
+                    Ok(n) if n > 0.0 && n.is_finite() => Ok(Some(n)),
+                    _ => Err(format!("{key} is `{v}`: expected {what} above 0")),
+                },
+            }
+        };
+        if let Some(n) = number("WF_SERVICE_MAX_REQUEST_MB", "a number of MiB")? {
+            l.request_bytes = (n * MIB) as u64;
+        }
+        if let Some(n) = number("WF_SERVICE_MAX_ANSWER_MB", "a number of MiB")? {
+            l.answer_bytes = (n * MIB) as u64;
+        }
+        if let Some(n) = number("WF_SERVICE_TIMEOUT_SECONDS", "a number of seconds")? {
+            l.timeout = Duration::from_secs_f64(n.min(1e9));
+        }
+        if let Some(n) = number("WF_SERVICE_READY_SECONDS", "a number of seconds")? {
+            l.ready = Duration::from_secs_f64(n.min(1e9));
+        }
+        Ok(l)
+    }
+}
+
+/// `N MiB` (or KiB, or bytes) for a message.
+fn size(bytes: u64) -> String {
+    if bytes >= 1 << 20 {
+        format!("{:.0} MiB", bytes as f64 / MIB)
+    } else if bytes >= 1 << 10 {
+        format!("{:.0} KiB", bytes as f64 / 1024.0)
+    } else {
+        format!("{bytes} bytes")
     }
 }
 
@@ -54,8 +120,8 @@ struct Routes {
 
 impl Routes {
     /// Smooth weighted round-robin: over any window of `sum(weights)` requests each
-    /// version gets exactly its weight.
-    fn pick(&mut self, avoid: Option<u16>) -> Option<u16> {
+    /// version gets exactly its weight. The port and the version.
+    fn pick(&mut self, avoid: Option<u16>) -> Option<(u16, Key)> {
         let mut total = 0;
         let mut best: Option<usize> = None;
         for i in 0..self.list.len() {
@@ -70,13 +136,22 @@ impl Routes {
         }
         let b = best?;
         self.list[b].current -= total;
-        Some(self.list[b].port)
+        Some((self.list[b].port, self.list[b].key.clone()))
     }
 }
 
 struct Proc {
     child: Option<tokio::process::Child>,
+    /// Its pid, which is also its process group's id.
     pid: u32,
+    /// When it was started (milliseconds since the epoch), recorded with its pid.
+    started_ms: u64,
+    /// When it was started, for its time to answer `/health`.
+    started: Instant,
+    /// When its group was sent SIGTERM: SIGKILL follows after the grace period.
+    stopping: Option<Instant>,
+    /// It was stopped for not answering `/health` in time.
+    not_ready: bool,
     port: u16,
     healthy: bool,
     failures: u32,
@@ -112,17 +187,68 @@ fn on_path(program: &str) -> Option<PathBuf> {
     })
 }
 
+/// A private copy of a model version's files for one process of `service` to run in
+/// (`HOME/services/SERVICE/run/MODEL-VERSION`, made afresh at each start): what a model
+/// process writes into its folder never reaches the registry's copy, nor its next start.
+/// Links are followed; the copy holds only folders and plain files.
+/// The folder a model version's process of `service` runs in.
+pub(crate) fn run_dir(home: &Path, service: &str, model: &str, version: &str) -> PathBuf {
+    super::service_dir(home, service)
+        .join("run")
+        .join(format!("{model}-{version}"))
+}
+
+pub(crate) fn run_copy(
+    home: &Path,
+    service: &str,
+    m: &crate::models::ModelVersion,
+) -> Result<PathBuf, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let run = super::service_dir(home, service).join("run");
+    let to = run_dir(home, service, &m.name, &m.version);
+    let fail = |what: &Path, e: &dyn std::fmt::Display| {
+        format!(
+            "cannot copy model {}@{} to run it (`{}`): {e}",
+            m.name,
+            m.version,
+            what.display()
+        )
+    };
+    crate::store::private_dir(&run).map_err(|e| fail(&run, &e))?;
+    if to.exists() {
+        std::fs::remove_dir_all(&to).map_err(|e| fail(&to, &e))?;
+    }
+    crate::store::private_dir(&to).map_err(|e| fail(&to, &e))?;
+    for e in walkdir::WalkDir::new(&m.path)
+        .follow_links(true)
+        .min_depth(1)
+    {
+        let e = e.map_err(|e| fail(&m.path, &e))?;
+        let rel = e.path().strip_prefix(&m.path).unwrap_or(e.path());
+        let dest = to.join(rel);
+        if e.file_type().is_dir() {
+            crate::store::private_dir(&dest).map_err(|e| fail(&dest, &e))?;
+        } else if e.file_type().is_file() {
+            std::fs::copy(e.path(), &dest).map_err(|err| fail(e.path(), &err))?;
+            // Private, writable by its owner, executable if it was.
+            let mode = e.metadata().map(|m| m.permissions().mode()).unwrap_or(0) & 0o100;
+            std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o600 | mode))
+                .map_err(|e| fail(&dest, &e))?;
+        }
+    }
+    Ok(to)
+}
+
 /// The command that serves a model: its image with docker or podman (an `SWRImage` model),
-/// its `config.json`'s `serve`, else the ModelArts way (`customize_service.py` on the
-/// serving package `wf` writes out), run from a scratch folder so that the registry's copy
-/// stays as registered.
+/// its `config.json`'s `serve` (run in a private copy of the version's files), else the
+/// ModelArts way (`customize_service.py` of that copy, on the serving package `wf` writes
+/// out, run from a scratch folder), so that the registry's copy stays as registered.
 pub(crate) fn model_command(
     home: &Path,
     service: &str,
     m: &crate::models::ModelVersion,
     port: u16,
 ) -> Result<tokio::process::Command, String> {
-    let dir = &m.path;
     if let Some(image) = m.source.get("image").and_then(|i| i.as_str()) {
         let engine = ["docker", "podman"]
             .into_iter()
@@ -143,26 +269,29 @@ pub(crate) fn model_command(
             .arg(image);
         return Ok(c);
     }
-    let config = dir.join("config.json");
-    if let Ok(text) = std::fs::read_to_string(&config) {
-        if let Some(serve) = serde_json::from_str::<serde_json::Value>(&text)
-            .ok()
-            .and_then(|v| v.get("serve").and_then(|s| s.as_str()).map(String::from))
-        {
-            let mut c = tokio::process::Command::new("sh");
-            c.arg("-c").arg(serve).current_dir(dir);
-            return Ok(c);
-        }
-    }
-    let has_code = dir.join("customize_service.py").is_file()
-        || dir.join("model").join("customize_service.py").is_file();
-    if !has_code {
+    let registered = &m.path;
+    let serve = std::fs::read_to_string(registered.join("config.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .and_then(|v| v.get("serve").and_then(|s| s.as_str()).map(String::from));
+    let has_code = registered.join("customize_service.py").is_file()
+        || registered
+            .join("model")
+            .join("customize_service.py")
+            .is_file();
+    if serve.is_none() && !has_code {
         return Err(format!(
             "model {}@{} has no customize_service.py (at the top of `{}` or in its model/) and no `serve` command in config.json",
             m.name,
             m.version,
-            dir.display()
+            registered.display()
         ));
+    }
+    let dir = run_copy(home, service, m)?;
+    if let Some(serve) = serve {
+        let mut c = tokio::process::Command::new("sh");
+        c.arg("-c").arg(serve).current_dir(dir);
+        return Ok(c);
     }
     let server = super::runtime::python_server(home).map_err(|e| e.to_string())?;
     let work = super::service_dir(home, service).join("work");
@@ -183,10 +312,77 @@ struct Supervisor {
     models: HashMap<Key, crate::models::ModelVersion>,
     envs: Vec<(String, String)>,
     last_update: String,
-    /// Exits of each version before it ever answered its health check, in a row.
+    /// Starts of each version in a row that never answered its health check.
     unready_exits: HashMap<Key, u32>,
     /// How often a healthy version's health is checked.
     interval: Duration,
+    limits: Limits,
+}
+
+/// What the records keep of a model process.
+struct Seen {
+    pid: u32,
+    started_ms: u64,
+    port: u16,
+    restarts: u32,
+}
+
+impl Proc {
+    fn seen(&self) -> Seen {
+        Seen {
+            pid: self.pid,
+            started_ms: self.started_ms,
+            port: self.port,
+            restarts: self.restarts,
+        }
+    }
+
+    /// Asks the model process to end: SIGTERM to its whole group; what still runs after the
+    /// grace period is killed (`settle`). It gets no more traffic.
+    fn stop(&mut self) {
+        self.healthy = false;
+        if self.child.is_some() && self.stopping.is_none() {
+            // Its leader is our child, not yet reaped: the group's id is still its own.
+            process::signal_group(self.pid, libc::SIGTERM);
+            self.stopping = Some(Instant::now());
+        }
+    }
+
+    /// Follows a model process's end: once its leader has exited and no process of its
+    /// group is left, it is reaped; a group still there after the grace period is killed
+    /// (and one whose leader died unasked is asked to end first). Its exit status, once
+    /// reaped.
+    fn settle(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.as_ref()?;
+        let graced = self.stopping.is_some_and(|t| t.elapsed() >= process::GRACE);
+        // The leader is not reaped before its group is gone: until then the group's id
+        // cannot be reused, and signalling it reaches only this model's processes.
+        if !process::exited(self.pid) {
+            if graced {
+                process::signal_group(self.pid, libc::SIGKILL);
+            }
+            return None;
+        }
+        let rest = process::group_members(self.pid)
+            .into_iter()
+            .any(|p| p != self.pid);
+        if rest {
+            if !graced {
+                // What the leader left gets its grace period too.
+                self.stop();
+                return None;
+            }
+            process::signal_group(self.pid, libc::SIGKILL);
+        }
+        let child = self.child.as_mut()?;
+        match child.try_wait() {
+            Ok(Some(status)) => {
+                self.child = None;
+                Some(status)
+            }
+            _ => None,
+        }
+    }
 }
 
 impl Supervisor {
@@ -218,8 +414,10 @@ impl Supervisor {
             .stdin(std::process::Stdio::null())
             .stdout(log.try_clone().map_err(|e| e.to_string())?)
             .stderr(log)
+            // Its own process group: it is stopped with everything it starts.
             .process_group(0)
             .kill_on_drop(false);
+        let started_ms = process::now_ms();
         let child = cmd
             .spawn()
             .map_err(|e| format!("cannot start the model {}@{}: {e}", key.0, key.1))?;
@@ -233,6 +431,10 @@ impl Supervisor {
         Ok(Proc {
             child: Some(child),
             pid,
+            started_ms,
+            started: Instant::now(),
+            stopping: None,
+            not_ready: false,
             port,
             healthy: false,
             failures: 0,
@@ -254,18 +456,19 @@ impl Supervisor {
         )
     }
 
-    fn set_version(&self, key: &Key, status: &str, p: Option<&Proc>) {
+    fn set_version(&self, key: &Key, status: &str, p: Option<Seen>) {
         let _ = self.store.conn().execute(
-            "UPDATE service_versions SET status = ?4, pid = ?5, port = ?6, restarts = ?7
+            "UPDATE service_versions SET status = ?4, pid = ?5, port = ?6, restarts = ?7, pid_started = ?8
               WHERE service = ?1 AND model_name = ?2 AND model_version = ?3",
             params![
                 self.name,
                 key.0,
                 key.1,
                 status,
-                p.map(|p| p.pid),
-                p.map(|p| p.port),
-                p.map(|p| p.restarts).unwrap_or(0)
+                p.as_ref().map(|p| p.pid),
+                p.as_ref().map(|p| p.port),
+                p.as_ref().map(|p| p.restarts).unwrap_or(0),
+                p.as_ref().map(|p| p.started_ms as i64),
             ],
         );
     }
@@ -316,10 +519,13 @@ impl Supervisor {
         }
         let vs: Vec<VersionRow> = versions(&self.store, &self.name).map_err(|e| e.to_string())?;
         let wanted: Vec<&VersionRow> = vs.iter().filter(|v| v.weight > 0).collect();
+        let wanted_keys: Vec<Key> = wanted
+            .iter()
+            .map(|v| (v.model_name.clone(), v.model_version.clone()))
+            .collect();
         // Start what is wanted and not running (a restart waits out its backoff).
-        for v in &wanted {
-            let key = (v.model_name.clone(), v.model_version.clone());
-            let due = match self.procs.get(&key) {
+        for key in &wanted_keys {
+            let due = match self.procs.get(key) {
                 None => Some(0),
                 Some(p)
                     if p.child.is_none() && p.next_start.is_some_and(|t| Instant::now() >= t) =>
@@ -329,80 +535,117 @@ impl Supervisor {
                 Some(_) => None,
             };
             if let Some(restarts) = due {
-                match self.start(&key, restarts) {
+                match self.start(key, restarts) {
                     Ok(p) => {
-                        self.set_version(&key, "starting", Some(&p));
-                        self.procs.insert(key, p);
+                        self.set_version(key, "starting", Some(p.seen()));
+                        self.procs.insert(key.clone(), p);
                     }
                     Err(e) => {
                         eprintln!("{} {e}", now());
-                        self.set_version(&key, "failed", None);
+                        self.set_version(key, "failed", None);
                         self.set_service("failed", Some(&e));
                         return Err(e);
                     }
                 }
             }
         }
-        // Reap the dead; schedule their restart.
+        // Reap what ended (with its group); schedule a restart of what is still wanted.
         let keys: Vec<Key> = self.procs.keys().cloned().collect();
         for key in &keys {
             let p = self.procs.get_mut(key).expect("a process");
-            if let Some(child) = &mut p.child {
-                if let Ok(Some(status)) = child.try_wait() {
-                    let was_ready = p.ever_healthy;
-                    p.child = None;
-                    p.healthy = false;
-                    p.restarts += 1;
-                    let backoff = (Duration::from_millis(200) * 2u32.pow(p.restarts.min(6)))
-                        .min(Duration::from_secs(10));
-                    p.next_start = Some(Instant::now() + backoff);
-                    let restarts = p.restarts;
-                    let unready = if was_ready {
-                        0
-                    } else {
-                        let n = self.unready_exits.entry(key.clone()).or_insert(0);
-                        *n += 1;
-                        *n
-                    };
-                    // A model that cannot start is not restarted for ever: the service
-                    // fails, saying why.
-                    if unready >= 3 {
-                        let tail = crate::backends::job::log_tail(&self.log_path(key), 6);
-                        let why = format!(
-                            "model {}@{} exited {unready} times before it answered /health ({status}); its log ends:\n{}",
-                            key.0,
-                            key.1,
-                            tail.trim_end()
-                        );
-                        eprintln!("{} {why}", now());
-                        let _ = self.store.conn().execute(
-                            "UPDATE service_versions SET status = 'failed', pid = NULL WHERE service = ?1 AND model_name = ?2 AND model_version = ?3",
-                            params![self.name, key.0, key.1],
-                        );
-                        self.set_service("failed", Some(&why));
-                        return Err(why);
-                    }
+            let Some(status) = p.settle() else {
+                continue;
+            };
+            if !wanted_keys.contains(key) {
+                self.procs.remove(key);
+                eprintln!("{} stopped {}@{} (no longer wanted)", now(), key.0, key.1);
+                let _ = std::fs::remove_dir_all(run_dir(&self.home, &self.name, &key.0, &key.1));
+                let _ = self.store.conn().execute(
+                    "DELETE FROM service_versions WHERE service = ?1 AND model_name = ?2 AND model_version = ?3 AND weight = 0",
+                    params![self.name, key.0, key.1],
+                );
+                continue;
+            }
+            let was_ready = p.ever_healthy;
+            let not_ready = p.not_ready;
+            p.healthy = false;
+            p.stopping = None;
+            p.restarts += 1;
+            let backoff = (Duration::from_millis(200) * 2u32.pow(p.restarts.min(6)))
+                .min(Duration::from_secs(10));
+            p.next_start = Some(Instant::now() + backoff);
+            let restarts = p.restarts;
+            let unready = if was_ready {
+                self.unready_exits.remove(key);
+                0
+            } else {
+                let n = self.unready_exits.entry(key.clone()).or_insert(0);
+                *n += 1;
+                *n
+            };
+            // A model that cannot get ready is not started again for ever: after a few
+            // attempts the service fails, saying why.
+            if unready >= ATTEMPTS {
+                let tail = crate::backends::job::log_tail(&self.log_path(key), 6);
+                let what = if not_ready {
+                    format!(
+                        "did not answer /health within {} s of starting, {unready} times in a row (WF_SERVICE_READY_SECONDS sets the limit)",
+                        self.limits.ready.as_secs_f64()
+                    )
+                } else {
+                    format!("exited {unready} times before it answered /health ({status})")
+                };
+                let why = format!(
+                    "model {}@{} {what}; its log ends:\n{}",
+                    key.0,
+                    key.1,
+                    tail.trim_end()
+                );
+                eprintln!("{} {why}", now());
+                let _ = self.store.conn().execute(
+                    "UPDATE service_versions SET status = 'failed', pid = NULL, pid_started = NULL, restarts = ?4
+                      WHERE service = ?1 AND model_name = ?2 AND model_version = ?3",
+                    params![self.name, key.0, key.1, restarts],
+                );
+                self.set_service("failed", Some(&why));
+                return Err(why);
+            }
+            eprintln!(
+                "{} {}@{} ended ({status}); starting it again in {:.1}s",
+                now(),
+                key.0,
+                key.1,
+                backoff.as_secs_f64()
+            );
+            let _ = self.store.conn().execute(
+                "UPDATE service_versions SET status = 'restarting', pid = NULL, pid_started = NULL, restarts = ?4
+                  WHERE service = ?1 AND model_name = ?2 AND model_version = ?3",
+                params![self.name, key.0, key.1, restarts],
+            );
+        }
+        // Health: often while starting, then every poll interval; a process that does not
+        // get ready in time, or stops answering, is stopped (and started again above).
+        for key in &keys {
+            let (port, due, was) = {
+                let Some(p) = self.procs.get_mut(key) else {
+                    continue;
+                };
+                if p.child.is_none() || p.stopping.is_some() {
+                    continue;
+                }
+                if !p.ever_healthy && p.started.elapsed() >= self.limits.ready {
                     eprintln!(
-                        "{} {}@{} exited ({status}); restarting in {:.1}s",
+                        "{} {}@{} did not answer /health within {:.1} s; stopping it",
                         now(),
                         key.0,
                         key.1,
-                        backoff.as_secs_f64()
+                        self.limits.ready.as_secs_f64()
                     );
-                    let _ = self.store.conn().execute(
-                        "UPDATE service_versions SET status = 'restarting', pid = NULL, restarts = ?4
-                          WHERE service = ?1 AND model_name = ?2 AND model_version = ?3",
-                        params![self.name, key.0, key.1, restarts],
-                    );
+                    p.not_ready = true;
+                    p.stop();
+                    continue;
                 }
-            }
-        }
-        // Health: often while starting, then every poll interval.
-        for key in &keys {
-            let (port, due, was) = {
-                let p = &self.procs[key];
-                let due =
-                    p.child.is_some() && (!p.healthy || p.last_check.elapsed() >= self.interval);
+                let due = !p.healthy || p.last_check.elapsed() >= self.interval;
                 (p.port, due, p.healthy)
             };
             if !due {
@@ -418,8 +661,8 @@ impl Supervisor {
                     p.ever_healthy = true;
                     self.unready_exits.remove(key);
                     eprintln!("{} {}@{} is healthy", now(), key.0, key.1);
-                    let snapshot = Proc { child: None, ..*p };
-                    self.set_version(key, "running", Some(&snapshot));
+                    let seen = p.seen();
+                    self.set_version(key, "running", Some(seen));
                 }
             } else if was {
                 p.failures += 1;
@@ -430,18 +673,15 @@ impl Supervisor {
                         key.0,
                         key.1
                     );
-                    kill_model(p.pid, &self.name);
-                    p.healthy = false;
+                    p.stop();
                 }
             }
         }
         // Route: to the wanted versions once all are healthy; until then, keep routing to
         // what served before (a gray update), or to whatever wanted version is ready.
-        let all_ready = wanted.iter().all(|v| {
-            self.procs
-                .get(&(v.model_name.clone(), v.model_version.clone()))
-                .is_some_and(|p| p.healthy)
-        });
+        let all_ready = wanted_keys
+            .iter()
+            .all(|k| self.procs.get(k).is_some_and(|p| p.healthy));
         {
             let mut routes = self.routes.lock().expect("routes");
             let healthy_port = |k: &Key| self.procs.get(k).filter(|p| p.healthy).map(|p| p.port);
@@ -478,32 +718,32 @@ impl Supervisor {
                 keep_old
             };
         }
-        // Versions no longer wanted drain, then stop.
+        // Versions no longer wanted drain, then stop (they are reaped above).
         if all_ready {
-            let wanted_keys: Vec<Key> = wanted
-                .iter()
-                .map(|v| (v.model_name.clone(), v.model_version.clone()))
-                .collect();
-            let mut gone = Vec::new();
             for (key, p) in self.procs.iter_mut() {
                 if wanted_keys.contains(key) {
+                    continue;
+                }
+                if p.child.is_none() {
+                    p.next_start = None;
                     continue;
                 }
                 let until = *p
                     .drain_until
                     .get_or_insert(Instant::now() + Duration::from_secs(1));
                 if Instant::now() >= until {
-                    kill_model(p.pid, &self.name);
-                    gone.push(key.clone());
+                    p.stop();
                 }
             }
-            for key in gone {
-                if let Some(mut p) = self.procs.remove(&key) {
-                    if let Some(c) = &mut p.child {
-                        let _ = tokio::time::timeout(Duration::from_secs(3), c.wait()).await;
-                    }
-                }
-                eprintln!("{} stopped {}@{} (no longer wanted)", now(), key.0, key.1);
+            // What ended before it was drained is not started again.
+            let ended: Vec<Key> = self
+                .procs
+                .iter()
+                .filter(|(k, p)| !wanted_keys.contains(k) && p.child.is_none())
+                .map(|(k, _)| k.clone())
+                .collect();
+            for key in ended {
+                self.procs.remove(&key);
                 let _ = self.store.conn().execute(
                     "DELETE FROM service_versions WHERE service = ?1 AND model_name = ?2 AND model_version = ?3 AND weight = 0",
                     params![self.name, key.0, key.1],
@@ -520,32 +760,88 @@ impl Supervisor {
         Ok(true)
     }
 
-    async fn shutdown(&mut self) {
-        for p in self.procs.values() {
-            if p.child.is_some() {
-                kill_model(p.pid, &self.name);
-            }
-        }
-        let deadline = Instant::now() + Duration::from_secs(3);
+    /// Stops every model process (each group SIGTERM, then SIGKILL after the grace
+    /// period) and records the service `stopped`, or `failed` when it failed.
+    async fn shutdown(&mut self, failed: bool) {
         for p in self.procs.values_mut() {
-            if let Some(c) = &mut p.child {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if tokio::time::timeout(left, c.wait()).await.is_err() {
-                    // SAFETY: the group of a process we started.
-                    unsafe { libc::kill(-(p.pid as i32), libc::SIGKILL) };
-                    let _ = c.wait().await;
-                }
+            p.stop();
+        }
+        let deadline = Instant::now() + process::GRACE + Duration::from_secs(5);
+        loop {
+            for p in self.procs.values_mut() {
+                p.settle();
             }
+            if self.procs.values().all(|p| p.child.is_none()) || Instant::now() > deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // The private copies the processes ran in go with them.
+        if self.procs.values().all(|p| p.child.is_none()) {
+            let _ = std::fs::remove_dir_all(super::service_dir(&self.home, &self.name).join("run"));
         }
         let _ = self.store.conn().execute(
-            "UPDATE service_versions SET status = 'stopped', pid = NULL WHERE service = ?1",
+            "UPDATE service_versions SET status = CASE WHEN status = 'failed' THEN 'failed' ELSE 'stopped' END,
+                    pid = NULL, pid_started = NULL WHERE service = ?1",
             [&self.name],
         );
         let _ = self.store.conn().execute(
-            "UPDATE services SET status = 'stopped', supervisor_pid = NULL, updated_at = ?2 WHERE name = ?1",
-            params![self.name, now()],
+            "UPDATE services SET status = ?3, supervisor_pid = NULL, updated_at = ?2 WHERE name = ?1",
+            params![self.name, now(), if failed { "failed" } else { "stopped" }],
         );
     }
+}
+
+fn error(status: StatusCode, message: String) -> Response<Full<Bytes>> {
+    json_response(status, json!({ "error": message }))
+}
+
+/// Why no answer came from a model.
+enum Upstream {
+    /// It could not be reached, or its answer broke off: another version may answer.
+    Unreachable,
+    /// Its answer is larger than the limit.
+    TooLarge,
+}
+
+fn is_length_limit(e: &(dyn std::error::Error + 'static)) -> bool {
+    e.downcast_ref::<http_body_util::LengthLimitError>()
+        .is_some()
+}
+
+fn declared_length(headers: &hyper::HeaderMap) -> Option<u64> {
+    headers
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// How long the rest of a refused request body is read (and thrown away) for.
+const DISCARD_FOR: Duration = Duration::from_secs(30);
+
+/// Reads a request body of at most `limit` bytes; `None` when it is larger (its rest is then
+/// read and thrown away meanwhile).
+async fn read_body(mut body: Incoming, limit: u64) -> Result<Option<Bytes>, hyper::Error> {
+    let mut buf = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame?.into_data() {
+            if (buf.len() + data.len()) as u64 > limit {
+                discard(body);
+                return Ok(None);
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(Some(buf.freeze()))
+}
+
+/// Reads what is left of a refused request body, keeping none of it, for a while: a client
+/// still sending then reads the refusal rather than a reset connection.
+fn discard(mut body: Incoming) {
+    tokio::spawn(async move {
+        let drain = async { while let Some(Ok(_)) = body.frame().await {} };
+        let _ = tokio::time::timeout(DISCARD_FOR, drain).await;
+    });
 }
 
 async fn proxy(
@@ -553,6 +849,7 @@ async fn proxy(
     routes: Arc<Mutex<Routes>>,
     client: HttpClient,
     service: Arc<str>,
+    limits: Limits,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     if let Some(code) = routes.lock().expect("routes").app_code.clone() {
         let given = req
@@ -566,13 +863,29 @@ async fn proxy(
             ));
         }
     }
+    // The body is held in memory (to send it on, and again to another version if the first
+    // is gone): never more of it than the limit. One declared larger is refused unread.
     let (parts, body) = req.into_parts();
-    let body = match body.collect().await {
-        Ok(b) => b.to_bytes(),
+    let too_large = || {
+        Ok(error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the request body is larger than the {} service `{service}` takes (WF_SERVICE_MAX_REQUEST_MB sets the limit)",
+                size(limits.request_bytes)
+            ),
+        ))
+    };
+    if declared_length(&parts.headers).is_some_and(|n| n > limits.request_bytes) {
+        discard(body);
+        return too_large();
+    }
+    let body = match read_body(body, limits.request_bytes).await {
+        Ok(Some(b)) => b,
+        Ok(None) => return too_large(),
         Err(e) => {
-            return Ok(json_response(
+            return Ok(error(
                 StatusCode::BAD_REQUEST,
-                json!({"error": format!("cannot read the request: {e}")}),
+                format!("cannot read the request: {e}"),
             ))
         }
     };
@@ -581,9 +894,10 @@ async fn proxy(
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "/".into());
+    let answer_limit = usize::try_from(limits.answer_bytes).unwrap_or(usize::MAX);
     let mut avoid = None;
     for _ in 0..2 {
-        let Some(port) = routes.lock().expect("routes").pick(avoid) else {
+        let Some((port, key)) = routes.lock().expect("routes").pick(avoid) else {
             break;
         };
         let mut builder = Request::builder()
@@ -597,16 +911,52 @@ async fn proxy(
         let up = builder
             .body(Full::new(body.clone()))
             .expect("a valid request");
-        match client.request(up).await {
-            Ok(resp) => {
-                let (rparts, rbody) = resp.into_parts();
-                match rbody.collect().await {
-                    Ok(b) => return Ok(Response::from_parts(rparts, Full::new(b.to_bytes()))),
-                    Err(_) => avoid = Some(port),
-                }
+        let exchange = async {
+            let resp = client
+                .request(up)
+                .await
+                .map_err(|_| Upstream::Unreachable)?;
+            let (rparts, rbody) = resp.into_parts();
+            if declared_length(&rparts.headers).is_some_and(|n| n > limits.answer_bytes) {
+                return Err(Upstream::TooLarge);
+            }
+            match http_body_util::Limited::new(rbody, answer_limit)
+                .collect()
+                .await
+            {
+                Ok(b) => Ok(Response::from_parts(rparts, Full::new(b.to_bytes()))),
+                Err(e) if is_length_limit(e.as_ref()) => Err(Upstream::TooLarge),
+                Err(_) => Err(Upstream::Unreachable),
+            }
+        };
+        // A model that takes too long is answered for; the connection to it is dropped,
+        // and other requests go on meanwhile.
+        match tokio::time::timeout(limits.timeout, exchange).await {
+            Ok(Ok(resp)) => return Ok(resp),
+            Ok(Err(Upstream::TooLarge)) => {
+                return Ok(error(
+                    StatusCode::BAD_GATEWAY,
+                    format!(
+                        "model {}@{} of service `{service}` answered more than {} (WF_SERVICE_MAX_ANSWER_MB sets the limit)",
+                        key.0,
+                        key.1,
+                        size(limits.answer_bytes)
+                    ),
+                ))
             }
             // The version went away (died, or drained): try another one once.
-            Err(_) => avoid = Some(port),
+            Ok(Err(Upstream::Unreachable)) => avoid = Some(port),
+            Err(_) => {
+                return Ok(error(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    format!(
+                        "model {}@{} of service `{service}` did not answer within {} s (WF_SERVICE_TIMEOUT_SECONDS sets the limit)",
+                        key.0,
+                        key.1,
+                        limits.timeout.as_secs_f64()
+                    ),
+                ))
+            }
         }
     }
     Ok(json_response(
@@ -632,6 +982,27 @@ pub fn run(home: &Path, name: &str) -> i32 {
 }
 
 async fn supervise(home: &Path, name: &str) -> i32 {
+    // One supervisor a service: the one holding the lock, for as long as it lives.
+    let _lock = match process::take_lock(home, name) {
+        Ok(Some(lock)) => lock,
+        Ok(None) => {
+            eprintln!(
+                "{} the supervisor {} already runs `{name}`; this one ends",
+                now(),
+                process::lock_holder(home, name)
+                    .map(|p| format!("(pid {p})"))
+                    .unwrap_or_default()
+            );
+            return 0;
+        }
+        Err(e) => {
+            eprintln!(
+                "cannot take the lock `{}`: {e}",
+                process::lock_path(home, name).display()
+            );
+            return 1;
+        }
+    };
     let store = match Store::open(home) {
         Ok(s) => s,
         Err(e) => {
@@ -646,17 +1017,46 @@ async fn supervise(home: &Path, name: &str) -> i32 {
             return 1;
         }
     };
-    // What a supervisor killed before us left running.
-    for v in versions(&store, name).unwrap_or_default() {
-        if let Some(pid) = v.pid {
-            kill_model(pid, name);
-        }
-    }
     let pid = std::process::id();
     let _ = store.conn().execute(
         "UPDATE services SET supervisor_pid = ?2 WHERE name = ?1",
         params![name, pid],
     );
+    let limits = match Limits::from(|k| std::env::var(k).ok()) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("{} {e}", now());
+            let _ = store.conn().execute(
+                "UPDATE services SET status = 'failed', reason = ?2, supervisor_pid = NULL WHERE name = ?1",
+                params![name, e],
+            );
+            let _ = store.conn().execute(
+                "UPDATE service_versions SET status = 'stopped' WHERE service = ?1 AND pid IS NULL",
+                [name],
+            );
+            return 1;
+        }
+    };
+    // What a supervisor killed before us left running: each recorded process that is
+    // still that process, with its group.
+    let leftovers: Vec<(u32, Option<u64>)> = versions(&store, name)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|v| v.pid.map(|p| (p, v.pid_started)))
+        .collect();
+    if !leftovers.is_empty() {
+        let service = name.to_string();
+        let _ = tokio::task::spawn_blocking(move || {
+            for (pid, started) in leftovers {
+                process::stop_leftover(pid, started, &service, process::GRACE);
+            }
+        })
+        .await;
+        let _ = store.conn().execute(
+            "UPDATE service_versions SET pid = NULL, pid_started = NULL WHERE service = ?1",
+            [name],
+        );
+    }
     // The address: the one the service had, so that clients keep it across restarts.
     let listener = match row.port {
         Some(p) => match tokio::net::TcpListener::bind(("127.0.0.1", p)).await {
@@ -681,7 +1081,14 @@ async fn supervise(home: &Path, name: &str) -> i32 {
         "UPDATE services SET port = ?2 WHERE name = ?1",
         params![name, port],
     );
-    eprintln!("{} supervisor {pid} of `{name}` on 127.0.0.1:{port}", now());
+    eprintln!(
+        "{} supervisor {pid} of `{name}` on 127.0.0.1:{port} (requests up to {}, answers up to {}, {} s to answer, {} s to get ready)",
+        now(),
+        size(limits.request_bytes),
+        size(limits.answer_bytes),
+        limits.timeout.as_secs_f64(),
+        limits.ready.as_secs_f64()
+    );
     let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
     http.set_nodelay(true);
     let client: HttpClient = Client::builder(TokioExecutor::new())
@@ -702,7 +1109,7 @@ async fn supervise(home: &Path, name: &str) -> i32 {
                 let (routes, client, service) = (routes.clone(), client.clone(), service.clone());
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(move |req| {
-                        proxy(req, routes.clone(), client.clone(), service.clone())
+                        proxy(req, routes.clone(), client.clone(), service.clone(), limits)
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .keep_alive(true)
@@ -724,15 +1131,16 @@ async fn supervise(home: &Path, name: &str) -> i32 {
         last_update: String::new(),
         unready_exits: HashMap::new(),
         interval: Duration::from_secs(1),
+        limits,
     };
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    let mut code = 0;
+    let mut failed = false;
     loop {
         match sup.tick().await {
             Ok(true) => {}
             Ok(false) => break,
             Err(_) => {
-                code = 1;
+                failed = true;
                 break;
             }
         }
@@ -747,13 +1155,36 @@ async fn supervise(home: &Path, name: &str) -> i32 {
             _ = async { match &mut term { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => break,
         }
     }
-    sup.shutdown().await;
-    if code != 0 {
-        let _ = sup.store.conn().execute(
-            "UPDATE services SET status = 'failed' WHERE name = ?1",
-            [name],
-        );
-    }
+    sup.shutdown(failed).await;
     eprintln!("{} supervisor of `{name}` ended", now());
-    code
+    i32::from(failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_come_from_the_environment_and_refuse_what_is_not_a_number() {
+        let d = Limits::from(|_| None).unwrap();
+        assert_eq!(d.request_bytes, 64 << 20);
+        assert_eq!(d.answer_bytes, 64 << 20);
+        assert_eq!(d.timeout, Duration::from_secs(60));
+        let l = Limits::from(|k| match k {
+            "WF_SERVICE_MAX_REQUEST_MB" => Some("0.5".into()),
+            "WF_SERVICE_TIMEOUT_SECONDS" => Some("2".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(l.request_bytes, 512 << 10);
+        assert_eq!(l.timeout, Duration::from_secs(2));
+        for bad in ["abc", "0", "-3", "inf"] {
+            let e = Limits::from(|k| (k == "WF_SERVICE_TIMEOUT_SECONDS").then(|| bad.to_string()))
+                .unwrap_err();
+            assert!(
+                e.contains("WF_SERVICE_TIMEOUT_SECONDS") && e.contains(bad),
+                "{e}"
+            );
+        }
+    }
 }

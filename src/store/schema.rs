@@ -269,6 +269,11 @@ CREATE TABLE pools(
     created_at TEXT NOT NULL
 );
 "#,
+    // 7: when each service's model process started (milliseconds since the epoch), so that
+    // a pid reused after a reboot or a kill is never taken for one and signalled.
+    r#"
+ALTER TABLE service_versions ADD COLUMN pid_started INTEGER;
+"#,
 ];
 
 /// The schema version this build writes.

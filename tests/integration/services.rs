@@ -1272,3 +1272,627 @@ fn the_registry_and_the_services_are_private() {
     );
     assert!(open.is_empty(), "open to others:\n{}", open.join("\n"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Faults: processes known by identity, one supervisor, bounded requests and starts
+
+/// `deploy`, with `env` in the environment of the run (and so of the supervisor it starts).
+#[track_caller]
+fn deploy_env(t: &Test, service: &str, model: &str, env: &[(&str, &str)]) -> Ran {
+    let rel = format!("{service}.rhai");
+    let script = deploy_script(service, model, &format!("service_name: {}", q(service)));
+    let script = t.write(&rel, &script).at(&rel);
+    let mut wf = t.args(&[
+        "run",
+        &script,
+        "-p",
+        &format!("serve_models={}", models_value(model, &[("0.0.1", 100)])),
+        "--json",
+    ]);
+    for (k, v) in env {
+        wf = wf.env(k, v);
+    }
+    wf.run()
+}
+
+/// The unruly model (`services/unruly`) registered as `model`, its `config.json`'s `serve`
+/// replaced by `serve` when given: the folder registered.
+fn unruly(t: &Test, model: &str, serve: Option<&str>) -> String {
+    let dir = copy_model(t, "services/unruly", model);
+    if let Some(serve) = serve {
+        t.write(
+            &format!("{model}/config.json"),
+            &json!({"model_type": "Custom", "serve": serve}).to_string(),
+        );
+    }
+    register(t, model, &dir);
+    dir
+}
+
+/// The live processes of process group `pgid`.
+fn group(pgid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.get(2) == Some(&pgid.to_string().as_str()) && alive(pid) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// Whether nothing listens on 127.0.0.1:`port` any more.
+fn port_free(port: u16) -> bool {
+    TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
+/// The live supervisors of `service` in `home`.
+fn supervisors(home: &Path, service: &str) -> Vec<u32> {
+    let home = home.to_string_lossy().to_string();
+    let mut found = Vec::new();
+    for entry in fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let args: Vec<String> = fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|b| {
+                b.split(|c| *c == 0)
+                    .map(|a| String::from_utf8_lossy(a).to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let ours = args.contains(&home)
+            && args
+                .windows(2)
+                .any(|w| w[0] == "service-supervisor" && w[1] == service);
+        if ours && alive(pid) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// A `sleep` that stands for an unrelated process; killed when dropped.
+struct Bystander(std::process::Child);
+
+impl Bystander {
+    fn new() -> Bystander {
+        Bystander(Command::new("sleep").arg("600").spawn().unwrap())
+    }
+
+    fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Bystander {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Writes in the records what a reboot (or a kill of everything) leaves: the service still
+/// `running`, its pids now naming `supervisor` and `model`, unrelated processes.
+fn record_pids(t: &Test, service: &str, supervisor: u32, model: u32) {
+    let db = rusqlite::Connection::open(t.home().join("wf.db")).unwrap();
+    db.busy_timeout(Duration::from_secs(5)).unwrap();
+    db.execute(
+        "UPDATE services SET status = 'running', supervisor_pid = ?2 WHERE name = ?1",
+        rusqlite::params![service, supervisor],
+    )
+    .unwrap();
+    db.execute(
+        "UPDATE service_versions SET status = 'running', pid = ?2 WHERE service = ?1",
+        rusqlite::params![service, model],
+    )
+    .unwrap();
+}
+
+#[test]
+fn pids_reused_after_a_reboot_are_neither_trusted_nor_killed() {
+    let t = Test::new();
+    let _services = Services::new(&t, &["svc-reboot"]);
+    register(&t, "m", &echo_model(&t, "a", "A"));
+    let r = deploy(
+        &t,
+        "reboot",
+        "m",
+        r#"service_name: "svc-reboot""#,
+        &[("0.0.1", 100)],
+    );
+    let address = address_of(&r, "serve");
+    // A reboot: every process of the service is gone; their pids now name other processes.
+    for pid in pids(&show(&t, "svc-reboot")) {
+        kill_9(pid);
+    }
+    assert!(wait_until(Duration::from_secs(5), || port_free(port_of(
+        &address
+    ))));
+    let (sup, model) = (Bystander::new(), Bystander::new());
+    record_pids(&t, "svc-reboot", sup.pid(), model.pid());
+
+    let shown = show(&t, "svc-reboot");
+    assert_ne!(shown["status"], "running", "{shown:#}");
+    assert_ne!(shown["supervisor_pid"], json!(sup.pid()), "{shown:#}");
+
+    // `start` starts a supervisor (the one recorded is not one): running, and answering.
+    t.wf(&["service", "start", "svc-reboot"]).status(0);
+    assert_eq!(
+        Http::new(&address).ok(&json!({"after": "reboot"})),
+        json!({"echo": {"after": "reboot"}, "version": "A"})
+    );
+    let up = show(&t, "svc-reboot");
+    assert_eq!(up["status"], "running", "{up:#}");
+    assert_ne!(up["supervisor_pid"], json!(sup.pid()), "{up:#}");
+    assert!(
+        alive(sup.pid()) && alive(model.pid()),
+        "a bystander was killed"
+    );
+    stop(&t, "svc-reboot");
+
+    // `stop` with the pids of unrelated processes recorded leaves them alone.
+    record_pids(&t, "svc-reboot", sup.pid(), model.pid());
+    stop(&t, "svc-reboot");
+    assert_eq!(show(&t, "svc-reboot")["status"], "stopped");
+    assert!(
+        alive(sup.pid()),
+        "`wf service stop` killed the process recorded as the supervisor"
+    );
+    assert!(
+        alive(model.pid()),
+        "`wf service stop` killed the process recorded as the model"
+    );
+}
+
+#[test]
+fn concurrent_starts_make_one_supervisor_at_one_address() {
+    let t = Test::new();
+    let _services = Services::new(&t, &["svc-once"]);
+    register(&t, "m", &echo_model(&t, "a", "A"));
+    let r = deploy(
+        &t,
+        "once",
+        "m",
+        r#"service_name: "svc-once""#,
+        &[("0.0.1", 100)],
+    );
+    let address = address_of(&r, "serve");
+    let before = show(&t, "svc-once");
+
+    // More supervisors launched for the running service (what racing starts and deploys
+    // launch) see the one that runs and end, touching nothing.
+    let mut extra: Vec<Runner> = (0..4)
+        .map(|_| t.args(&["service-supervisor", "svc-once"]).spawn())
+        .collect();
+    for s in &mut extra {
+        assert_eq!(s.wait(Duration::from_secs(20)), Some(0), "{}", s.stderr());
+        assert!(s.stderr().contains("already runs"), "{}", s.stderr());
+    }
+    let running = supervisors(&t.home(), "svc-once");
+    assert_eq!(running.len(), 1, "supervisors: {running:?}");
+    let now = show(&t, "svc-once");
+    assert_eq!(now["supervisor_pid"], before["supervisor_pid"], "{now:#}");
+    assert_eq!(pids(&now), pids(&before), "{now:#}");
+    assert_eq!(now["access_address"], json!(address), "{now:#}");
+    assert_eq!(
+        Http::new(&address).ok(&json!({"q": 0}))["echo"],
+        json!({"q": 0})
+    );
+
+    // Stopped, then started four times at once: one supervisor, one address.
+    stop(&t, "svc-once");
+    assert!(supervisors(&t.home(), "svc-once").is_empty());
+    let mut starts: Vec<Runner> = (0..4)
+        .map(|_| t.args(&["service", "start", "svc-once"]).spawn())
+        .collect();
+    let mut said = Vec::new();
+    for s in &mut starts {
+        assert_eq!(s.wait(Duration::from_secs(60)), Some(0), "{}", s.stderr());
+        let text = s.stderr();
+        let address = text
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no address said: {text}"))
+            .to_string();
+        said.push(address);
+    }
+    said.dedup();
+    assert_eq!(
+        said,
+        [address.as_str()],
+        "the starts said different addresses"
+    );
+    let running = supervisors(&t.home(), "svc-once");
+    assert_eq!(running.len(), 1, "supervisors: {running:?}");
+    let shown = show(&t, "svc-once");
+    assert_eq!(shown["supervisor_pid"], json!(running[0]), "{shown:#}");
+    assert_eq!(
+        Http::new(&address).ok(&json!({"q": 1}))["echo"],
+        json!({"q": 1})
+    );
+}
+
+#[test]
+fn a_model_ignoring_sigterm_is_killed_with_its_group_on_restart_and_on_stop() {
+    let t = Test::new();
+    let _services = Services::new(&t, &["svc-stubborn"]);
+    // The shell ends on SIGTERM; the server it started in the background ignores it.
+    unruly(
+        &t,
+        "stubborn",
+        Some("(trap '' TERM; exec python3 server.py) & wait"),
+    );
+    let r = deploy(
+        &t,
+        "stubborn",
+        "stubborn",
+        r#"service_name: "svc-stubborn""#,
+        &[("0.0.1", 100)],
+    );
+    let mut http = Http::new(&address_of(&r, "serve"));
+    let model = |shown: &Value| {
+        let v = version_of(shown, "0.0.1");
+        (
+            v["pid"].as_u64().unwrap_or(0) as u32,
+            v["port"].as_u64().unwrap_or(0) as u16,
+        )
+    };
+    let (first, first_port) = model(&show(&t, "svc-stubborn"));
+    let first_group = group(first);
+    assert!(
+        first_group.len() >= 2,
+        "the shell and its server: {first_group:?}"
+    );
+
+    // Its health fails: it is stopped (all of it, though it ignores SIGTERM) and started again.
+    http.ok(&json!({"sick": true}));
+    let mut now = Value::Null;
+    let restarted = wait_until(Duration::from_secs(40), || {
+        now = show(&t, "svc-stubborn");
+        let v = version_of(&now, "0.0.1");
+        v["status"] == "running" && v["pid"].as_u64().is_some_and(|p| p as u32 != first)
+    });
+    assert!(restarted, "not started again: {now:#}");
+    let left: Vec<u32> = first_group.iter().copied().filter(|p| alive(*p)).collect();
+    assert!(
+        left.is_empty(),
+        "the old model's processes outlived its restart: {left:?}"
+    );
+    assert!(
+        port_free(first_port),
+        "the old model's port {first_port} is still taken"
+    );
+    assert!(http.ok(&json!({"x": [1, 2]}))["sum"] == 3);
+
+    let (second, second_port) = model(&now);
+    let second_group = group(second);
+    assert!(second_group.len() >= 2, "{second_group:?}");
+    stop(&t, "svc-stubborn");
+    let left: Vec<u32> = second_group.iter().copied().filter(|p| alive(*p)).collect();
+    assert!(
+        left.is_empty(),
+        "the model's processes outlived the stop: {left:?}"
+    );
+    assert!(
+        port_free(second_port),
+        "the model's port {second_port} is still taken"
+    );
+
+    // Its supervisor killed, `wf service stop` stops what it left, all of it.
+    t.wf(&["service", "start", "svc-stubborn"]).status(0);
+    let shown = show(&t, "svc-stubborn");
+    let (third, third_port) = model(&shown);
+    let third_group = group(third);
+    assert!(third_group.len() >= 2, "{third_group:?}");
+    kill_9(shown["supervisor_pid"].as_u64().unwrap() as u32);
+    assert!(wait_until(Duration::from_secs(5), || supervisors(
+        &t.home(),
+        "svc-stubborn"
+    )
+    .is_empty()));
+    stop(&t, "svc-stubborn");
+    let left: Vec<u32> = third_group.iter().copied().filter(|p| alive(*p)).collect();
+    assert!(
+        left.is_empty(),
+        "what the supervisor left outlived the stop: {left:?}"
+    );
+    assert!(
+        port_free(third_port),
+        "the model's port {third_port} is still taken"
+    );
+}
+
+#[test]
+fn a_model_that_never_gets_ready_fails_the_service_after_bounded_attempts() {
+    let t = Test::new();
+    let _services = Services::new(&t, &["svc-never"]);
+    // It neither listens nor exits, and ignores SIGTERM.
+    unruly(
+        &t,
+        "never",
+        Some("trap '' TERM; echo waiting; exec sleep 600"),
+    );
+    let r = deploy_env(
+        &t,
+        "svc-never",
+        "never",
+        &[("WF_SERVICE_READY_SECONDS", "1")],
+    );
+    r.status(1);
+    let error = r.step("serve")["error"].as_str().unwrap_or("").to_string();
+    assert!(
+        error.contains("never@0.0.1") && error.contains("/health"),
+        "the error does not say why: {r:?}"
+    );
+    let shown = show(&t, "svc-never");
+    assert_eq!(shown["status"], "failed", "{shown:#}");
+    let reason = shown["reason"].as_str().unwrap_or("");
+    assert!(
+        reason.contains("did not answer /health within 1 s")
+            && reason.contains("3 times")
+            && reason.contains("waiting"),
+        "the reason names neither the limit, the attempts nor the log: {shown:#}"
+    );
+    assert_eq!(version_of(&shown, "0.0.1")["status"], "failed", "{shown:#}");
+    let text = t.wf(&["service", "show", "svc-never"]);
+    text.status(0)
+        .stdout_contains("failed")
+        .stdout_contains("did not answer /health");
+    // Nothing is left running nor trying again.
+    assert!(
+        wait_until(Duration::from_secs(10), || supervisors(
+            &t.home(),
+            "svc-never"
+        )
+        .is_empty()),
+        "its supervisor still runs"
+    );
+    let home = t.home().to_string_lossy().to_string();
+    let sleeping: Vec<u32> = fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
+        .filter(|p| {
+            alive(*p)
+                && fs::read_link(format!("/proc/{p}/cwd"))
+                    .is_ok_and(|c| c.to_string_lossy().starts_with(&home))
+        })
+        .collect();
+    assert!(
+        sleeping.is_empty(),
+        "still running in the home: {sleeping:?}"
+    );
+}
+
+/// The status and the body of one request to `address` that declares `length` bytes of body
+/// and sends none: a proxy that refuses it answers without waiting for the body.
+fn declare_body(address: &str, length: usize) -> (u16, Value) {
+    let host = address.trim_start_matches("http://");
+    let mut s = TcpStream::connect(host).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(
+        s,
+        "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+    )
+    .unwrap();
+    read_answer(s)
+}
+
+/// The status and the body of one request to `address` whose body of `length` bytes is sent
+/// in chunks, with no length declared.
+fn send_chunked(address: &str, length: usize) -> (u16, Value) {
+    let host = address.trim_start_matches("http://");
+    let mut s = TcpStream::connect(host).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(
+        s,
+        "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    .unwrap();
+    let chunk = vec![b' '; 64 * 1024];
+    let mut sent = 0;
+    while sent < length {
+        let n = chunk.len().min(length - sent);
+        write!(s, "{n:x}\r\n").unwrap();
+        s.write_all(&chunk[..n]).unwrap();
+        s.write_all(b"\r\n").unwrap();
+        sent += n;
+    }
+    s.write_all(b"0\r\n\r\n").unwrap();
+    read_answer(s)
+}
+
+fn read_answer(s: TcpStream) -> (u16, Value) {
+    let mut conn = BufReader::new(s);
+    let mut line = String::new();
+    conn.read_line(&mut line).unwrap();
+    let status = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no answer: {line:?}"));
+    let mut n = 0;
+    loop {
+        line.clear();
+        conn.read_line(&mut line).unwrap();
+        if line.trim().is_empty() {
+            break;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            n = v.trim().parse().unwrap();
+        }
+    }
+    let mut body = vec![0; n];
+    conn.read_exact(&mut body).unwrap();
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+#[test]
+fn requests_and_answers_over_the_size_limits_are_refused_with_json() {
+    let t = Test::new();
+    let _services = Services::new(&t, &["svc-sizes"]);
+    unruly(&t, "sizes", None);
+    let r = deploy_env(
+        &t,
+        "svc-sizes",
+        "sizes",
+        &[
+            ("WF_SERVICE_MAX_REQUEST_MB", "1"),
+            ("WF_SERVICE_MAX_ANSWER_MB", "1"),
+        ],
+    );
+    r.status(0);
+    let address = address_of(&r, "serve");
+    let mut http = Http::new(&address);
+
+    // Declared larger than 1 MiB: refused before it is read.
+    let (status, body) = declare_body(&address, 1_500 * 1024 * 1024);
+    assert_eq!(status, 413, "{body}");
+    assert!(
+        body["error"].as_str().is_some_and(|e| e.contains("1 MiB")),
+        "{body}"
+    );
+    // Sent whole, over the limit: refused too; under it, answered.
+    let big = json!({"x": [1], "pad": "y".repeat(1_100_000)});
+    let (status, body) = http.post(&big).unwrap();
+    assert_eq!(status, 413, "{body}");
+    let (status, body) = send_chunked(&address, 3 * 1024 * 1024);
+    assert_eq!(status, 413, "{body}");
+    assert!(
+        body["error"].as_str().is_some_and(|e| e.contains("1 MiB")),
+        "{body}"
+    );
+    let fits = json!({"x": [1, 2], "pad": "y".repeat(900_000)});
+    assert_eq!(Http::new(&address).ok(&fits)["sum"], 3);
+
+    // An answer larger than 1 MiB is not passed on: 502, saying why.
+    let (status, body) = Http::new(&address)
+        .post(&json!({"big": 2_000_000}))
+        .unwrap();
+    assert_eq!(status, 502, "{body}");
+    let error = body["error"].as_str().unwrap_or("");
+    assert!(
+        error.contains("sizes@0.0.1") && error.contains("1 MiB"),
+        "{body}"
+    );
+    let (status, _) = Http::new(&address).post(&json!({"big": 500_000})).unwrap();
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn a_model_that_hangs_on_a_request_gets_it_answered_504_while_others_are_served() {
+    let t = Test::new();
+    let _services = Services::new(&t, &["svc-hang"]);
+    unruly(&t, "hang", None);
+    let r = deploy_env(
+        &t,
+        "svc-hang",
+        "hang",
+        &[("WF_SERVICE_TIMEOUT_SECONDS", "2")],
+    );
+    r.status(0);
+    let address = address_of(&r, "serve");
+
+    let hung = {
+        let address = address.clone();
+        std::thread::spawn(move || {
+            let asked = Instant::now();
+            let answer = Http::new(&address).post(&json!({"hang": true}));
+            (answer, asked.elapsed())
+        })
+    };
+    // Meanwhile, other requests are answered.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(Http::new(&address).ok(&json!({"x": [2, 3]}))["sum"], 5);
+    let (answer, took) = hung.join().unwrap();
+    let (status, body) = answer.unwrap_or_else(|e| panic!("no answer to the hung request: {e}"));
+    assert_eq!(status, 504, "{body}");
+    let error = body["error"].as_str().unwrap_or("");
+    assert!(
+        error.contains("hang@0.0.1") && error.contains("2 s"),
+        "{body}"
+    );
+    assert!(
+        took >= Duration::from_secs(2),
+        "answered 504 after only {took:?}"
+    );
+    // The model is still healthy; the service still runs and answers.
+    let shown = show(&t, "svc-hang");
+    assert_eq!(shown["status"], "running", "{shown:#}");
+    assert_eq!(Http::new(&address).ok(&json!({"x": [1]}))["sum"], 1);
+}
+
+#[test]
+fn a_model_writing_into_its_folder_leaves_the_registered_version_unchanged() {
+    let t = Test::new();
+    let _services = Services::new(&t, &["svc-writes"]);
+    unruly(&t, "writes", None);
+    let r = deploy_env(&t, "svc-writes", "writes", &[]);
+    r.status(0);
+    let shown = t.wf(&["model", "show", "writes@0.0.1", "--json"]);
+    shown.status(0);
+    let registered = Path::new(shown.json["path"].as_str().unwrap()).join("state.txt");
+    // It appended `started` to the state.txt of the folder it runs in, not the registry's.
+    assert_eq!(fs::read_to_string(&registered).unwrap(), "registered\n");
+    let pid = version_of(&show(&t, "svc-writes"), "0.0.1")["pid"]
+        .as_u64()
+        .unwrap();
+    let cwd = fs::read_link(format!("/proc/{pid}/cwd")).unwrap();
+    assert_eq!(
+        fs::read_to_string(cwd.join("state.txt")).unwrap(),
+        "registered\nstarted\n"
+    );
+    // Started again, it starts from the registered files again; stopped, its copy is gone.
+    stop(&t, "svc-writes");
+    assert!(!cwd.exists(), "{} outlived the stop", cwd.display());
+    t.wf(&["service", "start", "svc-writes"]).status(0);
+    let pid = version_of(&show(&t, "svc-writes"), "0.0.1")["pid"]
+        .as_u64()
+        .unwrap();
+    let cwd = fs::read_link(format!("/proc/{pid}/cwd")).unwrap();
+    assert_eq!(
+        fs::read_to_string(cwd.join("state.txt")).unwrap(),
+        "registered\nstarted\n"
+    );
+    assert_eq!(fs::read_to_string(&registered).unwrap(), "registered\n");
+}
+
+#[test]
+fn a_limit_that_is_not_a_number_fails_the_deploy_naming_it() {
+    let t = Test::new();
+    let _services = Services::new(&t, &["svc-badlimit"]);
+    unruly(&t, "badlimit", None);
+    let r = deploy_env(
+        &t,
+        "svc-badlimit",
+        "badlimit",
+        &[("WF_SERVICE_TIMEOUT_SECONDS", "soon")],
+    );
+    r.status(1);
+    let error = r.step("serve")["error"].as_str().unwrap_or("").to_string();
+    assert!(
+        error.contains("WF_SERVICE_TIMEOUT_SECONDS is `soon`"),
+        "the error does not name the variable: {r:?}"
+    );
+    let shown = show(&t, "svc-badlimit");
+    assert_eq!(shown["status"], "failed", "{shown:#}");
+    assert!(shown["reason"]
+        .as_str()
+        .is_some_and(|r| r.contains("WF_SERVICE_TIMEOUT_SECONDS")));
+}
