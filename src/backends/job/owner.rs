@@ -281,7 +281,9 @@ async fn start(
     };
     let prepared = (|| -> std::io::Result<()> {
         if dir.exists() {
-            // A folder of an attempt that never started (its runner died first).
+            // A folder of an attempt that never started (its runner died first), or whose
+            // owner was killed before it could record an end: what it left is ended first.
+            process::kill_groups(&groups(&dir));
             std::fs::remove_dir_all(&dir)?;
         }
         crate::store::private_dir(&dir)?;
