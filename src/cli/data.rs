@@ -96,12 +96,29 @@ pub enum DatasetCommand {
         /// The folder (or manifest file) to read
         #[arg(long, value_name = "DIR")]
         from: PathBuf,
-        /// Data type: IMAGE, TEXT, AUDIO, TABULAR, VIDEO, FREE_FORMAT
-        #[arg(long = "type", value_name = "T", default_value = "FREE_FORMAT")]
-        data_type: String,
+        /// Data type: IMAGE, TEXT, AUDIO, TABULAR, VIDEO, FREE_FORMAT (default: the
+        /// existing dataset's, else the one --format describes, else FREE_FORMAT)
+        #[arg(long = "type", value_name = "T")]
+        data_type: Option<String>,
         /// The label format of the folder (none: the files, unlabelled)
         #[arg(long, value_name = "F")]
         format: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Release a version of a dataset (or of what a labeling task sees), as a
+    /// ReleaseDatasetStep does: its samples and confirmed labels as they are now
+    #[command(
+        after_help = "Examples:\n  wf dataset release flowers --ratio 0.8     # 80% TRAIN, 20% EVAL\n  wf dataset release flowers/round1\n  wf dataset release flowers --json"
+    )]
+    Release {
+        /// NAME, or NAME/TASK for the labels the task sees
+        dataset: String,
+        /// The share of samples in TRAIN, from 0 to 1 (train_evaluate_sample_ratio); the
+        /// rest are EVAL
+        #[arg(long, value_name = "R", default_value = "1.00")]
+        ratio: String,
+        /// Print the version as one JSON object (as `wf dataset show NAME@VERSION --json`)
         #[arg(long)]
         json: bool,
     },
@@ -124,9 +141,78 @@ pub fn dataset(home: Option<&Path>, c: DatasetCommand) -> i32 {
             data_type,
             format,
             json,
-        } => create(home, &name, &from, &data_type, format.as_deref(), json),
+        } => create(
+            home,
+            &name,
+            &from,
+            data_type.as_deref(),
+            format.as_deref(),
+            json,
+        ),
+        DatasetCommand::Release {
+            dataset,
+            ratio,
+            json,
+        } => release(home, &dataset, &ratio, json),
         DatasetCommand::Export { dataset, dir } => export(home, &dataset, &dir),
     }
+}
+
+fn release(home: Option<&Path>, text: &str, ratio: &str, as_json: bool) -> i32 {
+    let r = match parse_ref(text) {
+        Ok(r) => r,
+        Err(c) => return c,
+    };
+    if let Some(v) = &r.version {
+        return usage(&format!(
+            "`{text}` names the released version `{v}`, and versions never change: release the dataset, `{}`",
+            r.dataset
+        ));
+    }
+    let ratio = match datasets::release::parse_ratio(ratio) {
+        Ok(x) => x,
+        Err(e) => return usage(&format!("--ratio: {e}")),
+    };
+    if super::no_records(home) {
+        errln!(
+            "error: no dataset `{}` in this home; `wf datasets` lists them",
+            r.dataset
+        );
+        return exit::FAILED;
+    }
+    let store = match open(home) {
+        Ok(s) => s,
+        Err(c) => return c,
+    };
+    if let Err(e) = datasets::check_ref(&store, &r) {
+        return fail(e);
+    }
+    let spec = datasets::ReleaseSpec {
+        ratio,
+        ..datasets::ReleaseSpec::default()
+    };
+    let rel = match datasets::release(&store, &r.dataset, r.task.as_deref(), &spec) {
+        Ok(rel) => rel,
+        Err(e) => return fail(e),
+    };
+    if as_json {
+        match datasets::version_json(&store, &r.dataset, &rel.version) {
+            Ok(v) => super::print_json(&v),
+            Err(e) => return fail(e),
+        }
+    } else {
+        outln!("{}@{}", r.dataset, rel.version);
+        errln!(
+            "released `{}@{}`: {} sample{}, {} TRAIN, {} EVAL",
+            r.dataset,
+            rel.version,
+            rel.samples,
+            if rel.samples == 1 { "" } else { "s" },
+            rel.train,
+            rel.eval
+        );
+    }
+    exit::OK
 }
 
 fn parse_ref(text: &str) -> Result<DataRef, i32> {
@@ -238,26 +324,30 @@ fn create(
     home: Option<&Path>,
     name: &str,
     from: &Path,
-    data_type: &str,
+    data_type: Option<&str>,
     format: Option<&str>,
     as_json: bool,
 ) -> i32 {
-    let Some(t) = DataType::parse(data_type) else {
-        return usage(&format!(
-            "--type `{data_type}`: it takes IMAGE, TEXT, AUDIO, TABULAR, VIDEO or FREE_FORMAT"
-        ));
+    let given = match data_type {
+        None => None,
+        Some(text) => match DataType::parse(text) {
+            Some(t) => Some(t),
+            None => {
+                return usage(&format!(
+                    "--type `{text}`: it takes IMAGE, TEXT, AUDIO, TABULAR, VIDEO or FREE_FORMAT"
+                ))
+            }
+        },
     };
     if let Err(e) = datasets::check_name("dataset", name) {
         return usage(&e);
     }
     let manifest = format.is_some_and(|f| f.eq_ignore_ascii_case("MANIFEST"));
-    let mut opts = ReadOpts::default();
-    if let Some(f) = format.filter(|_| !manifest) {
-        match Format::parse(f).and_then(|f| f.fits(t).map(|_| f)) {
-            Ok(f) => opts.format = Some(f),
-            Err(e) => return usage(&format!("--format: {e}")),
-        }
-    }
+    let label_format = match format.filter(|_| !manifest).map(Format::parse) {
+        None => None,
+        Some(Ok(f)) => Some(f),
+        Some(Err(e)) => return usage(&format!("--format: {e}")),
+    };
     if !from.exists() {
         return usage(&format!("--from `{}` does not exist", from.display()));
     }
@@ -265,6 +355,22 @@ fn create(
         Ok(s) => s,
         Err(c) => return c,
     };
+    // Without --type: the dataset's own type when it exists, else the one the format is for.
+    let existing = match datasets::info(&store, name) {
+        Ok(d) => d.map(|d| d.data_type),
+        Err(e) => return fail(e),
+    };
+    let t = given
+        .or(existing)
+        .or_else(|| label_format.and_then(implied_type))
+        .unwrap_or(DataType::FreeFormat);
+    let mut opts = ReadOpts::default();
+    if let Some(f) = label_format {
+        if let Err(e) = f.fits(t) {
+            return usage(&format!("--format: {e}"));
+        }
+        opts.format = Some(f);
+    }
     let found =
         match datasets::import::read_source(from, manifest, t, &opts, &store.home.join("obs")) {
             Ok(f) => f,
@@ -294,6 +400,13 @@ fn create(
         );
     }
     exit::OK
+}
+
+/// The data type a label format describes (`MA_IMAGENET_V1`: IMAGE).
+fn implied_type(f: Format) -> Option<DataType> {
+    [DataType::Image, DataType::Text, DataType::Audio]
+        .into_iter()
+        .find(|t| f.fits(*t).is_ok())
 }
 
 fn export(home: Option<&Path>, text: &str, dir: &Path) -> i32 {
