@@ -1305,3 +1305,51 @@ fn dataset_release_makes_a_version_as_the_release_step_does() {
         .status(1)
         .stderr_contains("no dataset `nothing`");
 }
+
+/// The display column where `word` starts in `line` (every character here is one column).
+fn column_of(line: &str, word: &str) -> usize {
+    let i = line
+        .find(word)
+        .unwrap_or_else(|| panic!("no `{word}` in {line:?}"));
+    line[..i].chars().count()
+}
+
+#[test]
+fn show_aligns_the_columns_of_a_long_step_type() {
+    let t = Test::new();
+    write_zoo(&t);
+    create_zoo(&t);
+    release(&t, "zoo");
+    let r = t.wf(&["show", "latest"]);
+    r.status(0);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    let head = lines
+        .iter()
+        .find(|l| l.trim_start().starts_with("STEP"))
+        .unwrap_or_else(|| panic!("no heading: {}", r.stdout));
+    let row = lines
+        .iter()
+        .find(|l| l.contains("release_dataset"))
+        .unwrap_or_else(|| panic!("no release_dataset row: {}", r.stdout));
+    let status = row
+        .split_whitespace()
+        .nth(2)
+        .unwrap_or_else(|| panic!("no status in {row:?}"));
+    assert_eq!(
+        column_of(head, "TYPE"),
+        column_of(row, "release_dataset"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        column_of(head, "STATUS"),
+        column_of(row, status),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        row.contains("release_dataset  "),
+        "the type runs into the status: {}",
+        r.stdout
+    );
+}
