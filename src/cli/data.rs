@@ -8,9 +8,11 @@ use serde_json::{json, Value};
 
 use super::exit;
 use crate::datasets::formats::{DataType, Format, ReadOpts};
+use crate::datasets::import::{ImportProgress, Stage};
 use crate::datasets::label::{read_label_file, task_info, task_samples};
 use crate::datasets::{self, DataError, DataRef, ImportRules};
 use crate::store::Store;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::open_store as open;
 
@@ -371,16 +373,32 @@ fn create(
         }
         opts.format = Some(f);
     }
+    let bar = ImportBar::on_terminal();
+    if let Some(b) = &bar {
+        b.reading(from);
+    }
     let found =
         match datasets::import::read_source(from, manifest, t, &opts, &store.home.join("obs")) {
             Ok(f) => f,
-            Err(e) => return fail(DataError::Invalid(e)),
+            Err(e) => {
+                drop(bar);
+                return fail(DataError::Invalid(e));
+            }
         };
     let made = match datasets::create(&store, name, t, "") {
         Ok((_, made)) => made,
-        Err(e) => return fail(e),
+        Err(e) => {
+            drop(bar);
+            return fail(e);
+        }
     };
-    let got = match datasets::import(&store, name, found, &ImportRules::default()) {
+    let rules = ImportRules {
+        progress: bar.as_ref().map(ImportBar::hook),
+        ..ImportRules::default()
+    };
+    let got = datasets::import(&store, name, found, &rules);
+    drop(bar);
+    let got = match got {
         Ok(g) => g,
         Err(e) => return fail(e),
     };
@@ -400,6 +418,81 @@ fn create(
         );
     }
     exit::OK
+}
+
+/// A long import's progress on a terminal: what it is doing, how many samples of how many,
+/// how fast, and how long is left. Cleared when dropped; none when stderr is not a terminal
+/// (a pipe or a file gets only the summary).
+struct ImportBar {
+    bar: ProgressBar,
+}
+
+impl ImportBar {
+    fn on_terminal() -> Option<ImportBar> {
+        use std::io::IsTerminal;
+        (std::io::stderr().is_terminal() && std::env::var_os("WF_PLAIN_PROGRESS").is_none())
+            .then(|| ImportBar::new(ProgressDrawTarget::stderr()))
+    }
+
+    fn new(target: ProgressDrawTarget) -> ImportBar {
+        let bar = ProgressBar::with_draw_target(None, target);
+        ImportBar { bar }
+    }
+
+    /// While the folder is read: a spinner, as the count is not known yet.
+    fn reading(&self, from: &Path) {
+        self.bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        self.bar.set_message(format!("reading {}", from.display()));
+        self.bar
+            .enable_steady_tick(std::time::Duration::from_millis(120));
+    }
+
+    fn update(&self, stage: Stage, done: usize, all: usize) {
+        if self.bar.length() != Some(all as u64) || self.bar.message() != stage_word(stage) {
+            self.bar.set_style(
+                ProgressStyle::with_template(
+                    "{msg:9} [{bar:30}] {human_pos}/{human_len} samples  {rate}  {eta} left",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .with_key(
+                    "rate",
+                    |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                        let _ = write!(w, "{:.0}/s", s.per_sec());
+                    },
+                )
+                .progress_chars("=> "),
+            );
+            self.bar.set_length(all as u64);
+            self.bar.set_message(stage_word(stage));
+            self.bar.reset_eta();
+        }
+        self.bar.set_position(done as u64);
+    }
+
+    fn hook(&self) -> ImportProgress {
+        let bar = ImportBar {
+            bar: self.bar.clone(),
+        };
+        ImportProgress(std::sync::Arc::new(move |stage, done, all| {
+            bar.update(stage, done, all)
+        }))
+    }
+}
+
+impl Drop for ImportBar {
+    fn drop(&mut self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+fn stage_word(stage: Stage) -> &'static str {
+    match stage {
+        Stage::Keeping => "copying",
+        Stage::Recording => "recording",
+    }
 }
 
 /// The data type a label format describes (`MA_IMAGENET_V1`: IMAGE).
@@ -638,4 +731,66 @@ fn label_show(store: &Store, ds: &str, task: &str, as_json: bool, only_unlabelle
         outln!("{}  {:<32} {}", &s.hash[..12], esc(&s.name), esc(&l));
     }
     exit::OK
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_import_bar_follows_the_import_stage_by_stage() {
+        let b = ImportBar::new(ProgressDrawTarget::hidden());
+        let hook = b.hook();
+        (hook.0)(Stage::Keeping, 0, 50_000);
+        assert_eq!(b.bar.length(), Some(50_000));
+        assert_eq!(b.bar.message(), "copying");
+        (hook.0)(Stage::Keeping, 12_288, 50_000);
+        assert_eq!(b.bar.position(), 12_288);
+        (hook.0)(Stage::Recording, 0, 49_000);
+        assert_eq!(
+            (b.bar.message(), b.bar.position(), b.bar.length()),
+            ("recording".to_string(), 0, Some(49_000))
+        );
+        (hook.0)(Stage::Recording, 49_000, 49_000);
+        assert_eq!(b.bar.position(), 49_000);
+        drop(b);
+    }
+
+    #[test]
+    fn an_import_reports_its_counts_as_it_goes() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("files");
+        std::fs::create_dir_all(&src).unwrap();
+        for i in 0..1100 {
+            std::fs::write(src.join(format!("{i}.txt")), format!("sample {i}\n")).unwrap();
+        }
+        let store = Store::open(&dir.path().join("home")).unwrap();
+        let found = datasets::import::read_source(
+            &src,
+            false,
+            DataType::FreeFormat,
+            &ReadOpts::default(),
+            &store.home.join("obs"),
+        )
+        .unwrap();
+        datasets::create(&store, "many", DataType::FreeFormat, "").unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let s = seen.clone();
+        let rules = ImportRules {
+            progress: Some(ImportProgress(std::sync::Arc::new(move |st, d, a| {
+                s.lock().unwrap().push((st, d, a))
+            }))),
+            ..ImportRules::default()
+        };
+        let got = datasets::import(&store, "many", found, &rules).unwrap();
+        assert_eq!(got.added, 1100);
+        let seen = seen.lock().unwrap().clone();
+        let keeping: Vec<usize> = seen
+            .iter()
+            .filter(|(st, _, a)| *st == Stage::Keeping && *a == 1100)
+            .map(|(_, d, _)| *d)
+            .collect();
+        assert_eq!(keeping, [0, 512, 1024, 1100]);
+        assert_eq!(seen.last(), Some(&(Stage::Recording, 1100, 1100)));
+    }
 }

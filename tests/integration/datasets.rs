@@ -1353,3 +1353,30 @@ fn show_aligns_the_columns_of_a_long_step_type() {
         r.stdout
     );
 }
+
+#[test]
+fn dataset_create_prints_no_progress_when_piped() {
+    let t = Test::new();
+    for i in 0..600 {
+        t.write(&format!("many/{i}.txt"), &format!("sample {i}\n"));
+    }
+    let r = t.wf(&["dataset", "create", "many", "--from", &t.at("many")]);
+    r.status(0);
+    assert_eq!(
+        r.stderr, "created dataset `many`: 600 new samples of 600 found, 0 labelled\n",
+        "{r:?}"
+    );
+    assert_eq!(r.stdout, "");
+    t.write("many/600.txt", "sample 600\n");
+    let r = t.wf(&[
+        "dataset",
+        "create",
+        "many",
+        "--from",
+        &t.at("many"),
+        "--json",
+    ]);
+    r.status(0);
+    assert_eq!(r.stderr, "", "{r:?}");
+    assert_eq!(r.json["samples"], 601);
+}
