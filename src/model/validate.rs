@@ -472,6 +472,37 @@ fn check_object(c: &mut Checker, step: Option<&str>, o: &Obj) {
         check_format_fits(c, o);
     }
     match o.class() {
+        "JobResource" => {
+            // A flavor written as a dict names its flavor by `flavor_id`.
+            if let Some(Val::Map(m)) = o.arg("flavor") {
+                match m.get("flavor_id") {
+                    Some(Val::Str(id)) if !id.trim().is_empty() => {}
+                    Some(other) => {
+                        c.error(
+                            &o.at,
+                            format!(
+                                "`wf.steps.JobResource` `flavor` has `flavor_id` {}, not a flavor id",
+                                other.describe()
+                            ),
+                        )
+                        .help = Some("such as \"cpu.small\" (`wf flavors` lists them)".into());
+                    }
+                    None => {
+                        let typo = m
+                            .keys()
+                            .find(|k| did_you_mean(k, ["flavor_id", "flavor", "id"]).is_some());
+                        c.error(
+                            &o.at,
+                            "`wf.steps.JobResource` `flavor` is a dict without `flavor_id`".into(),
+                        )
+                        .help = Some(match typo {
+                            Some(k) => format!("`{k}`: did you mean `flavor_id`?"),
+                            None => "write #{ flavor_id: \"cpu.small\" }, or just the id".into(),
+                        });
+                    }
+                }
+            }
+        }
         "ImportConfig" => {
             // A bool, or its text: "true" or "false" (any case).
             if let Some(t) = o.str_arg("import_annotations") {
