@@ -8,9 +8,11 @@ use serde_json::{json, Value};
 
 use super::exit;
 use crate::datasets::formats::{DataType, Format, ReadOpts};
+use crate::datasets::import::{ImportProgress, Stage};
 use crate::datasets::label::{read_label_file, task_info, task_samples};
 use crate::datasets::{self, DataError, DataRef, ImportRules};
 use crate::store::Store;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::open_store as open;
 
@@ -96,12 +98,29 @@ pub enum DatasetCommand {
         /// The folder (or manifest file) to read
         #[arg(long, value_name = "DIR")]
         from: PathBuf,
-        /// Data type: IMAGE, TEXT, AUDIO, TABULAR, VIDEO, FREE_FORMAT
-        #[arg(long = "type", value_name = "T", default_value = "FREE_FORMAT")]
-        data_type: String,
+        /// Data type: IMAGE, TEXT, AUDIO, TABULAR, VIDEO, FREE_FORMAT (default: the
+        /// existing dataset's, else the one --format describes, else FREE_FORMAT)
+        #[arg(long = "type", value_name = "T")]
+        data_type: Option<String>,
         /// The label format of the folder (none: the files, unlabelled)
         #[arg(long, value_name = "F")]
         format: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Release a version of a dataset (or of what a labeling task sees), as a
+    /// ReleaseDatasetStep does: its samples and confirmed labels as they are now
+    #[command(
+        after_help = "Examples:\n  wf dataset release flowers --ratio 0.8     # 80% TRAIN, 20% EVAL\n  wf dataset release flowers/round1\n  wf dataset release flowers --json"
+    )]
+    Release {
+        /// NAME, or NAME/TASK for the labels the task sees
+        dataset: String,
+        /// The share of samples in TRAIN, from 0 to 1 (train_evaluate_sample_ratio); the
+        /// rest are EVAL
+        #[arg(long, value_name = "R", default_value = "1.00")]
+        ratio: String,
+        /// Print the version as one JSON object (as `wf dataset show NAME@VERSION --json`)
         #[arg(long)]
         json: bool,
     },
@@ -124,9 +143,78 @@ pub fn dataset(home: Option<&Path>, c: DatasetCommand) -> i32 {
             data_type,
             format,
             json,
-        } => create(home, &name, &from, &data_type, format.as_deref(), json),
+        } => create(
+            home,
+            &name,
+            &from,
+            data_type.as_deref(),
+            format.as_deref(),
+            json,
+        ),
+        DatasetCommand::Release {
+            dataset,
+            ratio,
+            json,
+        } => release(home, &dataset, &ratio, json),
         DatasetCommand::Export { dataset, dir } => export(home, &dataset, &dir),
     }
+}
+
+fn release(home: Option<&Path>, text: &str, ratio: &str, as_json: bool) -> i32 {
+    let r = match parse_ref(text) {
+        Ok(r) => r,
+        Err(c) => return c,
+    };
+    if let Some(v) = &r.version {
+        return usage(&format!(
+            "`{text}` names the released version `{v}`, and versions never change: release the dataset, `{}`",
+            r.dataset
+        ));
+    }
+    let ratio = match datasets::release::parse_ratio(ratio) {
+        Ok(x) => x,
+        Err(e) => return usage(&format!("--ratio: {e}")),
+    };
+    if super::no_records(home) {
+        errln!(
+            "error: no dataset `{}` in this home; `wf datasets` lists them",
+            r.dataset
+        );
+        return exit::FAILED;
+    }
+    let store = match open(home) {
+        Ok(s) => s,
+        Err(c) => return c,
+    };
+    if let Err(e) = datasets::check_ref(&store, &r) {
+        return fail(e);
+    }
+    let spec = datasets::ReleaseSpec {
+        ratio,
+        ..datasets::ReleaseSpec::default()
+    };
+    let rel = match datasets::release(&store, &r.dataset, r.task.as_deref(), &spec) {
+        Ok(rel) => rel,
+        Err(e) => return fail(e),
+    };
+    if as_json {
+        match datasets::version_json(&store, &r.dataset, &rel.version) {
+            Ok(v) => super::print_json(&v),
+            Err(e) => return fail(e),
+        }
+    } else {
+        outln!("{}@{}", r.dataset, rel.version);
+        errln!(
+            "released `{}@{}`: {} sample{}, {} TRAIN, {} EVAL",
+            r.dataset,
+            rel.version,
+            rel.samples,
+            if rel.samples == 1 { "" } else { "s" },
+            rel.train,
+            rel.eval
+        );
+    }
+    exit::OK
 }
 
 fn parse_ref(text: &str) -> Result<DataRef, i32> {
@@ -238,26 +326,30 @@ fn create(
     home: Option<&Path>,
     name: &str,
     from: &Path,
-    data_type: &str,
+    data_type: Option<&str>,
     format: Option<&str>,
     as_json: bool,
 ) -> i32 {
-    let Some(t) = DataType::parse(data_type) else {
-        return usage(&format!(
-            "--type `{data_type}`: it takes IMAGE, TEXT, AUDIO, TABULAR, VIDEO or FREE_FORMAT"
-        ));
+    let given = match data_type {
+        None => None,
+        Some(text) => match DataType::parse(text) {
+            Some(t) => Some(t),
+            None => {
+                return usage(&format!(
+                    "--type `{text}`: it takes IMAGE, TEXT, AUDIO, TABULAR, VIDEO or FREE_FORMAT"
+                ))
+            }
+        },
     };
     if let Err(e) = datasets::check_name("dataset", name) {
         return usage(&e);
     }
     let manifest = format.is_some_and(|f| f.eq_ignore_ascii_case("MANIFEST"));
-    let mut opts = ReadOpts::default();
-    if let Some(f) = format.filter(|_| !manifest) {
-        match Format::parse(f).and_then(|f| f.fits(t).map(|_| f)) {
-            Ok(f) => opts.format = Some(f),
-            Err(e) => return usage(&format!("--format: {e}")),
-        }
-    }
+    let label_format = match format.filter(|_| !manifest).map(Format::parse) {
+        None => None,
+        Some(Ok(f)) => Some(f),
+        Some(Err(e)) => return usage(&format!("--format: {e}")),
+    };
     if !from.exists() {
         return usage(&format!("--from `{}` does not exist", from.display()));
     }
@@ -265,16 +357,48 @@ fn create(
         Ok(s) => s,
         Err(c) => return c,
     };
+    // Without --type: the dataset's own type when it exists, else the one the format is for.
+    let existing = match datasets::info(&store, name) {
+        Ok(d) => d.map(|d| d.data_type),
+        Err(e) => return fail(e),
+    };
+    let t = given
+        .or(existing)
+        .or_else(|| label_format.and_then(implied_type))
+        .unwrap_or(DataType::FreeFormat);
+    let mut opts = ReadOpts::default();
+    if let Some(f) = label_format {
+        if let Err(e) = f.fits(t) {
+            return usage(&format!("--format: {e}"));
+        }
+        opts.format = Some(f);
+    }
+    let bar = ImportBar::on_terminal();
+    if let Some(b) = &bar {
+        b.reading(from);
+    }
     let found =
         match datasets::import::read_source(from, manifest, t, &opts, &store.home.join("obs")) {
             Ok(f) => f,
-            Err(e) => return fail(DataError::Invalid(e)),
+            Err(e) => {
+                drop(bar);
+                return fail(DataError::Invalid(e));
+            }
         };
     let made = match datasets::create(&store, name, t, "") {
         Ok((_, made)) => made,
-        Err(e) => return fail(e),
+        Err(e) => {
+            drop(bar);
+            return fail(e);
+        }
     };
-    let got = match datasets::import(&store, name, found, &ImportRules::default()) {
+    let rules = ImportRules {
+        progress: bar.as_ref().map(ImportBar::hook),
+        ..ImportRules::default()
+    };
+    let got = datasets::import(&store, name, found, &rules);
+    drop(bar);
+    let got = match got {
         Ok(g) => g,
         Err(e) => return fail(e),
     };
@@ -294,6 +418,88 @@ fn create(
         );
     }
     exit::OK
+}
+
+/// A long import's progress on a terminal: what it is doing, how many samples of how many,
+/// how fast, and how long is left. Cleared when dropped; none when stderr is not a terminal
+/// (a pipe or a file gets only the summary).
+struct ImportBar {
+    bar: ProgressBar,
+}
+
+impl ImportBar {
+    fn on_terminal() -> Option<ImportBar> {
+        use std::io::IsTerminal;
+        (std::io::stderr().is_terminal() && std::env::var_os("WF_PLAIN_PROGRESS").is_none())
+            .then(|| ImportBar::new(ProgressDrawTarget::stderr()))
+    }
+
+    fn new(target: ProgressDrawTarget) -> ImportBar {
+        let bar = ProgressBar::with_draw_target(None, target);
+        ImportBar { bar }
+    }
+
+    /// While the folder is read: a spinner, as the count is not known yet.
+    fn reading(&self, from: &Path) {
+        self.bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        self.bar.set_message(format!("reading {}", from.display()));
+        self.bar
+            .enable_steady_tick(std::time::Duration::from_millis(120));
+    }
+
+    fn update(&self, stage: Stage, done: usize, all: usize) {
+        if self.bar.length() != Some(all as u64) || self.bar.message() != stage_word(stage) {
+            self.bar.set_style(
+                ProgressStyle::with_template(
+                    "{msg:9} [{bar:30}] {human_pos}/{human_len} samples  {rate}  {eta} left",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .with_key(
+                    "rate",
+                    |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                        let _ = write!(w, "{:.0}/s", s.per_sec());
+                    },
+                )
+                .progress_chars("=> "),
+            );
+            self.bar.set_length(all as u64);
+            self.bar.set_message(stage_word(stage));
+            self.bar.reset_eta();
+        }
+        self.bar.set_position(done as u64);
+    }
+
+    fn hook(&self) -> ImportProgress {
+        let bar = ImportBar {
+            bar: self.bar.clone(),
+        };
+        ImportProgress(std::sync::Arc::new(move |stage, done, all| {
+            bar.update(stage, done, all)
+        }))
+    }
+}
+
+impl Drop for ImportBar {
+    fn drop(&mut self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+fn stage_word(stage: Stage) -> &'static str {
+    match stage {
+        Stage::Keeping => "copying",
+        Stage::Recording => "recording",
+    }
+}
+
+/// The data type a label format describes (`MA_IMAGENET_V1`: IMAGE).
+fn implied_type(f: Format) -> Option<DataType> {
+    [DataType::Image, DataType::Text, DataType::Audio]
+        .into_iter()
+        .find(|t| f.fits(*t).is_ok())
 }
 
 fn export(home: Option<&Path>, text: &str, dir: &Path) -> i32 {
@@ -525,4 +731,66 @@ fn label_show(store: &Store, ds: &str, task: &str, as_json: bool, only_unlabelle
         outln!("{}  {:<32} {}", &s.hash[..12], esc(&s.name), esc(&l));
     }
     exit::OK
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_import_bar_follows_the_import_stage_by_stage() {
+        let b = ImportBar::new(ProgressDrawTarget::hidden());
+        let hook = b.hook();
+        (hook.0)(Stage::Keeping, 0, 50_000);
+        assert_eq!(b.bar.length(), Some(50_000));
+        assert_eq!(b.bar.message(), "copying");
+        (hook.0)(Stage::Keeping, 12_288, 50_000);
+        assert_eq!(b.bar.position(), 12_288);
+        (hook.0)(Stage::Recording, 0, 49_000);
+        assert_eq!(
+            (b.bar.message(), b.bar.position(), b.bar.length()),
+            ("recording".to_string(), 0, Some(49_000))
+        );
+        (hook.0)(Stage::Recording, 49_000, 49_000);
+        assert_eq!(b.bar.position(), 49_000);
+        drop(b);
+    }
+
+    #[test]
+    fn an_import_reports_its_counts_as_it_goes() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("files");
+        std::fs::create_dir_all(&src).unwrap();
+        for i in 0..1100 {
+            std::fs::write(src.join(format!("{i}.txt")), format!("sample {i}\n")).unwrap();
+        }
+        let store = Store::open(&dir.path().join("home")).unwrap();
+        let found = datasets::import::read_source(
+            &src,
+            false,
+            DataType::FreeFormat,
+            &ReadOpts::default(),
+            &store.home.join("obs"),
+        )
+        .unwrap();
+        datasets::create(&store, "many", DataType::FreeFormat, "").unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let s = seen.clone();
+        let rules = ImportRules {
+            progress: Some(ImportProgress(std::sync::Arc::new(move |st, d, a| {
+                s.lock().unwrap().push((st, d, a))
+            }))),
+            ..ImportRules::default()
+        };
+        let got = datasets::import(&store, "many", found, &rules).unwrap();
+        assert_eq!(got.added, 1100);
+        let seen = seen.lock().unwrap().clone();
+        let keeping: Vec<usize> = seen
+            .iter()
+            .filter(|(st, _, a)| *st == Stage::Keeping && *a == 1100)
+            .map(|(_, d, _)| *d)
+            .collect();
+        assert_eq!(keeping, [0, 512, 1024, 1100]);
+        assert_eq!(seen.last(), Some(&(Stage::Recording, 1100, 1100)));
+    }
 }

@@ -69,10 +69,11 @@ pub enum GalleryCommand {
         name: String,
         #[command(flatten)]
         g: GalleryFlag,
-        /// The asset's id (default: the workflow's name)
+        /// The asset to add a version to; without it, a new asset at 1.0.0 (named after
+        /// the workflow: NAME, else NAME-2, NAME-3, ...)
         #[arg(long)]
         content_id: Option<String>,
-        /// x.y.z (default: 1.0.0, then the next after the newest)
+        /// x.y.z (default: 1.0.0 for a new asset, else the next after the newest)
         #[arg(long)]
         version: Option<String>,
         /// The asset's name (default: the workflow's name)

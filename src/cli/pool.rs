@@ -107,7 +107,14 @@ pub fn pool(home: Option<&Path>, c: PoolCommand) -> i32 {
                 Some(url) => PoolKind::Ray { url },
                 None => PoolKind::Slurm { partition },
             };
-            match pools::add(&store, &name, kind, &shared) {
+            let wait = pools::ADD_WAIT;
+            let waiting = |why: &str| {
+                errln!(
+                    "pool `{name}`: {why}; waiting up to {} s for it to start…",
+                    wait.as_secs()
+                );
+            };
+            match pools::add(&store, &name, kind, &shared, wait, &waiting) {
                 Ok((p, flavors)) => {
                     if json {
                         super::print_json(&with_flavors(&p, &flavors));

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use super::exit;
 use crate::exec::engine::{Engine, Stopping};
@@ -102,26 +103,28 @@ pub fn executions(home: Option<&Path>, a: ExecutionsArgs) -> i32 {
         errln!("no executions yet: `wf run SCRIPT` starts one");
         return exit::OK;
     }
-    outln!(
-        "{:<12}  {:<24}  {:<14}  {:<20}  {:>8}",
-        "EXECUTION",
-        "WORKFLOW",
-        "STATUS",
-        "STARTED",
-        "DURATION"
-    );
+    let mut cells = vec![vec![
+        "EXECUTION".to_string(),
+        "WORKFLOW".into(),
+        "STATUS".into(),
+        "STARTED".into(),
+        "DURATION".into(),
+    ]];
     let mut interrupted = 0;
     for r in rows {
         let status = shown_status(&store, &r.id, r.status);
         interrupted += usize::from(status == INTERRUPTED);
-        outln!(
-            "{:<12}  {:<24}  {:<14}  {:<20}  {:>8}",
+        cells.push(vec![
             r.id,
-            truncate(&r.workflow, 24),
-            status,
+            truncate(&r.workflow, 32),
+            status.to_string(),
             short_time(&r.created_at),
-            duration(&r.created_at, r.ended_at.as_deref())
-        );
+            duration(&r.created_at, r.ended_at.as_deref()),
+        ]);
+    }
+    let (lines, _) = table("", &cells, &[4]);
+    for l in lines {
+        outln!("{l}");
     }
     if interrupted > 0 {
         errln!("interrupted: its runner died before it ended; `wf resume EXEC` carries it on");
@@ -158,12 +161,75 @@ fn shown_status(store: &Store, id: &str, status: ExecStatus) -> &'static str {
     }
 }
 
+/// `s` in at most `n` terminal columns, ending in `…` when cut.
 fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        format!("{}…", s.chars().take(n - 1).collect::<String>())
+    if text_width(s) <= n {
+        return s.to_string();
     }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in s.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w + 1 > n {
+            break;
+        }
+        used += w;
+        out.push(c);
+    }
+    out.push('…');
+    out
+}
+
+/// The columns `s` takes in a terminal: a Chinese or Japanese character takes two.
+fn text_width(s: &str) -> usize {
+    UnicodeWidthStr::width(s)
+}
+
+/// `s` padded with spaces to `w` terminal columns (on the right, or on the left when
+/// `right` aligns it right).
+fn pad(s: &str, w: usize, right: bool) -> String {
+    let fill = " ".repeat(w.saturating_sub(text_width(s)));
+    if right {
+        format!("{fill}{s}")
+    } else {
+        format!("{s}{fill}")
+    }
+}
+
+/// Rows as columns sized from their content (the heading included) by display width, two
+/// spaces apart; the last column is not padded. Columns in `right` are aligned right.
+/// Returns the lines and the width of each column.
+fn table(indent: &str, rows: &[Vec<String>], right: &[usize]) -> (Vec<String>, Vec<usize>) {
+    let n = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..n)
+        .map(|i| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .map(|c| text_width(c))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let lines = rows
+        .iter()
+        .map(|r| {
+            let cells: Vec<String> = r
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    if i + 1 == r.len() {
+                        c.clone()
+                    } else {
+                        pad(c, widths[i], right.contains(&i))
+                    }
+                })
+                .collect();
+            format!("{indent}{}", cells.join("  "))
+                .trim_end()
+                .to_string()
+        })
+        .collect();
+    (lines, widths)
 }
 
 fn short_time(t: &str) -> String {
@@ -206,20 +272,24 @@ pub fn show_to(out: &mut Vec<u8>, home: &Path, id: &str) {
             e.id, e.workflow, e.status
         );
     }
-    for s in steps {
-        let detail = s
-            .result()
-            .map(|r| format!("result {r}"))
-            .or(s.reason.clone())
-            .unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "  {:<20} {:<10} {:<14} {}",
-            s.name,
-            s.kind.as_str(),
-            s.status.as_str(),
-            detail.lines().next().unwrap_or("")
-        );
+    let rows: Vec<Vec<String>> = steps
+        .iter()
+        .map(|s| {
+            let detail = s
+                .result()
+                .map(|r| format!("result {r}"))
+                .or(s.reason.clone())
+                .unwrap_or_default();
+            vec![
+                s.name.clone(),
+                s.kind.as_str().to_string(),
+                s.status.as_str().to_string(),
+                detail.lines().next().unwrap_or("").to_string(),
+            ]
+        })
+        .collect();
+    for line in table("  ", &rows, &[]).0 {
+        let _ = writeln!(out, "{line}");
     }
 }
 
@@ -275,14 +345,15 @@ pub fn show(home: Option<&Path>, a: ShowArgs) -> i32 {
     }
     outln!();
     let steps = tryx!(store.steps(&id));
-    let width = steps.iter().map(|s| s.name.len()).max().unwrap_or(4).max(4);
-    outln!(
-        "  {:width$}  {:<10}  {:<14}  {:>8}  DETAIL",
-        "STEP",
-        "TYPE",
-        "STATUS",
-        "DURATION"
-    );
+    let mut cells = vec![vec![
+        "STEP".to_string(),
+        "TYPE".into(),
+        "STATUS".into(),
+        "DURATION".into(),
+        "DETAIL".into(),
+    ]];
+    // The lines after a step's row: the rest of its error (the log's end).
+    let mut more: Vec<Vec<String>> = vec![Vec::new()];
     for s in steps {
         let mut detail = s.reason.clone().unwrap_or_default();
         if let Some(r) = s.result() {
@@ -305,19 +376,28 @@ pub fn show(home: Option<&Path>, a: ShowArgs) -> i32 {
             Some(st) => duration(st, s.ended_at.as_deref()),
             None => "-".into(),
         };
-        outln!(
-            "  {:width$}  {:<10}  {:<14}  {:>8}  {}",
-            s.name,
-            s.kind.as_str(),
-            s.status.as_str(),
+        cells.push(vec![
+            s.name.clone(),
+            s.kind.as_str().to_string(),
+            s.status.as_str().to_string(),
             dur,
-            detail.lines().next().unwrap_or("")
-        );
+            detail.lines().next().unwrap_or("").to_string(),
+        ]);
         // The error's first line is the detail above; the rest (the log's end) follows.
-        if let Some(err) = &s.error {
-            for l in err.lines().skip(1) {
-                outln!("  {:width$}    {l}", "");
-            }
+        more.push(
+            s.error
+                .iter()
+                .flat_map(|err| err.lines().skip(1))
+                .map(str::to_string)
+                .collect(),
+        );
+    }
+    let (lines, widths) = table("  ", &cells, &[3]);
+    let name_w = widths.first().copied().unwrap_or(4);
+    for (line, after) in lines.iter().zip(&more) {
+        outln!("{line}");
+        for l in after {
+            outln!("  {}    {l}", " ".repeat(name_w));
         }
     }
     exit::OK
@@ -783,4 +863,50 @@ pub fn compare(home: Option<&Path>, a: CompareArgs) -> i32 {
         outln!("no differences");
     }
     exit::OK
+}
+
+#[cfg(test)]
+mod table_tests {
+    use super::*;
+
+    #[test]
+    fn columns_are_sized_by_display_width() {
+        let rows = vec![
+            vec![
+                "STEP".to_string(),
+                "TYPE".into(),
+                "STATUS".into(),
+                "DETAIL".into(),
+            ],
+            vec![
+                "make".into(),
+                "create_dataset".into(),
+                "executed".into(),
+                "ok".into(),
+            ],
+            vec![
+                "数据集".into(),
+                "job".into(),
+                "failed".into(),
+                "データ".into(),
+            ],
+        ];
+        let (lines, widths) = table("  ", &rows, &[]);
+        assert_eq!(widths[..3], [6, 14, 8]);
+        // Every row's STATUS starts at the same terminal column.
+        let status_col = |l: &str, word: &str| text_width(&l[..l.find(word).unwrap()]);
+        assert_eq!(status_col(&lines[0], "STATUS"), 2 + 6 + 2 + 14 + 2);
+        assert_eq!(status_col(&lines[1], "executed"), 2 + 6 + 2 + 14 + 2);
+        assert_eq!(status_col(&lines[2], "failed"), 2 + 6 + 2 + 14 + 2);
+        // The last column is not padded.
+        assert!(lines[2].ends_with("failed    データ"), "{:?}", lines[2]);
+    }
+
+    #[test]
+    fn truncation_counts_columns() {
+        assert_eq!(truncate("abcdef", 4), "abc…");
+        assert_eq!(truncate("数据集合", 5), "数据…");
+        assert_eq!(text_width(&truncate("数据集合", 5)), 5);
+        assert_eq!(truncate("数据", 4), "数据");
+    }
 }

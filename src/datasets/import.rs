@@ -29,7 +29,40 @@ pub struct ImportRules {
     pub task: Option<String>,
     /// Set when the import must stop (the step was stopped): nothing is recorded then.
     pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// Told how far the import is, as it goes (a terminal's progress bar).
+    pub progress: Option<ImportProgress>,
 }
+
+/// What an import is doing, for a progress report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Copying the samples' bytes into the home (the long part).
+    Keeping,
+    /// Recording samples, names and labels.
+    Recording,
+}
+
+/// Called with the stage, the samples done and the samples in all, as an import goes: at
+/// its start, every few hundred samples, and at the end of each stage.
+#[derive(Clone)]
+pub struct ImportProgress(pub std::sync::Arc<dyn Fn(Stage, usize, usize) + Send + Sync>);
+
+impl std::fmt::Debug for ImportProgress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ImportProgress")
+    }
+}
+
+impl ImportProgress {
+    fn tell(p: Option<&ImportProgress>, stage: Stage, done: usize, all: usize) {
+        if let Some(p) = p {
+            (p.0)(stage, done, all);
+        }
+    }
+}
+
+/// Samples kept between two progress reports.
+const KEEP_CHUNK: usize = 512;
 
 impl Default for ImportRules {
     fn default() -> Self {
@@ -41,6 +74,7 @@ impl Default for ImportRules {
             excluded: Vec::new(),
             task: None,
             stop: None,
+            progress: None,
         }
     }
 }
@@ -111,8 +145,26 @@ pub fn import(
         let rows = stmt.query_map([dataset], |r| r.get::<_, String>(0))?;
         rows.collect::<rusqlite::Result<_>>()?
     };
-    let kept: Vec<Kept> =
-        objects::keep(&store.home, found, rules.stop.as_deref()).map_err(DataError::Invalid)?;
+    let progress = rules.progress.as_ref();
+    let all = found.len();
+    let kept: Vec<Kept> = if progress.is_none() {
+        objects::keep(&store.home, found, rules.stop.as_deref()).map_err(DataError::Invalid)?
+    } else {
+        // In chunks, to say how far it is between them.
+        ImportProgress::tell(progress, Stage::Keeping, 0, all);
+        let mut kept = Vec::with_capacity(all);
+        let mut rest = found.into_iter().peekable();
+        while rest.peek().is_some() {
+            let chunk: Vec<Found> = rest.by_ref().take(KEEP_CHUNK).collect();
+            kept.extend(
+                objects::keep(&store.home, chunk, rules.stop.as_deref())
+                    .map_err(DataError::Invalid)?,
+            );
+            ImportProgress::tell(progress, Stage::Keeping, kept.len(), all);
+        }
+        kept
+    };
+    ImportProgress::tell(progress, Stage::Recording, 0, kept.len());
     let conn = store.conn();
     let tx = conn.unchecked_transaction()?;
     {
@@ -125,7 +177,10 @@ pub fn import(
         )?;
         let mut labels = Labeller::new(&tx)?;
         let mut labelled: HashSet<&str> = HashSet::new();
-        for k in &kept {
+        for (i, k) in kept.iter().enumerate() {
+            if i % KEEP_CHUNK == 0 && i > 0 {
+                ImportProgress::tell(progress, Stage::Recording, i, kept.len());
+            }
             if rules.samples {
                 report.added += add.execute(params![
                     dataset,
@@ -154,6 +209,7 @@ pub fn import(
         report.labelled = labelled.len();
     }
     tx.commit()?;
+    ImportProgress::tell(progress, Stage::Recording, kept.len(), kept.len());
     Ok(report)
 }
 

@@ -834,6 +834,68 @@ fn service_models(
     Ok(Val::List(out))
 }
 
+// ---- flavors ----
+
+/// A job flavor's value given as text to the placeholder that holds it: a JSON object
+/// (`{"flavor_id": ...}`), a JSON string (`"cpu.small"` is the string, without its quotes), or
+/// simply the id (`cpu.small`, `pool:flavor`).
+pub fn flavor_text(text: &str) -> Val {
+    let trimmed = text.trim();
+    match serde_json::from_str::<Value>(trimmed) {
+        Ok(v @ (Value::Object(_) | Value::Array(_))) => json_to_val(&v),
+        Ok(Value::String(s)) => Val::Str(s.trim().into()),
+        _ => Val::Str(trimmed.into()),
+    }
+}
+
+/// The flavor a job's flavor value names: `id`, or `pool:id` for a resource pool's; or why
+/// it names none (an object without a `flavor_id`, a number, ...).
+pub fn flavor_ref(v: &Val) -> Result<String, String> {
+    const KEYS: [&str; 2] = ["flavor_id", "pool_id"];
+    match v {
+        Val::Str(id) if !id.trim().is_empty() => Ok(id.trim().to_string()),
+        Val::Str(_) => Err("the flavor is empty; give a flavor id such as `cpu.small`".into()),
+        Val::Map(m) => {
+            let field = |key: &str| -> Result<Option<String>, String> {
+                match m.get(key) {
+                    None | Some(Val::Null) => Ok(None),
+                    Some(Val::Str(s)) if !s.trim().is_empty() => Ok(Some(s.trim().to_string())),
+                    Some(other) => Err(format!(
+                        "`{key}` is {}, not a flavor id such as \"cpu.small\"",
+                        other.describe()
+                    )),
+                }
+            };
+            let Some(id) = field("flavor_id")? else {
+                let unknown: Vec<&str> = m
+                    .keys()
+                    .map(String::as_str)
+                    .filter(|k| !KEYS.contains(k))
+                    .collect();
+                let hint = unknown
+                    .iter()
+                    .find_map(|k| {
+                        // `flavour`, `flavor`, `flavorId`, `id`: all meant `flavor_id`.
+                        crate::script::diag::did_you_mean(k, ["flavor_id", "flavor", "id"])
+                            .map(|_| format!(" (`{k}`: did you mean `flavor_id`?)"))
+                    })
+                    .unwrap_or_default();
+                return Err(format!(
+                    "the flavor object has no `flavor_id`{hint}; write {{\"flavor_id\": \"cpu.small\"}} or just the id"
+                ));
+            };
+            Ok(match field("pool_id")? {
+                Some(pool) => format!("{pool}:{id}"),
+                None => id,
+            })
+        }
+        other => Err(format!(
+            "the flavor is {}, not a flavor id or {{\"flavor_id\": ...}}",
+            other.describe()
+        )),
+    }
+}
+
 // ---- the command line and files ----
 
 /// Splits `NAME=VALUE` at the first `=` (values may hold `=`); error if no `=` or empty name.

@@ -11,7 +11,8 @@ use serde_json::{json, Value};
 use super::error::{ExecError, Result};
 use super::events::Prompter;
 use super::params::{
-    check_value, describe_expected, parse_text, read_params_file, split_assignment,
+    check_value, describe_expected, flavor_ref, flavor_text, parse_text, read_params_file,
+    split_assignment,
 };
 use super::resolve::Produced;
 use super::scheduler::{params_json, Setup};
@@ -60,12 +61,14 @@ fn check_flavors(
 ) -> Result<()> {
     let machine = super::flavors::Machine::detect();
     let mut wrong: Option<(String, String)> = None;
+    // A value that names no flavor at all: where it is given and why.
+    let mut unusable: Option<String> = None;
     // (where it is given, pool, flavor)
     let mut pooled: Vec<(String, String, String)> = Vec::new();
     for step in selected.iter().filter_map(|n| w.step(n)) {
         Val::Obj(step.obj.clone()).walk(&mut |v| {
             let Val::Obj(o) = v else { return };
-            if !o.is("JobResource") || wrong.is_some() {
+            if !o.is("JobResource") || wrong.is_some() || unusable.is_some() {
                 return;
             }
             let (given, value) = match o.arg("flavor") {
@@ -77,15 +80,14 @@ fn check_flavors(
                 None => return,
             };
             let id = match value {
-                Some(Val::Str(id)) => id.to_string(),
-                Some(Val::Map(m)) => match m.get("flavor_id").and_then(Val::as_str) {
-                    Some(id) => match m.get("pool_id").and_then(Val::as_str) {
-                        Some(pool) => format!("{pool}:{id}"),
-                        None => id.to_string(),
-                    },
-                    None => return,
+                None | Some(Val::Obj(_)) => return,
+                Some(v) => match flavor_ref(v) {
+                    Ok(id) => id,
+                    Err(e) => {
+                        unusable = Some(format!("{given}: {e}"));
+                        return;
+                    }
                 },
-                _ => return,
             };
             if let Some((pool, flavor)) = crate::pools::split_ref(&id) {
                 pooled.push((given, pool.to_string(), flavor.to_string()));
@@ -93,6 +95,9 @@ fn check_flavors(
                 wrong = Some((given, id));
             }
         });
+    }
+    if let Some(e) = unusable {
+        return Err(ExecError::Usage(e));
     }
     if !pooled.is_empty() && wrong.is_none() {
         let store = crate::store::Store::open(home)?;
@@ -258,6 +263,10 @@ pub fn prepare(
                         Ok(val) => {
                             values.insert(value_key(&p), val);
                         }
+                        // A flavor may be given as its id: `"train_flavor": "cpu.small"`.
+                        Err(_) if is_flavor(&w, &selected, &p) && v.is_string() => {
+                            values.insert(value_key(&p), flavor_text(v.as_str().unwrap_or("")));
+                        }
                         Err(e) => return Err(ExecError::Usage(format!("{}: {e}", f.display()))),
                     }
                 }
@@ -286,7 +295,7 @@ pub fn prepare(
             }
             // A flavor is JSON (`{"flavor_id": ...}`), or simply its id: `-p flavor=cpu.small`.
             Err(_) if is_flavor(&w, &selected, &p) && !text.trim_start().starts_with('{') => {
-                values.insert(value_key(&p), Val::Str(text.trim().into()));
+                values.insert(value_key(&p), flavor_text(&text));
             }
             Err(e) => return Err(ExecError::Usage(e.to_string())),
         }

@@ -1128,8 +1128,26 @@ pub fn publish_asset(home: &Path, gallery: &Path, name: &str, p: &Publish) -> Re
             "the released definition of `{name}` is not JSON: {e}"
         ))
     })?;
-    let content_id = p.content_id.clone().unwrap_or_else(|| name.to_string());
-    check_content_id(&content_id)?;
+    // Without a content_id, every publication is a new asset at 1.0.0 (the manual's §4.9.2):
+    // the workflow's name, or the first of `NAME-2`, `NAME-3`, ... that no asset has yet.
+    let mut notes: Vec<String> = Vec::new();
+    let (content_id, reserved) = match &p.content_id {
+        Some(id) => {
+            check_content_id(id)?;
+            (id.clone(), None)
+        }
+        None => {
+            let (id, dir) = new_asset_id(gallery, name)?;
+            if id != name {
+                notes.push(format!(
+                    "`{name}` is already an asset: this is a new one, `{id}`; give the content_id `{name}` to publish a version of that one instead"
+                ));
+            }
+            (id, Some(dir))
+        }
+    };
+    // The folder reserved for a new asset goes if nothing could be published in it.
+    let reserved = Reserved(reserved);
 
     // The asset's versions so far: only their owner adds one.
     let existing = read_assets(gallery, Some(&content_id))?.assets;
@@ -1267,7 +1285,6 @@ pub fn publish_asset(home: &Path, gallery: &Path, name: &str, p: &Publish) -> Re
     // one elsewhere goes to .wf-external/), or its boot file in the workflow's folder.
     let mut code_dirs: BTreeMap<PathBuf, String> = BTreeMap::new();
     let mut problem: Option<GalleryError> = None;
-    let mut notes: Vec<String> = Vec::new();
     each_object(&mut def, &mut |m| {
         if class(m) != Some("BaseAlgorithm") || problem.is_some() {
             return;
@@ -1412,7 +1429,53 @@ pub fn publish_asset(home: &Path, gallery: &Path, name: &str, p: &Publish) -> Re
         }
     })?;
     asset["path"] = json!(dest.to_string_lossy());
+    reserved.keep();
     Ok(asset)
+}
+
+/// An asset folder made for a new asset, removed again (when still empty) unless kept.
+struct Reserved(Option<PathBuf>);
+
+impl Reserved {
+    fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.take() {
+            // Only an empty folder goes: another publisher may have used it meanwhile.
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+/// The id of a new asset of the workflow `name`: its name when no asset has it, else the first
+/// free `NAME-N`. Its folder is made here, so two publishers at once never take the same id.
+fn new_asset_id(gallery: &Path, name: &str) -> Result<(String, PathBuf)> {
+    let root = workflows_dir(gallery);
+    std::fs::create_dir_all(&root).map_err(|e| io_err("create", &root, e))?;
+    // A workflow name is a valid id except for its length: keep room for the suffix.
+    let stem: String = name.chars().take(56).collect();
+    const MOST: u32 = 10_000;
+    for n in 1..=MOST {
+        let id = if n == 1 {
+            stem.clone()
+        } else {
+            format!("{stem}-{n}")
+        };
+        check_content_id(&id)?;
+        let dir = root.join(&id);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok((id, dir)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(io_err("create", &dir, e)),
+        }
+    }
+    Err(failed(format!(
+        "{MOST} assets are named after `{name}` already: give a content_id"
+    )))
 }
 
 /// Publishes a model folder as `GALLERY/models/<id>/<version>/`, where
@@ -1884,7 +1947,7 @@ mod tests {
 
     /// What `workflow.release_to_gallery(...)` calls: a release, then a publication.
     #[test]
-    fn release_and_publish_counts_versions_up() {
+    fn release_and_publish_makes_an_asset_or_a_version_of_the_one_named() {
         let dir = tempfile::tempdir().unwrap();
         let script = dir.path().join("flow.rhai");
         std::fs::write(
@@ -1912,18 +1975,29 @@ wf.Workflow(#{ name: "tiny", desc: "d", steps: [j] })
         let (r, id, v) =
             release_and_publish(&home, &gallery, &w, dir.path(), Some(&script), &p).unwrap();
         assert_eq!((r.version, id.as_str(), v.as_str()), (1, "tiny", "1.0.0"));
-        let (_, _, v) =
+        // Without a content_id, each publication is a new asset at 1.0.0.
+        let (_, id, v) =
             release_and_publish(&home, &gallery, &w, dir.path(), Some(&script), &p).unwrap();
-        assert_eq!(v, "1.0.1");
+        assert_eq!((id.as_str(), v.as_str()), ("tiny-2", "1.0.0"));
+        // With one, a version of that asset.
+        let again = Publish {
+            content_id: Some("tiny".into()),
+            ..Publish::default()
+        };
+        let (_, id, v) =
+            release_and_publish(&home, &gallery, &w, dir.path(), Some(&script), &again).unwrap();
+        assert_eq!((id.as_str(), v.as_str()), ("tiny", "1.0.1"));
         let bad = Publish {
             version: Some("1.0".into()),
             ..Publish::default()
         };
         assert!(release_and_publish(&home, &gallery, &w, dir.path(), None, &bad).is_err());
         let seen = list(&gallery).unwrap();
-        assert_eq!(seen.len(), 1);
+        assert_eq!(seen.len(), 2);
         assert_eq!(seen[0]["title"], "Tiny");
         assert_eq!(seen[0]["versions"], json!(["1.0.0", "1.0.1"]));
+        assert_eq!(seen[1]["content_id"], "tiny-2");
+        assert_eq!(seen[1]["versions"], json!(["1.0.0"]));
         assert!(gallery
             .join("workflows/tiny/1.0.0/files/flow.rhai")
             .is_file());

@@ -31,6 +31,31 @@ pub fn valid_model_version(v: &str) -> bool {
         })
 }
 
+/// Model names (the registry's rule): 1 to 64 letters, digits, `_`, `-` and `.`, not
+/// starting with `.`.
+pub fn valid_model_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// A label separator: one character, written plainly or escaped (`\t`, `\n`).
+pub fn one_char_separator(s: &str) -> Option<char> {
+    let s = match s {
+        "\\t" => "\t",
+        "\\n" => "\n",
+        other => other,
+    };
+    let mut it = s.chars();
+    match (it.next(), it.next()) {
+        (Some(c), None) => Some(c),
+        _ => None,
+    }
+}
+
 const NAME_RULE: &str =
     "names start with a letter and hold at most 64 letters, digits, `_` and `-`";
 
@@ -414,7 +439,85 @@ fn check_value_sets(c: &mut Checker, o: &Obj) {
 /// workflow), for the rules that speak of it.
 fn check_object(c: &mut Checker, step: Option<&str>, o: &Obj) {
     check_value_sets(c, o);
+    if let ("ModelConfig" | "ModelData", Some(n)) = (o.class(), o.str_arg("model_name")) {
+        if !valid_model_name(n) {
+            c.error(
+                &o.at,
+                format!("`{}` `model_name` `{n}` is not a model name", o.spec.path()),
+            )
+            .help = Some("1 to 64 letters, digits, `_`, `-` and `.`, not starting with `.`".into());
+        }
+    }
+    let separators: &[&str] = match o.class() {
+        "AnnotationFormatParameters" => &["label_separator", "sample_label_separator"],
+        "LabelFormat" => &["text_label_separator", "text_sample_separator"],
+        _ => &[],
+    };
+    for key in separators {
+        if let Some(sep) = o.str_arg(key) {
+            if one_char_separator(sep).is_none() {
+                c.error(
+                    &o.at,
+                    format!(
+                        "`{}` `{key}` is {:?}: a separator is one character",
+                        o.spec.path(),
+                        sep
+                    ),
+                )
+                .help = Some("such as \",\", \";\" or \"\\t\" (a tab)".into());
+            }
+        }
+    }
+    if o.is("DatasetProperties") {
+        check_format_fits(c, o);
+    }
     match o.class() {
+        "JobResource" => {
+            // A flavor written as a dict names its flavor by `flavor_id`.
+            if let Some(Val::Map(m)) = o.arg("flavor") {
+                match m.get("flavor_id") {
+                    Some(Val::Str(id)) if !id.trim().is_empty() => {}
+                    Some(other) => {
+                        c.error(
+                            &o.at,
+                            format!(
+                                "`wf.steps.JobResource` `flavor` has `flavor_id` {}, not a flavor id",
+                                other.describe()
+                            ),
+                        )
+                        .help = Some("such as \"cpu.small\" (`wf flavors` lists them)".into());
+                    }
+                    None => {
+                        let typo = m
+                            .keys()
+                            .find(|k| did_you_mean(k, ["flavor_id", "flavor", "id"]).is_some());
+                        c.error(
+                            &o.at,
+                            "`wf.steps.JobResource` `flavor` is a dict without `flavor_id`".into(),
+                        )
+                        .help = Some(match typo {
+                            Some(k) => format!("`{k}`: did you mean `flavor_id`?"),
+                            None => "write #{ flavor_id: \"cpu.small\" }, or just the id".into(),
+                        });
+                    }
+                }
+            }
+        }
+        "ImportConfig" => {
+            // A bool, or its text: "true" or "false" (any case).
+            if let Some(t) = o.str_arg("import_annotations") {
+                if !t.eq_ignore_ascii_case("true") && !t.eq_ignore_ascii_case("false") {
+                    c.error(
+                        &o.at,
+                        format!(
+                            "`{}` `import_annotations` is {t:?}, not true or false",
+                            o.spec.path()
+                        ),
+                    )
+                    .help = Some("write true or false (or \"true\" / \"false\")".into());
+                }
+            }
+        }
         "ModelConfig" => {
             if let Some(v) = o.str_arg("model_version") {
                 if !valid_model_version(v) {
@@ -593,6 +696,73 @@ fn check_object(c: &mut Checker, step: Option<&str>, o: &Obj) {
             }
         }
         _ => {}
+    }
+}
+
+/// An enum element's name, or a string.
+fn word(v: &Val) -> Option<&str> {
+    match v {
+        Val::Enum(e) => Some(e.name),
+        Val::Str(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// The data type a label format describes (as the dataset service reads them).
+fn format_data_type(format: &str) -> Option<&'static str> {
+    match format.to_ascii_uppercase().as_str() {
+        "MA_IMAGE_CLASSIFICATION_V1"
+        | "MA_IMAGENET_V1"
+        | "MA_PASCAL_VOC_V1"
+        | "YOLO"
+        | "MA_IMAGE_SEGMENTATION_V1" => Some("IMAGE"),
+        "MA_TEXT_CLASSIFICATION_COMBINE_V1" | "MA_TEXT_CLASSIFICATION_V1" => Some("TEXT"),
+        "MA_AUDIO_CLASSIFICATION_DIR_V1" => Some("AUDIO"),
+        _ => None,
+    }
+}
+
+/// A dataset's label format describes its data type (`MA_IMAGENET_V1` an IMAGE dataset).
+fn check_format_fits(c: &mut Checker, o: &Obj) {
+    let data_type = match o.arg("data_type") {
+        None => "FREE_FORMAT",
+        Some(v) => match word(v) {
+            Some("IMAGE_CLASSIFICATION") => "IMAGE",
+            Some(t) => t,
+            None => return,
+        },
+    };
+    let Some(ic) = o.arg("import_config").and_then(Val::as_obj) else {
+        return;
+    };
+    let configs = ic
+        .arg("annotation_format_config")
+        .map(Val::items)
+        .unwrap_or_default();
+    // The first that names a format is the one read.
+    let Some(format) = configs
+        .iter()
+        .filter_map(Val::as_obj)
+        .find_map(|f| f.arg("format_name"))
+        .and_then(word)
+    else {
+        return;
+    };
+    if let Some(wanted) = format_data_type(format) {
+        if !wanted.eq_ignore_ascii_case(data_type) {
+            c.error(
+                &o.at,
+                format!("label format {format} is for {wanted} datasets, not {data_type}"),
+            )
+            .help = Some(format!(
+                "give `data_type: wf.data.DataTypeEnum.{wanted}`{}",
+                if o.arg("data_type").is_none() {
+                    " (it is FREE_FORMAT when left out)"
+                } else {
+                    ""
+                }
+            ));
+        }
     }
 }
 

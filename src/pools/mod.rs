@@ -21,6 +21,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::path::Path;
 use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -99,6 +100,17 @@ impl Pool {
 
     /// The pool's flavors, read from the cluster (once per process and pool).
     pub fn flavors(&self) -> Result<Vec<PoolFlavor>, String> {
+        self.flavors_waiting(Duration::ZERO, &|_| {})
+    }
+
+    /// `flavors`, waiting up to `wait` for a cluster that is starting (a Ray cluster right
+    /// after `ray start` has no alive node for a few seconds); `waiting` is told why, once,
+    /// when it starts to wait.
+    pub fn flavors_waiting(
+        &self,
+        wait: Duration,
+        waiting: &(dyn Fn(&str) + Send + Sync),
+    ) -> Result<Vec<PoolFlavor>, String> {
         static SEEN: OnceLock<Mutex<HashMap<String, Vec<PoolFlavor>>>> = OnceLock::new();
         let key = format!("{}|{:?}", self.name, self.kind);
         let seen = SEEN.get_or_init(Default::default);
@@ -108,7 +120,7 @@ impl Pool {
         let read = match &self.kind {
             PoolKind::Ray { url } => {
                 let ray = ray::Ray::new(url);
-                block_on(async move { ray.flavors().await })
+                block_on(async move { ray.flavors_when_ready(wait, waiting).await })
             }
             PoolKind::Slurm { partition } => slurm::flavors(partition.as_deref()),
         }
@@ -302,13 +314,19 @@ pub fn named(store: &Store, name: &str) -> Result<Pool, PoolError> {
     }
 }
 
+/// How long `add` waits for a cluster that is starting to have a node.
+pub const ADD_WAIT: Duration = Duration::from_secs(30);
+
 /// Registers a pool after reading its flavors, so a pool that cannot be reached (a wrong
-/// address, Slurm's commands missing) is refused here rather than at a run.
+/// address, Slurm's commands missing) is refused here rather than at a run. A cluster that
+/// is starting is waited for, up to `wait`; `waiting` is told when that begins.
 pub fn add(
     store: &Store,
     name: &str,
     kind: PoolKind,
     shared: &[String],
+    wait: Duration,
+    waiting: &(dyn Fn(&str) + Send + Sync),
 ) -> Result<(Pool, Vec<PoolFlavor>), PoolError> {
     check_name(name).map_err(PoolError::Usage)?;
     let kind = match kind {
@@ -336,7 +354,9 @@ pub fn add(
         shared: prefixes,
         created_at: crate::store::now(),
     };
-    let flavors = pool.flavors().map_err(PoolError::Failed)?;
+    let flavors = pool
+        .flavors_waiting(wait, waiting)
+        .map_err(PoolError::Failed)?;
     let (address, partition) = match &pool.kind {
         PoolKind::Ray { url } => (Some(url.clone()), None),
         PoolKind::Slurm { partition } => (None, partition.clone()),

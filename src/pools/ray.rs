@@ -131,10 +131,67 @@ impl Ray {
 
     /// The flavors one job may ask for: from the largest alive node's CPUs, GPUs and memory.
     pub async fn flavors(&self) -> Result<Vec<PoolFlavor>, String> {
-        let v = self.get_json("/nodes?view=summary").await?;
-        let nodes = v["data"]["summary"]
-            .as_array()
-            .ok_or("the dashboard's node summary has no nodes")?;
+        self.read_flavors().await.map_err(|e| match e {
+            Unready::Starting(e) | Unready::Failed(e) => e,
+        })
+    }
+
+    /// `flavors`, waiting up to `wait` while the cluster is starting (no alive node yet, or a
+    /// dashboard that answers 5xx), as right after `ray start`: `waiting` is told once, with
+    /// why, when it starts to wait. An address that does not answer is refused at once.
+    pub async fn flavors_when_ready(
+        &self,
+        wait: Duration,
+        waiting: &(dyn Fn(&str) + Send + Sync),
+    ) -> Result<Vec<PoolFlavor>, String> {
+        let start = tokio::time::Instant::now();
+        let mut told = false;
+        loop {
+            match self.read_flavors().await {
+                Ok(f) => return Ok(f),
+                Err(Unready::Failed(e)) => return Err(e),
+                Err(Unready::Starting(e)) => {
+                    if start.elapsed() >= wait {
+                        return Err(if told {
+                            format!("{e} (waited {} s for one)", wait.as_secs())
+                        } else {
+                            e
+                        });
+                    }
+                    if !told {
+                        waiting(&e);
+                        told = true;
+                    }
+                    let left = wait.saturating_sub(start.elapsed());
+                    tokio::time::sleep(left.min(Duration::from_millis(500))).await;
+                }
+            }
+        }
+    }
+
+    async fn read_flavors(&self) -> Result<Vec<PoolFlavor>, Unready> {
+        let path = "/nodes?view=summary";
+        let (status, body) = self
+            .send(self.http.get(self.url(path)))
+            .await
+            .map_err(Unready::Failed)?;
+        if status >= 500 {
+            return Err(Unready::Starting(format!(
+                "GET {path}: HTTP {status}: {}",
+                first_line(&body)
+            )));
+        }
+        if status != 200 {
+            return Err(Unready::Failed(format!(
+                "GET {path}: HTTP {status}: {}",
+                first_line(&body)
+            )));
+        }
+        let v: Value = serde_json::from_str(&body)
+            .map_err(|e| Unready::Failed(format!("GET {path}: not JSON: {e}")))?;
+        let nodes = v["data"]["summary"].as_array().ok_or_else(|| {
+            Unready::Failed("the dashboard's node summary has no nodes".to_string())
+        })?;
         let mut best: Option<(u32, u64, u32)> = None;
         for n in nodes {
             if n["raylet"]["state"].as_str().is_some_and(|s| s != "ALIVE") {
@@ -148,7 +205,8 @@ impl Ray {
                 best = Some((cpus, mem, gpus));
             }
         }
-        let (cpus, mem, gpus) = best.ok_or("the cluster has no alive node")?;
+        let (cpus, mem, gpus) =
+            best.ok_or_else(|| Unready::Starting("the cluster has no alive node".into()))?;
         Ok(super::node_flavors("", cpus, mem, gpus))
     }
 
@@ -254,6 +312,127 @@ impl Ray {
     }
 }
 
+/// Why a cluster's flavors could not be read.
+enum Unready {
+    /// It is starting: its dashboard has no alive node yet, or answers 5xx.
+    Starting(String),
+    Failed(String),
+}
+
 fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or("").trim()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    /// A dashboard on 127.0.0.1 answering `/nodes?view=summary` as a starting Ray does: the
+    /// first `starting` answers are `status` with no alive node (an empty summary for 200),
+    /// then one alive node of 4 CPUs. Gives its address and the count of requests.
+    fn starting_ray(starting: usize, status: u16) -> (String, Arc<AtomicUsize>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(AtomicUsize::new(0));
+        let count = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf);
+                let n = count.fetch_add(1, Ordering::SeqCst);
+                let (code, body) = if n < starting {
+                    let body = if status == 200 {
+                        r#"{"result": true, "data": {"summary": []}}"#.to_string()
+                    } else {
+                        "the dashboard is starting".to_string()
+                    };
+                    (status, body)
+                } else {
+                    (
+                        200,
+                        r#"{"result": true, "data": {"summary": [{"raylet": {"state": "ALIVE",
+                        "resourcesTotal": {"CPU": 4.0, "memory": 4294967296.0}}}]}}"#
+                            .to_string(),
+                    )
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {code} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        (addr, seen)
+    }
+
+    fn told() -> (Arc<Mutex<Vec<String>>>, impl Fn(&str) + Send + Sync) {
+        let said = Arc::new(Mutex::new(Vec::new()));
+        let s = said.clone();
+        (said, move |why: &str| {
+            s.lock().unwrap().push(why.to_string())
+        })
+    }
+
+    fn run<T>(f: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn a_starting_cluster_is_waited_for_until_a_node_is_alive() {
+        let (addr, seen) = starting_ray(3, 200);
+        let (said, waiting) = told();
+        let ray = Ray::new(&addr);
+        let f = run(ray.flavors_when_ready(Duration::from_secs(20), &waiting)).unwrap();
+        assert!(f.iter().any(|f| f.cpu == 4), "{f:?}");
+        assert_eq!(seen.load(Ordering::SeqCst), 4);
+        // Told once, with why.
+        assert_eq!(
+            *said.lock().unwrap(),
+            ["the cluster has no alive node".to_string()]
+        );
+    }
+
+    #[test]
+    fn a_dashboard_answering_5xx_while_it_starts_is_waited_for() {
+        let (addr, _) = starting_ray(2, 503);
+        let (said, waiting) = told();
+        let f = run(Ray::new(&addr).flavors_when_ready(Duration::from_secs(20), &waiting));
+        assert!(f.is_ok(), "{f:?}");
+        assert!(said.lock().unwrap()[0].contains("HTTP 503"), "{said:?}");
+    }
+
+    #[test]
+    fn the_wait_is_bounded_and_without_one_nothing_waits() {
+        let (addr, _) = starting_ray(usize::MAX, 200);
+        let (said, waiting) = told();
+        let e =
+            run(Ray::new(&addr).flavors_when_ready(Duration::from_secs(1), &waiting)).unwrap_err();
+        assert_eq!(e, "the cluster has no alive node (waited 1 s for one)");
+        assert_eq!(said.lock().unwrap().len(), 1);
+        // A run's check reads once, without waiting.
+        let e = run(Ray::new(&addr).flavors()).unwrap_err();
+        assert_eq!(e, "the cluster has no alive node");
+    }
+
+    #[test]
+    fn an_address_that_does_not_answer_is_not_waited_for() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let (said, waiting) = told();
+        let r = run(Ray::new(&format!("http://127.0.0.1:{port}"))
+            .flavors_when_ready(Duration::from_secs(30), &waiting));
+        assert!(r.is_err());
+        assert!(said.lock().unwrap().is_empty());
+    }
 }

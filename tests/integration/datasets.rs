@@ -681,7 +681,7 @@ fn a_text_format_on_images_and_carbondata_are_refused_and_create_nothing() {
         );
     }
 
-    // The same from a script: the step fails saying why, and makes no dataset.
+    // The same from a script: refused as it is checked, before anything runs.
     let body = r#"
 let create = wf.steps.CreateDatasetStep(#{
     name: "create",
@@ -701,13 +701,11 @@ let create = wf.steps.CreateDatasetStep(#{
         .write("create.rhai", &flow("bad", &body, &[], &["create"]))
         .at("create.rhai");
     let r = t.run_flow(&script, &[]);
-    r.status(1);
-    assert_eq!(r.step_status("create"), "failed", "{r:?}");
-    let error = r.step("create")["error"].as_str().unwrap_or("");
-    assert!(
-        error.contains("MA_TEXT_CLASSIFICATION_V1") && error.contains("TEXT"),
-        "error: {error}"
-    );
+    r.status(1)
+        .stderr_contains("label format MA_TEXT_CLASSIFICATION_V1 is for TEXT datasets, not IMAGE");
+    t.wf(&["check", &script])
+        .status(1)
+        .stderr_contains("label format MA_TEXT_CLASSIFICATION_V1 is for TEXT datasets, not IMAGE");
     let r = t.wf(&["datasets", "--json"]);
     assert_eq!(r.json, json!([]), "{r:?}");
 
@@ -1238,4 +1236,147 @@ fn a_job_that_writes_into_its_input_version_never_changes_the_stored_samples() {
         let shown = show(&t, "zoo@V001");
         assert_eq!(shown["samples"], 10, "{how}: {shown:#}");
     }
+}
+
+#[test]
+fn dataset_create_takes_the_data_type_its_format_is_for() {
+    let t = Test::new();
+    write_zoo(&t);
+    let r = t.wf(&[
+        "dataset",
+        "create",
+        "zoo",
+        "--from",
+        &t.at("zoo"),
+        "--format",
+        "MA_IMAGENET_V1",
+    ]);
+    r.status(0);
+    let zoo = show(&t, "zoo");
+    assert_eq!(zoo["data_type"], "IMAGE", "{zoo:#}");
+    assert_eq!(zoo["labels"], json!({"cat": 5, "dog": 5}), "{zoo:#}");
+    // Adding to it later without --type keeps its type.
+    t.write("zoo/cat/7.jpg", "FAKEJPG:cat 7\n");
+    t.wf(&["dataset", "create", "zoo", "--from", &t.at("zoo")])
+        .status(0);
+    assert_eq!(show(&t, "zoo")["data_type"], "IMAGE");
+    // A type given that the format does not describe is still refused, naming both.
+    t.wf(&[
+        "dataset",
+        "create",
+        "notes",
+        "--from",
+        &t.at("zoo"),
+        "--type",
+        "TEXT",
+        "--format",
+        "MA_IMAGENET_V1",
+    ])
+    .status(2)
+    .stderr_contains("label format MA_IMAGENET_V1 is for IMAGE datasets, not TEXT");
+}
+
+#[test]
+fn dataset_release_makes_a_version_as_the_release_step_does() {
+    let t = Test::new();
+    write_zoo(&t);
+    create_zoo(&t);
+    let r = t.wf(&["dataset", "release", "zoo", "--ratio", "0.8"]);
+    r.status(0)
+        .stdout_is("zoo@V001\n")
+        .stderr_contains("released `zoo@V001`: 10 samples, 8 TRAIN, 2 EVAL");
+    let json = t.wf(&["dataset", "release", "zoo", "--json"]);
+    json.status(0);
+    assert_eq!(json.json, show(&t, "zoo@V002"));
+    assert_eq!(json.json["version_name"], "V002");
+    assert_eq!(json.json["train"], 10, "{:#}", json.json);
+    // The versions are the ones a ReleaseDatasetStep makes: exported as jobs see them.
+    t.wf(&["dataset", "export", "zoo@V001", &t.at("v1")])
+        .status(0);
+    assert!(t.path("v1/manifest.json").is_file());
+
+    t.wf(&["dataset", "release", "zoo", "--ratio", "1.5"])
+        .status(2)
+        .stderr_contains("`1.5`, not a number from 0 to 1");
+    t.wf(&["dataset", "release", "zoo@V001"])
+        .status(2)
+        .stderr_contains("versions never change");
+    t.wf(&["dataset", "release", "nothing"])
+        .status(1)
+        .stderr_contains("no dataset `nothing`");
+}
+
+/// The display column where `word` starts in `line` (every character here is one column).
+fn column_of(line: &str, word: &str) -> usize {
+    let i = line
+        .find(word)
+        .unwrap_or_else(|| panic!("no `{word}` in {line:?}"));
+    line[..i].chars().count()
+}
+
+#[test]
+fn show_aligns_the_columns_of_a_long_step_type() {
+    let t = Test::new();
+    write_zoo(&t);
+    create_zoo(&t);
+    release(&t, "zoo");
+    let r = t.wf(&["show", "latest"]);
+    r.status(0);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    let head = lines
+        .iter()
+        .find(|l| l.trim_start().starts_with("STEP"))
+        .unwrap_or_else(|| panic!("no heading: {}", r.stdout));
+    let row = lines
+        .iter()
+        .find(|l| l.contains("release_dataset"))
+        .unwrap_or_else(|| panic!("no release_dataset row: {}", r.stdout));
+    let status = row
+        .split_whitespace()
+        .nth(2)
+        .unwrap_or_else(|| panic!("no status in {row:?}"));
+    assert_eq!(
+        column_of(head, "TYPE"),
+        column_of(row, "release_dataset"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        column_of(head, "STATUS"),
+        column_of(row, status),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        row.contains("release_dataset  "),
+        "the type runs into the status: {}",
+        r.stdout
+    );
+}
+
+#[test]
+fn dataset_create_prints_no_progress_when_piped() {
+    let t = Test::new();
+    for i in 0..600 {
+        t.write(&format!("many/{i}.txt"), &format!("sample {i}\n"));
+    }
+    let r = t.wf(&["dataset", "create", "many", "--from", &t.at("many")]);
+    r.status(0);
+    assert_eq!(
+        r.stderr, "created dataset `many`: 600 new samples of 600 found, 0 labelled\n",
+        "{r:?}"
+    );
+    assert_eq!(r.stdout, "");
+    t.write("many/600.txt", "sample 600\n");
+    let r = t.wf(&[
+        "dataset",
+        "create",
+        "many",
+        "--from",
+        &t.at("many"),
+        "--json",
+    ]);
+    r.status(0);
+    assert_eq!(r.stderr, "", "{r:?}");
+    assert_eq!(r.json["samples"], 601);
 }

@@ -206,13 +206,31 @@ fn versions_count_up_and_a_published_one_is_never_replaced() {
     let version = |r: &Ran| r.json["version"].as_str().unwrap_or("?").to_string();
     let first = g(&t, &["gallery", "publish", "shared_flow", "--json"]);
     assert_eq!(version(first.status(0)), "1.0.0");
-    let second = g(&t, &["gallery", "publish", "shared_flow", "--json"]);
+    let second = g(
+        &t,
+        &[
+            "gallery",
+            "publish",
+            "shared_flow",
+            "--content-id",
+            "shared_flow",
+            "--json",
+        ],
+    );
     assert_eq!(version(second.status(0)), "1.0.1");
 
     let before = fs::read_to_string(asset_file(&t, "shared_flow", "1.0.1")).unwrap();
     g(
         &t,
-        &["gallery", "publish", "shared_flow", "--version", "1.0.1"],
+        &[
+            "gallery",
+            "publish",
+            "shared_flow",
+            "--content-id",
+            "shared_flow",
+            "--version",
+            "1.0.1",
+        ],
     )
     .status(1)
     .stderr_contains("already has version 1.0.1");
@@ -227,13 +245,25 @@ fn versions_count_up_and_a_published_one_is_never_replaced() {
             "gallery",
             "publish",
             "shared_flow",
+            "--content-id",
+            "shared_flow",
             "--version",
             "2.0.0",
             "--json",
         ],
     );
     assert_eq!(version(chosen.status(0)), "2.0.0");
-    let next = g(&t, &["gallery", "publish", "shared_flow", "--json"]);
+    let next = g(
+        &t,
+        &[
+            "gallery",
+            "publish",
+            "shared_flow",
+            "--content-id",
+            "shared_flow",
+            "--json",
+        ],
+    );
     assert_eq!(version(next.status(0)), "2.0.1");
 
     for bad in ["1.0", "1.0.0.0", "v1.0.0", "01.0.0", "1.x.0"] {
@@ -312,9 +342,18 @@ fn a_whitelisted_asset_is_refused_to_the_users_it_leaves_out() {
     }
     assert!(!t.path("home2/subscriptions").exists());
     // Nor does anyone but its owner publish versions of it.
-    g(&t, &["gallery", "publish", "shared_flow"])
-        .status(1)
-        .stderr_contains("belongs to `someone-else`");
+    g(
+        &t,
+        &[
+            "gallery",
+            "publish",
+            "shared_flow",
+            "--content-id",
+            "shared_flow",
+        ],
+    )
+    .status(1)
+    .stderr_contains("belongs to `someone-else`");
 
     // A whitelist without this user refuses, naming who may; with this user, admits.
     edit_asset(&t, "shared_flow", "1.0.0", |a| {
@@ -365,7 +404,17 @@ fn the_owner_sets_visibility_and_the_whitelist() {
     assert_eq!(a["visibility"], "group");
     assert_eq!(a["group_users"], serde_json::json!(["ann", "bob"]));
     // The next version keeps the whitelist unless given.
-    g(&t, &["gallery", "publish", "shared_flow"]).status(0);
+    g(
+        &t,
+        &[
+            "gallery",
+            "publish",
+            "shared_flow",
+            "--content-id",
+            "shared_flow",
+        ],
+    )
+    .status(0);
     let b = read_json(&asset_file(&t, "shared_flow", "1.0.1"));
     assert_eq!(b["group_users"], serde_json::json!(["ann", "bob"]));
 
@@ -832,4 +881,107 @@ let labeling = wf.steps.LabelingStep(#{
         .filter_map(|s| s["name"].as_str())
         .collect();
     assert!(names.contains(&"two\nlines.jpg"), "{names:?}");
+}
+
+#[test]
+fn each_publication_without_a_content_id_is_a_new_asset_at_1_0_0() {
+    let t = released();
+    let published = |args: &[&str]| {
+        let r = g(&t, args);
+        r.status(0);
+        (
+            r.json["content_id"].as_str().unwrap_or("?").to_string(),
+            r.json["version"].as_str().unwrap_or("?").to_string(),
+            r.json["title"].as_str().unwrap_or("?").to_string(),
+        )
+    };
+    let first = published(&[
+        "gallery",
+        "publish",
+        "shared_flow",
+        "--title",
+        "First",
+        "--json",
+    ]);
+    assert_eq!(
+        first,
+        ("shared_flow".into(), "1.0.0".into(), "First".into())
+    );
+    let r = g(
+        &t,
+        &[
+            "gallery",
+            "publish",
+            "shared_flow",
+            "--title",
+            "Second",
+            "--json",
+        ],
+    );
+    r.status(0)
+        .stderr_contains("this is a new one, `shared_flow-2`")
+        .stderr_contains("published `shared_flow-2` 1.0.0");
+    // The first asset keeps its title and its one version.
+    let a = read_json(&asset_file(&t, "shared_flow", "1.0.0"));
+    assert_eq!(a["title"], "First");
+    assert!(!asset_file(&t, "shared_flow", "1.0.1").exists());
+    let b = read_json(&asset_file(&t, "shared_flow-2", "1.0.0"));
+    assert_eq!(b["title"], "Second");
+    // With its content_id, a version of that asset, keeping its title.
+    let v = published(&[
+        "gallery",
+        "publish",
+        "shared_flow",
+        "--content-id",
+        "shared_flow",
+        "--json",
+    ]);
+    assert_eq!(v, ("shared_flow".into(), "1.0.1".into(), "First".into()));
+    let list = g(&t, &["gallery", "list", "--json"]);
+    let ids: Vec<(&str, &str)> = list
+        .json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["content_id"].as_str().unwrap(),
+                a["version"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(ids, [("shared_flow", "1.0.1"), ("shared_flow-2", "1.0.0")]);
+}
+
+#[test]
+fn release_to_gallery_twice_without_a_content_id_publishes_two_assets() {
+    let t = released();
+    let flow = fs::read_to_string(t.path("project/flow.rhai")).unwrap();
+    t.write(
+        "project/publish.rhai",
+        &flow.replace("wf.Workflow(#{ name:", "let w = wf.Workflow(#{ name:"),
+    );
+    let r = t
+        .args(&["repl", &t.at("project/publish.rhai")])
+        .env("WF_GALLERY", &t.at("gallery"))
+        .stdin(
+            "w.release_to_gallery(#{ title: \"One\" })\n\
+             w.release_to_gallery(#{ title: \"Two\" })\n\
+             w.release_to_gallery(#{ content_id: \"shared_flow\" })\n",
+        )
+        .run();
+    r.status(0)
+        .stdout_is("\"shared_flow@1.0.0\"\n\"shared_flow-2@1.0.0\"\n\"shared_flow@1.0.1\"\n");
+    assert_eq!(
+        read_json(&asset_file(&t, "shared_flow", "1.0.0"))["title"],
+        "One"
+    );
+    assert_eq!(
+        read_json(&asset_file(&t, "shared_flow-2", "1.0.0"))["title"],
+        "Two"
+    );
+    assert_eq!(
+        read_json(&asset_file(&t, "shared_flow", "1.0.1"))["title"],
+        "One"
+    );
 }

@@ -125,3 +125,50 @@ fn the_corpus_has_enough_cases() {
         "only {n} invalid scripts under tests/invalid, expected at least {MIN_CASES}"
     );
 }
+
+const FLAVOR_FLOW: &str = r#"let fl = wf.Placeholder(#{ name: "train_flavor", placeholder_type: wf.PlaceholderType.JSON });
+let storage = wf.data.OutputStorage(#{ name: "out" });
+let j = wf.steps.JobStep(#{ name: "j", algorithm: wf.BaseAlgorithm(#{ command: "true" }),
+  spec: wf.steps.JobSpec(#{ resource: wf.steps.JobResource(#{ flavor: fl }) }),
+  inputs: wf.steps.JobInput("i", wf.data.OBSPath(".")),
+  outputs: wf.steps.JobOutput("o", #{ obs_config: wf.data.OBSOutputConfig(storage.join("o")) }) });
+wf.Workflow(#{ name: "w", desc: "d", steps: [j], storages: [storage] })
+"#;
+
+#[test]
+fn a_flavor_object_without_flavor_id_is_refused_before_anything_runs() {
+    let t = Test::new();
+    t.write("flow.rhai", FLAVOR_FLOW);
+    let script = t.at("flow.rhai");
+    let r = t.run_flow(&script, &["-p", r#"train_flavor={"flavour": "cpu.small"}"#]);
+    r.status(2)
+        .stderr_contains("-p train_flavor: the flavor object has no `flavor_id`")
+        .stderr_contains("`flavour`: did you mean `flavor_id`?");
+    let r = t.run_flow(&script, &["-p", r#"train_flavor={"flavor_id": 7}"#]);
+    r.status(2)
+        .stderr_contains("-p train_flavor: `flavor_id` is int (7), not a flavor id");
+    // Nothing was recorded.
+    let listed = t.wf(&["executions", "--json"]);
+    listed.status(0);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&listed.stdout).unwrap(),
+        serde_json::json!([]),
+        "{}",
+        listed.stdout
+    );
+}
+
+#[test]
+fn a_flavor_given_as_a_json_string_is_that_string() {
+    let t = Test::new();
+    t.write("flow.rhai", FLAVOR_FLOW);
+    let script = t.at("flow.rhai");
+    t.run_flow(&script, &["-p", r#"train_flavor="cpu.small""#])
+        .status(0);
+    let r = t.run_flow(&script, &["-p", r#"train_flavor="gpu.99""#]);
+    r.status(2)
+        .stderr_contains("-p train_flavor: no flavor `gpu.99` on this machine");
+    t.write("params.json", r#"{"train_flavor": "cpu.small"}"#);
+    t.run_flow(&script, &["--params", &t.at("params.json")])
+        .status(0);
+}

@@ -660,3 +660,48 @@ fn slurm_wf_stop_cancels_the_job() {
         slurm_state(&id)
     );
 }
+
+/// A dashboard on 127.0.0.1 that answers `/nodes?view=summary` as Ray does right after
+/// `ray start`: no alive node for its first `starting` answers, then one node of 4 CPUs.
+fn starting_dashboard(starting: usize) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for (n, stream) in listener.incoming().enumerate() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let body = if n < starting {
+                r#"{"result": true, "msg": "Node summary fetched.", "data": {"summary": []}}"#
+            } else {
+                r#"{"result": true, "data": {"summary": [{"raylet": {"state": "ALIVE",
+                "resourcesTotal": {"CPU": 4.0, "memory": 4294967296.0}}}]}}"#
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    addr
+}
+
+#[test]
+fn pool_add_waits_for_a_starting_ray_cluster_to_have_a_node() {
+    let t = Test::new();
+    let addr = starting_dashboard(3);
+    let r = t.wf(&["pool", "add", "fresh", "--ray", &addr, "--json"]);
+    r.status(0)
+        .stderr_contains("pool `fresh`: the cluster has no alive node; waiting up to 30 s");
+    assert!(
+        r.json["flavors"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|f| f["cpu"] == 4)),
+        "{r:?}"
+    );
+    t.wf(&["pool", "list", "--json"])
+        .status(0)
+        .stdout_contains("fresh");
+}
