@@ -36,8 +36,8 @@ use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{Context, Editor, Helper};
 
 use crate::script::engine::ScriptMeter;
-use crate::session::Paused;
 pub use crate::session::cell::{show, Output, Session};
+use crate::session::Paused;
 
 struct ReplHelper {
     vars: Vec<(String, Option<&'static str>)>,

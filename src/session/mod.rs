@@ -73,7 +73,9 @@ impl Debugging {
         }
         let id = self.run.exec_id().to_string();
         let store = self.run.store();
-        let recorded = store.execution(&id).and_then(|e| Ok((e, store.steps(&id)?)));
+        let recorded = store
+            .execution(&id)
+            .and_then(|e| Ok((e, store.steps(&id)?)));
         let (e, rows) = match recorded {
             Ok(r) => r,
             Err(err) => return Some(Err(format!("execution {id}: {err}"))),
@@ -658,7 +660,10 @@ impl LocalDev {
             // The one it replaces is paused, not left for dead.
             if let Some(mut old) = st.session.take() {
                 if let Some(Ok(reason)) = old.pause() {
-                    self.say(&format!("debug execution {}: {reason}\n", old.run.exec_id()));
+                    self.say(&format!(
+                        "debug execution {}: {reason}\n",
+                        old.run.exec_id()
+                    ));
                 }
             }
             self.say(&format!(
