@@ -1,7 +1,10 @@
 //! The development-state session (reference §4.8): `workflow.run(...)`, `workflow.debug(...)`,
 //! `workflow.next()`, `workflow.set_placeholder(...)`, `workflow.set_data(...)`, carried out
 //! for real from scripts run by `wf run` and from the REPL. A debug execution is an ordinary
-//! execution in the records: `wf show` sees it and `wf resume` can finish it.
+//! execution in the records: `wf show` sees it and `wf resume` can finish it. Left unfinished
+//! when its session ends, it is recorded as paused (`awaiting_input`, with a reason), not left
+//! `running` for a runner that is gone. `wf run` reports the executions a script drove itself
+//! (`run_listener` gives a run the terminal's progress) and does not run the workflow again.
 //!
 //! | file        | holds                                                                |
 //! |-------------|----------------------------------------------------------------------|
@@ -660,10 +663,7 @@ impl LocalDev {
             // The one it replaces is paused, not left for dead.
             if let Some(mut old) = st.session.take() {
                 if let Some(Ok(reason)) = old.pause() {
-                    self.say(&format!(
-                        "debug execution {}: {reason}\n",
-                        old.run.exec_id()
-                    ));
+                    self.say(&format!("debug execution {} {reason}\n", old.run.exec_id()));
                 }
             }
             self.say(&format!(

@@ -950,3 +950,42 @@ fn a_failing_run_in_a_script_reports_the_failed_step_and_its_log() {
     let list = t.wf(&["executions", "--json"]);
     assert_eq!(list.json.as_array().map(Vec::len), Some(1), "{list:?}");
 }
+
+/// A debug execution replaced by another `debug(...)`, or dropped by `:clear`, is paused in
+/// the records, and the session says so.
+#[test]
+fn a_debug_execution_replaced_or_cleared_is_paused_and_said_so() {
+    let t = Test::new();
+    let mut s = session(&t);
+    let o = s.input(&dev_script(&t, "default: 4"));
+    assert!(!o.err.contains("error"), "{o:?}");
+    s.input("workflow.debug(#{})");
+    let first_id = s.dev.debug_execution().expect("a debug execution");
+    s.input("workflow.next()");
+    let o = s.input("workflow.debug(#{})");
+    let second_id = s.dev.debug_execution().expect("a debug execution");
+    assert_ne!(first_id, second_id);
+    assert!(
+        o.err.contains(&format!(
+            "debug execution {first_id} paused in the development state after 1 of 2 phases"
+        )),
+        "{o:?}"
+    );
+    let o = s.input(":clear");
+    assert!(
+        o.err.contains(&format!(
+            "debug execution {second_id} paused in the development state after 0 of 2 phases"
+        )),
+        "{o:?}"
+    );
+    for id in [&first_id, &second_id] {
+        let shown = t.wf(&["show", id, "--json"]);
+        assert_eq!(shown.json["status"], "awaiting_input", "{shown:?}");
+        assert!(
+            shown.json["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains(&format!("`wf resume {id}` runs the rest"))),
+            "{shown:?}"
+        );
+    }
+}
