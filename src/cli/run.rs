@@ -18,7 +18,7 @@ use crate::exec::signals::{cancel_on_signals, SignalGuard};
 use crate::model::status::{ExecStatus, Status};
 use crate::script::diag::render;
 use crate::script::engine::LoadOptions;
-use crate::session::LocalDev;
+use crate::session::{LocalDev, Paused};
 use crate::store::{home_dir, Store};
 
 #[derive(Args, Debug)]
@@ -173,8 +173,11 @@ pub fn run(home: Option<&Path>, args: RunArgs) -> i32 {
         base_dir: script_dir,
         defer_missing: false,
     };
-    // Runs the script starts itself (`workflow.run()`, `debug()`) get the same values.
+    // Runs the script starts itself (`workflow.run()`, `debug()`) get the same values, and
+    // are reported as this command reports its own.
     let dev = LocalDev::new(home.clone(), req.clone());
+    let json = args.json;
+    dev.report_runs_with(Box::new(move || Arc::new(Progress::new(false, !json))));
     let opts = LoadOptions {
         workflow: args.workflow.clone(),
         command: "wf run",
@@ -186,24 +189,31 @@ pub fn run(home: Option<&Path>, args: RunArgs) -> i32 {
         "{}",
         render(&checked.diags, &checked.sources, stderr_color())
     );
+    // A debug execution the script left unfinished is recorded as paused, as the REPL's is.
+    let paused = dev.end_session();
+    let driven = dev.driven();
     if checked.errors() > 0 {
         let n = checked.errors();
+        let errors = format!("{n} error{}", if n == 1 { "" } else { "s" });
+        if driven.is_empty() {
+            errln!(
+                "error: `{}` is not a valid workflow: {errors}; nothing ran",
+                args.script.display()
+            );
+            return exit::FAILED;
+        }
         errln!(
-            "error: `{}` is not a valid workflow: {n} error{}; nothing ran",
+            "error: `{}` has {errors}, after it started {}",
             args.script.display(),
-            if n == 1 { "" } else { "s" }
+            started(&driven)
         );
+        report_driven(&home, &driven, paused.as_ref(), args.json);
         return exit::FAILED;
     }
-    // A script that ran its workflow itself (`workflow.run(...)`, as in a notebook) is done.
-    if let Some((id, status)) = dev.last_run() {
-        dev.end_session();
-        if args.json {
-            if let Ok(r) = Store::open(&home).and_then(|s| s.record(&id)) {
-                outln!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
-            }
-        }
-        return exit_status(status);
+    // A script that ran its workflow itself (`workflow.run(...)`, or `debug(...)` and
+    // `next()`, as in a notebook) is done: its workflow is not run a second time.
+    if !driven.is_empty() {
+        return report_driven(&home, &driven, paused.as_ref(), args.json);
     }
     let Some(w) = checked.workflow else {
         return exit::FAILED;
@@ -224,6 +234,79 @@ pub fn run(home: Option<&Path>, args: RunArgs) -> i32 {
     };
     let exec = prepared.exec_id().to_string();
     runner.carry_new(args.json, &exec, |engine| engine.run(prepared))
+}
+
+/// "execution X" or "executions X (failed), Y (executed)".
+fn started(driven: &[(String, ExecStatus)]) -> String {
+    match driven {
+        [(id, status)] => format!("execution {id} ({status})"),
+        _ => format!(
+            "executions {}",
+            driven
+                .iter()
+                .map(|(id, status)| format!("{id} ({status})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// Reports the executions a script drove itself as `wf run` reports its own (`--json`: the
+/// record of the last one), and gives the exit status of the worst of them: failed or
+/// stopped, then paused, then executed.
+fn report_driven(
+    home: &Path,
+    driven: &[(String, ExecStatus)],
+    paused: Option<&Paused>,
+    json: bool,
+) -> i32 {
+    if let Some(Paused {
+        reason: Err(why), ..
+    }) = paused
+    {
+        errln!("error: {why}");
+    }
+    let store = Store::open(home);
+    if json {
+        if let Some((id, _)) = driven.last() {
+            match store.as_ref().map(|s| s.record(id)) {
+                Ok(Ok(r)) => outln!("{}", serde_json::to_string_pretty(&r).unwrap_or_default()),
+                Ok(Err(e)) => errln!("error: {e}"),
+                Err(e) => errln!("error: {e}"),
+            }
+        }
+    } else {
+        for (id, status) in driven {
+            match status {
+                ExecStatus::Failed => errln!(
+                    "  see `wf show {id}` and `wf logs {id} STEP`; `wf retry {id}` runs the failed steps again"
+                ),
+                ExecStatus::AwaitingInput => {
+                    let Ok(store) = store.as_ref() else { continue };
+                    if let Some(r) = store.execution(id).ok().and_then(|e| e.reason) {
+                        errln!("execution {id} {r}");
+                    }
+                    for s in store.steps(id).unwrap_or_default() {
+                        if s.status == Status::AwaitingInput {
+                            errln!("  {}: {}", s.name, s.reason.clone().unwrap_or_default());
+                        }
+                    }
+                }
+                ExecStatus::Running => errln!(
+                    "error: execution {id} is left running: `wf resume {id}` carries it on"
+                ),
+                ExecStatus::Executed | ExecStatus::Stopped => {}
+            }
+        }
+    }
+    let worst = |want: &[ExecStatus]| driven.iter().any(|(_, s)| want.contains(s));
+    if worst(&[ExecStatus::Failed, ExecStatus::Stopped, ExecStatus::Running]) {
+        exit::FAILED
+    } else if worst(&[ExecStatus::AwaitingInput]) {
+        exit::AWAITING_INPUT
+    } else {
+        exit::OK
+    }
 }
 
 pub fn base_dir_of(script: &Path) -> PathBuf {

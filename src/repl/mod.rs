@@ -37,6 +37,7 @@ use rustyline::{Context, Editor, Helper};
 
 use crate::script::engine::ScriptMeter;
 pub use crate::session::cell::{show, Output, Session};
+use crate::session::Paused;
 
 struct ReplHelper {
     vars: Vec<(String, Option<&'static str>)>,
@@ -218,8 +219,16 @@ pub fn run(home: &Path, script: Option<&Path>, storage: Vec<String>) -> i32 {
         use std::os::unix::fs::PermissionsExt;
         let _ = std::fs::set_permissions(&history, std::fs::Permissions::from_mode(0o600));
     }
-    if let Some(id) = session.dev.debug_execution() {
-        errln!("the debug execution {id} stays in the records: `wf resume {id}` finishes it");
+    // A debug execution left unfinished is recorded as paused; `wf resume` finishes it.
+    match session.dev.end_session() {
+        Some(Paused {
+            execution,
+            reason: Ok(reason),
+        }) => errln!("debug execution {execution} {reason}"),
+        Some(Paused {
+            reason: Err(why), ..
+        }) => errln!("error: {why}"),
+        None => {}
     }
     0
 }

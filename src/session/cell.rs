@@ -269,8 +269,19 @@ impl Session {
             ":clear" => {
                 self.scope.clear();
                 self.functions = AST::empty();
+                // A debug execution left unfinished stays in the records, paused.
+                match self.dev.end_session() {
+                    Some(super::Paused {
+                        execution,
+                        reason: Ok(reason),
+                    }) => o.err = format!("debug execution {execution} {reason}\n"),
+                    Some(super::Paused {
+                        reason: Err(why), ..
+                    }) => o.err = format!("error: {why}\n"),
+                    None => {}
+                }
                 self.dev.clear();
-                o.err = "cleared: variables, functions and the debug execution\n".into();
+                o.err += "cleared: variables, functions and the debug execution\n";
             }
             ":load" => {
                 if arg.is_empty() {

@@ -1,7 +1,10 @@
 //! The development-state session (reference §4.8): `workflow.run(...)`, `workflow.debug(...)`,
 //! `workflow.next()`, `workflow.set_placeholder(...)`, `workflow.set_data(...)`, carried out
 //! for real from scripts run by `wf run` and from the REPL. A debug execution is an ordinary
-//! execution in the records: `wf show` sees it and `wf resume` can finish it.
+//! execution in the records: `wf show` sees it and `wf resume` can finish it. Left unfinished
+//! when its session ends, it is recorded as paused (`awaiting_input`, with a reason), not left
+//! `running` for a runner that is gone. `wf run` reports the executions a script drove itself
+//! (`run_listener` gives a run the terminal's progress) and does not run the workflow again.
 //!
 //! | file        | holds                                                                |
 //! |-------------|----------------------------------------------------------------------|
@@ -24,6 +27,7 @@ use serde_json::Value;
 use crate::bindings::DevHost;
 use crate::exec::cancel::Cancel;
 use crate::exec::engine::{runtime, DebugRun, Engine};
+use crate::exec::events::Listener;
 use crate::exec::params::{check_value, describe_expected};
 use crate::exec::prepare::Request;
 use crate::exec::signals::cancel_on_signals;
@@ -38,9 +42,82 @@ pub use report::NextView;
 struct State {
     /// Values set before a run or between `next()` calls, by parameter name.
     values: HashMap<String, Val>,
-    session: Option<DebugRun>,
+    session: Option<Debugging>,
     /// The last execution a script's `run` carried out: its id and final status.
     last_run: Option<(String, ExecStatus)>,
+    /// Every execution `run` or `debug` started here, in order.
+    started: Vec<String>,
+}
+
+/// The debug execution a session holds. Put down before it ended (the script or the REPL
+/// ends, `:clear`, another `debug(...)`), it is recorded as paused: `awaiting_input`, with a
+/// reason saying how far it went and that `wf resume` runs the rest. So `wf show` does not
+/// call it interrupted, and `wf serve` does not carry it on behind its developer's back.
+struct Debugging {
+    run: DebugRun,
+    /// The phases the last `next()` said come next (or the one that waits for values).
+    next: Vec<String>,
+    put_down: bool,
+}
+
+impl Debugging {
+    fn new(run: DebugRun) -> Debugging {
+        Debugging {
+            run,
+            next: Vec::new(),
+            put_down: false,
+        }
+    }
+
+    /// Records the execution as paused, unless it has ended; the reason recorded.
+    fn pause(&mut self) -> Option<Result<String, String>> {
+        if std::mem::replace(&mut self.put_down, true) || self.run.finished().is_some() {
+            return None;
+        }
+        let id = self.run.exec_id().to_string();
+        let store = self.run.store();
+        let recorded = store
+            .execution(&id)
+            .and_then(|e| Ok((e, store.steps(&id)?)));
+        let (e, rows) = match recorded {
+            Ok(r) => r,
+            Err(err) => return Some(Err(format!("execution {id}: {err}"))),
+        };
+        if e.status.has_ended() {
+            return None;
+        }
+        let ran = rows.iter().filter(|r| r.status.is_terminal()).count();
+        let total = rows.len();
+        let next = if self.next.is_empty() {
+            String::new()
+        } else {
+            format!(" (next: `{}`)", self.next.join("`, `"))
+        };
+        let reason = format!(
+            "paused in the development state after {ran} of {total} phase{}{next}: `wf resume {id}` runs the rest",
+            if total == 1 { "" } else { "s" }
+        );
+        Some(
+            store
+                .set_execution(&id, ExecStatus::AwaitingInput, Some(&reason))
+                .map(|()| reason)
+                .map_err(|err| format!("execution {id} cannot be recorded as paused: {err}")),
+        )
+    }
+}
+
+impl Drop for Debugging {
+    fn drop(&mut self) {
+        let _ = self.pause();
+    }
+}
+
+/// A debug execution put down before it ended.
+#[derive(Debug, Clone)]
+pub struct Paused {
+    pub execution: String,
+    /// What its record now says (or why it could not be recorded).
+    pub reason: Result<String, String>,
 }
 
 pub struct LocalDev {
@@ -56,7 +133,13 @@ pub struct LocalDev {
     /// When set, what the methods report goes here as it is said (the kernel's cell), and a
     /// run's step changes too.
     live: Arc<Mutex<Option<LiveWriter>>>,
+    /// When set, each `run(...)` reports its progress to a new listener made by this (the
+    /// terminal's, under `wf run`).
+    run_listener: Mutex<Option<ListenerMaker>>,
 }
+
+/// Makes the listener of one run.
+pub type ListenerMaker = Box<dyn Fn() -> Arc<dyn Listener> + Send + Sync>;
 
 /// A front-end's writer of reports as they are said.
 pub type LiveWriter = Box<dyn FnMut(&Said) + Send>;
@@ -141,7 +224,14 @@ impl LocalDev {
             running: Mutex::new(None),
             roots: Mutex::new(Vec::new()),
             live: Arc::default(),
+            run_listener: Mutex::new(None),
         })
+    }
+
+    /// Reports each run started here (`workflow.run(...)`) to a listener `make` gives, as
+    /// `wf run` reports its own: a line per step change, a failed step's error and log tail.
+    pub fn report_runs_with(&self, make: ListenerMaker) {
+        *self.run_listener.lock().unwrap_or_else(|p| p.into_inner()) = Some(make);
     }
 
     /// Keeps reports for `take_reports` instead of printing them.
@@ -219,7 +309,7 @@ impl LocalDev {
     /// The debug execution under way, for the REPL's `:status`.
     pub fn debug_execution(&self) -> Option<String> {
         let st = self.lock_state();
-        st.session.as_ref().map(|s| s.exec_id().to_string())
+        st.session.as_ref().map(|s| s.run.exec_id().to_string())
     }
 
     /// The execution a script's `workflow.run(...)` or `debug(...)` carried out last.
@@ -228,16 +318,38 @@ impl LocalDev {
         st.last_run.clone().or_else(|| {
             st.session.as_ref().map(|s| {
                 (
-                    s.exec_id().to_string(),
-                    s.finished().unwrap_or(ExecStatus::Running),
+                    s.run.exec_id().to_string(),
+                    s.run.finished().unwrap_or(ExecStatus::Running),
                 )
             })
         })
     }
 
-    /// Ends the debug session (the execution stays in the records, resumable).
-    pub fn end_session(&self) {
-        self.lock_state().session = None;
+    /// Ends the debug session. An execution it left unfinished stays in the records,
+    /// recorded as paused (`wf resume` runs the rest); returns it.
+    pub fn end_session(&self) -> Option<Paused> {
+        let mut session = self.lock_state().session.take()?;
+        let reason = session.pause()?;
+        Some(Paused {
+            execution: session.run.exec_id().to_string(),
+            reason,
+        })
+    }
+
+    /// Every execution `run(...)` or `debug(...)` started here, in order, with its status in
+    /// the records (a debug execution still held is `running`).
+    pub fn driven(&self) -> Vec<(String, ExecStatus)> {
+        let ids = self.lock_state().started.clone();
+        let store = crate::store::Store::open(&self.home).ok();
+        ids.into_iter()
+            .map(|id| {
+                let status = store
+                    .as_ref()
+                    .and_then(|s| s.execution(&id).ok())
+                    .map_or(ExecStatus::Running, |e| e.status);
+                (id, status)
+            })
+            .collect()
     }
 
     /// Values set with `set_placeholder`/`set_data`, for the REPL's `:params`.
@@ -427,7 +539,8 @@ impl LocalDev {
         let mut st = self.lock_state();
         st.values.insert(key.clone(), value.clone());
         if let Some(s) = st.session.as_mut() {
-            s.set_param(&key, value)
+            s.run
+                .set_param(&key, value)
                 .map_err(|e| fail(e.to_string(), at))?;
         }
         let shown = serde_json::to_string(&val_to_json(st.values.get(&key).unwrap_or(&Val::Null)))
@@ -524,30 +637,49 @@ impl LocalDev {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .is_some();
-        if live && !debug {
-            // A debug phase is reported by `next()`; a run's steps are said as they change.
+        // A debug phase is reported by `next()`; a run's steps are reported as they change.
+        let listener = self
+            .run_listener
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .filter(|_| !debug)
+            .map(|make| make());
+        let announced = listener.is_some();
+        if let Some(l) = listener {
+            engine = engine.listen(l);
+        } else if live && !debug {
             engine = engine.listen(Arc::new(Progress(self.live.clone())));
         }
         let prepared = engine
             .prepare(w, &req)
             .map_err(|e| fail(e.to_string(), at))?;
         let exec_id = prepared.exec_id().to_string();
+        st.started.push(exec_id.clone());
         if debug {
             let run = engine
                 .debug(prepared)
                 .map_err(|e| fail(e.to_string(), at))?;
+            // The one it replaces is paused, not left for dead.
+            if let Some(mut old) = st.session.take() {
+                if let Some(Ok(reason)) = old.pause() {
+                    self.say(&format!("debug execution {} {reason}\n", old.run.exec_id()));
+                }
+            }
             self.say(&format!(
                 "debug execution {exec_id} of `{}`: call workflow.next() to run the next phase\n",
                 workflow.name()
             ));
-            st.session = Some(run);
+            st.session = Some(Debugging::new(run));
             return Ok(exec_id.into());
         }
         drop(st);
-        self.say(&format!(
-            "execution {exec_id} of workflow `{}`\n",
-            workflow.name()
-        ));
+        if !announced {
+            self.say(&format!(
+                "execution {exec_id} of workflow `{}`\n",
+                workflow.name()
+            ));
+        }
         let outcome = self
             .while_running(engine.cancel(), || {
                 interruptible(&engine, |engine| engine.run(prepared))
@@ -575,9 +707,13 @@ impl LocalDev {
             })
             .map_err(|e| fail(e.to_string(), at))?;
         let report = self
-            .while_running(&interrupt, || s.next(&interrupt))
+            .while_running(&interrupt, || s.run.next(&interrupt))
             .map_err(|e| fail(e.to_string(), at))?;
-        let view = NextView::new(&report, s);
+        let view = NextView::new(&report, &s.run);
+        s.next = match &view.needs {
+            Some(n) => vec![n.step.clone()],
+            None => view.next.clone(),
+        };
         drop(st);
         self.tell(Said::Next(Box::new(view)));
         // The report is the interface; the value stays quiet in the REPL.

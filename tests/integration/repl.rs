@@ -791,3 +791,201 @@ fn a_service_models_placeholder_is_given_with_set_data_and_a_list() {
     assert!(!o.err.contains("error"), "{o:?}");
     assert!(o.err.contains("models = [{"), "{o:?}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// 8. The development state in a script run by `wf run`
+
+/// The reference's §4.8 debug flow, written as a script: `debug`, `next()` runs the first
+/// phase, `next()` names the missing value, `set_placeholder` gives it, `next()` runs the
+/// last phase. `wf run` carries it out as the REPL does, then reports the execution the
+/// script drove instead of starting another.
+#[test]
+fn a_script_debugging_phase_by_phase_runs_each_phase_once_and_exits_with_its_status() {
+    let t = Test::new();
+    let mut script = dev_script(&t, "delay: true");
+    script += "workflow.debug(#{ steps: [first, second], experiment_id: \"exp-1\" });\n\
+               workflow.next();\n\
+               workflow.next();\n\
+               workflow.set_placeholder(\"epochs\", 3);\n\
+               workflow.next();\n\
+               workflow\n";
+    let script = t.write("flow.rhai", &script).at("flow.rhai");
+    let storage = t.storage();
+    let r = t.wf(&["run", &script, "--storage", &storage]);
+    r.status(0);
+    for said in [
+        "first: executed",
+        "second cannot run yet",
+        "epochs = 3",
+        "second: executed",
+        "has ended: executed",
+    ] {
+        assert!(r.stderr.contains(said), "`{said}` was not said: {r:?}");
+    }
+    assert_eq!(t.count("first.count"), 1, "first ran again: {r:?}");
+    assert_eq!(t.read("second.args").lines().count(), 1, "{r:?}");
+    assert!(t.read("second.args").contains("--epochs=3"), "{r:?}");
+    let list = t.wf(&["executions", "--json"]);
+    let list = list.json.as_array().cloned().unwrap_or_default();
+    assert_eq!(
+        list.len(),
+        1,
+        "wf run started a second execution: {list:#?}"
+    );
+    let id = list[0]["execution_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let shown = t.wf(&["show", &id]);
+    shown.status(0);
+    assert!(!shown.stdout.contains("interrupted"), "{shown:?}");
+    let shown = t.wf(&["show", &id, "--json"]);
+    assert_eq!(shown.json["status"], "executed", "{shown:?}");
+}
+
+/// A script that debugs only some phases leaves its execution paused, as the REPL does: not
+/// "interrupted" (its runner did not die), not carried on by `wf serve`; `wf resume` runs the
+/// rest, and `wf run` says so and exits 3 (paused).
+#[test]
+fn a_script_that_stops_debugging_partway_leaves_its_execution_paused_for_resume() {
+    let t = Test::new();
+    let mut script = dev_script(&t, "default: 4");
+    script += "workflow.debug(#{});\nworkflow.next();\n";
+    let script = t.write("flow.rhai", &script).at("flow.rhai");
+    let storage = t.storage();
+    let r = t.wf(&["run", &script, "--storage", &storage]);
+    r.status(3);
+    assert!(r.stderr.contains("first: executed"), "{r:?}");
+    assert_eq!(t.count("first.count"), 1, "{r:?}");
+    assert_eq!(t.read("second.args"), "", "second ran: {r:?}");
+    let list = t.wf(&["executions", "--json"]);
+    let list = list.json.as_array().cloned().unwrap_or_default();
+    assert_eq!(list.len(), 1, "{list:#?}");
+    let id = list[0]["execution_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        r.stderr.contains("paused") && r.stderr.contains(&format!("`wf resume {id}`")),
+        "wf run does not say the execution is paused and how to carry it on: {r:?}"
+    );
+
+    let shown = t.wf(&["show", &id]);
+    assert!(!shown.stdout.contains("interrupted"), "{shown:?}");
+    assert!(shown.stdout.contains("paused"), "{shown:?}");
+    let shown = t.wf(&["show", &id, "--json"]);
+    assert_eq!(shown.json["status"], "awaiting_input", "{shown:?}");
+    assert_eq!(step_status(&shown.json, "first"), "executed");
+    assert_eq!(step_status(&shown.json, "second"), "waiting");
+
+    let r = t.wf(&["resume", &id, "--json"]);
+    r.status(0);
+    assert_eq!(r.json["status"], "executed", "{r:?}");
+    assert_eq!(t.count("first.count"), 1, "resume ran first again");
+    assert!(t.read("second.args").contains("--epochs=4"), "{r:?}");
+}
+
+/// The REPL, left with a debug execution unfinished, leaves it paused too.
+#[test]
+fn leaving_the_repl_mid_debug_leaves_the_execution_paused() {
+    let t = Test::new();
+    let script = t
+        .write("flow.rhai", &dev_script(&t, "default: 4"))
+        .at("flow.rhai");
+    let storage = t.storage();
+    let r = t
+        .args(&["repl", &script, "--storage", &storage])
+        .stdin("workflow.debug(#{});\nworkflow.next();\n")
+        .run();
+    r.status(0);
+    assert_eq!(t.count("first.count"), 1, "{r:?}");
+    let shown = t.wf(&["show", "latest"]);
+    assert!(!shown.stdout.contains("interrupted"), "{shown:?}");
+    assert!(shown.stdout.contains("awaiting_input"), "{shown:?}");
+    let id = shown
+        .stdout
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        r.stderr
+            .contains(&format!("`wf resume {id}` runs the rest")),
+        "{r:?}"
+    );
+}
+
+/// `workflow.run(...)` in a script is reported as `wf run` reports its own run: each step's
+/// change, and for a failed job its error and the last lines of its log.
+#[test]
+fn a_failing_run_in_a_script_reports_the_failed_step_and_its_log() {
+    let t = Test::new();
+    let broken = job(
+        "first",
+        "echo preparing the data; echo 'cannot open data.csv' >&2; exit 3",
+    );
+    let mut script = String::from(STORAGE);
+    script += &broken.rhai();
+    script += "let workflow = wf.Workflow(#{ name: \"broken\", desc: \"d\", steps: [first], storages: [storage] });\n\
+               workflow.run(#{});\n";
+    let script = t.write("flow.rhai", &script).at("flow.rhai");
+    let storage = t.storage();
+    let r = t.wf(&["run", &script, "--storage", &storage]);
+    r.status(1);
+    let line = r
+        .stderr
+        .lines()
+        .find(|l| l.contains("first") && l.contains("failed"))
+        .unwrap_or_else(|| panic!("no line says `first` failed: {r:?}"));
+    assert!(line.contains("exited with status 3"), "{r:?}");
+    assert!(
+        r.stderr.contains("preparing the data"),
+        "no log tail: {r:?}"
+    );
+    assert!(
+        r.stderr.contains("cannot open data.csv"),
+        "no log tail: {r:?}"
+    );
+    assert!(r.stderr.contains("wf retry"), "{r:?}");
+    let list = t.wf(&["executions", "--json"]);
+    assert_eq!(list.json.as_array().map(Vec::len), Some(1), "{list:?}");
+}
+
+/// A debug execution replaced by another `debug(...)`, or dropped by `:clear`, is paused in
+/// the records, and the session says so.
+#[test]
+fn a_debug_execution_replaced_or_cleared_is_paused_and_said_so() {
+    let t = Test::new();
+    let mut s = session(&t);
+    let o = s.input(&dev_script(&t, "default: 4"));
+    assert!(!o.err.contains("error"), "{o:?}");
+    s.input("workflow.debug(#{})");
+    let first_id = s.dev.debug_execution().expect("a debug execution");
+    s.input("workflow.next()");
+    let o = s.input("workflow.debug(#{})");
+    let second_id = s.dev.debug_execution().expect("a debug execution");
+    assert_ne!(first_id, second_id);
+    assert!(
+        o.err.contains(&format!(
+            "debug execution {first_id} paused in the development state after 1 of 2 phases"
+        )),
+        "{o:?}"
+    );
+    let o = s.input(":clear");
+    assert!(
+        o.err.contains(&format!(
+            "debug execution {second_id} paused in the development state after 0 of 2 phases"
+        )),
+        "{o:?}"
+    );
+    for id in [&first_id, &second_id] {
+        let shown = t.wf(&["show", id, "--json"]);
+        assert_eq!(shown.json["status"], "awaiting_input", "{shown:?}");
+        assert!(
+            shown.json["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains(&format!("`wf resume {id}` runs the rest"))),
+            "{shown:?}"
+        );
+    }
+}
