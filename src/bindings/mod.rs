@@ -564,6 +564,25 @@ fn call_method(
                     pos,
                 ));
             }
+            // A script with errors starts nothing: what it built may be missing parts.
+            const STARTS: [&str; 5] = [
+                "run",
+                "debug",
+                "release",
+                "release_and_run",
+                "release_to_gallery",
+            ];
+            let errors = b.sink.error_count();
+            if errors > 0 && STARTS.contains(&method) {
+                return Err(runtime_error(
+                    format!(
+                        "`{method}` starts nothing: the script has {errors} error{} before it; fix {} first",
+                        if errors == 1 { "" } else { "s" },
+                        if errors == 1 { "it" } else { "them" }
+                    ),
+                    pos,
+                ));
+            }
             // Phases a method runs are not the script's time.
             b.clock.outside(|| b.dev.call(method, &obj, &call, at))
         }

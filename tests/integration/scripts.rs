@@ -332,3 +332,26 @@ fn reference_dataset_phases_run_on_their_fixtures() {
     r.status(0);
     assert_eq!(show("fresh2")["samples"], 8);
 }
+
+#[test]
+fn a_script_with_errors_starts_nothing_it_calls_run_on() {
+    let t = crate::test::Test::new();
+    t.write(
+        "flow.rhai",
+        r#"let storage = wf.data.OutputStorage(#{ name: "out" });
+let j = wf.steps.JobStep(#{ name: "j", algorithm: wf.BaseAlgorithm(#{ command: "touch ran" }),
+  inputs: wf.steps.JobInput("data", wf.data.OBSPath(".")),
+  outputs: wf.steps.JobOutput("o", #{ obs_config: wf.data.OBSOutputConfig(storage.join("o")) }) });
+let workflow = wf.Workflow(#{ name: "w", desc: "d", steps: [j], storages: [storage] });
+workflow.run(#{});
+workflow
+"#,
+    );
+    let r = t.wf(&["run", &t.at("flow.rhai"), "--storage", &t.storage()]);
+    r.status(1)
+        .stderr_contains("spec")
+        .stderr_contains("`run` starts nothing: the script has 1 error");
+    assert!(!t.path("ran").exists(), "the job of an invalid script ran");
+    let listed = t.wf(&["executions", "--json"]);
+    assert_eq!(listed.json, serde_json::json!([]), "{listed:?}");
+}

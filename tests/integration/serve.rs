@@ -702,7 +702,11 @@ fn a_server_killed_mid_execution_resumes_it_when_it_starts_again() {
     let r = s.wait_status(&id, "executed");
     assert_eq!(step_status(&r, "a"), "executed", "{r:#}");
     // Its job outlived the server: the new one re-attaches to it, never starting it again.
-    assert_eq!(t.count("sleepy.count"), 1, "the running step was started twice");
+    assert_eq!(
+        t.count("sleepy.count"),
+        1,
+        "the running step was started twice"
+    );
     assert!(
         s.runner
             .stderr()
