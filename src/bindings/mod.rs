@@ -383,6 +383,8 @@ fn register_methods(engine: &mut Engine, b: &Bindings) {
                 let bb = b.clone();
                 engine.register_raw_fn(*name, &types, move |ctx, args| {
                     let at = bb.span(&ctx);
+                    // Errors found before this call, not in its own arguments.
+                    let earlier = bb.sink.error_count();
                     let recv = args[0].clone();
                     let rest: Vec<Dynamic> =
                         args[1..].iter_mut().map(|a| std::mem::take(*a)).collect();
@@ -392,8 +394,11 @@ fn register_methods(engine: &mut Engine, b: &Bindings) {
                     }
                     call_method(
                         &bb,
-                        spec.ns,
-                        spec.name,
+                        Method {
+                            owner: spec.ns,
+                            name: spec.name,
+                            earlier_errors: earlier,
+                        },
                         recv,
                         call,
                         &at,
@@ -520,15 +525,22 @@ fn unknown_member(ns: &str, key: &str, at: Span) -> Diagnostic {
     Diagnostic::error(at, msg).with_help(help)
 }
 
+/// A method being called, and how many errors the script had before the call.
+struct Method {
+    owner: &'static str,
+    name: &'static str,
+    earlier_errors: usize,
+}
+
 fn call_method(
     b: &Bindings,
-    owner: &'static str,
-    method: &'static str,
+    m: Method,
     recv: Dynamic,
     call: Obj,
     at: &Span,
     pos: Position,
 ) -> Result<Dynamic, Box<EvalAltResult>> {
+    let (owner, method) = (m.owner, m.name);
     match owner {
         "Output" => {
             let out = recv.cast::<OutputRef>();
@@ -572,7 +584,7 @@ fn call_method(
                 "release_and_run",
                 "release_to_gallery",
             ];
-            let errors = b.sink.error_count();
+            let errors = m.earlier_errors;
             if errors > 0 && STARTS.contains(&method) {
                 return Err(runtime_error(
                     format!(
