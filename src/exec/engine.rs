@@ -338,10 +338,11 @@ impl Engine {
         let held = lock(&self.home, &id)?;
         let (mut setup, mut rows) = reload(&store, &id)?;
         change(&store, &mut setup, &mut rows)?;
+        let mut reattached = Vec::new();
         for r in rows.iter().filter(|r| r.status == Status::Running) {
-            let reattached =
-                (self.wiring.backends)(r.kind).is_some_and(|b| b.reattaches(&r.detail));
-            if !reattached {
+            if (self.wiring.backends)(r.kind).is_some_and(|b| b.reattaches(&r.detail)) {
+                reattached.push(r.clone());
+            } else {
                 self.clean_up(&id, r);
             }
         }
@@ -355,7 +356,22 @@ impl Engine {
                 }
             }
         }
-        self.drive(store, setup, rows, held)
+        let outcome = self.drive(store, setup, rows, held)?;
+        // What this runner was to re-attach to but stopped before it could (Ctrl-C, a stop
+        // of the execution or of the step) is stopped now, not left running unrecorded.
+        if !reattached.is_empty() {
+            let now = outcome.store.steps(&outcome.exec_id).unwrap_or_default();
+            for old in &reattached {
+                let stopped = now
+                    .iter()
+                    .find(|r| r.name == old.name)
+                    .is_some_and(|r| r.status == Status::Stopped);
+                if stopped {
+                    self.clean_up(&outcome.exec_id, old);
+                }
+            }
+        }
+        Ok(outcome)
     }
 
     fn drive(&self, store: Store, setup: Setup, rows: Vec<StepRow>, held: Lock) -> Result<Outcome> {

@@ -839,25 +839,38 @@ impl Scheduler {
                 return Ok(true);
             }
         };
+        // A job a dead runner left running (its owner holds the step's lock) is re-attached
+        // at once: it holds its room already, whatever the slots say.
+        let already_running = plan.flavor.is_some()
+            && crate::store::lock_held(
+                &crate::store::job_dir(&self.s.home, &self.s.exec_id, &name).join("lock"),
+            );
         if let Some(flavor) = &plan.flavor {
-            if self.running >= self.s.max_parallel {
+            if self.running >= self.s.max_parallel && !already_running {
                 self.planned.insert(name, (plan, policy));
                 return Ok(false);
             }
-            if !slots::fits_empty(&self.machine, flavor)
-                || (!self.usage.fits(&self.machine, flavor) && self.running == 0)
+            if !already_running
+                && (!slots::fits_empty(&self.machine, flavor)
+                    || (!self.usage.fits(&self.machine, flavor) && self.running == 0))
             {
                 let e = format!("flavor `{}` needs more than this machine has", flavor.id);
                 self.begin_attempt(&name, None)?;
                 self.fail_now(&name, &e)?;
                 return Ok(true);
             }
-            let mine = self.usage.fits(&self.machine, flavor);
+            let mine = already_running || self.usage.fits(&self.machine, flavor);
             // Room is the machine's: every execution of the home shares it.
             let taken = mine
                 && self
                     .ledger
-                    .take(&self.machine, &self.s.exec_id, &name, flavor)
+                    .take(
+                        &self.machine,
+                        &self.s.exec_id,
+                        &name,
+                        flavor,
+                        already_running,
+                    )
                     .unwrap_or(true);
             if !taken {
                 let r = if mine {

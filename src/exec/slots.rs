@@ -43,6 +43,7 @@ pub fn fits_empty(m: &Machine, f: &Flavor) -> bool {
 }
 
 pub struct Ledger {
+    home: PathBuf,
     dir: PathBuf,
 }
 
@@ -63,6 +64,7 @@ fn me() -> (u32, u64) {
 impl Ledger {
     pub fn new(home: &Path) -> Ledger {
         Ledger {
+            home: home.to_path_buf(),
             dir: home.join("slots"),
         }
     }
@@ -76,7 +78,14 @@ impl Ledger {
         f.read_to_string(&mut text)?;
         let mut entries: Vec<Entry> = serde_json::from_str(&text).unwrap_or_default();
         let before = entries.len();
-        entries.retain(|e| start_of(e.pid) == Some(e.start));
+        // Held while its process lives, or while the job it started does (a local job's
+        // owner outlives a runner killed with `kill -9`).
+        entries.retain(|e| {
+            start_of(e.pid) == Some(e.start)
+                || crate::store::lock_held(
+                    &crate::store::job_dir(&self.home, &e.exec, &e.step).join("lock"),
+                )
+        });
         let was = entries.clone();
         let out = change(&mut entries);
         if entries != was || entries.len() != before {
@@ -89,8 +98,16 @@ impl Ledger {
     }
 
     /// Takes room for `step` of `exec` if the machine has it now, counting what every
-    /// execution of the home holds.
-    pub fn take(&self, m: &Machine, exec: &str, step: &str, f: &Flavor) -> std::io::Result<bool> {
+    /// execution of the home holds. `already_running`: its job runs already (a runner
+    /// re-attaching to it), so the room is taken whatever else holds.
+    pub fn take(
+        &self,
+        m: &Machine,
+        exec: &str,
+        step: &str,
+        f: &Flavor,
+        already_running: bool,
+    ) -> std::io::Result<bool> {
         let (cpu, memory_mib, gpu) = weight(f);
         if (cpu, memory_mib, gpu) == (0, 0, 0) {
             return Ok(true);
@@ -101,9 +118,10 @@ impl Ledger {
             let used = entries.iter().fold((0u32, 0u64, 0u32), |a, e| {
                 (a.0 + e.cpu, a.1 + e.memory_mib, a.2 + e.gpu)
             });
-            let fits = used.0 + cpu <= m.cpus
-                && used.1 + memory_mib <= m.memory_mib
-                && used.2 + gpu <= m.gpus;
+            let fits = already_running
+                || used.0 + cpu <= m.cpus
+                    && used.1 + memory_mib <= m.memory_mib
+                    && used.2 + gpu <= m.gpus;
             if fits {
                 entries.push(Entry {
                     pid,
@@ -143,17 +161,17 @@ mod tests {
         let one = m().flavor("cpu.1").unwrap();
         let a = Ledger::new(home.path());
         let b = Ledger::new(home.path());
-        assert!(a.take(&m(), "e1", "j", &one).unwrap());
-        assert!(b.take(&m(), "e2", "j", &one).unwrap());
+        assert!(a.take(&m(), "e1", "j", &one, false).unwrap());
+        assert!(b.take(&m(), "e2", "j", &one, false).unwrap());
         assert!(
-            !a.take(&m(), "e3", "j", &one).unwrap(),
+            !a.take(&m(), "e3", "j", &one, false).unwrap(),
             "a third cpu.1 on 2 CPUs"
         );
         // Light steps share CPUs by time.
         let small = m().flavor("cpu.small").unwrap();
-        assert!(a.take(&m(), "e4", "j", &small).unwrap());
+        assert!(a.take(&m(), "e4", "j", &small, false).unwrap());
         b.give_back("e2", "j");
-        assert!(a.take(&m(), "e3", "j", &one).unwrap());
+        assert!(a.take(&m(), "e3", "j", &one, false).unwrap());
     }
 
     #[test]
@@ -176,6 +194,6 @@ mod tests {
         )
         .unwrap();
         let one = m().flavor("cpu.2").unwrap();
-        assert!(l.take(&m(), "e1", "j", &one).unwrap());
+        assert!(l.take(&m(), "e1", "j", &one, false).unwrap());
     }
 }

@@ -104,6 +104,10 @@ pub async fn delete(State(app): State<Arc<App>>, Path(id): Path<String>) -> ApiR
         if inside(&s.home, &logs) && !id.is_empty() {
             let _ = std::fs::remove_dir_all(&logs);
         }
+        let jobs = crate::store::jobs_dir(&s.home, &id);
+        if inside(&s.home, &jobs) && !id.is_empty() {
+            let _ = std::fs::remove_dir_all(&jobs);
+        }
         let _ = std::fs::remove_file(s.home.join("locks").join(format!("{id}.lock")));
         Ok(Json(json!({ "deleted": id })))
     })

@@ -274,6 +274,13 @@ mod tests {
             .spawn()
             .unwrap();
         let pid = child.id();
+        // Until its exec, a child shows its parent's environment.
+        let until = std::time::Instant::now() + Duration::from_secs(5);
+        while !std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.starts_with(b"sleep"))
+            && std::time::Instant::now() < until
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         let started = started_ms(pid).unwrap();
         assert!(is_model(pid, Some(started), "svc"));
         assert!(is_model(pid, None, "svc"));

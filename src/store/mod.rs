@@ -71,6 +71,36 @@ pub fn home_dir(flag: Option<&Path>) -> PathBuf {
     PathBuf::from(".wf")
 }
 
+/// The folder of an execution's local jobs (their owners' specs, locks and ends).
+pub fn jobs_dir(home: &Path, exec: &str) -> PathBuf {
+    home.join("jobs").join(exec)
+}
+
+/// The folder of one step's local jobs; its `lock` is held while a job of the step runs.
+pub fn job_dir(home: &Path, exec: &str, step: &str) -> PathBuf {
+    jobs_dir(home, exec).join(step)
+}
+
+/// Whether some process holds a `flock` on `path`, found without taking the lock (taking it
+/// even for a moment would make a runner that looks at the same time think a job is live).
+pub fn lock_held(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return false;
+    };
+    let (dev, ino) = (meta.dev(), meta.ino());
+    let (major, minor) = (libc::major(dev), libc::minor(dev));
+    let want = format!("{major:02x}:{minor:02x}:{ino}");
+    match std::fs::read_to_string("/proc/locks") {
+        Ok(locks) => locks.lines().any(|l| {
+            let mut f = l.split_whitespace();
+            f.nth(1) == Some("FLOCK") && l.split_whitespace().nth(5) == Some(want.as_str())
+        }),
+        Err(_) => std::fs::File::open(path)
+            .is_ok_and(|f| matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock))),
+    }
+}
+
 /// Creates a folder of the home (and its parents) private to its owner, whatever the umask.
 pub fn private_dir(path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;

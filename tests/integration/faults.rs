@@ -802,3 +802,84 @@ wf.Workflow(#{{ name: "w", desc: "d", steps: [j], storages: [storage] }})
         "{most} cpu.1 jobs ran at once on {cpus} CPUs, in {runs} executions"
     );
 }
+
+#[test]
+fn a_job_left_running_keeps_its_room_and_is_re_attached_at_once() {
+    let t = Test::new();
+    let events = t.at("events");
+    let flow = |name: &str, secs: &str| {
+        format!(
+            r#"let storage = wf.data.OutputStorage(#{{ name: "out" }});
+let j = wf.steps.JobStep(#{{ name: "j",
+  algorithm: wf.BaseAlgorithm(#{{ command: "echo start {name} >> '{events}'; echo $$ > '{dir}/{name}.pid'; sleep {secs}; echo end {name} >> '{events}'" }}),
+  spec: wf.steps.JobSpec(#{{ resource: wf.steps.JobResource(#{{ flavor: "cpu.all" }}) }}),
+  inputs: wf.steps.JobInput("data", wf.data.OBSPath(".")),
+  outputs: wf.steps.JobOutput("o", #{{ obs_config: wf.data.OBSOutputConfig(storage.join("o")) }}) }});
+wf.Workflow(#{{ name: "{name}", desc: "d", steps: [j], storages: [storage] }})
+"#,
+            dir = t.dir().display()
+        )
+    };
+    t.write("a.rhai", &flow("a", "2"));
+    t.write("b.rhai", &flow("b", "0.2"));
+    let mut a = t
+        .args(&["run", &t.at("a.rhai"), "--storage", &t.storage()])
+        .spawn();
+    await_pid(&t, &a, "a.pid");
+    let a_id = latest_id(&t);
+    a.kill();
+    // Another execution wants every CPU: it waits for the job the dead runner left.
+    let mut b = t
+        .args(&["run", &t.at("b.rhai"), "--storage", &t.storage()])
+        .spawn();
+    // The dead runner's execution is taken up at once, not queued behind `b`.
+    let r = t.wf(&["resume", &a_id, "--json"]);
+    r.status(0);
+    assert_eq!(b.wait(Duration::from_secs(30)), Some(0), "{}", b.stderr());
+    let order: Vec<String> = t.read("events").lines().map(str::to_string).collect();
+    assert_eq!(
+        order,
+        ["start a", "end a", "start b", "end b"],
+        "two jobs that each need every CPU ran at once"
+    );
+}
+
+#[test]
+fn wf_stop_with_no_runner_stops_the_job_and_retry_runs_it_again() {
+    let t = Test::new();
+    let dir = t.dir().display().to_string();
+    let cmd = format!("echo $$ >> \"{dir}/starts\"; echo $$ > \"{dir}/job.pid\"; sleep 30");
+    t.write("flow.rhai", &ranks_flow(&cmd, 1));
+    // The default kind of home: a relative one.
+    let mut runner = t
+        .args(&["run", "flow.rhai", "--storage", &t.storage()])
+        .home(".wf")
+        .spawn();
+    let pid = await_pid(&t, &runner, "job.pid");
+    runner.kill();
+    assert!(alive(pid), "the job died with its runner");
+    t.args(&["stop", "latest"]).home(".wf").run().status(0);
+    let gone = wait_until(Duration::from_secs(15), || !alive(pid));
+    kill_if_alive(Some(pid));
+    assert!(gone, "`wf stop` left the job running");
+    let shown = t.args(&["show", "latest", "--json"]).home(".wf").run();
+    assert_eq!(shown.json["status"], "stopped", "{:#}", shown.json);
+    // Retried, it starts again (once), and is stopped again by Ctrl-C.
+    let mut again = t.args(&["retry", "latest"]).home(".wf").spawn();
+    assert!(
+        wait_until(Duration::from_secs(20), || t.count("starts") == 2),
+        "retry did not start the job again: {}",
+        again.stderr()
+    );
+    let second = pid_in(&t, "job.pid");
+    again.signal("INT");
+    assert_eq!(
+        again.wait(Duration::from_secs(20)),
+        Some(1),
+        "{}",
+        again.stderr()
+    );
+    let gone = wait_until(Duration::from_secs(5), || second.is_some_and(|p| !alive(p)));
+    kill_if_alive(second);
+    assert!(gone, "Ctrl-C of the retry left the job running");
+}

@@ -107,6 +107,8 @@ struct OwnedPlan {
     step_dir: PathBuf,
     /// The attempt a dead runner's record names, taken up by the first attempt.
     recorded: std::sync::Mutex<Option<u32>>,
+    /// The attempt the records say failed or stopped.
+    ended: Option<u32>,
     read_only: Vec<PathBuf>,
 }
 
@@ -287,16 +289,29 @@ impl Backend for JobBackend {
             )
         })?;
         let owned = owner::owner_program().map(|program| {
-            let recorded = ctx.store.steps(ctx.exec_id()).ok().and_then(|rows| {
-                let row = rows.into_iter().find(|r| r.name == step.name)?;
+            let row = ctx
+                .store
+                .steps(ctx.exec_id())
+                .ok()
+                .and_then(|rows| rows.into_iter().find(|r| r.name == step.name));
+            let recorded = row.as_ref().and_then(|row| {
                 (row.status == crate::model::status::Status::Running)
                     .then(|| owner::recorded(&row.detail).map(|(_, k)| k))
                     .flatten()
+            });
+            let ended = row.as_ref().and_then(|row| {
+                matches!(
+                    row.status,
+                    crate::model::status::Status::Failed | crate::model::status::Status::Stopped
+                )
+                .then(|| owner::recorded(&row.detail).map(|(_, k)| k))
+                .flatten()
             });
             OwnedPlan {
                 program,
                 step_dir: owner::step_dir(ctx.home(), ctx.exec_id(), &step.name),
                 recorded: std::sync::Mutex::new(recorded),
+                ended,
                 read_only: vec![
                     crate::datasets::datasets_dir(ctx.home()),
                     crate::models::models_dir(ctx.home()),
@@ -525,6 +540,7 @@ impl Work for JobWork {
                             step_dir: o.step_dir.clone(),
                             attempt: attempt.number,
                             recorded,
+                            ended: o.ended,
                             read_only: o.read_only.clone(),
                         },
                         run,

@@ -88,12 +88,24 @@ pub fn owner_program() -> Option<PathBuf> {
         return Some(PathBuf::from(p));
     }
     let exe = std::env::current_exe().ok()?;
-    (exe.file_name()? == "wf").then_some(exe)
+    let name = exe.file_name()?.to_str()?;
+    if name == "wf" {
+        return Some(exe);
+    }
+    // A long-lived `wf serve` whose binary was rebuilt or upgraded meanwhile: the program
+    // now at its path is the one to start.
+    if name == "wf (deleted)" {
+        let now = exe.with_file_name("wf");
+        return now.is_file().then_some(now);
+    }
+    None
 }
 
-/// The folder of a step's owned jobs.
+/// The folder of a step's owned jobs, absolute (it is recorded, and compared with the
+/// owner's command line).
 pub fn step_dir(home: &Path, exec: &str, step: &str) -> PathBuf {
-    home.join("jobs").join(exec).join(step)
+    let dir = crate::store::job_dir(home, exec, step);
+    std::path::absolute(&dir).unwrap_or(dir)
 }
 
 fn io_err(what: &str, p: &Path, e: std::io::Error) -> String {
@@ -134,10 +146,13 @@ fn open_lock(step_dir: &Path) -> Result<File, String> {
 
 /// Whether an owner of the step is alive (it holds the step's lock).
 pub fn is_alive(step_dir: &Path) -> bool {
-    let Ok(f) = File::open(step_dir.join("lock")) else {
-        return false;
-    };
-    matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock))
+    crate::store::lock_held(&step_dir.join("lock"))
+}
+
+fn current(step_dir: &Path) -> Option<u32> {
+    std::fs::read_to_string(step_dir.join("current"))
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
 }
 
 /// The live owner's pid, checked: the step's lock is held, and the process named in the
@@ -168,10 +183,18 @@ fn signal(pid: i32, sig: libc::c_int) {
 
 /// Ends what an owned attempt runs (`wf stop` with no live runner, or a runner giving up on
 /// an owner that does not stop): the owner is told to stop, its ranks are killed.
+/// Waits for the owner, when it stops in time; otherwise it is killed with its ranks.
 pub fn stop_attempt(step_dir: &Path, attempt: u32) {
     let dir = step_dir.join(attempt.to_string());
     if let Some(pid) = live_owner_pid(step_dir, &dir) {
         signal(pid, libc::SIGTERM);
+        let until = std::time::Instant::now() + STOP_GRACE;
+        while is_alive(step_dir) && std::time::Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if is_alive(step_dir) {
+            signal(pid, libc::SIGKILL);
+        }
     }
     process::kill_groups(&groups(&dir));
 }
@@ -196,6 +219,9 @@ pub struct Owned<'a> {
     pub attempt: u32,
     /// The attempt a dead runner's record names, when the step was recorded running.
     pub recorded: Option<u32>,
+    /// The attempt the records say ended (failed or stopped) before this one: an owner of
+    /// it still alive is finishing a stop, and is waited for, never taken up.
+    pub ended: Option<u32>,
     pub read_only: Vec<PathBuf>,
 }
 
@@ -213,45 +239,74 @@ pub async fn run(
         Ok(f) => f,
         Err(e) => return JobEnd::NotStarted(e),
     };
-    match lock.try_lock() {
-        Err(std::fs::TryLockError::WouldBlock) => {
-            drop(lock);
-            let current: Option<u32> = std::fs::read_to_string(o.step_dir.join("current"))
-                .ok()
-                .and_then(|t| t.trim().parse().ok());
-            let Some(k) = current else {
-                return JobEnd::NotStarted(format!(
-                    "a job of this step is running, but {} does not say which attempt",
-                    o.step_dir.join("current").display()
-                ));
-            };
-            let line = format!("re-attached to the job of attempt {k}, still running");
-            append_log(&job.log, &line);
-            say(line);
-            started(detail(&o.step_dir, k, None));
-            attached(&o.step_dir, k, cancel).await
-        }
-        Err(std::fs::TryLockError::Error(e)) => {
-            JobEnd::NotStarted(io_err("lock", &o.step_dir.join("lock"), e))
-        }
-        Ok(()) => {
-            // The attempt a dead runner recorded, or this very attempt when the runner died
-            // after starting it and before recording it: one that ended is not run again.
-            for k in o.recorded.into_iter().chain([o.attempt]) {
-                let dir = o.step_dir.join(k.to_string());
-                if let Some(end) = read_end(&dir) {
-                    let line = format!(
-                        "took the outcome of attempt {k}, which ended while no runner watched"
-                    );
-                    append_log(&job.log, &line);
-                    say(line);
-                    started(detail(&o.step_dir, k, None));
-                    return end;
+    // The newest attempt this runner may take up: the one a dead runner's record names (or a
+    // later one it started and could not record), or this very attempt.
+    let floor = o.recorded.unwrap_or(o.attempt);
+    let mut waited = false;
+    loop {
+        match lock.try_lock() {
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let k = current(&o.step_dir);
+                match k {
+                    Some(k) if o.ended != Some(k) => {
+                        drop(lock);
+                        let line = format!("re-attached to the job of attempt {k}, still running");
+                        append_log(&job.log, &line);
+                        say(line);
+                        started(detail(&o.step_dir, k, None));
+                        return attached(&o.step_dir, k, cancel).await;
+                    }
+                    // An attempt the records say ended (a stop still finishing): wait for
+                    // its owner, then start this one.
+                    _ if !waited => {
+                        waited = true;
+                        let until = tokio::time::Instant::now() + STOP_GRACE * 2;
+                        while is_alive(&o.step_dir) && tokio::time::Instant::now() < until {
+                            if cancel.is_cancelled() {
+                                return JobEnd::Stopped;
+                            }
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    }
+                    _ => {
+                        return JobEnd::NotStarted(format!(
+                            "an earlier job of this step still runs (its owner holds {})",
+                            o.step_dir.join("lock").display()
+                        ))
+                    }
                 }
             }
-            start(o, lock, job, header, cancel, started).await
+            Err(std::fs::TryLockError::Error(e)) => {
+                return JobEnd::NotStarted(io_err("lock", &o.step_dir.join("lock"), e))
+            }
+            Ok(()) => break,
         }
     }
+    // No owner lives. An attempt that ended while no runner watched is taken up, never
+    // run again: the newest of those this runner may take (a stop is not an outcome: a
+    // stopped job runs again).
+    let mut candidates: Vec<u32> = vec![o.attempt];
+    candidates.extend(o.recorded);
+    if o.recorded.is_some() {
+        candidates.extend(current(&o.step_dir).filter(|k| *k >= floor));
+    }
+    candidates.sort_unstable();
+    candidates.dedup();
+    for k in candidates.into_iter().rev() {
+        let dir = o.step_dir.join(k.to_string());
+        match read_end(&dir) {
+            Some(JobEnd::Stopped) | None => continue,
+            Some(end) => {
+                let line =
+                    format!("took the outcome of attempt {k}, which ended while no runner watched");
+                append_log(&job.log, &line);
+                say(line);
+                started(detail(&o.step_dir, k, None));
+                return end;
+            }
+        }
+    }
+    start(o, lock, job, header, cancel, started).await
 }
 
 fn append_log(path: &Path, line: &str) {
@@ -316,7 +371,13 @@ async fn start(
                 if libc::setsid() < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
-                if libc::dup2(fd, 3) < 0 {
+                // dup2 onto itself would keep close-on-exec: clear it instead.
+                let ok = if fd == 3 {
+                    libc::fcntl(3, libc::F_SETFD, 0)
+                } else {
+                    libc::dup2(fd, 3)
+                };
+                if ok < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
                 Ok(())
@@ -485,12 +546,15 @@ fn owned(dir: &Path) -> Result<JobEnd, String> {
                 c.cancel();
             });
         }
-        process::run(&job, &spec.header, &cancel, |groups| {
+        let end = process::run(&job, &spec.header, &cancel, |groups| {
             if let Ok(text) = serde_json::to_vec(groups) {
                 let _ = write_atomic(&groups_path, &text);
             }
         })
-        .await
+        .await;
+        // Private copies of inputs are the job's alone: gone with it.
+        let _ = std::fs::remove_dir_all(dir.join("inputs"));
+        end
     }))
 }
 
