@@ -254,6 +254,15 @@ pub fn stderr_color() -> bool {
 }
 
 pub fn main() -> i32 {
+    // A job's owner starts once per job: it skips building the whole command line's parser.
+    let mut args = std::env::args_os().skip(1);
+    if let (Some(cmd), Some(flag), Some(dir), None) =
+        (args.next(), args.next(), args.next(), args.next())
+    {
+        if cmd == "job-owner" && flag == "--dir" {
+            return crate::backends::job::owner_main(std::path::Path::new(&dir));
+        }
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
