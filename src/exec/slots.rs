@@ -80,8 +80,10 @@ impl Ledger {
         let before = entries.len();
         // Held while its process lives, or while the job it started does (a local job's
         // owner outlives a runner killed with `kill -9`).
+        let (pid, start) = me();
         entries.retain(|e| {
-            start_of(e.pid) == Some(e.start)
+            (e.pid == pid && e.start == start)
+                || start_of(e.pid) == Some(e.start)
                 || crate::store::lock_held(
                     &crate::store::job_dir(&self.home, &e.exec, &e.step).join("lock"),
                 )
