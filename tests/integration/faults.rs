@@ -783,7 +783,12 @@ wf.Workflow(#{{ name: "w", desc: "d", steps: [j], storages: [storage] }})
     t.write("flow.rhai", &script);
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let runs = cpus + 4;
-    let mut runners: Vec<_> = (0..runs).map(|_| start_flow(&t)).collect();
+    let mut runners: Vec<_> = (0..runs)
+        .map(|i| {
+            t.args(&["run", &t.at("flow.rhai"), "--storage", &t.storage()])
+                .spawn_as(&format!("run{i}"))
+        })
+        .collect();
     for r in runners.iter_mut() {
         assert_eq!(r.wait(Duration::from_secs(60)), Some(0), "{}", r.stderr());
     }
@@ -831,7 +836,7 @@ wf.Workflow(#{{ name: "{name}", desc: "d", steps: [j], storages: [storage] }})
     // Another execution wants every CPU: it waits for the job the dead runner left.
     let mut b = t
         .args(&["run", &t.at("b.rhai"), "--storage", &t.storage()])
-        .spawn();
+        .spawn_as("b");
     // The dead runner's execution is taken up at once, not queued behind `b`.
     let r = t.wf(&["resume", &a_id, "--json"]);
     r.status(0);

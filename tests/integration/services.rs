@@ -1478,7 +1478,10 @@ fn concurrent_starts_make_one_supervisor_at_one_address() {
     // More supervisors launched for the running service (what racing starts and deploys
     // launch) see the one that runs and end, touching nothing.
     let mut extra: Vec<Runner> = (0..4)
-        .map(|_| t.args(&["service-supervisor", "svc-once"]).spawn())
+        .map(|i| {
+            t.args(&["service-supervisor", "svc-once"])
+                .spawn_as(&format!("supervisor{i}"))
+        })
         .collect();
     for s in &mut extra {
         assert_eq!(s.wait(Duration::from_secs(20)), Some(0), "{}", s.stderr());
@@ -1499,7 +1502,10 @@ fn concurrent_starts_make_one_supervisor_at_one_address() {
     stop(&t, "svc-once");
     assert!(supervisors(&t.home(), "svc-once").is_empty());
     let mut starts: Vec<Runner> = (0..4)
-        .map(|_| t.args(&["service", "start", "svc-once"]).spawn())
+        .map(|i| {
+            t.args(&["service", "start", "svc-once"])
+                .spawn_as(&format!("start{i}"))
+        })
         .collect();
     let mut said = Vec::new();
     for s in &mut starts {

@@ -184,8 +184,14 @@ impl Wf<'_> {
     /// Starts `wf` in the background, for tests that stop or kill it while it runs. Its
     /// stdout and stderr go to `runner.out` and `runner.err` in the test's folder.
     pub fn spawn(self) -> Runner {
-        let out = self.test.path("runner.out");
-        let err = self.test.path("runner.err");
+        self.spawn_as("runner")
+    }
+
+    /// `spawn`, its output in `NAME.out` and `NAME.err`: runners that run at the same time
+    /// each need their own.
+    pub fn spawn_as(self, name: &str) -> Runner {
+        let out = self.test.path(&format!("{name}.out"));
+        let err = self.test.path(&format!("{name}.err"));
         let child = self
             .command()
             .stdout(fs::File::create(out).unwrap())
