@@ -93,16 +93,8 @@ fn read_opts(
 
 /// A separator: one character, written plainly or escaped (`\t`).
 fn one_char(key: &str, s: &str) -> Result<char, String> {
-    let s = match s {
-        "\\t" => "\t",
-        "\\n" => "\n",
-        other => other,
-    };
-    let mut it = s.chars();
-    match (it.next(), it.next()) {
-        (Some(c), None) => Ok(c),
-        _ => Err(format!("`{key}` is `{s}`: a separator is one character")),
-    }
+    crate::model::validate::one_char_separator(s)
+        .ok_or_else(|| format!("`{key}` is `{s}`: a separator is one character"))
 }
 
 fn data_type(ctx: &PlanCtx, o: &Obj) -> Result<DataType, String> {

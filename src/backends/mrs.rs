@@ -867,12 +867,7 @@ fn shell_word(w: &str) -> String {
     }
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+use crate::store::procs::now_ms;
 
 fn signal_group(pgid: u32, signal: libc::c_int) {
     // SAFETY: killpg only sends a signal; a group that is gone gives ESRCH.

@@ -47,11 +47,7 @@ pub struct Ledger {
     dir: PathBuf,
 }
 
-fn start_of(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(19)?.parse().ok()
-}
+use crate::store::procs::start_ticks as start_of;
 
 fn me() -> (u32, u64) {
     static ME: std::sync::OnceLock<(u32, u64)> = std::sync::OnceLock::new();

@@ -408,7 +408,9 @@ fn read_assets(gallery: &Path, only: Option<&str>) -> Result<Read> {
             continue;
         };
         for v in rd.filter_map(|e| e.ok()).map(|e| e.path()) {
-            if hidden(&v) {
+            // A stray file beside the versions (a README) is no version; a link still is
+            // refused, by `read_version`.
+            if hidden(&v) || std::fs::symlink_metadata(&v).is_ok_and(|m| m.is_file()) {
                 continue;
             }
             let version = v
@@ -1456,12 +1458,12 @@ impl Drop for Reserved {
 fn new_asset_id(gallery: &Path, name: &str) -> Result<(String, PathBuf)> {
     let root = workflows_dir(gallery);
     std::fs::create_dir_all(&root).map_err(|e| io_err("create", &root, e))?;
-    // A workflow name is a valid id except for its length: keep room for the suffix.
+    // A workflow name is a valid id; a suffix `-N` needs room, so the name is cut for it.
     let stem: String = name.chars().take(56).collect();
     const MOST: u32 = 10_000;
     for n in 1..=MOST {
         let id = if n == 1 {
-            stem.clone()
+            name.to_string()
         } else {
             format!("{stem}-{n}")
         };

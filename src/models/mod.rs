@@ -76,13 +76,7 @@ pub fn models_dir(home: &Path) -> PathBuf {
 
 /// Model names: 1 to 64 letters, digits, `_`, `-` and `.`.
 pub fn check_name(name: &str) -> std::result::Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-        && !name.starts_with('.');
-    if ok {
+    if crate::model::validate::valid_model_name(name) {
         Ok(())
     } else {
         Err(format!(

@@ -351,6 +351,9 @@ pub fn ensure_supervisor(store: &Store, name: &str) -> Result<u32> {
             )));
         }
         if Instant::now() > deadline {
+            // Not left to take the lock after the deploy was told it failed.
+            let _ = child.kill();
+            let _ = child.wait();
             return Err(ServiceError::Invalid(format!(
                 "the supervisor of service `{name}` (pid {pid}) did not take its lock within 30 s; see {}",
                 dir.join("supervisor.log").display()

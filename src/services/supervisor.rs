@@ -187,10 +187,6 @@ fn on_path(program: &str) -> Option<PathBuf> {
     })
 }
 
-/// A private copy of a model version's files for one process of `service` to run in
-/// (`HOME/services/SERVICE/run/MODEL-VERSION`, made afresh at each start): what a model
-/// process writes into its folder never reaches the registry's copy, nor its next start.
-/// Links are followed; the copy holds only folders and plain files.
 /// The folder a model version's process of `service` runs in.
 pub(crate) fn run_dir(home: &Path, service: &str, model: &str, version: &str) -> PathBuf {
     super::service_dir(home, service)
@@ -198,6 +194,10 @@ pub(crate) fn run_dir(home: &Path, service: &str, model: &str, version: &str) ->
         .join(format!("{model}-{version}"))
 }
 
+/// A private copy of a model version's files for one process of `service` to run in
+/// (`HOME/services/SERVICE/run/MODEL-VERSION`, made afresh at each start): what a model
+/// process writes into its folder never reaches the registry's copy, nor its next start.
+/// Links are followed; the copy holds only folders and plain files.
 pub(crate) fn run_copy(
     home: &Path,
     service: &str,

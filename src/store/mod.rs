@@ -7,6 +7,7 @@
 //! | `record.rs` | typed rows and the execution record built from them           |
 
 mod extra;
+pub mod procs;
 mod record;
 mod schema;
 
@@ -269,11 +270,27 @@ pub fn private_copy(from: &Path, to: &Path) -> std::io::Result<u64> {
 }
 
 /// Writes a file of the home, private to its owner.
+/// Writes a private file whole or not at all (a temporary file renamed over it): a reader in
+/// another process never sees it empty or half written.
 pub fn private_write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
-    let mut f = private_file(path, false)?;
-    f.set_len(0)?;
-    f.write_all(bytes)
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let written = (|| {
+        let mut f = private_file(&tmp, false)?;
+        f.set_len(0)?;
+        f.write_all(bytes)
+    })();
+    match written.and_then(|()| std::fs::rename(&tmp, path)) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
 }
 
 pub struct Store {
@@ -352,10 +369,11 @@ impl Store {
             private_file(&path, false).map_err(home_err)?;
         }
         // Records another user could rewrite are not trusted.
+        // SQLite removes its WAL files when the last connection closes, at any moment.
         for file in ["wf.db", "wf.db-wal", "wf.db-shm"] {
-            let f = home.join(file);
-            if file == "wf.db" || f.exists() {
-                check_private(&f).map_err(home_err)?;
+            match check_private(&home.join(file)) {
+                Err(e) if file != "wf.db" && e.kind() == std::io::ErrorKind::NotFound => {}
+                other => other.map_err(home_err)?,
             }
         }
         let open_err = |source| StoreError::Open {

@@ -115,15 +115,7 @@ fn io_err(what: &str, p: &Path, e: std::io::Error) -> String {
 /// Writes `bytes` to `path` whole or not at all. Not flushed to the disk: these files
 /// outlive a killed process, and a machine that loses power loses its jobs with them (the
 /// records then run the step again).
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    {
-        let mut f = crate::store::private_file(&tmp, false)?;
-        f.set_len(0)?;
-        f.write_all(bytes)?;
-    }
-    std::fs::rename(&tmp, path)
-}
+use crate::store::private_write as write_atomic;
 
 fn read_end(dir: &Path) -> Option<JobEnd> {
     let text = std::fs::read_to_string(dir.join("end.json")).ok()?;

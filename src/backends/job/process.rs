@@ -32,31 +32,11 @@ pub struct Group {
     pub started_ms: Option<u64>,
 }
 
-/// How far a process's start (known to a clock tick, after a boot time known to a second)
-/// may lie from the moment its spawn was recorded and still be that process.
-const START_SLACK_MS: u64 = 2_000;
+use crate::store::procs::START_SLACK_MS;
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-/// When process `pid` started, in milliseconds since the Unix epoch; `None` when it is gone.
-/// Read only when a group is about to be killed: reading it from a process that is still
-/// starting would wait for its `exec`.
-pub fn started_ms(pid: u32) -> Option<u64> {
-    let ticks = start_time(pid)?;
-    let boot = std::fs::read_to_string("/proc/stat").ok().and_then(|t| {
-        t.lines()
-            .find_map(|l| l.strip_prefix("btime "))
-            .and_then(|v| v.trim().parse::<u64>().ok())
-    })?;
-    // SAFETY: sysconf only reads a system constant.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    Some(boot * 1000 + ticks * 1000 / hz)
-}
+// A group's start is read only when it is about to be killed: reading it from a process
+// that is still starting would wait for its `exec`.
+pub use crate::store::procs::{now_ms, started_ms};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum JobEnd {
@@ -75,14 +55,6 @@ fn kill_group(pgid: u32) {
     unsafe {
         libc::killpg(pgid as libc::pid_t, libc::SIGKILL);
     }
-}
-
-/// When process `pid` started, in clock ticks after boot; `None` when it is gone.
-fn start_time(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may hold spaces and parentheses: fields count from the last `)`.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(19)?.parse().ok()
 }
 
 /// Kills what an earlier runner's job left: each recorded group still belonging to it.
