@@ -35,13 +35,66 @@ pub use label::{ensure_task, set_labels, task_counts, TaskCounts, TaskSpec};
 pub use release::{release, ReleaseSpec, Released};
 pub use view::{dataset_json, datasets_json, version_json};
 
+/// What went wrong, by kind; each renders as the sentence the user reads.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    /// Something named does not exist or does not fit: the message says what.
+    /// Something named is missing: a dataset, a version, a sample, a labeling task.
+    #[error("{0}")]
+    NotFound(String),
+    /// A value that does not fit: a name, a ratio, a label file, labels of no task.
     #[error("{0}")]
     Invalid(String),
+    /// What is asked clashes with what is there: a dataset of another data type, a task
+    /// of another type, a folder that is not empty.
+    #[error("{0}")]
+    Conflict(String),
+    /// A file or folder that cannot be read or written.
+    #[error("{doing}: {source}")]
+    Io {
+        /// What could not be done, naming what it was done to.
+        doing: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// An import stopped on the way (`ImportRules::stop`).
+    #[error("{}", objects::STOPPED)]
+    Stopped,
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl DataError {
+    pub(crate) fn io(doing: String, path: &Path, source: std::io::Error) -> DataError {
+        DataError::Io {
+            doing,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+impl From<formats::FormatError> for DataError {
+    fn from(e: formats::FormatError) -> Self {
+        use formats::FormatError as F;
+        match e {
+            F::Invalid(m) | F::Malformed(m) => DataError::Invalid(m),
+            F::Io {
+                doing,
+                path,
+                source,
+            } => DataError::Io {
+                doing,
+                path,
+                source,
+            },
+        }
+    }
+}
+
+impl From<DataError> for String {
+    fn from(e: DataError) -> String {
+        e.to_string()
+    }
 }
 
 impl From<rusqlite::Error> for DataError {
@@ -75,8 +128,13 @@ impl DataRef {
         }
     }
 
-    /// `NAME`, `NAME@VERSION` or `NAME/TASK`.
+    /// `NAME`, `NAME@VERSION` or `NAME/TASK`, the error as text.
     pub fn parse(text: &str) -> std::result::Result<DataRef, String> {
+        DataRef::from_text(text).map_err(String::from)
+    }
+
+    /// `NAME`, `NAME@VERSION` or `NAME/TASK`.
+    pub fn from_text(text: &str) -> Result<DataRef> {
         let text = text.trim();
         let (ds, version, task) = if let Some((d, v)) = text.split_once('@') {
             (d, Some(v), None)
@@ -86,9 +144,9 @@ impl DataRef {
             (text, None, None)
         };
         if ds.is_empty() || version == Some("") || task == Some("") {
-            return Err(format!(
+            return Err(DataError::Invalid(format!(
                 "`{text}` is not a dataset: write NAME, NAME@VERSION or NAME/TASK"
-            ));
+            )));
         }
         Ok(DataRef {
             dataset: ds.into(),
@@ -120,8 +178,13 @@ pub struct DatasetInfo {
     pub created_at: String,
 }
 
-/// Dataset names: 1 to 100 letters, digits, `_` and `-` (the reference's rule).
+/// [`valid_name`], the error as text.
 pub fn check_name(what: &str, name: &str) -> std::result::Result<(), String> {
+    valid_name(what, name).map_err(String::from)
+}
+
+/// Dataset names: 1 to 100 letters, digits, `_` and `-` (the reference's rule).
+pub fn valid_name(what: &str, name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 100
         && name
@@ -130,9 +193,9 @@ pub fn check_name(what: &str, name: &str) -> std::result::Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
+        Err(DataError::Invalid(format!(
             "`{name}` is not a {what} name: 1 to 100 letters, digits, `_` or `-`"
-        ))
+        )))
     }
 }
 
@@ -176,7 +239,7 @@ pub fn info(store: &Store, name: &str) -> Result<Option<DatasetInfo>> {
 /// The dataset, or an error naming it and how to see the ones there are.
 pub fn get(store: &Store, name: &str) -> Result<DatasetInfo> {
     info(store, name)?.ok_or_else(|| {
-        DataError::Invalid(format!(
+        DataError::NotFound(format!(
             "no dataset `{name}` in this home; `wf datasets` lists them"
         ))
     })
@@ -190,10 +253,10 @@ pub fn create(
     data_type: DataType,
     description: &str,
 ) -> Result<(DatasetInfo, bool)> {
-    check_name("dataset", name)?;
+    valid_name("dataset", name)?;
     if let Some(d) = info(store, name)? {
         if d.data_type != data_type && data_type != DataType::FreeFormat {
-            return Err(DataError::Invalid(format!(
+            return Err(DataError::Conflict(format!(
                 "dataset `{name}` exists with data type {}, not {}",
                 d.data_type.as_str(),
                 data_type.as_str()
@@ -251,7 +314,7 @@ pub fn check_ref(store: &Store, r: &DataRef) -> Result<()> {
     if let Some(v) = &r.version {
         if !version_exists(store, &r.dataset, v)? {
             let have = view::version_names(store, &r.dataset)?;
-            return Err(DataError::Invalid(format!(
+            return Err(DataError::NotFound(format!(
                 "dataset `{}` has no version `{v}`{}",
                 r.dataset,
                 if have.is_empty() {
@@ -264,7 +327,7 @@ pub fn check_ref(store: &Store, r: &DataRef) -> Result<()> {
     }
     if let Some(t) = &r.task {
         if !task_exists(store, &r.dataset, t)? {
-            return Err(DataError::Invalid(format!(
+            return Err(DataError::NotFound(format!(
                 "dataset `{}` has no labeling task `{t}`",
                 r.dataset
             )));
