@@ -373,3 +373,171 @@ pub fn record_value(store: &Store, r: &DataRef, path: &Path) -> Result<Value> {
     }
     Ok(v)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A dataset `zoo` (IMAGE) with one sample `cat.jpg`, its task `t` and its version `V1`.
+    fn zoo() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::write(src.join("cat.jpg"), b"cat").unwrap();
+        let store = Store::open(&dir.path().join("home")).unwrap();
+        create(&store, "zoo", DataType::Image, "").unwrap();
+        let found = import::read_samples(
+            &src,
+            false,
+            DataType::Image,
+            &formats::ReadOpts::default(),
+            &store.home.join("obs"),
+        )
+        .unwrap();
+        import(&store, "zoo", found, &ImportRules::default()).unwrap();
+        let spec = TaskSpec {
+            task_type: "IMAGE_CLASSIFICATION".into(),
+            labels: vec!["cat".into()],
+            ..TaskSpec::default()
+        };
+        ensure_task(&store, "zoo", "t", &spec).unwrap();
+        let v = ReleaseSpec {
+            version_name: Some("V1".into()),
+            ..ReleaseSpec::default()
+        };
+        release(&store, "zoo", None, &v).unwrap();
+        (dir, store)
+    }
+
+    /// Whatever is named and missing is `NotFound`, whatever its message says; a value that
+    /// does not fit is `Invalid` even when its message says "not" (the console answers 404
+    /// for the one, 400 for the other).
+    #[test]
+    fn what_is_missing_is_not_found_and_what_does_not_fit_is_invalid() {
+        let (_dir, store) = zoo();
+        let missing = |e: DataError| match e {
+            DataError::NotFound(m) => m,
+            other => panic!("not NotFound: {other:?}"),
+        };
+        assert_eq!(
+            missing(get(&store, "nope").unwrap_err()),
+            "no dataset `nope` in this home; `wf datasets` lists them"
+        );
+        let r = DataRef::from_text("zoo@V9").unwrap();
+        assert_eq!(
+            missing(check_ref(&store, &r).unwrap_err()),
+            "dataset `zoo` has no version `V9` (it has V1)"
+        );
+        let r = DataRef::from_text("zoo/nope").unwrap();
+        assert_eq!(
+            missing(check_ref(&store, &r).unwrap_err()),
+            "dataset `zoo` has no labeling task `nope`"
+        );
+        missing(label::task_info(&store, "zoo", "nope").unwrap_err());
+        missing(view::version_json(&store, "zoo", "V9").unwrap_err());
+        let e = set_labels(
+            &store,
+            "zoo",
+            "t",
+            &[("dog.jpg".into(), vec!["cat".into()])],
+        );
+        assert_eq!(
+            missing(e.unwrap_err()),
+            "dataset `zoo` has no sample `dog.jpg`; `wf label DATASET/TASK show` lists them"
+        );
+        assert_eq!(
+            set_labels(
+                &store,
+                "zoo",
+                "t",
+                &[("cat.jpg".into(), vec!["cat".into()])]
+            )
+            .unwrap(),
+            1
+        );
+
+        let invalid = |e: DataError| match e {
+            DataError::Invalid(m) => m,
+            other => panic!("not Invalid: {other:?}"),
+        };
+        assert_eq!(
+            invalid(valid_name("dataset", "a b").unwrap_err()),
+            "`a b` is not a dataset name: 1 to 100 letters, digits, `_` or `-`"
+        );
+        assert_eq!(
+            check_name("dataset", "a b").unwrap_err(),
+            "`a b` is not a dataset name: 1 to 100 letters, digits, `_` or `-`"
+        );
+        invalid(DataRef::from_text("zoo@").unwrap_err());
+        assert_eq!(
+            DataRef::parse("@V1").unwrap_err(),
+            "`@V1` is not a dataset: write NAME, NAME@VERSION or NAME/TASK"
+        );
+        invalid(release::parse_ratio("2").unwrap_err());
+        let e = set_labels(
+            &store,
+            "zoo",
+            "t",
+            &[("cat.jpg".into(), vec!["dog".into()])],
+        );
+        assert_eq!(
+            invalid(e.unwrap_err()),
+            "`dog` is not a label of task `zoo/t`; its labels are cat"
+        );
+    }
+
+    #[test]
+    fn what_clashes_is_a_conflict_and_unreadable_files_are_io() {
+        let (dir, store) = zoo();
+        let conflict = |e: DataError| match e {
+            DataError::Conflict(m) => m,
+            other => panic!("not Conflict: {other:?}"),
+        };
+        assert_eq!(
+            conflict(create(&store, "zoo", DataType::Text, "").unwrap_err()),
+            "dataset `zoo` exists with data type IMAGE, not TEXT"
+        );
+        let again = ReleaseSpec {
+            version_name: Some("V1".into()),
+            ..ReleaseSpec::default()
+        };
+        conflict(release(&store, "zoo", None, &again).unwrap_err());
+        let spec = TaskSpec {
+            task_type: "OBJECT_DETECTION".into(),
+            ..TaskSpec::default()
+        };
+        conflict(ensure_task(&store, "zoo", "t", &spec).unwrap_err());
+        let full = dir.path().join("full");
+        std::fs::create_dir_all(&full).unwrap();
+        std::fs::write(full.join("x"), b"x").unwrap();
+        conflict(release::export(&store, "zoo", "V1", &full).unwrap_err());
+
+        let file = dir.path().join("src/cat.jpg");
+        let e = import::read_samples(
+            &file.join("under"),
+            true,
+            DataType::Image,
+            &formats::ReadOpts::default(),
+            &store.home.join("obs"),
+        )
+        .unwrap_err();
+        match &e {
+            DataError::Io { path, .. } => assert_eq!(path, &file.join("under")),
+            other => panic!("not Io: {other:?}"),
+        }
+        assert!(e
+            .to_string()
+            .starts_with(&format!("{}: cannot read: ", file.join("under").display())));
+        let gone = dir.path().join("gone");
+        assert!(matches!(
+            import::read_samples(
+                &gone,
+                false,
+                DataType::Image,
+                &formats::ReadOpts::default(),
+                &store.home.join("obs"),
+            ),
+            Err(DataError::NotFound(m)) if m == format!("`{}` does not exist", gone.display())
+        ));
+    }
+}

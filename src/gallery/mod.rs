@@ -241,11 +241,10 @@ mod tests {
         .is_err());
     }
 
-    /// What `workflow.release_to_gallery(...)` calls: a release, then a publication.
-    #[test]
-    fn release_and_publish_makes_an_asset_or_a_version_of_the_one_named() {
-        let dir = tempfile::tempdir().unwrap();
-        let script = dir.path().join("flow.rhai");
+    /// A released-to-be workflow `tiny` written in `dir/flow.rhai`: the script and the
+    /// checked workflow.
+    fn tiny(dir: &std::path::Path) -> (PathBuf, crate::model::workflow::Workflow) {
+        let script = dir.join("flow.rhai");
         std::fs::write(
             &script,
             r#"let j = wf.steps.JobStep(#{ name: "j", algorithm: wf.BaseAlgorithm(#{ command: "true" }),
@@ -262,6 +261,14 @@ wf.Workflow(#{ name: "tiny", desc: "d", steps: [j] })
         );
         assert_eq!(checked.errors(), 0, "{:?}", checked.diags);
         let w = checked.workflow.unwrap();
+        (script, w)
+    }
+
+    /// What `workflow.release_to_gallery(...)` calls: a release, then a publication.
+    #[test]
+    fn release_and_publish_makes_an_asset_or_a_version_of_the_one_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let (script, w) = tiny(dir.path());
         let home = dir.path().join("home");
         let gallery = dir.path().join("gallery");
         let p = Publish {
@@ -297,5 +304,77 @@ wf.Workflow(#{ name: "tiny", desc: "d", steps: [j] })
         assert!(gallery
             .join("workflows/tiny/1.0.0/files/flow.rhai")
             .is_file());
+    }
+
+    /// Each failure says its kind, with the message and exit status users see.
+    #[test]
+    fn errors_say_their_kind() {
+        let dir = tempfile::tempdir().unwrap();
+        let (script, w) = tiny(dir.path());
+        let home = dir.path().join("home");
+        let gallery = dir.path().join("gallery");
+        let user = current_user();
+        let p = Publish::default();
+        release_and_publish(&home, &gallery, &w, dir.path(), Some(&script), &p).unwrap();
+        let failed = crate::exec::error::exit::FAILED;
+
+        let e = find(&gallery, "nope", &user).unwrap_err();
+        assert!(matches!(e, GalleryError::NotFound(_)), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "the gallery `{}` has no asset `nope`; `wf gallery list` shows those you may use",
+                gallery.display()
+            )
+        );
+        assert_eq!(e.exit_code(), failed);
+        let e = find(&gallery, "tiny@2.0.0", &user).unwrap_err();
+        assert!(matches!(e, GalleryError::NotFound(_)), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            "the asset `tiny` has no version `2.0.0`; its versions: 1.0.0"
+        );
+
+        let other = format!("{user}-other");
+        let e = find(&gallery, "tiny", &other).unwrap_err();
+        assert!(matches!(e, GalleryError::Denied(_)), "{e:?}");
+        assert!(e.to_string().starts_with(&format!(
+            "the asset `tiny` 1.0.0 is private: only its owner `{user}` may use it, not `{other}`"
+        )));
+
+        let again = Publish {
+            content_id: Some("tiny".into()),
+            version: Some("1.0.0".into()),
+            ..Publish::default()
+        };
+        let e = publish_asset(&home, &gallery, "tiny", &again).unwrap_err();
+        assert!(matches!(e, GalleryError::Conflict(_)), "{e:?}");
+        assert_eq!(e.exit_code(), failed);
+
+        let e = parse_spec("tiny@1.0").unwrap_err();
+        assert!(matches!(e, GalleryError::Usage(_)), "{e:?}");
+        assert_eq!(e.exit_code(), crate::exec::error::exit::USAGE);
+
+        let e = publish_asset(&home, &gallery, "never", &Publish::default()).unwrap_err();
+        assert!(matches!(e, GalleryError::NotFound(_)), "{e:?}");
+
+        let files = gallery.join("workflows/tiny/1.0.0/files");
+        std::os::unix::fs::symlink("/etc", files.join("etc")).unwrap();
+        let e = show(&gallery, "tiny").unwrap_err();
+        assert!(matches!(e, GalleryError::Refused(_)), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            "the asset `tiny` 1.0.0 is refused: `files/etc` is a link (to `/etc`); an asset holds only files and folders, and nothing was read from it"
+        );
+        std::fs::remove_file(files.join("etc")).unwrap();
+
+        std::fs::remove_file(gallery.join("workflows/tiny/1.0.0/definition.json")).unwrap();
+        match show(&gallery, "tiny").unwrap_err() {
+            GalleryError::Io { path, source, .. } => {
+                assert_eq!(path, gallery.join("workflows/tiny/1.0.0/definition.json"));
+                assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }
