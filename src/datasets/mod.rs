@@ -57,7 +57,7 @@ pub enum DataError {
         source: std::io::Error,
     },
     /// An import stopped on the way (`ImportRules::stop`).
-    #[error("{}", objects::STOPPED)]
+    #[error("stopped")]
     Stopped,
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -100,12 +100,6 @@ impl From<DataError> for String {
 impl From<rusqlite::Error> for DataError {
     fn from(e: rusqlite::Error) -> Self {
         DataError::Store(StoreError::Sql(e))
-    }
-}
-
-impl From<String> for DataError {
-    fn from(e: String) -> Self {
-        DataError::Invalid(e)
     }
 }
 

@@ -46,11 +46,12 @@
 //! |-------------|---------------------------------------------------------------------|
 //! | `access`    | who may see an asset; the checks that keep reading inside the       |
 //! |             | gallery and the copies into the home off links                     |
-//! | `names`     | versions `x.y.z`, asset ids, `NAME[@VERSION]`, a publication's values |
+//! | `names`     | versions `x.y.z`, asset ids, `NAME[@VERSION]`                       |
 //! | `assets`    | reading the assets and their versions: list, find, show             |
 //! | `files`     | copying folders, writing JSON, staging folders put in place at once |
 //! | `objects`   | walking a definition's objects                                      |
-//! | `publish`   | publishing a released workflow or a model, and the whitelists       |
+//! | `publish`   | a publication's values; publishing a released workflow or a model,  |
+//! |             | and the whitelists                                                  |
 //! | `subscribe` | importing an asset into the home                                    |
 
 mod access;
@@ -65,9 +66,9 @@ use std::path::{Path, PathBuf};
 
 pub use access::{current_user, may_see};
 pub use assets::{find, list, list_checked, list_for, show};
-pub use names::{check, parse_spec, parse_version};
+pub use names::{parse_spec, parse_version};
 pub use publish::{
-    add_whitelist_users, delete_whitelist_users, publish, publish_asset, publish_model,
+    add_whitelist_users, check, delete_whitelist_users, publish, publish_asset, publish_model,
     release_and_publish, whitelist, Publish,
 };
 pub use subscribe::{subscribe, Subscribe};

@@ -1,8 +1,8 @@
-//! Versions `x.y.z`, asset ids, `NAME[@VERSION]` specs and the values of a publication.
+//! Versions `x.y.z`, asset ids and `NAME[@VERSION]` specs.
 
 use std::cmp::Ordering;
 
-use super::{usage, Publish, Result};
+use super::{usage, Result};
 
 /// A version `x.y.z`: three whole numbers without leading zeros (semantic versioning's
 /// core, without a pre-release or build part).
@@ -43,40 +43,6 @@ pub(super) fn check_content_id(id: &str) -> Result<()> {
         Err(usage(format!(
             "the asset id `{id}` is not a name: a letter or digit, then letters, digits, `_`, `-` or `.` (64 at most)"
         )))
-    }
-}
-
-/// The values of a publication that cannot be right whatever the gallery holds.
-pub fn check(p: &Publish) -> Result<()> {
-    if let Some(id) = &p.content_id {
-        check_content_id(id)?;
-    }
-    if let Some(v) = &p.version {
-        parse_version(v)?;
-    }
-    if let Some(v) = &p.visibility {
-        if !matches!(v.as_str(), "public" | "group" | "private") {
-            return Err(usage(format!(
-                "the visibility `{v}` is not one of: public, group, private"
-            )));
-        }
-    }
-    for u in &p.group_users {
-        if u.trim().is_empty() || u.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(usage(format!(
-                "the whitelisted user `{u}` is not a user name"
-            )));
-        }
-    }
-    match p.visibility.as_deref() {
-        Some("group") if p.group_users.is_empty() => Err(usage(
-            "visibility `group` needs its whitelist: give `group_users` (`--group-user USER`)",
-        )),
-        Some("public") | Some("private") if !p.group_users.is_empty() => Err(usage(format!(
-            "`group_users` is the whitelist of visibility `group`, not `{}`",
-            p.visibility.as_deref().unwrap_or("")
-        ))),
-        _ => Ok(()),
     }
 }
 

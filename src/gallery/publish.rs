@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use super::access::{current_user, group_users};
 use super::assets::read_assets;
 use super::files::{copy_file, copy_tree, replace_json, write_json, Skip, Staging};
-use super::names::{check, check_content_id, parse_version, safe_name};
+use super::names::{check_content_id, parse_version, safe_name};
 use super::objects::{algorithm_ids, class, each_object, split_at};
 use super::{
     conflict, denied, failed, io_err, model_dir, not_found, usage, workflows_dir, GalleryError,
@@ -32,6 +32,40 @@ pub struct Publish {
 
 // ---------------------------------------------------------------------------------------
 // Publishing
+
+/// The values of a publication that cannot be right whatever the gallery holds.
+pub fn check(p: &Publish) -> Result<()> {
+    if let Some(id) = &p.content_id {
+        check_content_id(id)?;
+    }
+    if let Some(v) = &p.version {
+        parse_version(v)?;
+    }
+    if let Some(v) = &p.visibility {
+        if !matches!(v.as_str(), "public" | "group" | "private") {
+            return Err(usage(format!(
+                "the visibility `{v}` is not one of: public, group, private"
+            )));
+        }
+    }
+    for u in &p.group_users {
+        if u.trim().is_empty() || u.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(usage(format!(
+                "the whitelisted user `{u}` is not a user name"
+            )));
+        }
+    }
+    match p.visibility.as_deref() {
+        Some("group") if p.group_users.is_empty() => Err(usage(
+            "visibility `group` needs its whitelist: give `group_users` (`--group-user USER`)",
+        )),
+        Some("public") | Some("private") if !p.group_users.is_empty() => Err(usage(format!(
+            "`group_users` is the whitelist of visibility `group`, not `{}`",
+            p.visibility.as_deref().unwrap_or("")
+        ))),
+        _ => Ok(()),
+    }
+}
 
 /// The newest registry version's script (as released) and folder.
 pub(super) fn released_source(store: &Store, name: &str) -> Option<String> {
