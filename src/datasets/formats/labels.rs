@@ -6,6 +6,7 @@ use std::path::Path;
 use super::folder::Entry;
 use super::{malformed, Annotation, Content, FormatError, Found, Result};
 
+/// A file of the folder as a sample, with its labels.
 pub(super) fn file_sample(e: &Entry, annotations: Option<Vec<Annotation>>) -> Found {
     Found {
         content: Content::File(e.path.clone()),
@@ -15,6 +16,7 @@ pub(super) fn file_sample(e: &Entry, annotations: Option<Vec<Annotation>>) -> Fo
     }
 }
 
+/// `None` for no annotations: an unlabelled sample.
 pub(super) fn non_empty(anns: Vec<Annotation>) -> Option<Vec<Annotation>> {
     if anns.is_empty() {
         None
@@ -23,6 +25,7 @@ pub(super) fn non_empty(anns: Vec<Annotation>) -> Option<Vec<Annotation>> {
     }
 }
 
+/// A label of `kind` a person gave.
 pub(super) fn label(name: String, kind: &str) -> Annotation {
     Annotation {
         name,
@@ -34,6 +37,7 @@ pub(super) fn label(name: String, kind: &str) -> Annotation {
     }
 }
 
+/// Label names as annotations of `kind`; `None` for none.
 pub(super) fn classification(labels: Vec<String>, kind: &str) -> Option<Vec<Annotation>> {
     non_empty(labels.into_iter().map(|l| label(l, kind)).collect())
 }
