@@ -11,8 +11,9 @@
 //! `wf.steps`; namespaces and enumerations answer property reads through indexers, so every
 //! name comes from the catalog rather than from one Rust function per name.
 
-pub mod catalog;
+pub use crate::catalog;
 pub mod convert;
+pub mod json;
 
 use std::any::TypeId;
 use std::collections::BTreeMap;
@@ -20,10 +21,12 @@ use std::sync::Arc;
 
 use rhai::{Dynamic, Engine, EvalAltResult, NativeCallContext, Position};
 
-use self::catalog::{Catalog, EntryKind, EnumSpec, Member};
 use self::convert::{construct, label_of};
+use crate::catalog::{Catalog, EntryKind, EnumSpec, Member};
+use crate::diag::{did_you_mean, Diagnostic, Sink};
 use crate::model::val::{EnumVal, Obj, Span, Val};
-use crate::script::diag::{did_you_mean, Diagnostic, Sink};
+pub use crate::script::engine::span_at;
+use crate::script::engine::ScriptMeter;
 
 /// A namespace value: `wf`, `wf.steps`, `wf.data`, ...
 #[derive(Debug, Clone, Copy)]
@@ -132,25 +135,13 @@ pub struct Bindings {
     pub main_file: Arc<str>,
     pub dev: Arc<dyn DevHost>,
     /// What the sandbox's time limit is measured on.
-    pub clock: crate::script::engine::ScriptMeter,
+    pub clock: ScriptMeter,
 }
 
 impl Bindings {
     pub fn span(&self, ctx: &NativeCallContext) -> Span {
         span_at(ctx.call_source(), ctx.call_position(), &self.main_file)
     }
-}
-
-pub fn span_at(source: Option<&str>, pos: Position, main: &Arc<str>) -> Span {
-    let file: Arc<str> = match source {
-        Some(s) if !s.is_empty() && s != &**main => s.into(),
-        _ => main.clone(),
-    };
-    Span::new(
-        file,
-        pos.line().unwrap_or(0) as u32,
-        pos.position().unwrap_or(0) as u32,
-    )
 }
 
 fn runtime_error(msg: String, pos: Position) -> Box<EvalAltResult> {
@@ -448,12 +439,12 @@ fn call_member(
                 for d in crate::model::validate::check_own(&obj) {
                     b.sink.push(d);
                 }
-                let limit = crate::script::engine::Limits::default().max_object_bytes;
+                let limit = b.clock.object_limit();
                 if b.clock.hold(held_bytes(&obj)) > limit {
                     return Err(runtime_error(
                         format!(
-                            "the script's `wf` objects hold more than {} MiB (max_object_bytes)",
-                            limit >> 20
+                            "the script's `wf` objects hold more than {} (max_object_bytes)",
+                            bytes_text(limit)
                         ),
                         pos,
                     ));
@@ -485,6 +476,15 @@ fn held_bytes(obj: &Obj) -> usize {
         }
     }
     obj.args.values().map(val).sum()
+}
+
+/// A size as people write it: `256 MiB`, `64 KiB`, `1000 bytes`.
+fn bytes_text(n: usize) -> String {
+    match n {
+        n if n >= 1 << 20 && n % (1 << 20) == 0 => format!("{} MiB", n >> 20),
+        n if n >= 1 << 10 && n % (1 << 10) == 0 => format!("{} KiB", n >> 10),
+        n => format!("{n} bytes"),
+    }
 }
 
 /// Rules that concern one object alone and are best reported where it is built.

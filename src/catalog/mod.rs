@@ -2,6 +2,8 @@
 //! reference manual's parameter tables). Registration, type checking, `--list-api` and the
 //! JSON reader all work from this one table, so a name cannot exist in one and not the others.
 
+pub mod describe;
+
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
