@@ -10,7 +10,7 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 use rhai::{Dynamic, Map};
 
-use super::{EnumNs, Invalid, Ns, OutputRef};
+use super::values::{EnumNs, Invalid, Ns, OutputRef};
 pub use crate::catalog::describe::{consumption_kind, describe_ty, label_of};
 use crate::catalog::{Catalog, ClassSpec, Ty};
 use crate::diag::{did_you_mean, Diagnostic, Sink};

@@ -14,6 +14,9 @@
 pub use crate::catalog;
 pub mod convert;
 pub mod json;
+pub mod values;
+
+pub use self::values::{EnumNs, Invalid, Ns, OutputRef, Outputs};
 
 use std::any::TypeId;
 use std::collections::BTreeMap;
@@ -22,74 +25,11 @@ use std::sync::Arc;
 use rhai::{Dynamic, Engine, EvalAltResult, NativeCallContext, Position};
 
 use self::convert::{construct, label_of};
-use crate::catalog::{Catalog, EntryKind, EnumSpec, Member};
+use crate::catalog::{Catalog, EntryKind, Member};
 use crate::diag::{did_you_mean, Diagnostic, Sink};
 use crate::model::val::{EnumVal, Obj, Span, Val};
 pub use crate::script::engine::span_at;
 use crate::script::engine::ScriptMeter;
-
-/// A namespace value: `wf`, `wf.steps`, `wf.data`, ...
-#[derive(Debug, Clone, Copy)]
-pub struct Ns(pub &'static str);
-
-/// An enumeration value: `wf.PlaceholderType`.
-#[derive(Debug, Clone, Copy)]
-pub struct EnumNs(pub &'static EnumSpec);
-
-/// Stands for a value whose construction already failed and was reported, so that one
-/// mistake does not cause a cascade of others.
-#[derive(Debug, Clone, Copy)]
-pub struct Invalid;
-
-/// `step.outputs`
-#[derive(Debug, Clone)]
-pub struct Outputs(pub Arc<Obj>);
-
-/// `step.outputs["name"]`
-#[derive(Debug, Clone)]
-pub struct OutputRef {
-    pub step: Arc<Obj>,
-    pub output: Arc<Obj>,
-    pub at: Span,
-}
-
-impl OutputRef {
-    /// What `.as_input()` gives: a reference to this output typed by what it holds.
-    pub fn consumption(&self) -> Obj {
-        let class = match self.step.class() {
-            "JobStep" => {
-                if self.output.args.contains_key("metrics_config") {
-                    "MetricsConsumption"
-                } else if self.output.args.contains_key("model_config")
-                    && !self.output.args.contains_key("obs_config")
-                {
-                    "ModelConsumption"
-                } else {
-                    "OBSConsumption"
-                }
-            }
-            "LabelingStep" => "LabelTaskConsumption",
-            "CreateDatasetStep" | "DatasetImportStep" | "ReleaseDatasetStep" => {
-                "DatasetConsumption"
-            }
-            "ModelStep" => "ModelConsumption",
-            "ServiceStep" => "ServiceConsumption",
-            _ => "OBSConsumption",
-        };
-        let spec = Catalog::get()
-            .class(class)
-            .expect("consumption classes are in the catalog");
-        let mut args = indexmap::IndexMap::new();
-        args.insert("step", Val::Str(self.step.name().into()));
-        args.insert("output", Val::Str(self.output.name().into()));
-        Obj {
-            spec,
-            args,
-            at: self.at.clone(),
-            tainted: false,
-        }
-    }
-}
 
 /// What carries out the development-state methods (`run`, `debug`, `next`, ...).
 /// `wf check` and `wf graph` use [`NotCarriedOut`].
