@@ -251,10 +251,7 @@ pub fn convert(value: &Dynamic, ty: &Ty, keep_steps: bool) -> Result<Val, Mismat
         }
         Ty::Class(classes) => {
             if let Some(n) = value.read_lock::<crate::model::definition::StepName>() {
-                if classes
-                    .iter()
-                    .any(|c| crate::catalog::step_type(c).is_some())
-                {
+                if classes.iter().any(|c| crate::catalog::is_step(c)) {
                     return Ok(Val::StepRef(n.0.as_str().into(), Span::default()));
                 }
                 return Err(Mismatch::Wrong(format!("step `{}`", n.0)));

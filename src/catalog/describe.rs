@@ -48,7 +48,7 @@ pub fn describe_ty(ty: &Ty) -> String {
 
 fn class_names(classes: &[&'static str]) -> Vec<String> {
     let cat = Catalog::get();
-    if classes.len() > 4 && classes.iter().all(|c| super::step_type(c).is_some()) {
+    if classes.len() > 4 && classes.iter().all(|c| super::is_step(c)) {
         return vec!["a step".into()];
     }
     classes
