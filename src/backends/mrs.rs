@@ -39,7 +39,8 @@ use tokio_util::sync::CancellationToken;
 use super::job::{env_name, kill_by_environment, kill_groups, log_tail, Group};
 use crate::exec::backend::{Attempt, Backend, BoxFuture, Plan, PlanCtx, StepEnd, Work};
 use crate::exec::metrics::read_metrics;
-use crate::model::val::{Obj, Val};
+use crate::model::spec::{OutputTo, StepSpec};
+use crate::model::val::Val;
 use crate::model::workflow::Step;
 use crate::store::Store;
 
@@ -598,13 +599,20 @@ fn app_arg(word: &str, local_path: &dyn Fn(&str) -> String) -> String {
 // Planning
 
 impl Backend for MrsBackend {
+    fn writes_log(&self) -> bool {
+        true
+    }
+
     fn plan(&self, step: &Step, ctx: &PlanCtx) -> Result<Plan, String> {
         let values = &ctx.values;
-        let o = &step.obj;
+        let spec = match super::args::spec(step)? {
+            StepSpec::MrsJob(m) => m,
+            other => return Err(super::args::wrong_kind(step, other)),
+        };
         let local_path = |t: &str| values.local_path(t).to_string_lossy().into_owned();
 
         // The cluster.
-        let cluster_name = match o.arg("cluster_id") {
+        let cluster_name = match &spec.cluster_id {
             None | Some(Val::Null) => String::new(),
             Some(v) => values.text(v).map_err(|e| format!("`cluster_id`: {e}"))?,
         };
@@ -627,27 +635,18 @@ impl Backend for MrsBackend {
         };
 
         // The algorithm: boot file, run_args, app_args, other parameters, environments.
-        let algo = o
-            .arg("mrs_algorithm")
-            .and_then(Val::as_obj)
-            .ok_or("the MRS job has no `mrs_algorithm`")?;
-        let boot = algo
-            .arg("boot_file")
+        let boot = spec
+            .boot_file
+            .as_ref()
             .ok_or("the MRS algorithm has no `boot_file`")?;
         let boot = boot_file(boot, ctx)?;
         let mut run_args: Vec<String> = Vec::new();
         let mut app_args: Vec<String> = Vec::new();
         let mut params: Vec<(String, String)> = Vec::new();
-        for p in algo
-            .arg("parameters")
-            .map(Val::items)
-            .unwrap_or_default()
-            .iter()
-            .filter_map(Val::as_obj)
-        {
-            let name = p.name().to_string();
+        for p in &spec.parameters {
+            let name = p.name.clone();
             let value = values
-                .text(p.arg("value").unwrap_or(&Val::Null))
+                .text(&p.value)
                 .map_err(|e| format!("parameter `{name}`: {e}"))?;
             match name.as_str() {
                 "run_args" => run_args.extend(split_args(&value)),
@@ -667,18 +666,12 @@ impl Backend for MrsBackend {
         crate::backends::job::pass_params(&params, &mut app, &mut env);
 
         // Inputs and outputs: the application's arguments.
-        let inputs = crate::backends::job::pass_inputs(step, ctx, &mut app, &mut env)?;
+        let inputs = crate::backends::job::pass_inputs(&spec.inputs, ctx, &mut app, &mut env)?;
         let mut outputs = IndexMap::new();
         let mut metrics_files = Vec::new();
-        for out in o
-            .arg("outputs")
-            .map(Val::items)
-            .unwrap_or_default()
-            .iter()
-            .filter_map(Val::as_obj)
-        {
-            let name = out.name().to_string();
-            let (path, metric_file) = output_path(out, &name, step, ctx)?;
+        for out in &spec.outputs {
+            let name = out.name.clone();
+            let (path, metric_file) = output_path(&out.to, &name, step, ctx)?;
             metrics_files.extend(metric_file);
             let p = path.to_string_lossy().into_owned();
             app.push(format!("--{name}={p}"));
@@ -700,14 +693,12 @@ impl Backend for MrsBackend {
             // Everything runs in this machine's JVM: no need to look for a network address.
             env.push(("SPARK_LOCAL_IP".into(), "127.0.0.1".into()));
         }
-        if let Some(Val::Map(m)) = algo.arg("environments") {
-            for (k, v) in m {
-                let v = values
-                    .text(v)
-                    .map_err(|e| format!("environment `{k}`: {e}"))?;
-                remove_env.retain(|r| r != k);
-                env.push((k.clone(), v));
-            }
+        for (k, v) in &spec.environments {
+            let v = values
+                .text(v)
+                .map_err(|e| format!("environment `{k}`: {e}"))?;
+            remove_env.retain(|r| r != k);
+            env.push((k.clone(), v));
         }
         if let Some(why) = java_missing(&env) {
             return Err(why);
@@ -789,18 +780,18 @@ fn boot_file(v: &Val, ctx: &PlanCtx) -> Result<String, String> {
 
 /// Where an output goes (its folder, created), and its metric file when it names one.
 fn output_path(
-    out: &Obj,
+    to: &OutputTo,
     name: &str,
     step: &Step,
     ctx: &PlanCtx,
 ) -> Result<(PathBuf, Option<PathBuf>), String> {
     let values = &ctx.values;
-    let (dir, metric) = match out.arg("obs_config").and_then(Val::as_obj) {
-        Some(cfg) => {
+    let (dir, metric) = match to {
+        OutputTo::Obs { path, metric_file } => {
             let p = values
-                .path(cfg.arg("obs_path").unwrap_or(&Val::Null))
+                .path(path)
                 .map_err(|e| format!("output `{name}`: {e}"))?;
-            let metric = match cfg.arg("metric_file") {
+            let metric = match metric_file {
                 None | Some(Val::Null) => None,
                 Some(m) => {
                     let f = values
@@ -811,7 +802,7 @@ fn output_path(
             };
             (p, metric)
         }
-        None => (
+        OutputTo::Metrics { .. } | OutputTo::Home => (
             ctx.home()
                 .join("outputs")
                 .join(ctx.exec_id())
