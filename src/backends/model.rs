@@ -203,7 +203,12 @@ impl ModelWork {
                 Some(staged.path())
             }
         };
-        let m = models::register(&store, &self.model, from).map_err(|e| e.to_string())?;
+        let m = match models::register(&store, &self.model, from) {
+            Ok(m) => m,
+            // A name, version or folder the registry refuses is refused again on a retry.
+            Err(models::ModelError::Invalid(why)) => return Ok(StepEnd::Permanent(why)),
+            Err(e) => return Err(e.to_string()),
+        };
         let value = json!({
             "model_name": m.name,
             "model_version": m.version,

@@ -826,3 +826,199 @@ impl From<&Obj> for DataObj {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bindings::catalog::Catalog;
+    use crate::model::val::Span;
+
+    fn obj(class: &str, args: Vec<(&'static str, Val)>) -> Arc<Obj> {
+        Arc::new(Obj {
+            spec: Catalog::get().class(class).expect("class in catalog"),
+            args: args.into_iter().collect(),
+            at: Span::default(),
+            tainted: false,
+        })
+    }
+
+    fn s(text: &str) -> Val {
+        Val::Str(text.into())
+    }
+
+    fn job(spec: Option<Val>, outputs: Vec<Val>) -> Arc<Obj> {
+        let algo = obj(
+            "BaseAlgorithm",
+            vec![
+                ("boot_file", s("train.py")),
+                (
+                    "parameters",
+                    Val::List(vec![Val::Obj(obj(
+                        "AlgorithmParameters",
+                        vec![("name", s("lr")), ("value", Val::Float(0.1))],
+                    ))]),
+                ),
+            ],
+        );
+        let input = obj(
+            "JobInput",
+            vec![
+                ("name", s("data")),
+                (
+                    "data",
+                    Val::Obj(obj("OBSPath", vec![("obs_path", s("/d"))])),
+                ),
+            ],
+        );
+        let mut args = vec![
+            ("name", s("train")),
+            ("algorithm", Val::Obj(algo)),
+            ("inputs", Val::Obj(input)),
+            ("outputs", Val::List(outputs)),
+        ];
+        if let Some(spec) = spec {
+            args.push(("spec", spec));
+        }
+        obj("JobStep", args)
+    }
+
+    fn job_spec(flavor: Val) -> Val {
+        let resource = obj("JobResource", vec![("flavor", flavor)]);
+        Val::Obj(obj("JobSpec", vec![("resource", Val::Obj(resource))]))
+    }
+
+    #[test]
+    fn a_job_step_reads_as_its_algorithm_inputs_outputs_and_resource() {
+        let metrics = obj(
+            "JobOutput",
+            vec![
+                ("name", s("metrics")),
+                (
+                    "metrics_config",
+                    Val::Obj(obj(
+                        "MetricsConfig",
+                        vec![(
+                            "metric_files",
+                            Val::List(vec![s("/m/a.json"), s("/m/b.json")]),
+                        )],
+                    )),
+                ),
+            ],
+        );
+        let plain = obj("JobOutput", vec![("name", s("model"))]);
+        let o = job(
+            Some(job_spec(s("cpu.small"))),
+            vec![Val::Obj(metrics), Val::Obj(plain)],
+        );
+        let StepSpec::Job(j) = StepSpec::try_from(&*o).expect("a job spec") else {
+            panic!("not a job spec");
+        };
+        assert_eq!(
+            j.algorithm.source,
+            AlgorithmSource::Base {
+                code_dir: None,
+                boot_file: Some(s("train.py")),
+                command: None
+            }
+        );
+        assert_eq!(j.algorithm.parameters[0].name, "lr");
+        assert_eq!(j.inputs[0].name, "data");
+        assert_eq!(
+            j.outputs[0].to,
+            OutputTo::Metrics {
+                first: Some(s("/m/a.json"))
+            }
+        );
+        assert_eq!(j.outputs[1].to, OutputTo::Home);
+        assert_eq!(j.resource.flavor, Some(s("cpu.small")));
+        // `node_count` not given: one node.
+        assert_eq!(j.resource.node_count, Val::Int(1));
+        assert_eq!(
+            StepSpec::Job(j).flavor(),
+            Some(&s("cpu.small")),
+            "the flavor a preflight checks"
+        );
+    }
+
+    #[test]
+    fn a_step_missing_a_mandatory_keyword_is_an_error_naming_the_step_and_keyword() {
+        let o = job(None, vec![]);
+        let e = StepSpec::try_from(&*o).expect_err("no spec");
+        assert_eq!((e.step.as_str(), e.key.as_str()), ("train", "spec"));
+        assert!(e.to_string().starts_with("step `train`: `spec`"), "{e}");
+        let not_a_step = obj("OBSPath", vec![("obs_path", s("/d"))]);
+        assert_eq!(
+            StepSpec::try_from(&*not_a_step)
+                .expect_err("not a step")
+                .key,
+            "$class"
+        );
+    }
+
+    #[test]
+    fn catalog_defaults_are_applied_when_the_spec_is_read() {
+        let out = obj(
+            "ReleaseDatasetOutput",
+            vec![
+                ("name", s("v")),
+                (
+                    "dataset_version_config",
+                    Val::Obj(obj("DatasetVersionConfig", vec![("version_name", s("v1"))])),
+                ),
+            ],
+        );
+        let o = obj(
+            "ReleaseDatasetStep",
+            vec![("name", s("release")), ("outputs", Val::Obj(out))],
+        );
+        let StepSpec::Dataset(DatasetStepSpec::Release(r)) = StepSpec::try_from(&*o).expect("spec")
+        else {
+            panic!("not a release spec");
+        };
+        let v = r.version.expect("the version config");
+        assert_eq!(v.version_name.val, Some(s("v1")));
+        assert_eq!(v.version_format.val, Some(s("Default")));
+        assert_eq!(v.train_evaluate_sample_ratio.val, Some(s("1.00")));
+        assert_eq!(v.clear_hard_property.val, Some(Val::Bool(true)));
+        assert_eq!(v.description.val, None);
+        assert_eq!(v.clear_hard_property.key, "clear_hard_property");
+        assert_eq!(r.outputs, vec!["v".to_string()]);
+    }
+
+    #[test]
+    fn a_service_config_keeps_every_field_but_its_environment() {
+        let cfg = obj(
+            "ServiceConfig",
+            vec![
+                ("service_name", s("svc")),
+                (
+                    "envs",
+                    Val::Map([("A".to_string(), s("1"))].into_iter().collect()),
+                ),
+                ("description", s("d")),
+            ],
+        );
+        let out = obj(
+            "ServiceOutput",
+            vec![("name", s("out")), ("service_config", Val::Obj(cfg))],
+        );
+        let o = obj(
+            "ServiceStep",
+            vec![("name", s("deploy")), ("outputs", Val::Obj(out))],
+        );
+        let StepSpec::Service(sv) = StepSpec::try_from(&*o).expect("spec") else {
+            panic!("not a service spec");
+        };
+        let c = sv.config.expect("a config");
+        assert_eq!(c.service_name.val, Some(s("svc")));
+        assert_eq!(
+            c.infer_type.val,
+            Some(s("real-time")),
+            "the catalog's default"
+        );
+        assert!(c.envs.is_some());
+        let keys: Vec<&str> = c.fields.iter().map(|(k, _)| *k).collect();
+        assert_eq!(keys, ["service_name", "description"]);
+        assert_eq!(sv.poll_interval, None, "no policy, no poll interval");
+    }
+}

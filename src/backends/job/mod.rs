@@ -10,7 +10,9 @@ mod remote;
 
 pub use owner::{owner_main, protection_wanted};
 
-pub use process::{kill_by_environment, kill_groups, log_tail, Group};
+pub use process::{
+    end_recorded, kill_by_environment, kill_groups, log_tail, open_log, signal_group, Group,
+};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -367,12 +369,7 @@ impl Backend for JobBackend {
         if let Some((dir, attempt)) = owner::recorded(detail) {
             owner::stop_attempt(&dir, attempt);
         }
-        let groups: Vec<Group> = detail
-            .get("groups")
-            .and_then(|g| serde_json::from_value(g.clone()).ok())
-            .unwrap_or_default();
-        kill_groups(&groups);
-        kill_by_environment(exec_id, Some(step));
+        end_recorded(exec_id, step, detail);
     }
 
     fn sweep(&self, exec_id: &str) {
@@ -601,7 +598,8 @@ impl Work for JobWork {
                         detail: Map::new(),
                         note: None,
                     },
-                    Err(e) => StepEnd::Failed(e),
+                    // An invalid metrics file is read the same on a retry.
+                    Err(e) => StepEnd::Permanent(e),
                 },
                 JobEnd::Stopped => StepEnd::Stopped,
                 JobEnd::NotStarted(e) => StepEnd::Failed(e),
