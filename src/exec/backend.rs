@@ -168,6 +168,8 @@ pub enum StepEnd {
     },
     /// Why, in a sentence or a few lines; the step's record keeps it.
     Failed(String),
+    /// Failed in a way retrying cannot help (bad input, a missing file): no retry.
+    Permanent(String),
     /// The step needs a person before it can end (a labeling task with unlabelled samples):
     /// it is `awaiting_input` with `reason` (what to do), and runs again on `wf proceed`.
     Awaiting {

@@ -116,6 +116,40 @@ pub fn execution_outcome(statuses: &[Status], anything_can_progress: bool) -> Op
     })
 }
 
+/// What follows an attempt that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterFailure {
+    /// Another attempt, after the policy's retry delay.
+    Retry,
+    /// The step fails: its retries are used up, or it is being stopped.
+    Fail,
+    /// The step fails although retries were left: the failure says retrying cannot help.
+    FailUnretried,
+}
+
+/// Whether a step whose attempt failed is tried again: `retried` attempts were retries
+/// already, of the `retries` its policy allows; `permanent` when the failure says retrying
+/// cannot help; `stopping` when the step or the execution is being stopped.
+pub fn after_failure(retried: u32, retries: u32, permanent: bool, stopping: bool) -> AfterFailure {
+    if retried >= retries || stopping {
+        AfterFailure::Fail
+    } else if permanent {
+        AfterFailure::FailUnretried
+    } else {
+        AfterFailure::Retry
+    }
+}
+
+/// The sentence for an attempt that failed and is tried again.
+pub fn retrying(attempt: u32) -> String {
+    format!("attempt {attempt} failed; trying again")
+}
+
+/// The sentence for an attempt that failed with retries left, not tried again.
+pub fn not_retrying(attempt: u32) -> String {
+    format!("attempt {attempt} failed; not trying again: retrying cannot help")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,5 +278,30 @@ mod tests {
         );
         assert_eq!(execution_outcome(&[Running], false), None);
         assert_eq!(execution_outcome(&[Waiting], true), None);
+    }
+
+    #[test]
+    fn a_failure_is_retried_while_retries_are_left_unless_retrying_cannot_help() {
+        use AfterFailure::*;
+        assert_eq!(after_failure(0, 2, false, false), Retry);
+        assert_eq!(after_failure(1, 2, false, false), Retry);
+        assert_eq!(after_failure(2, 2, false, false), Fail);
+        assert_eq!(after_failure(0, 0, false, false), Fail);
+        // A permanent failure says so only when a retry was left to give up.
+        assert_eq!(after_failure(0, 2, true, false), FailUnretried);
+        assert_eq!(after_failure(2, 2, true, false), Fail);
+        assert_eq!(after_failure(0, 0, true, false), Fail);
+        // A step being stopped is not tried again.
+        assert_eq!(after_failure(0, 2, false, true), Fail);
+        assert_eq!(after_failure(0, 2, true, true), Fail);
+    }
+
+    #[test]
+    fn retry_sentences_name_the_attempt() {
+        assert_eq!(retrying(1), "attempt 1 failed; trying again");
+        assert_eq!(
+            not_retrying(2),
+            "attempt 2 failed; not trying again: retrying cannot help"
+        );
     }
 }

@@ -18,7 +18,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::backend::{Attempt, Backends, BoxFuture, Note, Plan, PlanCtx, StepEnd, Work};
 use super::cancel::Cancel;
-use super::decide::{decide, execution_outcome, Branch, Decision, DepState};
+use super::decide::{
+    after_failure, decide, execution_outcome, not_retrying, retrying, AfterFailure, Branch,
+    Decision, DepState,
+};
 use super::error::{ExecError, Result};
 use super::events::{Event, EventSink, Prompter};
 use super::flavors::{Flavor, Machine, Usage};
@@ -62,6 +65,9 @@ struct StepState {
     reason: String,
     /// The flavor it holds while it runs (it then also holds a slot).
     flavor: Option<Flavor>,
+    /// The attempt this runner started it with, and the retries its policy allows.
+    first_attempt: u32,
+    retries: u32,
 }
 
 /// What deciding a waiting step came to.
@@ -151,6 +157,8 @@ impl Scheduler {
                     attempt: 0,
                     reason: String::new(),
                     flavor: None,
+                    first_attempt: 0,
+                    retries: 0,
                 },
             );
         }
@@ -694,6 +702,28 @@ impl Scheduler {
         )
     }
 
+    /// A failure retrying cannot help ended a step whose policy had retries left: the records
+    /// and the listeners are told it is not tried again, as they are told of a retry.
+    fn say_not_retried(&mut self, name: &str) -> Result<()> {
+        let Some(st) = self.state.get(name) else {
+            return Ok(());
+        };
+        let retried = st.attempt.saturating_sub(st.first_attempt);
+        if after_failure(retried, st.retries, true, self.stopping) != AfterFailure::FailUnretried {
+            return Ok(());
+        }
+        let reason = not_retrying(st.attempt);
+        self.store.set_step(
+            &self.s.exec_id,
+            name,
+            Status::Running,
+            Some(&reason),
+            &StepPatch::default(),
+        )?;
+        self.note(format!("{name}: {reason}"));
+        Ok(())
+    }
+
     fn fail_now(&mut self, name: &str, error: &str) -> Result<()> {
         self.set(
             name,
@@ -811,7 +841,7 @@ impl Scheduler {
             self.begin_attempt(&name, None)?;
             self.fail_now(
                 &name,
-                &format!("this phase kind ({}) has no backend yet: job, condition and dataset steps run on this machine so far", step.kind),
+                &format!("no backend runs {} steps on this machine", step.kind),
             )?;
             return Ok(true);
         };
@@ -896,6 +926,8 @@ impl Scheduler {
         if let Some(st) = self.state_mut(&name) {
             st.attempt = attempt;
             st.flavor = plan.flavor;
+            st.first_attempt = attempt;
+            st.retries = policy.retries;
         }
         let token = self.wiring.cancel.child();
         self.step_cancels.insert(name.clone(), token.clone());
@@ -967,7 +999,7 @@ impl Scheduler {
                 error,
             } => {
                 if !ended(self, &step) {
-                    let reason = format!("attempt {attempt} failed; trying again");
+                    let reason = retrying(attempt);
                     self.store.set_step(
                         &self.s.exec_id,
                         &step,
@@ -1051,6 +1083,10 @@ impl Scheduler {
                 self.set(name, Status::Executed, note.as_deref(), patch)
             }
             StepEnd::Failed(e) => self.fail_now(name, &e),
+            StepEnd::Permanent(e) => {
+                self.say_not_retried(name)?;
+                self.fail_now(name, &e)
+            }
             StepEnd::Awaiting { reason, detail } => self.set(
                 name,
                 Status::AwaitingInput,
@@ -1105,7 +1141,10 @@ async fn attempts(
             }
         };
         match end {
-            StepEnd::Failed(error) if number - first < policy.retries && !cancel.is_cancelled() => {
+            StepEnd::Failed(error)
+                if after_failure(number - first, policy.retries, false, cancel.is_cancelled())
+                    == AfterFailure::Retry =>
+            {
                 let _ = notes.send(Note::AttemptFailed {
                     step: step.clone(),
                     attempt: number,
