@@ -330,6 +330,11 @@ impl Scheduler {
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         self.set_execution(ExecStatus::Running, None)?;
         loop {
+            // A step that ended as the token was cancelled may be heard of first: what waited
+            // for its slot must not start then.
+            if cancel.is_cancelled() {
+                self.stop_all();
+            }
             self.waiting_for_room = false;
             let progressed = if self.stopping {
                 false
@@ -575,6 +580,11 @@ impl Scheduler {
         loop {
             let mut changed = false;
             for name in &names {
+                // Cancelled while this pass runs (a step that ended at once freed its slot):
+                // nothing more starts.
+                if self.wiring.cancel.is_cancelled() {
+                    return Ok(any | changed);
+                }
                 if self.status(name) != Status::Waiting {
                     continue;
                 }
@@ -1192,3 +1202,7 @@ pub fn params_json(w: &Workflow, params: &HashMap<String, Val>) -> Value {
             .collect::<Map<String, Value>>(),
     )
 }
+
+#[cfg(test)]
+#[path = "tests/mod.rs"]
+mod tests;
