@@ -19,8 +19,8 @@ use tokio_util::sync::CancellationToken;
 use super::backend::{Attempt, Backends, BoxFuture, Note, Plan, PlanCtx, StepEnd, Work};
 use super::cancel::Cancel;
 use super::decide::{
-    after_failure, decide, execution_outcome, not_retrying, retrying, AfterFailure, Branch,
-    Decision, DepState,
+    after_failure, decide, execution_outcome, needs_values, not_retrying, retrying, room, summary,
+    waiting_for_room, AfterFailure, Branch, Decision, DepState, Room,
 };
 use super::error::{ExecError, Result};
 use super::events::{Event, EventSink, Prompter};
@@ -518,23 +518,14 @@ impl Scheduler {
     }
 
     fn summary_reason(&self, outcome: ExecStatus) -> Option<String> {
-        let names = |want: Status| -> Vec<String> {
+        summary(outcome, |want| {
             self.s
                 .selected
                 .iter()
                 .filter(|n| self.status(n) == want)
-                .map(|n| format!("`{n}`"))
+                .cloned()
                 .collect()
-        };
-        match outcome {
-            ExecStatus::Failed => Some(format!("failed: {}", names(Status::Failed).join(", "))),
-            ExecStatus::AwaitingInput => Some(format!(
-                "awaiting input: {}",
-                names(Status::AwaitingInput).join(", ")
-            )),
-            ExecStatus::Stopped => Some("stopped".into()),
-            ExecStatus::Running | ExecStatus::Executed => None,
-        }
+        })
     }
 
     /// Stops everything: the execution's token cancels every running step's.
@@ -824,21 +815,7 @@ impl Scheduler {
                 .iter()
                 .map(|k| self.s.workflow.shown_key(k))
                 .collect();
-            let reason = format!(
-                "needs {}: `wf proceed {} {} {}`",
-                missing
-                    .iter()
-                    .map(|m| format!("`{m}`"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                self.s.exec_id,
-                name,
-                missing
-                    .iter()
-                    .map(|m| format!("-p {m}=VALUE"))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            );
+            let reason = needs_values(&self.s.exec_id, &name, &missing);
             self.set(
                 &name,
                 Status::AwaitingInput,
@@ -886,20 +863,25 @@ impl Scheduler {
                 &crate::store::job_dir(&self.s.home, &self.s.exec_id, &name).join("lock"),
             );
         if let Some(flavor) = &plan.flavor {
-            if self.running >= self.s.max_parallel && !already_running {
-                self.planned.insert(name, (plan, policy));
-                return Ok(false);
-            }
-            if !already_running
-                && (!slots::fits_empty(&self.machine, flavor)
-                    || (!self.usage.fits(&self.machine, flavor) && self.running == 0))
-            {
-                let e = format!("flavor `{}` needs more than this machine has", flavor.id);
-                self.begin_attempt(&name, None)?;
-                self.fail_now(&name, &e)?;
-                return Ok(true);
-            }
-            let mine = already_running || self.usage.fits(&self.machine, flavor);
+            let mine = match room(
+                self.running,
+                self.s.max_parallel,
+                already_running,
+                slots::fits_empty(&self.machine, flavor),
+                self.usage.fits(&self.machine, flavor),
+            ) {
+                Room::WaitForSlot => {
+                    self.planned.insert(name, (plan, policy));
+                    return Ok(false);
+                }
+                Room::TooBig => {
+                    let e = format!("flavor `{}` needs more than this machine has", flavor.id);
+                    self.begin_attempt(&name, None)?;
+                    self.fail_now(&name, &e)?;
+                    return Ok(true);
+                }
+                Room::Take { mine } => mine,
+            };
             // Room is the machine's: every execution of the home shares it.
             let taken = mine
                 && self
@@ -913,17 +895,7 @@ impl Scheduler {
                     )
                     .unwrap_or(true);
             if !taken {
-                let r = if mine {
-                    format!(
-                        "waiting for room on this machine for flavor `{}` (other executions hold it)",
-                        flavor.id
-                    )
-                } else {
-                    format!(
-                        "waiting for room on this machine for flavor `{}`",
-                        flavor.id
-                    )
-                };
+                let r = waiting_for_room(&flavor.id, mine);
                 self.waiting_for_room = true;
                 self.set_reason(&name, r)?;
                 self.planned.insert(name, (plan, policy));
