@@ -36,6 +36,9 @@ pub struct Act {
     flavor: Option<String>,
     /// Planning it fails with this.
     plan_error: Option<String>,
+    /// Each attempt tells the person watching this, and keeps `{"attempt": n}` as its
+    /// detail, when it starts.
+    say: Option<String>,
 }
 
 /// A step that succeeds after `ms` milliseconds.
@@ -75,6 +78,11 @@ impl Act {
     /// It waits until `n` of the fake's steps ran at once.
     pub fn with_company(mut self, n: usize) -> Act {
         self.company = n;
+        self
+    }
+
+    pub fn saying(mut self, text: &str) -> Act {
+        self.say = Some(text.to_string());
         self
     }
 
@@ -122,6 +130,23 @@ impl Fake {
             .find(|(h, _)| h == home)
             .map(|(_, f)| f.clone())
             .unwrap_or_else(|| panic!("no fake backend installed for {}", home.display()))
+    }
+
+    /// Clean-ups and sweeps of `exec` (which name no home) are this fake's too.
+    pub fn adopt(self: &Arc<Fake>, exec: &str) {
+        homes()
+            .lock()
+            .unwrap()
+            .push((PathBuf::from(exec), self.clone()));
+    }
+
+    fn of_exec(exec: &str) -> Option<Arc<Fake>> {
+        homes()
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(h, _)| h.as_os_str() == exec)
+            .map(|(_, f)| f.clone())
     }
 
     pub fn script(&self, step: &str, act: Act) -> &Fake {
@@ -235,6 +260,21 @@ impl Backend for FakeBackend {
             work: Arc::new(FakeWork { fake, act }),
         })
     }
+
+    fn clean_up(&self, exec_id: &str, step: &str, detail: &Map<String, serde_json::Value>) {
+        if let Some(fake) = Fake::of_exec(exec_id) {
+            fake.write(format!(
+                "{step} cleaned up {}",
+                serde_json::Value::Object(detail.clone())
+            ));
+        }
+    }
+
+    fn sweep(&self, exec_id: &str) {
+        if let Some(fake) = Fake::of_exec(exec_id) {
+            fake.write("swept".to_string());
+        }
+    }
 }
 
 struct FakeWork {
@@ -249,6 +289,10 @@ impl Work for FakeWork {
             let at = format!("{}#{}", attempt.step, attempt.number);
             fake.enter();
             fake.write(format!("{at} start"));
+            if let Some(text) = &act.say {
+                attempt.say(text.clone());
+                attempt.record_detail(serde_json::json!({ "attempt": attempt.number }));
+            }
             let waited = async {
                 if act.hang {
                     std::future::pending::<()>().await;

@@ -676,3 +676,151 @@ fn cancelling_during_a_retry_delay_stops_the_step_without_another_attempt() {
     assert_eq!((a.status, a.attempt), (Status::Stopped, 1));
     assert_eq!(t.fake.of_step("a"), ["planned", "#1 start", "#1 failed"]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// What a running attempt tells
+
+#[test]
+fn what_an_attempt_says_is_heard_and_the_detail_it_keeps_is_recorded() {
+    let t = T::new();
+    t.fake.script("a", ok(10).saying("waiting for the GPU"));
+    let o = t.run(t.workflow(&job("a", &[], ""), &["a"]), 1);
+    assert_eq!(o.status, ExecStatus::Executed);
+    assert_eq!(t.notes(), ["a: waiting for the GPU"]);
+    // Kept while it ran, and still there once it executed (its end brought no detail).
+    assert_eq!(
+        serde_json::Value::Object(row(&o, "a").detail),
+        serde_json::json!({ "attempt": 1 })
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Carrying an execution on
+
+#[test]
+fn retry_runs_the_failed_step_again_with_its_next_attempt_and_not_what_executed() {
+    let t = T::new();
+    t.fake.script("b", ok(0).fails(1));
+    let body = [
+        job("a", &[], ""),
+        job("b", &["a"], ""),
+        job("c", &["b"], ""),
+    ]
+    .concat();
+    let o = t.run(t.workflow(&body, &["a", "b", "c"]), 2);
+    assert_eq!(o.status, ExecStatus::Failed);
+    let again = t.engine().retry(&o.exec_id, None).unwrap();
+    assert_eq!(again.status, ExecStatus::Executed);
+    let b = row(&again, "b");
+    assert_eq!((b.status, b.attempt), (Status::Executed, 2));
+    assert_eq!(row(&again, "c").status, Status::Executed);
+    assert_eq!(t.fake.of_step("a"), ["planned", "#1 start", "#1 executed"]);
+    assert_eq!(
+        t.fake.of_step("b"),
+        [
+            "planned",
+            "#1 start",
+            "#1 failed",
+            "planned",
+            "#2 start",
+            "#2 executed"
+        ]
+    );
+}
+
+#[test]
+fn resume_cleans_up_what_a_dead_runner_left_and_runs_that_step_again() {
+    let t = T::new();
+    let body = [job("a", &[], ""), job("b", &["a"], "")].concat();
+    let w = t.workflow(&body, &["a", "b"]);
+    let engine = t.engine();
+    let p = engine.prepare(w, &t.request(2)).unwrap();
+    let id = p.exec_id().to_string();
+    t.fake.adopt(&id);
+    // As a runner killed while `a` ran leaves it: executed nothing, `a` running with its
+    // detail, no runner alive.
+    drop(p);
+    let store = t.store();
+    store
+        .set_step(
+            &id,
+            "a",
+            Status::Running,
+            None,
+            &crate::store::StepPatch {
+                attempt: Some(1),
+                started: true,
+                detail: Some(Some(serde_json::json!({ "pid": 42 }))),
+                ..crate::store::StepPatch::default()
+            },
+        )
+        .unwrap();
+    let o = engine.resume(&id).unwrap();
+    assert_eq!(o.status, ExecStatus::Executed);
+    let a = row(&o, "a");
+    assert_eq!((a.status, a.attempt), (Status::Executed, 2));
+    assert_eq!(
+        t.fake.log(),
+        [
+            "a cleaned up {\"pid\":42}",
+            "swept",
+            "a planned",
+            "a#2 start",
+            "a#2 executed",
+            "b planned",
+            "b#1 start",
+            "b#1 executed"
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Debugging phase by phase
+
+#[test]
+fn next_runs_one_phase_at_a_time_and_an_interrupt_stops_that_phase_alone() {
+    let t = T::new();
+    t.fake.script("h", hang());
+    let body = [
+        job("a", &[], ""),
+        job("h", &["a"], ""),
+        job("z", &["a"], ""),
+    ]
+    .concat();
+    let w = t.workflow(&body, &["a", "h", "z"]);
+    let engine = t.engine();
+    let p = engine.prepare(w, &t.request(2)).unwrap();
+    let mut run = engine.debug(p).unwrap();
+    let none = crate::exec::cancel::Cancel::new();
+    let first = run.next(&none).unwrap();
+    let (name, status, _) = first.ran.unwrap();
+    assert_eq!((name.as_str(), status), ("a", Status::Executed));
+    let mut next = first.next.clone();
+    next.sort();
+    assert_eq!(next, ["h", "z"]);
+    assert_eq!(first.finished, None);
+    // Only `a` ran.
+    assert_eq!(t.fake.log(), ["a planned", "a#1 start", "a#1 executed"]);
+
+    // The phase that hangs is interrupted; the execution goes on.
+    let interrupt = crate::exec::cancel::Cancel::new();
+    let fake = t.fake.clone();
+    let stopper = interrupt.clone();
+    let side = std::thread::spawn(move || {
+        fake.wait_for("h#1 start");
+        stopper.cancel("interrupted");
+    });
+    let mut phases = Vec::new();
+    while run.finished().is_none() {
+        // Once cancelled it stays so: `z` ends on its first poll, before it is looked at.
+        let r = run.next(&interrupt).unwrap();
+        if let Some((name, status, _)) = r.ran {
+            phases.push(format!("{name} {status}"));
+        }
+        assert!(phases.len() <= 2, "{phases:?}");
+    }
+    side.join().unwrap();
+    phases.sort();
+    assert_eq!(phases, ["h stopped", "z executed"]);
+    assert_eq!(run.finished(), Some(ExecStatus::Stopped));
+}
