@@ -28,6 +28,10 @@ impl Cancel {
         self.why.get().map(String::as_str)
     }
 
+    pub fn is_cancelled(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
     /// Resolves once cancelled; may be awaited again and again.
     pub async fn cancelled(&self) {
         self.token.cancelled().await
@@ -48,8 +52,10 @@ mod tests {
         let c = Cancel::new();
         let step = c.child();
         assert!(!step.is_cancelled());
+        assert!(!c.is_cancelled());
         c.cancel("stopped by Ctrl-C");
         c.cancel("stopped by SIGTERM");
+        assert!(c.is_cancelled());
         assert!(step.is_cancelled());
         assert_eq!(c.reason(), Some("stopped by Ctrl-C"));
     }

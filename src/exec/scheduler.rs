@@ -18,7 +18,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::backend::{Attempt, Backends, BoxFuture, Note, Plan, PlanCtx, StepEnd, Work};
 use super::cancel::Cancel;
-use super::decide::{decide, execution_outcome, Branch, Decision, DepState};
+use super::decide::{
+    after_failure, decide, execution_outcome, needs_values, not_retrying, retrying, room, summary,
+    waiting_for_room, AfterFailure, Branch, Decision, DepState, Room,
+};
 use super::error::{ExecError, Result};
 use super::events::{Event, EventSink, Prompter};
 use super::flavors::{Flavor, Machine, Usage};
@@ -62,6 +65,9 @@ struct StepState {
     reason: String,
     /// The flavor it holds while it runs (it then also holds a slot).
     flavor: Option<Flavor>,
+    /// The attempt this runner started it with, and the retries its policy allows.
+    first_attempt: u32,
+    retries: u32,
 }
 
 /// What deciding a waiting step came to.
@@ -151,6 +157,8 @@ impl Scheduler {
                     attempt: 0,
                     reason: String::new(),
                     flavor: None,
+                    first_attempt: 0,
+                    retries: 0,
                 },
             );
         }
@@ -322,6 +330,11 @@ impl Scheduler {
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         self.set_execution(ExecStatus::Running, None)?;
         loop {
+            // A step that ended as the token was cancelled may be heard of first: what waited
+            // for its slot must not start then.
+            if cancel.is_cancelled() {
+                self.stop_all();
+            }
             self.waiting_for_room = false;
             let progressed = if self.stopping {
                 false
@@ -505,23 +518,14 @@ impl Scheduler {
     }
 
     fn summary_reason(&self, outcome: ExecStatus) -> Option<String> {
-        let names = |want: Status| -> Vec<String> {
+        summary(outcome, |want| {
             self.s
                 .selected
                 .iter()
                 .filter(|n| self.status(n) == want)
-                .map(|n| format!("`{n}`"))
+                .cloned()
                 .collect()
-        };
-        match outcome {
-            ExecStatus::Failed => Some(format!("failed: {}", names(Status::Failed).join(", "))),
-            ExecStatus::AwaitingInput => Some(format!(
-                "awaiting input: {}",
-                names(Status::AwaitingInput).join(", ")
-            )),
-            ExecStatus::Stopped => Some("stopped".into()),
-            ExecStatus::Running | ExecStatus::Executed => None,
-        }
+        })
     }
 
     /// Stops everything: the execution's token cancels every running step's.
@@ -567,6 +571,11 @@ impl Scheduler {
         loop {
             let mut changed = false;
             for name in &names {
+                // Cancelled while this pass runs (a step that ended at once freed its slot):
+                // nothing more starts.
+                if self.wiring.cancel.is_cancelled() {
+                    return Ok(any | changed);
+                }
                 if self.status(name) != Status::Waiting {
                     continue;
                 }
@@ -694,6 +703,28 @@ impl Scheduler {
         )
     }
 
+    /// A failure retrying cannot help ended a step whose policy had retries left: the records
+    /// and the listeners are told it is not tried again, as they are told of a retry.
+    fn say_not_retried(&mut self, name: &str) -> Result<()> {
+        let Some(st) = self.state.get(name) else {
+            return Ok(());
+        };
+        let retried = st.attempt.saturating_sub(st.first_attempt);
+        if after_failure(retried, st.retries, true, self.stopping) != AfterFailure::FailUnretried {
+            return Ok(());
+        }
+        let reason = not_retrying(st.attempt);
+        self.store.set_step(
+            &self.s.exec_id,
+            name,
+            Status::Running,
+            Some(&reason),
+            &StepPatch::default(),
+        )?;
+        self.note(format!("{name}: {reason}"));
+        Ok(())
+    }
+
     fn fail_now(&mut self, name: &str, error: &str) -> Result<()> {
         self.set(
             name,
@@ -784,21 +815,7 @@ impl Scheduler {
                 .iter()
                 .map(|k| self.s.workflow.shown_key(k))
                 .collect();
-            let reason = format!(
-                "needs {}: `wf proceed {} {} {}`",
-                missing
-                    .iter()
-                    .map(|m| format!("`{m}`"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                self.s.exec_id,
-                name,
-                missing
-                    .iter()
-                    .map(|m| format!("-p {m}=VALUE"))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            );
+            let reason = needs_values(&self.s.exec_id, &name, &missing);
             self.set(
                 &name,
                 Status::AwaitingInput,
@@ -811,7 +828,7 @@ impl Scheduler {
             self.begin_attempt(&name, None)?;
             self.fail_now(
                 &name,
-                &format!("this phase kind ({}) has no backend yet: job, condition and dataset steps run on this machine so far", step.kind),
+                &format!("no backend runs {} steps on this machine", step.kind),
             )?;
             return Ok(true);
         };
@@ -846,20 +863,25 @@ impl Scheduler {
                 &crate::store::job_dir(&self.s.home, &self.s.exec_id, &name).join("lock"),
             );
         if let Some(flavor) = &plan.flavor {
-            if self.running >= self.s.max_parallel && !already_running {
-                self.planned.insert(name, (plan, policy));
-                return Ok(false);
-            }
-            if !already_running
-                && (!slots::fits_empty(&self.machine, flavor)
-                    || (!self.usage.fits(&self.machine, flavor) && self.running == 0))
-            {
-                let e = format!("flavor `{}` needs more than this machine has", flavor.id);
-                self.begin_attempt(&name, None)?;
-                self.fail_now(&name, &e)?;
-                return Ok(true);
-            }
-            let mine = already_running || self.usage.fits(&self.machine, flavor);
+            let mine = match room(
+                self.running,
+                self.s.max_parallel,
+                already_running,
+                slots::fits_empty(&self.machine, flavor),
+                self.usage.fits(&self.machine, flavor),
+            ) {
+                Room::WaitForSlot => {
+                    self.planned.insert(name, (plan, policy));
+                    return Ok(false);
+                }
+                Room::TooBig => {
+                    let e = format!("flavor `{}` needs more than this machine has", flavor.id);
+                    self.begin_attempt(&name, None)?;
+                    self.fail_now(&name, &e)?;
+                    return Ok(true);
+                }
+                Room::Take { mine } => mine,
+            };
             // Room is the machine's: every execution of the home shares it.
             let taken = mine
                 && self
@@ -873,17 +895,7 @@ impl Scheduler {
                     )
                     .unwrap_or(true);
             if !taken {
-                let r = if mine {
-                    format!(
-                        "waiting for room on this machine for flavor `{}` (other executions hold it)",
-                        flavor.id
-                    )
-                } else {
-                    format!(
-                        "waiting for room on this machine for flavor `{}`",
-                        flavor.id
-                    )
-                };
+                let r = waiting_for_room(&flavor.id, mine);
                 self.waiting_for_room = true;
                 self.set_reason(&name, r)?;
                 self.planned.insert(name, (plan, policy));
@@ -896,6 +908,8 @@ impl Scheduler {
         if let Some(st) = self.state_mut(&name) {
             st.attempt = attempt;
             st.flavor = plan.flavor;
+            st.first_attempt = attempt;
+            st.retries = policy.retries;
         }
         let token = self.wiring.cancel.child();
         self.step_cancels.insert(name.clone(), token.clone());
@@ -967,7 +981,7 @@ impl Scheduler {
                 error,
             } => {
                 if !ended(self, &step) {
-                    let reason = format!("attempt {attempt} failed; trying again");
+                    let reason = retrying(attempt);
                     self.store.set_step(
                         &self.s.exec_id,
                         &step,
@@ -1050,7 +1064,11 @@ impl Scheduler {
                 );
                 self.set(name, Status::Executed, note.as_deref(), patch)
             }
-            StepEnd::Failed(e) | StepEnd::Permanent(e) => self.fail_now(name, &e),
+            StepEnd::Failed(e) => self.fail_now(name, &e),
+            StepEnd::Permanent(e) => {
+                self.say_not_retried(name)?;
+                self.fail_now(name, &e)
+            }
             StepEnd::Awaiting { reason, detail } => self.set(
                 name,
                 Status::AwaitingInput,
@@ -1105,7 +1123,10 @@ async fn attempts(
             }
         };
         match end {
-            StepEnd::Failed(error) if number - first < policy.retries && !cancel.is_cancelled() => {
+            StepEnd::Failed(error)
+                if after_failure(number - first, policy.retries, false, cancel.is_cancelled())
+                    == AfterFailure::Retry =>
+            {
                 let _ = notes.send(Note::AttemptFailed {
                     step: step.clone(),
                     attempt: number,
@@ -1153,3 +1174,7 @@ pub fn params_json(w: &Workflow, params: &HashMap<String, Val>) -> Value {
             .collect::<Map<String, Value>>(),
     )
 }
+
+#[cfg(test)]
+#[path = "tests/mod.rs"]
+mod tests;
