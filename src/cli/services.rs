@@ -170,10 +170,7 @@ pub fn service(home: Option<&Path>, c: ServiceCommand) -> i32 {
                 Err(e) => return fail(e),
             };
             if row.status == "stopped" || row.status == "failed" {
-                let _ = store.conn().execute(
-                    "UPDATE services SET status = 'deploying', reason = NULL, updated_at = ?2 WHERE name = ?1",
-                    rusqlite::params![name, crate::store::now()],
-                );
+                let _ = store.redeploy_service(&name);
             }
             if let Err(e) = services::ensure_supervisor(&store, &name) {
                 return fail(e);

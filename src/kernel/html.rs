@@ -98,7 +98,7 @@ pub fn workflow(obj: &Arc<Obj>) -> String {
             .map(|p| {
                 vec![
                     code(&w.shown_key(&value_key(p))),
-                    escape(&crate::cli::check::parameter_type(p)),
+                    escape(&crate::present::summary::parameter_type(p)),
                     p.arg("default")
                         .map(|d| code(&short_json(&val_to_json(d), 60)))
                         .unwrap_or_default(),

@@ -356,7 +356,7 @@ async fn handle(kernel: &Kernel, msg: &Message, count: &mut u64) -> Vec<(String,
         }
         "is_complete_request" => {
             let code = c["code"].as_str().unwrap_or("");
-            if crate::repl::complete::is_incomplete(code) {
+            if crate::session::complete::is_incomplete(code) {
                 reply(
                     "is_complete_reply",
                     json!({ "status": "incomplete", "indent": "  " }),
@@ -597,11 +597,11 @@ fn evaluate(
             }
             Job::Complete { code, pos, reply } => {
                 let (vars, functions) = session.known();
-                let known = crate::repl::complete::Known {
+                let known = crate::session::complete::Known {
                     vars: vars.iter().map(|(n, c)| (n.as_str(), *c)).collect(),
                     functions,
                 };
-                let _ = reply.send(crate::repl::complete::complete(&code, pos, &known));
+                let _ = reply.send(crate::session::complete::complete(&code, pos, &known));
             }
             Job::Inspect { code, pos, reply } => {
                 let (vars, _) = session.known();

@@ -309,14 +309,9 @@ pub async fn sample(
         datasets::label::task_info(s, &ds, &task)?;
         let hash = datasets::label::find_sample(s, &ds, &id)?;
         // One row, not the task's whole list: the page asks for each sample it shows.
-        let name: String = s
-            .conn()
-            .query_row(
-                "SELECT name FROM samples WHERE dataset = ?1 AND hash = ?2",
-                [&ds, &hash],
-                |r| r.get(0),
-            )
-            .map_err(|e| ApiError::from(DataError::from(e)))?;
+        let name = s
+            .sample_name(&ds, &hash)
+            .map_err(|e| ApiError::from(DataError::Store(e)))?;
         let path = datasets::objects::object_path(&s.home, &hash);
         let size = std::fs::metadata(&path)
             .map_err(|e| ApiError::not_found(format!("sample `{id}` has no bytes here: {e}")))?
