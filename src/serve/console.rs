@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 
 use super::app::{with_store, ApiError, ApiResult, App, JsonBody};
 use crate::datasets::{self, DataError};
+use crate::present::dag::{Geometry, Graph, Layout};
 use crate::store::Store;
 
 const INDEX: &str = include_str!("console/index.html");
@@ -160,6 +161,39 @@ pub async fn definition(
             HeaderValue::from_static("application/json"),
         );
         Ok(r)
+    })
+    .await
+}
+
+/// The DAG of a definition (JSON text), laid out for the console's drawing.
+fn layout_of(def: &str) -> Layout {
+    let def: Value = serde_json::from_str(def).unwrap_or(Value::Null);
+    Graph::of_definition(&def).layout(&Geometry::CONSOLE)
+}
+
+/// `GET /api/workflows/NAME/layout`: the DAG of the released workflow's latest version, laid
+/// out: each step's box, each arrow's ends, the drawing's size (`present::dag`).
+pub async fn workflow_layout(
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Layout>> {
+    with_store(&app, move |s| {
+        let (_, def, _) = crate::registry::latest(s, &name)?;
+        Ok(Json(layout_of(&def)))
+    })
+    .await
+}
+
+/// `GET /api/executions/ID/layout`: the DAG of the definition the execution runs, laid out as
+/// `GET /api/workflows/NAME/layout` lays it out.
+pub async fn execution_layout(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Layout>> {
+    with_store(&app, move |s| {
+        let id = s.resolve_id(&id)?;
+        let row = s.execution(&id)?;
+        Ok(Json(layout_of(&row.definition)))
     })
     .await
 }

@@ -197,79 +197,17 @@ function stepParts(obj) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The DAG: layers by longest path, ordered by the mean place of their parents, as SVG
-
-const NODE_W = 170, NODE_H = 46, GAP_X = 70, GAP_Y = 22;
-
-function edgesOf(def) {
-  const edges = new Map();
-  for (const [to, deps] of Object.entries(def.dependencies || {})) {
-    for (const d of deps) {
-      const key = `${d.step}->${to}`;
-      const e = edges.get(key) || { from: d.step, to, kinds: new Set(), outputs: [] };
-      if (d.branch === true) e.kinds.add("branch-true");
-      else if (d.branch === false) e.kinds.add("branch-false");
-      else if (d.output) { e.kinds.add("data"); e.outputs.push(d.output); }
-      else e.kinds.add("dependency");
-      edges.set(key, e);
-    }
-  }
-  return [...edges.values()];
-}
-
-function layout(def) {
-  const names = (def.steps || []).map((s) => s.name);
-  const parents = new Map(names.map((n) => [n, []]));
-  const edges = edgesOf(def).filter((e) => parents.has(e.from) && parents.has(e.to));
-  for (const e of edges) parents.get(e.to).push(e.from);
-  const layer = new Map();
-  const depth = (n, seen) => {
-    if (layer.has(n)) return layer.get(n);
-    if (seen.has(n)) return 0;
-    seen.add(n);
-    const l = Math.max(-1, ...parents.get(n).map((p) => depth(p, seen))) + 1;
-    layer.set(n, l);
-    return l;
-  };
-  names.forEach((n) => depth(n, new Set()));
-  const layers = [];
-  for (const n of names) (layers[layer.get(n)] = layers[layer.get(n)] || []).push(n);
-  const pos = new Map();
-  layers.forEach((ns, li) => {
-    if (li > 0) {
-      const mean = (n) => {
-        const ps = parents.get(n).filter((p) => pos.has(p));
-        return ps.length ? ps.reduce((a, p) => a + pos.get(p).i, 0) / ps.length : 0;
-      };
-      ns.sort((a, b) => mean(a) - mean(b));
-    }
-    ns.forEach((n, i) => pos.set(n, { i, layer: li }));
-  });
-  const tallest = Math.max(1, ...layers.map((l) => l.length));
-  // A long chain reads top to bottom (it would not fit across); a wide graph left to right.
-  const vertical = layers.length > 4 && layers.length > tallest;
-  const across = vertical ? NODE_W + 24 : NODE_H + GAP_Y;
-  const along = vertical ? NODE_H + 40 : NODE_W + GAP_X;
-  for (const [n, p] of pos) {
-    const count = layers[p.layer].length;
-    const offset = ((tallest - count) * across) / 2;
-    const a = 16 + p.layer * along, b = 16 + offset + p.i * across;
-    if (vertical) { p.x = b; p.y = a; } else { p.x = a; p.y = b; }
-  }
-  const length = 32 + layers.length * along - (vertical ? 40 : GAP_X);
-  const breadth = 32 + tallest * across - (vertical ? 24 : GAP_Y);
-  return { pos, edges, vertical, width: vertical ? breadth : length, height: vertical ? length : breadth };
-}
+// The DAG, drawn from the layout the server computes (`GET /api/workflows/NAME/layout`,
+// `GET /api/executions/ID/layout`): each step's box, each arrow's ends, the drawing's size.
 
 function short(text, max) { return text.length > max ? text.slice(0, max - 1) + "…" : text; }
 
-// Draws the DAG; `onPick(step)` when a step is clicked or chosen with Enter.
-function drawDag(def, onPick) {
-  const kinds = new Map((def.steps || []).map((s) => [s.name, s.type]));
-  const L = layout(def);
+// Draws the DAG laid out as `L`; `onPick(step)` when a step is clicked or chosen with Enter.
+function drawDag(L, onPick) {
+  const NODE_W = L.node_width, NODE_H = L.node_height;
   const svg = el("svg:svg", {
     class: "dag", id: "dag", width: L.width, height: L.height, viewBox: `0 0 ${L.width} ${L.height}`,
-    role: "group", "aria-label": `The workflow's steps and their dependencies: ${kinds.size} steps`,
+    role: "group", "aria-label": `The workflow's steps and their dependencies: ${L.nodes.length} steps`,
   });
   const defs = el("svg:defs", {});
   for (const [id, color] of [["arrow", "#475569"], ["arrow-true", "#15803d"], ["arrow-false", "#b91c1c"], ["arrow-dep", "#94a3b8"]]) {
@@ -278,34 +216,32 @@ function drawDag(def, onPick) {
   }
   svg.append(defs);
   for (const e of L.edges) {
-    const a = L.pos.get(e.from), b = L.pos.get(e.to);
-    const [x1, y1, x2, y2] = L.vertical
-      ? [a.x + NODE_W / 2, a.y + NODE_H, b.x + NODE_W / 2, b.y]
-      : [a.x + NODE_W, a.y + NODE_H / 2, b.x, b.y + NODE_H / 2];
+    const { x1, y1, x2, y2, kind } = e;
     const mx = (x1 + x2) / 2, my = (y1 + y2) / 2;
-    const kind = e.kinds.has("branch-true") ? "branch-true" : e.kinds.has("branch-false") ? "branch-false" : e.kinds.has("data") ? "data" : "dependency";
     const marker = { "branch-true": "arrow-true", "branch-false": "arrow-false", data: "arrow", dependency: "arrow-dep" }[kind];
     svg.append(el("svg:path", {
       class: `edge ${kind}`, "data-from": e.from, "data-to": e.to,
       d: L.vertical ? `M${x1} ${y1} C${x1} ${my} ${x2} ${my} ${x2} ${y2}` : `M${x1} ${y1} C${mx} ${y1} ${mx} ${y2} ${x2} ${y2}`,
       "marker-end": `url(#${marker})`,
     }));
-    const label = kind.startsWith("branch") ? (kind === "branch-true" ? "if true" : "if false") : e.outputs.join(", ");
-    if (label) {
+    if (e.label) {
       svg.append(L.vertical
-        ? el("svg:text", { class: "edge-label", x: mx + 6, y: my + 3, "text-anchor": "start" }, short(label, 22))
-        : el("svg:text", { class: "edge-label", x: mx, y: my - 4, "text-anchor": "middle" }, short(label, 22)));
+        ? el("svg:text", { class: "edge-label", x: mx + 6, y: my + 3, "text-anchor": "start" }, short(e.label, 22))
+        : el("svg:text", { class: "edge-label", x: mx, y: my - 4, "text-anchor": "middle" }, short(e.label, 22)));
     }
   }
-  for (const [name, p] of L.pos) {
+  // Layer by layer, in each layer's order: the order Tab goes through them.
+  const nodes = [...L.nodes].sort((a, b) => a.layer - b.layer || (L.vertical ? a.x - b.x : a.y - b.y));
+  for (const n of nodes) {
+    const name = n.name;
     const g = el("svg:g", {
       class: "node", "data-step": name, "data-status": "none", tabindex: 0, role: "button",
-      transform: `translate(${p.x} ${p.y})`, "aria-label": `step ${name}`,
+      transform: `translate(${n.x} ${n.y})`, "aria-label": `step ${name}`,
     },
     el("svg:title", {}, name),
     el("svg:rect", { width: NODE_W, height: NODE_H, rx: 8 }),
     el("svg:text", { x: 10, y: 19 }, short(name, 21)),
-    el("svg:text", { class: "kind", x: 10, y: 36 }, `${kinds.get(name)} · —`));
+    el("svg:text", { class: "kind", x: 10, y: 36 }, `${n.kind} · —`));
     const pick = () => onPick && onPick(name);
     g.addEventListener("click", pick);
     g.addEventListener("keydown", (ev) => { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); pick(); } });
@@ -495,8 +431,9 @@ async function viewWorkflows(query) {
 
 // One workflow: its DAG (live with its newest execution), configuration form, executions.
 async function viewWorkflow(name, _query, current) {
-  const [w, flavorInfo, execs] = await Promise.all([
+  const [w, layout, flavorInfo, execs] = await Promise.all([
     api(`/api/workflows/${encodeURIComponent(name)}`),
+    api(`/api/workflows/${encodeURIComponent(name)}/layout`),
     api("/api/flavors").catch(() => ({ flavors: [] })),
     api(`/api/executions?workflow=${encodeURIComponent(name)}`),
   ]);
@@ -507,7 +444,7 @@ async function viewWorkflow(name, _query, current) {
   const lastRecord = watching ? await api(`/api/executions/${watching}`).catch(() => null) : null;
   const steps = stepObjects(def);
   const watchLine = el("p", { id: "watching", class: "muted" });
-  const dag = drawDag(def, (s) => { if (watching) location.hash = `#/executions/${watching}?step=${encodeURIComponent(s)}`; });
+  const dag = drawDag(layout, (s) => { if (watching) location.hash = `#/executions/${watching}?step=${encodeURIComponent(s)}`; });
   const refreshRecord = async (known) => {
     if (!watching) { watchLine.textContent = "Not run yet: start it below."; return; }
     const r = known || await api(`/api/executions/${watching}`);
@@ -758,13 +695,13 @@ async function viewExecutions(query) {
 async function viewExecution(id, query, current) {
   let rec = await api(`/api/executions/${encodeURIComponent(id)}`);
   id = rec.execution_id;
-  const def = await api(`/api/executions/${id}/definition`);
+  const [def, layout] = await Promise.all([api(`/api/executions/${id}/definition`), api(`/api/executions/${id}/layout`)]);
   const objs = stepObjects(def);
   let selected = rec.steps.some((s) => s.name === query.get("step")) ? query.get("step") : (rec.steps.find((s) => s.status === "awaiting_input" || s.status === "failed" || s.status === "running") || rec.steps[0] || {}).name;
   const head = el("div", {});
   const stepsList = el("ul", { class: "steps-list", id: "steps", "aria-label": "Steps" });
   const detail = el("div", { id: "step-detail", class: "panel", "aria-live": "polite" });
-  const dag = drawDag(def, (s) => pick(s, true));
+  const dag = drawDag(layout, (s) => pick(s, true));
   let logTimer = null;
   onLeave(() => clearTimeout(logTimer));
 
