@@ -332,7 +332,7 @@ fn routes(app: Arc<App>) -> Router {
             get(console::sample).put(console::set_sample),
         )
         .route("/", get(console::index))
-        .route("/console/{file}", get(console::file))
+        .route("/console/{*file}", get(console::file))
         .fallback(not_found)
         .method_not_allowed_fallback(not_allowed);
     api.layer(DefaultBodyLimit::max(BODY_LIMIT))
