@@ -101,4 +101,3 @@ pub fn algorithm(home: Option<&Path>, c: AlgorithmCommand) -> Result {
         },
     }
 }
-

@@ -144,4 +144,3 @@ pub fn compare(home: Option<&Path>, a: CompareArgs) -> Result {
     }
     Ok(())
 }
-

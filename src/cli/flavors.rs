@@ -106,4 +106,3 @@ pub fn flavors(home: Option<&Path>, a: FlavorsArgs) -> Result {
     }
     Ok(())
 }
-

@@ -258,7 +258,7 @@ fn run() -> error::Result {
     let home = cli.home.as_deref();
     match cli.command {
         Command::Check(args) => status(check::run(args)),
-        Command::Graph(args) => status(graph::run(args)),
+        Command::Graph(args) => graph::run(args),
         Command::Run(args) => status(run::run(home, args)),
         Command::Repl(a) => {
             let home = crate::store::home_dir(home);
@@ -277,20 +277,20 @@ fn run() -> error::Result {
         Command::Datasets(a) => status(data::datasets(home, a)),
         Command::Dataset(c) => status(data::dataset(home, c)),
         Command::Label(a) => status(data::label(home, a)),
-        Command::Models(a) => status(models::list(home, a)),
-        Command::Model(c) => status(models::model(home, c)),
-        Command::Release(a) => status(release::release(home, a)),
-        Command::Workflows(a) => status(release::workflows(home, a)),
-        Command::Workflow(c) => status(release::workflow(home, c)),
-        Command::Notify(c) => status(notify::notify(home, c)),
+        Command::Models(a) => models::list(home, a),
+        Command::Model(c) => models::model(home, c),
+        Command::Release(a) => release::release(home, a),
+        Command::Workflows(a) => release::workflows(home, a),
+        Command::Workflow(c) => release::workflow(home, c),
+        Command::Notify(c) => notify::notify(home, c),
         Command::Gallery(c) => status(gallery::gallery(home, c)),
         Command::Serve(a) => status(release::serve(home, a)),
-        Command::Services(a) => status(services::list(home, a)),
-        Command::Service(c) => status(services::service(home, c)),
+        Command::Services(a) => services::list(home, a),
+        Command::Service(c) => services::service(home, c),
         Command::ServiceSupervisor(a) => status(services::supervisor(home, a)),
         Command::JobOwner(a) => status(crate::backends::job::owner_main(&a.dir)),
         Command::Cluster(c) => status(cluster::cluster(home, c)),
-        Command::Kernel(a) => status(kernel::run(home, a)),
-        Command::Pool(c) => status(pool::pool(home, c)),
+        Command::Kernel(a) => kernel::run(home, a),
+        Command::Pool(c) => pool::pool(home, c),
     }
 }

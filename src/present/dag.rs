@@ -412,7 +412,11 @@ mod tests {
         assert_eq!(l.width, 32.0 + 3.0 * 240.0 - 70.0);
         assert_eq!(l.height, 32.0 + 68.0 - 22.0);
         // The edge leaves the right of its source, in the middle, and arrives at the left.
-        let e = l.edges.iter().find(|e| e.to == "c" && e.from == "b").unwrap();
+        let e = l
+            .edges
+            .iter()
+            .find(|e| e.to == "c" && e.from == "b")
+            .unwrap();
         assert_eq!(e.kind, EdgeKind::Data);
         assert_eq!(e.label.as_deref(), Some("model"));
         assert_eq!((e.x1, e.y1), (16.0 + 240.0 + 170.0, 16.0 + 23.0));
@@ -467,7 +471,10 @@ mod tests {
         assert!(l.vertical);
         assert_eq!(node(&l, "b").y, 16.0 + 86.0);
         assert_eq!(node(&l, "b").x, 16.0);
-        assert_eq!((l.width, l.height), (32.0 + 194.0 - 24.0, 32.0 + 5.0 * 86.0 - 40.0));
+        assert_eq!(
+            (l.width, l.height),
+            (32.0 + 194.0 - 24.0, 32.0 + 5.0 * 86.0 - 40.0)
+        );
         let l = Graph::of_definition(&d).layout(&Geometry::NOTEBOOK);
         assert!(!l.vertical);
         assert_eq!(l.width, 20.0 + 5.0 * 150.0 + 4.0 * 60.0);

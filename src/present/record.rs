@@ -120,7 +120,11 @@ pub fn steps_text(store: &Store, id: &str) -> String {
 pub fn execution_text(home: &Path, e: &ExecutionRow, steps: &[StepRow]) -> String {
     let mut out = String::new();
     let status = shown_status(home, &e.id, e.status);
-    let _ = writeln!(out, "execution {}  workflow {}  {}", e.id, e.workflow, status);
+    let _ = writeln!(
+        out,
+        "execution {}  workflow {}  {}",
+        e.id, e.workflow, status
+    );
     if status == INTERRUPTED {
         let _ = writeln!(
             out,

@@ -149,4 +149,3 @@ pub fn parameter_type(p: &crate::model::val::Obj) -> String {
 fn show(v: &Val) -> String {
     serde_json::to_string(&val_to_json(v)).unwrap_or_default()
 }
-

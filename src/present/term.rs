@@ -200,6 +200,9 @@ mod tests {
     fn control_characters_are_escaped() {
         assert_eq!(escape_control("a\nb\x1b"), "a\\nb\\x1b");
         assert_eq!(escape_control("\u{202e}x"), "\\u{202e}x");
-        assert!(matches!(escape_control("数据"), std::borrow::Cow::Borrowed(_)));
+        assert!(matches!(
+            escape_control("数据"),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 }

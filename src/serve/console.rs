@@ -33,13 +33,37 @@ const FILES: &[(&str, &str, &str)] = &[
     ("definition.js", include_str!("console/definition.js"), JS),
     ("dom.js", include_str!("console/dom.js"), JS),
     ("live.js", include_str!("console/live.js"), JS),
-    ("pages/compare.js", include_str!("console/pages/compare.js"), JS),
-    ("pages/executions.js", include_str!("console/pages/executions.js"), JS),
+    (
+        "pages/compare.js",
+        include_str!("console/pages/compare.js"),
+        JS,
+    ),
+    (
+        "pages/executions.js",
+        include_str!("console/pages/executions.js"),
+        JS,
+    ),
     ("pages/label.js", include_str!("console/pages/label.js"), JS),
-    ("pages/registry.js", include_str!("console/pages/registry.js"), JS),
-    ("pages/workflows.js", include_str!("console/pages/workflows.js"), JS),
-    ("app.css", include_str!("console/app.css"), "text/css; charset=utf-8"),
-    ("icon.svg", include_str!("console/icon.svg"), "image/svg+xml"),
+    (
+        "pages/registry.js",
+        include_str!("console/pages/registry.js"),
+        JS,
+    ),
+    (
+        "pages/workflows.js",
+        include_str!("console/pages/workflows.js"),
+        JS,
+    ),
+    (
+        "app.css",
+        include_str!("console/app.css"),
+        "text/css; charset=utf-8",
+    ),
+    (
+        "icon.svg",
+        include_str!("console/icon.svg"),
+        "image/svg+xml",
+    ),
 ];
 
 /// A sample larger than this is not sent to the labeling page (it shows its name instead).

@@ -317,8 +317,14 @@ fn routes(app: Arc<App>) -> Router {
         .route("/api/compare", get(executions::compare))
         .route("/api/flavors", get(console::flavors))
         .route("/api/executions/{id}/definition", get(console::definition))
-        .route("/api/executions/{id}/layout", get(console::execution_layout))
-        .route("/api/workflows/{name}/layout", get(console::workflow_layout))
+        .route(
+            "/api/executions/{id}/layout",
+            get(console::execution_layout),
+        )
+        .route(
+            "/api/workflows/{name}/layout",
+            get(console::workflow_layout),
+        )
         .route(
             "/api/executions/{id}/steps/{step}/metrics",
             get(console::metrics),
