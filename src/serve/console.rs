@@ -464,6 +464,37 @@ pub async fn set_sample(
 mod tests {
     use super::*;
 
+    /// The layout carries every field `dag.js` draws from, named as it reads them.
+    #[test]
+    fn a_layout_has_what_the_console_draws_from() {
+        let def = r#"{"steps": [{"name": "a", "type": "job"}, {"name": "b", "type": "condition"}],
+                      "dependencies": {"a": [], "b": [{"step": "a", "output": "model"}]}}"#;
+        let v = serde_json::to_value(layout_of(def)).unwrap();
+        for k in ["width", "height", "vertical", "node_width", "node_height"] {
+            assert!(!v[k].is_null(), "no `{k}` in {v}");
+        }
+        let n = &v["nodes"][1];
+        assert_eq!(
+            (&n["name"], &n["kind"], &n["layer"]),
+            (&json!("b"), &json!("condition"), &json!(1))
+        );
+        assert!(n["x"].is_number() && n["y"].is_number(), "{n}");
+        let e = &v["edges"][0];
+        assert_eq!(
+            (&e["from"], &e["to"], &e["kind"]),
+            (&json!("a"), &json!("b"), &json!("data"))
+        );
+        assert_eq!(e["label"], "model");
+        for k in ["x1", "y1", "x2", "y2"] {
+            assert!(e[k].is_number(), "no `{k}` in {e}");
+        }
+        // What cannot be read is drawn as nothing, not refused.
+        assert_eq!(
+            serde_json::to_value(layout_of("not json")).unwrap()["nodes"],
+            json!([])
+        );
+    }
+
     /// Every module a console script imports is served, under the path the browser asks for.
     #[test]
     fn every_imported_module_is_served() {
