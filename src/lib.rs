@@ -17,6 +17,7 @@ pub mod model;
 pub mod models;
 pub mod notify;
 pub mod pools;
+pub mod present;
 pub mod registry;
 pub mod repl;
 pub mod script;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use clap::Subcommand;
 use serde_json::Value;
 
-use super::exit;
+use super::error::{Error, Result};
 use crate::backends::mrs::{self, Cluster, ClusterError};
 
 #[derive(Subcommand, Debug)]
@@ -38,19 +38,15 @@ Examples:\n  wf cluster add standalone --master spark://10.0.0.5:7077\n  wf clus
     Remove { name: String },
 }
 
-fn refused(e: ClusterError) -> i32 {
-    errln!("error: {e}");
+fn refused(e: ClusterError) -> Error {
     match e {
-        ClusterError::Usage(_) => exit::USAGE,
-        ClusterError::Failed(_) => exit::FAILED,
+        ClusterError::Usage(m) => Error::usage(m),
+        ClusterError::Failed(m) => Error::failed(m),
     }
 }
 
-pub fn cluster(home: Option<&Path>, c: ClusterCommand) -> i32 {
-    let store = match super::open_store(home) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
+pub fn cluster(home: Option<&Path>, c: ClusterCommand) -> Result {
+    let store = super::records::open(home)?;
     match c {
         ClusterCommand::Add {
             name,
@@ -67,16 +63,15 @@ pub fn cluster(home: Option<&Path>, c: ClusterCommand) -> i32 {
                         errln!("warning: {why}");
                     }
                 }
-                exit::OK
+                Ok(())
             }
-            Err(e) => refused(e),
+            Err(e) => Err(refused(e)),
         },
         ClusterCommand::List { json } => {
             let all = match mrs::clusters(&store) {
                 Ok(a) => a,
                 Err(e) => {
-                    errln!("error: {e}");
-                    return exit::FAILED;
+                    return Err(Error::failed(e));
                 }
             };
             if json {
@@ -84,14 +79,14 @@ pub fn cluster(home: Option<&Path>, c: ClusterCommand) -> i32 {
             } else {
                 list(&all);
             }
-            exit::OK
+            Ok(())
         }
         ClusterCommand::Remove { name } => match mrs::remove_cluster(&store, &name) {
             Ok(()) => {
                 outln!("removed cluster {name}");
-                exit::OK
+                Ok(())
             }
-            Err(e) => refused(e),
+            Err(e) => Err(refused(e)),
         },
     }
 }

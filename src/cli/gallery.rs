@@ -9,7 +9,8 @@ use serde_json::Value;
 
 use std::borrow::Cow;
 
-use super::{escape_control, exit};
+use super::error::{Error, Result};
+use super::escape_control;
 use crate::gallery::{self, GalleryError, Publish, Subscribe};
 use crate::store::home_dir;
 
@@ -120,10 +121,12 @@ pub enum GalleryCommand {
     },
 }
 
-fn fail(e: GalleryError) -> i32 {
+fn fail(e: GalleryError) -> Error {
     // Messages name what the gallery holds, written by whoever may write it.
-    errln!("error: {}", escape_control(&e.to_string()));
-    e.exit_code()
+    Error {
+        code: e.exit_code(),
+        message: Some(escape_control(&e.to_string()).into_owned()),
+    }
 }
 
 fn pretty(v: &Value) -> String {
@@ -148,29 +151,27 @@ fn who(a: &Value) -> String {
     }
 }
 
-pub fn gallery(home: Option<&Path>, c: GalleryCommand) -> i32 {
+pub fn gallery(home: Option<&Path>, c: GalleryCommand) -> Result {
     let home = home_dir(home);
     let dir = |g: &GalleryFlag| gallery::gallery_dir(&home, g.gallery.as_deref());
     match c {
         GalleryCommand::List { g, json } => {
             let gdir = dir(&g);
-            let (all, refused) = match gallery::list_checked(&gdir, &gallery::current_user()) {
-                Ok(l) => l,
-                Err(e) => return fail(e),
-            };
+            let (all, refused) =
+                gallery::list_checked(&gdir, &gallery::current_user()).map_err(fail)?;
             for why in &refused {
                 errln!("warning: {}; it is passed over", escape_control(why));
             }
             if json {
                 outln!("{}", pretty(&Value::Array(all)));
-                return exit::OK;
+                return Ok(());
             }
             if all.is_empty() {
                 errln!(
                     "no assets you may use in `{}`; `wf gallery publish NAME` publishes a released workflow",
                     gdir.display()
                 );
-                return exit::OK;
+                return Ok(());
             }
             outln!(
                 "{:<24} {:<9} {:<16} {:<12} {:<24} TITLE",
@@ -191,16 +192,13 @@ pub fn gallery(home: Option<&Path>, c: GalleryCommand) -> i32 {
                     text(a, "title")
                 );
             }
-            exit::OK
+            Ok(())
         }
         GalleryCommand::Show { asset, g, json } => {
-            let a = match gallery::show(&dir(&g), &asset) {
-                Ok(a) => a,
-                Err(e) => return fail(e),
-            };
+            let a = gallery::show(&dir(&g), &asset).map_err(fail)?;
             if json {
                 outln!("{}", pretty(&a));
-                return exit::OK;
+                return Ok(());
             }
             outln!(
                 "asset       {}@{}",
@@ -237,7 +235,7 @@ pub fn gallery(home: Option<&Path>, c: GalleryCommand) -> i32 {
                 outln!("algorithm   {}  {}", text(al, "id"), escape_control(how));
             }
             outln!("folder      {}", text(&a, "path"));
-            exit::OK
+            Ok(())
         }
         GalleryCommand::Subscribe {
             asset,
@@ -250,10 +248,7 @@ pub fn gallery(home: Option<&Path>, c: GalleryCommand) -> i32 {
                 name: as_name,
                 replace,
             };
-            let r = match gallery::subscribe(&home, &dir(&g), &asset, &s) {
-                Ok(r) => r,
-                Err(e) => return fail(e),
-            };
+            let r = gallery::subscribe(&home, &dir(&g), &asset, &s).map_err(fail)?;
             for al in r["algorithms"].as_array().into_iter().flatten() {
                 if al["registered"] == true {
                     errln!("registered algorithm `{}`", text(al, "id"));
@@ -279,7 +274,7 @@ pub fn gallery(home: Option<&Path>, c: GalleryCommand) -> i32 {
             if json {
                 outln!("{}", pretty(&r));
             }
-            exit::OK
+            Ok(())
         }
         GalleryCommand::Publish {
             name,
@@ -301,13 +296,10 @@ pub fn gallery(home: Option<&Path>, c: GalleryCommand) -> i32 {
                 group_users,
             };
             if let Err(e) = gallery::check(&p) {
-                return fail(e);
+                return Err(fail(e));
             }
             let gdir = dir(&g);
-            let a = match gallery::publish_asset(&home, &gdir, &name, &p) {
-                Ok(a) => a,
-                Err(e) => return fail(e),
-            };
+            let a = gallery::publish_asset(&home, &gdir, &name, &p).map_err(fail)?;
             for n in a["notes"].as_array().into_iter().flatten() {
                 errln!("note: {}", n.as_str().unwrap_or(""));
             }
@@ -325,7 +317,7 @@ pub fn gallery(home: Option<&Path>, c: GalleryCommand) -> i32 {
             if json {
                 outln!("{}", pretty(&a));
             }
-            exit::OK
+            Ok(())
         }
         GalleryCommand::Whitelist {
             asset,
@@ -336,21 +328,21 @@ pub fn gallery(home: Option<&Path>, c: GalleryCommand) -> i32 {
             let (id, version) = match gallery::parse_spec(&asset) {
                 Ok((id, Some(v))) => (id, v),
                 Ok((id, None)) => {
-                    errln!("error: name the version: `wf gallery whitelist {id}@X.Y.Z ...`");
-                    return exit::USAGE;
+                    return Err(Error::usage(format!(
+                        "name the version: `wf gallery whitelist {id}@X.Y.Z ...`"
+                    )));
                 }
-                Err(e) => return fail(e),
+                Err(e) => return Err(fail(e)),
             };
             if add.is_empty() && remove.is_empty() {
-                errln!("error: give --add USER or --remove USER");
-                return exit::USAGE;
+                return Err(Error::usage("give --add USER or --remove USER"));
             }
             match gallery::whitelist(&dir(&g), &id, &version, &add, &remove) {
                 Ok(a) => {
                     errln!("`{id}` {version} is now {}", who(&a));
-                    exit::OK
+                    Ok(())
                 }
-                Err(e) => fail(e),
+                Err(e) => Err(fail(e)),
             }
         }
         GalleryCommand::PublishModel {
@@ -364,9 +356,9 @@ pub fn gallery(home: Option<&Path>, c: GalleryCommand) -> i32 {
                     "published the model `{id}` version `{version}` as `{}`",
                     p.display()
                 );
-                exit::OK
+                Ok(())
             }
-            Err(e) => fail(e),
+            Err(e) => Err(fail(e)),
         },
     }
 }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use super::error::{Error, Result};
 use super::load::load_and_check;
 use super::{exit, stderr_color, GraphFormat};
 use crate::model::{definition, graph};
@@ -22,7 +23,7 @@ pub struct GraphArgs {
     pub workflow: Option<String>,
 }
 
-pub fn run(args: GraphArgs) -> i32 {
+pub fn run(args: GraphArgs) -> Result {
     let opts = LoadOptions {
         workflow: args.workflow,
         command: "wf graph",
@@ -35,25 +36,23 @@ pub fn run(args: GraphArgs) -> i32 {
     );
     let errors = checked.errors();
     if errors > 0 {
-        errln!(
-            "error: `{}` is not a valid workflow: {errors} error{}",
+        return Err(Error::failed(format!(
+            "`{}` is not a valid workflow: {errors} error{}",
             args.script.display(),
             if errors == 1 { "" } else { "s" }
-        );
-        return exit::FAILED;
+        )));
     }
     let Some(w) = checked.workflow else {
-        return exit::FAILED;
+        return Err(Error::status(exit::FAILED));
     };
     // A drawing of tens of thousands of edges helps no one and takes gigabytes to lay out.
     const MAX_DRAWN_EDGES: usize = 20_000;
     let edges: usize = w.steps.iter().map(|s| s.deps.len()).sum();
     if edges > MAX_DRAWN_EDGES && !matches!(args.format, GraphFormat::Json) {
-        errln!(
-            "error: `{}` has {edges} dependencies; a drawing shows at most {MAX_DRAWN_EDGES}: use `--format json`, or `wf check` for a summary",
+        return Err(Error::failed(format!(
+            "`{}` has {edges} dependencies; a drawing shows at most {MAX_DRAWN_EDGES}: use `--format json`, or `wf check` for a summary",
             w.name
-        );
-        return exit::FAILED;
+        )));
     }
     match args.format {
         GraphFormat::Json => {
@@ -66,13 +65,12 @@ pub fn run(args: GraphArgs) -> i32 {
                 .and_then(|_| out.flush());
             if let Err(e) = written {
                 if e.kind() != std::io::ErrorKind::BrokenPipe {
-                    errln!("error: cannot write the definition: {e}");
-                    return exit::FAILED;
+                    return Err(Error::failed(format!("cannot write the definition: {e}")));
                 }
             }
         }
         GraphFormat::Dot => out!("{}", graph::to_dot(&w)),
         GraphFormat::Mermaid => out!("{}", graph::to_mermaid(&w)),
     }
-    exit::OK
+    Ok(())
 }

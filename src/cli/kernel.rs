@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
+use super::error::{from_status, Error, Result};
 use crate::kernel::install::{install, Place};
 
 #[derive(Args, Debug)]
@@ -43,7 +44,7 @@ pub struct InstallArgs {
     pub prefix: Option<PathBuf>,
 }
 
-pub fn run(home: Option<&std::path::Path>, args: KernelArgs) -> i32 {
+pub fn run(home: Option<&std::path::Path>, args: KernelArgs) -> Result {
     match args.command {
         Some(KernelCommand::Install(a)) => {
             let place = if a.user {
@@ -55,31 +56,21 @@ pub fn run(home: Option<&std::path::Path>, args: KernelArgs) -> i32 {
             } else {
                 Place::System
             };
-            match install(&place) {
-                Ok(dir) => {
-                    errln!(
-                        "installed the kernel spec `wf` in {}\nstart it with: jupyter notebook (kernel \"wf (Rhai)\") or jupyter console --kernel wf",
-                        dir.display()
-                    );
-                    super::exit::OK
-                }
-                Err(e) => {
-                    errln!("error: {e}");
-                    super::exit::FAILED
-                }
-            }
+            let dir = install(&place).map_err(Error::failed)?;
+            errln!(
+                "installed the kernel spec `wf` in {}\nstart it with: jupyter notebook (kernel \"wf (Rhai)\") or jupyter console --kernel wf",
+                dir.display()
+            );
+            Ok(())
         }
         None => match args.connection_file {
             Some(file) => {
                 let home = crate::store::home_dir(home);
-                crate::kernel::run(&home, &file, args.storage)
+                from_status(crate::kernel::run(&home, &file, args.storage))
             }
-            None => {
-                errln!(
-                    "error: `wf kernel` needs `--connection-file FILE` (Jupyter starts it so); `wf kernel install` installs the spec that does"
-                );
-                super::exit::USAGE
-            }
+            None => Err(Error::usage(
+                "`wf kernel` needs `--connection-file FILE` (Jupyter starts it so); `wf kernel install` installs the spec that does",
+            )),
         },
     }
 }

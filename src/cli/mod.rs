@@ -31,25 +31,32 @@ macro_rules! errln {
     }};
 }
 
+mod algorithm;
 mod api;
 pub mod check;
 mod cluster;
+mod compare;
 mod data;
+pub mod error;
+mod executions;
+mod flavors;
 mod gallery;
 mod graph;
 mod kernel;
 pub mod load;
+mod logs;
 mod models;
 mod notify;
 mod pool;
 mod progress;
 mod prompt;
-pub mod records;
+mod records;
 mod release;
 pub mod run;
 mod services;
+mod show;
+mod stop;
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -99,26 +106,26 @@ pub enum Command {
     /// The development-state REPL: build a workflow line by line, debug it phase by phase
     Repl(ReplArgs),
     /// List executions, newest first
-    Executions(records::ExecutionsArgs),
+    Executions(executions::ExecutionsArgs),
     /// Executions side by side: status, start, duration, parameters and every metric
-    Compare(records::CompareArgs),
+    Compare(compare::CompareArgs),
     /// Show one execution: its steps with status, duration and why
-    Show(records::ShowArgs),
+    Show(show::ShowArgs),
     /// Print a step's log
-    Logs(records::LogsArgs),
+    Logs(logs::LogsArgs),
     /// Run the failed and stopped steps of an execution again, and carry on
     Retry(run::RetryArgs),
     /// Give a step awaiting input its values, and carry on
     Proceed(run::ProceedArgs),
     /// Stop an execution, or one of its steps
-    Stop(records::StopArgs),
+    Stop(stop::StopArgs),
     /// Carry on an execution whose runner died; executed steps are not run again
     Resume(run::CarryOnArgs),
     /// This machine's resource flavors
-    Flavors(records::FlavorsArgs),
+    Flavors(flavors::FlavorsArgs),
     /// The local algorithm registry
     #[command(subcommand)]
-    Algorithm(records::AlgorithmCommand),
+    Algorithm(algorithm::AlgorithmCommand),
     /// List the datasets of this home
     Datasets(data::DatasetsArgs),
     /// A dataset: show it, create it from a folder, export a version
@@ -191,17 +198,7 @@ pub enum GraphFormat {
     Mermaid,
 }
 
-/// Writes to stdout; when the reader has gone (a closed pipe), leaves quietly, as `cargo`
-/// and `rg` do: what a command prints comes after what it records.
-pub fn write_stdout(args: std::fmt::Arguments) {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    if let Err(e) = out.write_fmt(args).and_then(|_| out.flush()) {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(exit::OK);
-        }
-    }
-}
+pub use crate::present::term::{escape_control, stderr_color, write_stdout};
 
 /// The home's records, or the exit status after saying why they cannot be opened.
 pub fn open_store(home: Option<&std::path::Path>) -> Result<crate::store::Store, i32> {
@@ -216,51 +213,34 @@ pub fn print_json(v: &serde_json::Value) {
     outln!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
-/// A name or text as a table or message shows it: control characters (a newline, a
-/// terminal's escape, a DEL) and the characters that reorder a line (bidirectional
-/// overrides) are written as escapes (`\n`, `\x1b`, `\u{202e}`), so what a name holds
-/// cannot start a line of its own or drive the terminal; anything else is kept as it is.
-/// JSON output is exact and never goes through this.
-pub fn escape_control(s: &str) -> std::borrow::Cow<'_, str> {
-    let hidden = |c: char| {
-        c.is_control()
-            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-    };
-    if !s.chars().any(hidden) {
-        return std::borrow::Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if hidden(c) && (c as u32) < 0x80 => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c if hidden(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    std::borrow::Cow::Owned(out)
-}
-
 /// Whether the home holds no records yet: reading commands then say so without making one.
 pub fn no_records(home: Option<&std::path::Path>) -> bool {
     !crate::store::home_dir(home).join("wf.db").exists()
 }
 
-/// Whether to colour what goes to stderr.
-pub fn stderr_color() -> bool {
-    std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal()
+/// The command line: runs the command and prints how it failed, if it did; the exit status.
+/// This is the one place a command's error is printed.
+pub fn main() -> i32 {
+    match run() {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            if let Some(m) = &e.message {
+                errln!("error: {m}");
+            }
+            e.code
+        }
+    }
 }
 
-pub fn main() -> i32 {
+fn run() -> error::Result {
+    use error::from_status as status;
     // A job's owner starts once per job: it skips building the whole command line's parser.
     let mut args = std::env::args_os().skip(1);
     if let (Some(cmd), Some(flag), Some(dir), None) =
         (args.next(), args.next(), args.next(), args.next())
     {
         if cmd == "job-owner" && flag == "--dir" {
-            return crate::backends::job::owner_main(std::path::Path::new(&dir));
+            return status(crate::backends::job::owner_main(std::path::Path::new(&dir)));
         }
     }
     let cli = match Cli::try_parse() {
@@ -272,44 +252,45 @@ pub fn main() -> i32 {
                 exit::OK
             };
             let _ = e.print();
-            return code;
+            return status(code);
         }
     };
+    let home = cli.home.as_deref();
     match cli.command {
-        Command::Check(args) => check::run(args),
+        Command::Check(args) => status(check::run(args)),
         Command::Graph(args) => graph::run(args),
-        Command::Run(args) => run::run(cli.home.as_deref(), args),
+        Command::Run(args) => status(run::run(home, args)),
         Command::Repl(a) => {
-            let home = crate::store::home_dir(cli.home.as_deref());
-            crate::repl::run(&home, a.script.as_deref(), a.storage)
+            let home = crate::store::home_dir(home);
+            status(crate::repl::run(&home, a.script.as_deref(), a.storage))
         }
-        Command::Executions(a) => records::executions(cli.home.as_deref(), a),
-        Command::Compare(a) => records::compare(cli.home.as_deref(), a),
-        Command::Show(a) => records::show(cli.home.as_deref(), a),
-        Command::Logs(a) => records::logs(cli.home.as_deref(), a),
-        Command::Retry(a) => run::retry(cli.home.as_deref(), a),
-        Command::Proceed(a) => run::proceed(cli.home.as_deref(), a),
-        Command::Stop(a) => records::stop(cli.home.as_deref(), a),
-        Command::Resume(a) => run::resume(cli.home.as_deref(), a),
-        Command::Flavors(a) => records::flavors(cli.home.as_deref(), a),
-        Command::Algorithm(c) => records::algorithm(cli.home.as_deref(), c),
-        Command::Datasets(a) => data::datasets(cli.home.as_deref(), a),
-        Command::Dataset(c) => data::dataset(cli.home.as_deref(), c),
-        Command::Label(a) => data::label(cli.home.as_deref(), a),
-        Command::Models(a) => models::list(cli.home.as_deref(), a),
-        Command::Model(c) => models::model(cli.home.as_deref(), c),
-        Command::Release(a) => release::release(cli.home.as_deref(), a),
-        Command::Workflows(a) => release::workflows(cli.home.as_deref(), a),
-        Command::Workflow(c) => release::workflow(cli.home.as_deref(), c),
-        Command::Notify(c) => notify::notify(cli.home.as_deref(), c),
-        Command::Gallery(c) => gallery::gallery(cli.home.as_deref(), c),
-        Command::Serve(a) => release::serve(cli.home.as_deref(), a),
-        Command::Services(a) => services::list(cli.home.as_deref(), a),
-        Command::Service(c) => services::service(cli.home.as_deref(), c),
-        Command::ServiceSupervisor(a) => services::supervisor(cli.home.as_deref(), a),
-        Command::JobOwner(a) => crate::backends::job::owner_main(&a.dir),
-        Command::Cluster(c) => cluster::cluster(cli.home.as_deref(), c),
-        Command::Kernel(a) => kernel::run(cli.home.as_deref(), a),
-        Command::Pool(c) => pool::pool(cli.home.as_deref(), c),
+        Command::Executions(a) => executions::executions(home, a),
+        Command::Compare(a) => compare::compare(home, a),
+        Command::Show(a) => show::show(home, a),
+        Command::Logs(a) => logs::logs(home, a),
+        Command::Retry(a) => status(run::retry(home, a)),
+        Command::Proceed(a) => status(run::proceed(home, a)),
+        Command::Stop(a) => stop::stop(home, a),
+        Command::Resume(a) => status(run::resume(home, a)),
+        Command::Flavors(a) => flavors::flavors(home, a),
+        Command::Algorithm(c) => algorithm::algorithm(home, c),
+        Command::Datasets(a) => status(data::datasets(home, a)),
+        Command::Dataset(c) => status(data::dataset(home, c)),
+        Command::Label(a) => status(data::label(home, a)),
+        Command::Models(a) => models::list(home, a),
+        Command::Model(c) => models::model(home, c),
+        Command::Release(a) => release::release(home, a),
+        Command::Workflows(a) => release::workflows(home, a),
+        Command::Workflow(c) => release::workflow(home, c),
+        Command::Notify(c) => notify::notify(home, c),
+        Command::Gallery(c) => gallery::gallery(home, c),
+        Command::Serve(a) => status(release::serve(home, a)),
+        Command::Services(a) => services::list(home, a),
+        Command::Service(c) => services::service(home, c),
+        Command::ServiceSupervisor(a) => status(services::supervisor(home, a)),
+        Command::JobOwner(a) => status(crate::backends::job::owner_main(&a.dir)),
+        Command::Cluster(c) => cluster::cluster(home, c),
+        Command::Kernel(a) => kernel::run(home, a),
+        Command::Pool(c) => pool::pool(home, c),
     }
 }

@@ -5,16 +5,10 @@ use std::path::Path;
 use clap::Subcommand;
 use serde_json::Value;
 
-use super::exit;
-use crate::models::{self, ModelError};
+use super::error::{Error, Result};
+use super::records::open;
+use crate::models;
 use crate::store::home_dir;
-
-use super::open_store as open;
-
-fn fail(e: ModelError) -> i32 {
-    errln!("error: {e}");
-    exit::FAILED
-}
 
 /// `NAME` or `NAME@VERSION`.
 fn split(text: &str) -> (&str, Option<&str>) {
@@ -31,27 +25,21 @@ pub struct ModelsArgs {
     pub json: bool,
 }
 
-pub fn list(home: Option<&Path>, a: ModelsArgs) -> i32 {
+pub fn list(home: Option<&Path>, a: ModelsArgs) -> Result {
     if super::no_records(home) {
         errln!("no models yet; a ModelStep registers one");
-        return exit::OK;
+        return Ok(());
     }
-    let store = match open(home) {
-        Ok(s) => s,
-        Err(c) => return c,
-    };
-    let all = match models::list(&store, None) {
-        Ok(l) => l,
-        Err(e) => return fail(e),
-    };
+    let store = open(home)?;
+    let all = models::list(&store, None).map_err(Error::failed)?;
     if a.json {
         let v: Vec<Value> = all.iter().map(|m| m.to_json()).collect();
         outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-        return exit::OK;
+        return Ok(());
     }
     if all.is_empty() {
         errln!("no models yet; a ModelStep registers one");
-        return exit::OK;
+        return Ok(());
     }
     outln!("{:<28} {:<9} {:<14} REGISTERED", "NAME", "VERSION", "TYPE");
     for m in all {
@@ -63,7 +51,7 @@ pub fn list(home: Option<&Path>, a: ModelsArgs) -> i32 {
             m.created_at
         );
     }
-    exit::OK
+    Ok(())
 }
 
 #[derive(Subcommand, Debug)]
@@ -85,31 +73,24 @@ pub enum ModelCommand {
     },
 }
 
-pub fn model(home: Option<&Path>, c: ModelCommand) -> i32 {
+pub fn model(home: Option<&Path>, c: ModelCommand) -> Result {
     if super::no_records(home) {
-        errln!(
-            "error: no models in this home (`{}`) yet; a ModelStep registers one",
+        return Err(Error::failed(format!(
+            "no models in this home (`{}`) yet; a ModelStep registers one",
             home_dir(home).display()
-        );
-        return exit::FAILED;
+        )));
     }
-    let store = match open(home) {
-        Ok(s) => s,
-        Err(c) => return c,
-    };
+    let store = open(home)?;
     match c {
         ModelCommand::Show { model, json } => {
             let (name, version) = split(&model);
-            let m = match models::get(&store, name, version) {
-                Ok(m) => m,
-                Err(e) => return fail(e),
-            };
+            let m = models::get(&store, name, version).map_err(Error::failed)?;
             if json {
                 outln!(
                     "{}",
                     serde_json::to_string_pretty(&m.to_json()).unwrap_or_default()
                 );
-                return exit::OK;
+                return Ok(());
             }
             outln!("{}@{} ({})", m.name, m.version, m.model_type);
             if !m.runtime.is_empty() {
@@ -124,20 +105,15 @@ pub fn model(home: Option<&Path>, c: ModelCommand) -> i32 {
                     outln!("  {k} = {v}");
                 }
             }
-            exit::OK
+            Ok(())
         }
         ModelCommand::Delete { model } => {
             let (name, Some(version)) = split(&model) else {
-                errln!("error: give the version to delete: NAME@VERSION");
-                return exit::USAGE;
+                return Err(Error::usage("give the version to delete: NAME@VERSION"));
             };
-            match models::delete(&store, name, version) {
-                Ok(m) => {
-                    errln!("deleted model {}@{}", m.name, m.version);
-                    exit::OK
-                }
-                Err(e) => fail(e),
-            }
+            let m = models::delete(&store, name, version).map_err(Error::failed)?;
+            errln!("deleted model {}@{}", m.name, m.version);
+            Ok(())
         }
     }
 }

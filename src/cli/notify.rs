@@ -4,7 +4,7 @@ use std::path::Path;
 
 use clap::Subcommand;
 
-use super::exit;
+use super::error::{Error, Result};
 use crate::store::{home_dir, Store};
 
 #[derive(Subcommand, Debug)]
@@ -47,12 +47,11 @@ pub enum NotifyCommand {
     },
 }
 
-pub fn notify(home: Option<&Path>, c: NotifyCommand) -> i32 {
+pub fn notify(home: Option<&Path>, c: NotifyCommand) -> Result {
     let store = match Store::open(&home_dir(home)) {
         Ok(s) => s,
         Err(e) => {
-            errln!("error: {e}");
-            return exit::FAILED;
+            return Err(Error::failed(e));
         }
     };
     match c {
@@ -67,19 +66,15 @@ pub fn notify(home: Option<&Path>, c: NotifyCommand) -> i32 {
                     "notification {id}: {} of `{workflow}` go to {url}",
                     events.join(", ")
                 );
-                exit::OK
+                Ok(())
             }
-            Err(e) => {
-                errln!("error: {e}");
-                exit::USAGE
-            }
+            Err(e) => Err(Error::usage(e)),
         },
         NotifyCommand::List { workflow, json } => {
             let list = match crate::notify::list(&store, workflow.as_deref()) {
                 Ok(l) => l,
                 Err(e) => {
-                    errln!("error: {e}");
-                    return exit::FAILED;
+                    return Err(Error::failed(e));
                 }
             };
             if json {
@@ -112,21 +107,17 @@ pub fn notify(home: Option<&Path>, c: NotifyCommand) -> i32 {
                     );
                 }
             }
-            exit::OK
+            Ok(())
         }
         NotifyCommand::Remove { id } => match crate::notify::remove(&store, id) {
             Ok(true) => {
                 errln!("notification {id} removed");
-                exit::OK
+                Ok(())
             }
-            Ok(false) => {
-                errln!("error: no notification {id}; `wf notify list` lists them");
-                exit::FAILED
-            }
-            Err(e) => {
-                errln!("error: {e}");
-                exit::FAILED
-            }
+            Ok(false) => Err(Error::failed(format!(
+                "no notification {id}; `wf notify list` lists them"
+            ))),
+            Err(e) => Err(Error::failed(e)),
         },
         NotifyCommand::Log {
             workflow,
@@ -136,8 +127,7 @@ pub fn notify(home: Option<&Path>, c: NotifyCommand) -> i32 {
             let list = match crate::notify::log(&store, workflow.as_deref(), limit) {
                 Ok(l) => l,
                 Err(e) => {
-                    errln!("error: {e}");
-                    return exit::FAILED;
+                    return Err(Error::failed(e));
                 }
             };
             if json {
@@ -145,7 +135,7 @@ pub fn notify(home: Option<&Path>, c: NotifyCommand) -> i32 {
                     "{}",
                     serde_json::to_string_pretty(&list).unwrap_or_default()
                 );
-                return exit::OK;
+                return Ok(());
             }
             if list.is_empty() {
                 errln!("no deliveries yet");
@@ -171,7 +161,7 @@ pub fn notify(home: Option<&Path>, c: NotifyCommand) -> i32 {
                         .unwrap_or_default()
                 );
             }
-            exit::OK
+            Ok(())
         }
     }
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 use clap::Subcommand;
 use serde_json::{json, Value};
 
-use super::exit;
+use super::error::{Error, Result};
 use crate::pools::{self, Pool, PoolError, PoolFlavor, PoolKind};
 
 #[derive(Subcommand, Debug)]
@@ -54,11 +54,10 @@ the job is submitted.",
     Remove { name: String },
 }
 
-fn refused(e: PoolError) -> i32 {
-    errln!("error: {e}");
+fn refused(e: PoolError) -> Error {
     match e {
-        PoolError::Usage(_) => exit::USAGE,
-        PoolError::Failed(_) => exit::FAILED,
+        PoolError::Usage(m) => Error::usage(m),
+        PoolError::Failed(m) => Error::failed(m),
     }
 }
 
@@ -89,11 +88,8 @@ fn print_flavors(p: &Pool, flavors: &[PoolFlavor]) {
     }
 }
 
-pub fn pool(home: Option<&Path>, c: PoolCommand) -> i32 {
-    let store = match super::open_store(home) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
+pub fn pool(home: Option<&Path>, c: PoolCommand) -> Result {
+    let store = super::records::open(home)?;
     match c {
         PoolCommand::Add {
             name,
@@ -127,26 +123,25 @@ pub fn pool(home: Option<&Path>, c: PoolCommand) -> i32 {
                         );
                         print_flavors(&p, &flavors);
                     }
-                    exit::OK
+                    Ok(())
                 }
-                Err(e) => refused(e),
+                Err(e) => Err(refused(e)),
             }
         }
         PoolCommand::List { json } => {
             let all = match pools::list(&store) {
                 Ok(a) => a,
                 Err(e) => {
-                    errln!("error: {e}");
-                    return exit::FAILED;
+                    return Err(Error::failed(e));
                 }
             };
             if json {
                 super::print_json(&Value::Array(all.iter().map(Pool::to_json).collect()));
-                return exit::OK;
+                return Ok(());
             }
             if all.is_empty() {
                 errln!("no pools yet: `wf pool add NAME --ray URL` or `wf pool add NAME --slurm`");
-                return exit::OK;
+                return Ok(());
             }
             let wn = all.iter().map(|p| p.name.len()).fold(4, usize::max);
             outln!("{:<wn$}  KIND   ADDRESS", "NAME");
@@ -163,13 +158,10 @@ pub fn pool(home: Option<&Path>, c: PoolCommand) -> i32 {
                     p.address()
                 );
             }
-            exit::OK
+            Ok(())
         }
         PoolCommand::Show { name, json } => {
-            let p = match pools::named(&store, &name) {
-                Ok(p) => p,
-                Err(e) => return refused(e),
-            };
+            let p = pools::named(&store, &name).map_err(refused)?;
             let flavors = p.flavors();
             if json {
                 let mut v = with_flavors(&p, flavors.as_deref().unwrap_or(&[]));
@@ -188,19 +180,16 @@ pub fn pool(home: Option<&Path>, c: PoolCommand) -> i32 {
                 }
             }
             match flavors {
-                Ok(_) => exit::OK,
-                Err(e) => {
-                    errln!("error: {e}");
-                    exit::FAILED
-                }
+                Ok(_) => Ok(()),
+                Err(e) => Err(Error::failed(e)),
             }
         }
         PoolCommand::Remove { name } => match pools::remove(&store, &name) {
             Ok(()) => {
                 outln!("removed pool {name}");
-                exit::OK
+                Ok(())
             }
-            Err(e) => refused(e),
+            Err(e) => Err(refused(e)),
         },
     }
 }

@@ -5,16 +5,13 @@ use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 
-use super::exit;
+use super::error::{Error, Result};
 use crate::registry::{self, RegistryError};
 use crate::script::engine::LoadOptions;
 use crate::store::home_dir;
 
-use super::open_store as open;
-
-fn fail(e: RegistryError) -> i32 {
-    errln!("error: {e}");
-    exit::FAILED
+fn fail(e: RegistryError) -> Error {
+    Error::failed(e)
 }
 
 #[derive(clap::Args, Debug)]
@@ -28,7 +25,7 @@ pub struct ReleaseArgs {
 }
 
 /// `wf release SCRIPT`.
-pub fn release(home: Option<&Path>, a: ReleaseArgs) -> i32 {
+pub fn release(home: Option<&Path>, a: ReleaseArgs) -> Result {
     let opts = LoadOptions {
         workflow: a.workflow.clone(),
         command: "wf release",
@@ -40,20 +37,18 @@ pub fn release(home: Option<&Path>, a: ReleaseArgs) -> i32 {
             "{}",
             crate::script::diag::render(&checked.diags, &checked.sources, super::stderr_color())
         );
-        errln!(
-            "error: `{}` is not a valid workflow: nothing was released",
+        return Err(Error::failed(format!(
+            "`{}` is not a valid workflow: nothing was released",
             a.script.display()
-        );
-        return exit::FAILED;
+        )));
     }
     let Some(w) = checked.workflow else {
-        errln!("error: `{}` builds no workflow", a.script.display());
-        return exit::FAILED;
+        return Err(Error::failed(format!(
+            "`{}` builds no workflow",
+            a.script.display()
+        )));
     };
-    let store = match open(home) {
-        Ok(s) => s,
-        Err(c) => return c,
-    };
+    let store = super::records::open(home)?;
     let base = a
         .script
         .canonicalize()
@@ -63,7 +58,7 @@ pub fn release(home: Option<&Path>, a: ReleaseArgs) -> i32 {
     match registry::release(&store, &w, &base, Some(&a.script)) {
         Ok(r) if r.new => {
             errln!("released `{}` as version {}", r.name, r.version);
-            exit::OK
+            Ok(())
         }
         Ok(r) => {
             errln!(
@@ -71,9 +66,9 @@ pub fn release(home: Option<&Path>, a: ReleaseArgs) -> i32 {
                 r.name,
                 r.version
             );
-            exit::OK
+            Ok(())
         }
-        Err(e) => fail(e),
+        Err(e) => Err(fail(e)),
     }
 }
 
@@ -89,33 +84,27 @@ pub struct WorkflowsArgs {
     pub json: bool,
 }
 
-pub fn workflows(home: Option<&Path>, a: WorkflowsArgs) -> i32 {
+pub fn workflows(home: Option<&Path>, a: WorkflowsArgs) -> Result {
     if super::no_records(home) {
         if a.json {
             outln!("[]");
         } else {
             errln!("no released workflows yet; `wf release SCRIPT` releases one");
         }
-        return exit::OK;
+        return Ok(());
     }
-    let store = match open(home) {
-        Ok(s) => s,
-        Err(c) => return c,
-    };
-    let list = match registry::list(&store, a.search.as_deref(), a.tag.as_deref()) {
-        Ok(l) => l,
-        Err(e) => return fail(e),
-    };
+    let store = super::records::open(home)?;
+    let list = registry::list(&store, a.search.as_deref(), a.tag.as_deref()).map_err(fail)?;
     if a.json {
         outln!(
             "{}",
             serde_json::to_string_pretty(&list).unwrap_or_default()
         );
-        return exit::OK;
+        return Ok(());
     }
     if list.is_empty() {
         errln!("no released workflows yet; `wf release SCRIPT` releases one");
-        return exit::OK;
+        return Ok(());
     }
     outln!("{:<32} {:>7} {:>10}  TAGS", "NAME", "VERSION", "EXECUTIONS");
     for w in list {
@@ -131,7 +120,7 @@ pub fn workflows(home: Option<&Path>, a: WorkflowsArgs) -> i32 {
             tags.join(", ")
         );
     }
-    exit::OK
+    Ok(())
 }
 
 #[derive(Subcommand, Debug)]
@@ -144,24 +133,19 @@ pub enum WorkflowCommand {
     },
 }
 
-pub fn workflow(home: Option<&Path>, c: WorkflowCommand) -> i32 {
+pub fn workflow(home: Option<&Path>, c: WorkflowCommand) -> Result {
     match c {
         WorkflowCommand::Show { name, json } => {
             if super::no_records(home) {
-                errln!("error: no released workflow `{name}`; `wf release SCRIPT` releases one");
-                return exit::FAILED;
+                return Err(Error::failed(format!(
+                    "no released workflow `{name}`; `wf release SCRIPT` releases one"
+                )));
             }
-            let store = match open(home) {
-                Ok(s) => s,
-                Err(c) => return c,
-            };
-            let v = match registry::show(&store, &name) {
-                Ok(v) => v,
-                Err(e) => return fail(e),
-            };
+            let store = super::records::open(home)?;
+            let v = registry::show(&store, &name).map_err(fail)?;
             if json {
                 outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-                return exit::OK;
+                return Ok(());
             }
             outln!(
                 "{} (version {}): {}",
@@ -178,7 +162,7 @@ pub fn workflow(home: Option<&Path>, c: WorkflowCommand) -> i32 {
                 );
             }
             outln!("configuration: {}", v["configuration"]);
-            exit::OK
+            Ok(())
         }
     }
 }

@@ -6,15 +6,12 @@ use std::path::Path;
 use clap::Subcommand;
 use serde_json::Value;
 
-use super::exit;
+use super::error::{Error, Result};
 use crate::services::{self, ServiceError};
 use crate::store::home_dir;
 
-use super::open_store as open;
-
-fn fail(e: ServiceError) -> i32 {
-    errln!("error: {e}");
-    exit::FAILED
+fn fail(e: ServiceError) -> Error {
+    Error::failed(e)
 }
 
 #[derive(clap::Args, Debug)]
@@ -24,33 +21,27 @@ pub struct ServicesArgs {
     pub json: bool,
 }
 
-pub fn list(home: Option<&Path>, a: ServicesArgs) -> i32 {
+pub fn list(home: Option<&Path>, a: ServicesArgs) -> Result {
     if super::no_records(home) {
         errln!("no services yet; a ServiceStep deploys one");
-        return exit::OK;
+        return Ok(());
     }
-    let store = match open(home) {
-        Ok(s) => s,
-        Err(c) => return c,
-    };
-    let names = match services::names(&store) {
-        Ok(n) => n,
-        Err(e) => return fail(e),
-    };
+    let store = super::records::open(home)?;
+    let names = services::names(&store).map_err(fail)?;
     let mut all = Vec::new();
     for n in names {
         match services::show_json(&store, &n) {
             Ok(v) => all.push(v),
-            Err(e) => return fail(e),
+            Err(e) => return Err(fail(e)),
         }
     }
     if a.json {
         outln!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
-        return exit::OK;
+        return Ok(());
     }
     if all.is_empty() {
         errln!("no services yet; a ServiceStep deploys one");
-        return exit::OK;
+        return Ok(());
     }
     outln!("{:<28} {:<12} {:<24} VERSIONS", "NAME", "STATUS", "ADDRESS");
     for s in all {
@@ -77,7 +68,7 @@ pub fn list(home: Option<&Path>, a: ServicesArgs) -> i32 {
             versions.join(", ")
         );
     }
-    exit::OK
+    Ok(())
 }
 
 #[derive(Subcommand, Debug)]
@@ -111,27 +102,20 @@ pub enum ServiceCommand {
     },
 }
 
-pub fn service(home: Option<&Path>, c: ServiceCommand) -> i32 {
+pub fn service(home: Option<&Path>, c: ServiceCommand) -> Result {
     if super::no_records(home) {
-        errln!(
-            "error: no services in this home (`{}`) yet; a ServiceStep deploys one",
+        return Err(Error::failed(format!(
+            "no services in this home (`{}`) yet; a ServiceStep deploys one",
             home_dir(home).display()
-        );
-        return exit::FAILED;
+        )));
     }
-    let store = match open(home) {
-        Ok(s) => s,
-        Err(c) => return c,
-    };
+    let store = super::records::open(home)?;
     match c {
         ServiceCommand::Show { name, json } => {
-            let v = match services::show_json(&store, &name) {
-                Ok(v) => v,
-                Err(e) => return fail(e),
-            };
+            let v = services::show_json(&store, &name).map_err(fail)?;
             if json {
                 outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-                return exit::OK;
+                return Ok(());
             }
             let s = |k: &str| v[k].as_str().unwrap_or("-").to_string();
             outln!("{} ({})", s("name"), s("status"));
@@ -155,28 +139,22 @@ pub fn service(home: Option<&Path>, c: ServiceCommand) -> i32 {
                 );
             }
             outln!("logs:     {}", s("logs"));
-            exit::OK
+            Ok(())
         }
         ServiceCommand::Stop { name } => match services::stop(&store, &name) {
             Ok(_) => {
                 errln!("service `{name}` stopped");
-                exit::OK
+                Ok(())
             }
-            Err(e) => fail(e),
+            Err(e) => Err(fail(e)),
         },
         ServiceCommand::Start { name } => {
-            let row = match services::require(&store, &name) {
-                Ok(r) => r,
-                Err(e) => return fail(e),
-            };
+            let row = services::require(&store, &name).map_err(fail)?;
             if row.status == "stopped" || row.status == "failed" {
-                let _ = store.conn().execute(
-                    "UPDATE services SET status = 'deploying', reason = NULL, updated_at = ?2 WHERE name = ?1",
-                    rusqlite::params![name, crate::store::now()],
-                );
+                let _ = store.redeploy_service(&name);
             }
             if let Err(e) = services::ensure_supervisor(&store, &name) {
-                return fail(e);
+                return Err(fail(e));
             }
             drop(store);
             let home = home_dir(home);
@@ -188,14 +166,14 @@ pub fn service(home: Option<&Path>, c: ServiceCommand) -> i32 {
                         "service `{name}` running at {}",
                         r.address().unwrap_or_default()
                     );
-                    exit::OK
+                    Ok(())
                 }
-                Err(e) => fail(e),
+                Err(e) => Err(fail(e)),
             }
         }
         ServiceCommand::Logs { name, version } => {
             if let Err(e) = services::require(&store, &name) {
-                return fail(e);
+                return Err(fail(e));
             }
             let dir = services::service_dir(&store.home, &name);
             // The logs, not the locks nor the folders the model processes run in.
@@ -212,8 +190,9 @@ pub fn service(home: Option<&Path>, c: ServiceCommand) -> i32 {
                 let want = format!("{}.log", v.replace('@', "-"));
                 files.retain(|f| f.file_name().is_some_and(|n| n.to_string_lossy() == want));
                 if files.is_empty() {
-                    errln!("error: service `{name}` has no log for `{v}`");
-                    return exit::FAILED;
+                    return Err(Error::failed(format!(
+                        "service `{name}` has no log for `{v}`"
+                    )));
                 }
             }
             for f in files {
@@ -223,26 +202,21 @@ pub fn service(home: Option<&Path>, c: ServiceCommand) -> i32 {
                 );
                 out!("{}", std::fs::read_to_string(&f).unwrap_or_default());
             }
-            exit::OK
+            Ok(())
         }
         ServiceCommand::Predict { name, data } => {
             let body: Value = match serde_json::from_str(&data) {
                 Ok(v) => v,
                 Err(e) => {
-                    errln!("error: --data is not JSON: {e}");
-                    return exit::USAGE;
+                    return Err(Error::usage(format!("--data is not JSON: {e}")));
                 }
             };
-            let row = match services::require(&store, &name) {
-                Ok(r) => r,
-                Err(e) => return fail(e),
-            };
+            let row = services::require(&store, &name).map_err(fail)?;
             if row.status == "stopped" || row.status == "failed" {
-                errln!(
-                    "error: service `{name}` is {}; `wf service start {name}` starts it",
+                return Err(Error::failed(format!(
+                    "service `{name}` is {}; `wf service start {name}` starts it",
                     row.status
-                );
-                return exit::FAILED;
+                )));
             }
             // A service whose supervisor died (a reboot, a kill) is started again here.
             let row = if services::supervisor_pid(&store.home, &name).is_some() {
@@ -250,36 +224,31 @@ pub fn service(home: Option<&Path>, c: ServiceCommand) -> i32 {
             } else {
                 errln!("service `{name}` lost its supervisor; starting it again");
                 if let Err(e) = services::ensure_supervisor(&store, &name) {
-                    return fail(e);
+                    return Err(fail(e));
                 }
-                match services::wait_running(
+                services::wait_running(
                     &store.home,
                     &name,
                     std::time::Duration::from_secs(120),
                     &|| false,
-                ) {
-                    Ok(r) => r,
-                    Err(e) => return fail(e),
-                }
+                )
+                .map_err(fail)?
             };
             let Some(port) = row.port else {
-                errln!("error: service `{name}` has no address yet");
-                return exit::FAILED;
+                return Err(Error::failed(format!(
+                    "service `{name}` has no address yet"
+                )));
             };
             match post(port, row.app_code.as_deref(), &body.to_string()) {
                 Ok((status, text)) => {
                     outln!("{text}");
                     if (200..300).contains(&status) {
-                        exit::OK
+                        Ok(())
                     } else {
-                        errln!("error: the service answered {status}");
-                        exit::FAILED
+                        Err(Error::failed(format!("the service answered {status}")))
                     }
                 }
-                Err(e) => {
-                    errln!("error: cannot reach service `{name}`: {e}");
-                    exit::FAILED
-                }
+                Err(e) => Err(Error::failed(format!("cannot reach service `{name}`: {e}"))),
             }
         }
     }

@@ -2,7 +2,6 @@
 //! laid out here so nothing is fetched), a step's keywords, an execution record (steps and
 //! metrics), and `next()`'s report, as HTML tables. Every text from a script is escaped.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -12,7 +11,8 @@ use crate::exec::metrics::short_number;
 use crate::model::definition::val_to_json;
 use crate::model::kind::StepKind;
 use crate::model::val::Obj;
-use crate::model::workflow::{value_key, DepKind, Workflow};
+use crate::model::workflow::{value_key, Workflow};
+use crate::present::dag::{Geometry, Graph};
 use crate::session::report::NextView;
 
 /// `text` with `& < > " '` escaped, for HTML text and attribute values.
@@ -98,7 +98,7 @@ pub fn workflow(obj: &Arc<Obj>) -> String {
             .map(|p| {
                 vec![
                     code(&w.shown_key(&value_key(p))),
-                    escape(&crate::cli::check::parameter_type(p)),
+                    escape(&crate::present::summary::parameter_type(p)),
                     p.arg("default")
                         .map(|d| code(&short_json(&val_to_json(d), 60)))
                         .unwrap_or_default(),
@@ -112,98 +112,40 @@ pub fn workflow(obj: &Arc<Obj>) -> String {
     s
 }
 
-/// The DAG as SVG: steps in layers from left to right (a step one layer after the last step
-/// it waits for), edges with what they carry. Empty when the graph has a cycle.
+/// The DAG as SVG, laid out as the console lays it out (`present::dag`) with a notebook's
+/// sizes: steps in layers from left to right, edges with what they carry. Empty when the graph
+/// has a cycle.
 pub fn dag_svg(w: &Workflow) -> String {
-    const BOX_W: usize = 150;
-    const BOX_H: usize = 40;
-    const GAP_X: usize = 60;
-    const GAP_Y: usize = 20;
-    const MARGIN: usize = 10;
-    let n = w.steps.len();
-    if n == 0 {
+    if w.steps.is_empty() || crate::model::graph::Dag::build(w).order().is_err() {
         return String::new();
     }
-    let index: HashMap<&str, usize> = w
-        .steps
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.name.as_str(), i))
-        .collect();
-    let dag = crate::model::graph::Dag::build(w);
-    let Ok(order) = dag.order() else {
-        return String::new();
-    };
-    let mut layer = vec![0usize; n];
-    for &i in &order {
-        for d in &w.steps[i].deps {
-            if let Some(&j) = index.get(d.on.as_str()) {
-                layer[i] = layer[i].max(layer[j] + 1);
-            }
-        }
-    }
-    let layers = layer.iter().max().map_or(1, |m| m + 1);
-    let mut row = vec![0usize; n];
-    let mut per_layer = vec![0usize; layers];
-    for &i in &order {
-        row[i] = per_layer[layer[i]];
-        per_layer[layer[i]] += 1;
-    }
-    let rows = per_layer.iter().copied().max().unwrap_or(1);
-    let width = MARGIN * 2 + layers * BOX_W + (layers - 1) * GAP_X;
-    let height = MARGIN * 2 + rows * BOX_H + (rows - 1) * GAP_Y;
-    // Each layer is centred vertically.
-    let pos = |i: usize| -> (usize, usize) {
-        let l = layer[i];
-        let offset = (rows - per_layer[l]) * (BOX_H + GAP_Y) / 2;
-        (
-            MARGIN + l * (BOX_W + GAP_X),
-            MARGIN + offset + row[i] * (BOX_H + GAP_Y),
-        )
-    };
+    let l = Graph::of_workflow(w).layout(&Geometry::NOTEBOOK);
+    let (width, height) = (l.width, l.height);
+    let (box_w, box_h) = (l.node_width, l.node_height);
     let mut s = String::new();
     let _ = writeln!(
         s,
         "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"wf-dag\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" font-family=\"sans-serif\" font-size=\"12\">"
     );
     s.push_str("<defs><marker id=\"wf-arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"6\" markerHeight=\"6\" orient=\"auto-start-reverse\"><path d=\"M 0 0 L 10 5 L 0 10 z\" fill=\"#555\"/></marker></defs>\n");
-    let mut drawn: Vec<(usize, usize)> = Vec::new();
-    for (i, st) in w.steps.iter().enumerate() {
-        for d in &st.deps {
-            let Some(&j) = index.get(d.on.as_str()) else {
-                continue;
-            };
-            if drawn.contains(&(j, i)) {
-                continue;
-            }
-            drawn.push((j, i));
-            let (x1, y1) = pos(j);
-            let (x2, y2) = pos(i);
-            let (x1, y1) = (x1 + BOX_W, y1 + BOX_H / 2);
-            let y2 = y2 + BOX_H / 2;
-            let mid = (x1 + x2) / 2;
+    for e in &l.edges {
+        let (x1, y1, x2, y2) = (e.x1, e.y1, e.x2, e.y2);
+        let mid = (x1 + x2) / 2.0;
+        let _ = writeln!(
+            s,
+            "<path d=\"M {x1} {y1} C {mid} {y1}, {mid} {y2}, {x2} {y2}\" fill=\"none\" stroke=\"#555\" marker-end=\"url(#wf-arrow)\"/>"
+        );
+        if let Some(label) = &e.label {
             let _ = writeln!(
                 s,
-                "<path d=\"M {x1} {y1} C {mid} {y1}, {mid} {y2}, {x2} {y2}\" fill=\"none\" stroke=\"#555\" marker-end=\"url(#wf-arrow)\"/>"
+                "<text x=\"{mid}\" y=\"{}\" text-anchor=\"middle\" fill=\"#555\" font-size=\"10\">{}</text>",
+                (y1 + y2) / 2.0 - 3.0,
+                escape(label)
             );
-            let label = match &d.kind {
-                DepKind::Explicit => None,
-                DepKind::Data(out) => Some(out.clone()),
-                DepKind::Branch(true) => Some("if true".to_string()),
-                DepKind::Branch(false) => Some("if false".to_string()),
-            };
-            if let Some(l) = label {
-                let _ = writeln!(
-                    s,
-                    "<text x=\"{mid}\" y=\"{}\" text-anchor=\"middle\" fill=\"#555\" font-size=\"10\">{}</text>",
-                    (y1 + y2) / 2 - 3,
-                    escape(&l)
-                );
-            }
         }
     }
-    for (i, st) in w.steps.iter().enumerate() {
-        let (x, y) = pos(i);
+    for (n, st) in l.nodes.iter().zip(&w.steps) {
+        let (x, y) = (n.x, n.y);
         let (fill, rx) = if st.kind == StepKind::Condition {
             ("#fff4d6", 16)
         } else {
@@ -216,13 +158,13 @@ pub fn dag_svg(w: &Workflow) -> String {
         };
         let _ = writeln!(
             s,
-            "<g><title>{}</title><rect x=\"{x}\" y=\"{y}\" width=\"{BOX_W}\" height=\"{BOX_H}\" rx=\"{rx}\" fill=\"{fill}\" stroke=\"#4a6fa5\"/><text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text><text x=\"{}\" y=\"{}\" text-anchor=\"middle\" fill=\"#666\" font-size=\"10\">{}</text></g>",
+            "<g><title>{}</title><rect x=\"{x}\" y=\"{y}\" width=\"{box_w}\" height=\"{box_h}\" rx=\"{rx}\" fill=\"{fill}\" stroke=\"#4a6fa5\"/><text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text><text x=\"{}\" y=\"{}\" text-anchor=\"middle\" fill=\"#666\" font-size=\"10\">{}</text></g>",
             escape(&st.name),
-            x + BOX_W / 2,
-            y + 17,
+            x + box_w / 2.0,
+            y + 17.0,
             escape(&name),
-            x + BOX_W / 2,
-            y + 31,
+            x + box_w / 2.0,
+            y + 31.0,
             escape(st.kind.as_str())
         );
     }

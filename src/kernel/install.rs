@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
+use super::KernelError;
+
 const LOGO_32: &[u8] = include_bytes!("logo-32x32.png");
 const LOGO_64: &[u8] = include_bytes!("logo-64x64.png");
 const LOGO_SVG: &[u8] = include_bytes!("logo-svg.svg");
@@ -23,14 +25,18 @@ pub enum Place {
 }
 
 /// The `kernels/wf` folder for `place`.
-pub fn kernel_dir(place: &Place) -> Result<PathBuf, String> {
+pub fn kernel_dir(place: &Place) -> Result<PathBuf, KernelError> {
     let data = match place {
         Place::User => match std::env::var_os("JUPYTER_DATA_DIR").filter(|d| !d.is_empty()) {
             Some(d) => PathBuf::from(d),
             None => {
                 let home = std::env::var_os("HOME")
                     .filter(|h| !h.is_empty())
-                    .ok_or("neither $JUPYTER_DATA_DIR nor $HOME is set: give --prefix DIR")?;
+                    .ok_or_else(|| {
+                        KernelError::Place(
+                            "neither $JUPYTER_DATA_DIR nor $HOME is set: give --prefix DIR".into(),
+                        )
+                    })?;
                 PathBuf::from(home).join(".local/share/jupyter")
             }
         },
@@ -38,10 +44,14 @@ pub fn kernel_dir(place: &Place) -> Result<PathBuf, String> {
             let out = std::process::Command::new("python3")
                 .args(["-c", "import sys; print(sys.prefix)"])
                 .output()
-                .map_err(|e| format!("cannot ask `python3` for its sys.prefix: {e}"))?;
+                .map_err(|e| {
+                    KernelError::Place(format!("cannot ask `python3` for its sys.prefix: {e}"))
+                })?;
             let prefix = String::from_utf8_lossy(&out.stdout).trim().to_string();
             if !out.status.success() || prefix.is_empty() {
-                return Err("`python3` did not say its sys.prefix: give --prefix DIR".into());
+                return Err(KernelError::Place(
+                    "`python3` did not say its sys.prefix: give --prefix DIR".into(),
+                ));
             }
             PathBuf::from(prefix).join("share/jupyter")
         }
@@ -63,12 +73,17 @@ pub fn kernel_json(exe: &Path) -> serde_json::Value {
 }
 
 /// Writes the spec; the folder it wrote.
-pub fn install(place: &Place) -> Result<PathBuf, String> {
+pub fn install(place: &Place) -> Result<PathBuf, KernelError> {
     let dir = kernel_dir(place)?;
-    let exe = std::env::current_exe()
-        .map_err(|e| format!("cannot find the path of this `wf` binary: {e}"))?;
+    let exe = std::env::current_exe().map_err(|e| {
+        KernelError::Place(format!("cannot find the path of this `wf` binary: {e}"))
+    })?;
     let exe = exe.canonicalize().unwrap_or(exe);
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
+    std::fs::create_dir_all(&dir).map_err(|source| KernelError::Io {
+        action: "create",
+        path: dir.clone(),
+        source,
+    })?;
     let spec = serde_json::to_string_pretty(&kernel_json(&exe)).unwrap_or_default();
     let files: [(&str, &[u8]); 4] = [
         ("kernel.json", spec.as_bytes()),
@@ -78,8 +93,11 @@ pub fn install(place: &Place) -> Result<PathBuf, String> {
     ];
     for (name, bytes) in files {
         let path = dir.join(name);
-        std::fs::write(&path, bytes)
-            .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+        std::fs::write(&path, bytes).map_err(|source| KernelError::Io {
+            action: "write",
+            path: path.clone(),
+            source,
+        })?;
     }
     Ok(dir)
 }

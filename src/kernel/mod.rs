@@ -46,6 +46,31 @@ macro_rules! log {
     }};
 }
 
+/// Why the kernel cannot start, or cannot be installed.
+#[derive(Debug, thiserror::Error)]
+pub enum KernelError {
+    /// A file of Jupyter's cannot be read or written.
+    #[error("cannot {action} `{}`: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The connection file is not one this kernel can use.
+    #[error("the connection file `{}` {why}", path.display())]
+    Connection { path: PathBuf, why: String },
+    /// A channel's socket cannot be bound.
+    #[error("cannot listen on {endpoint} for the {channel} channel: {why}")]
+    Bind {
+        endpoint: String,
+        channel: &'static str,
+        why: String,
+    },
+    /// Where to install the spec cannot be found.
+    #[error("{0}")]
+    Place(String),
+}
+
 /// Runs the kernel until a `shutdown_request` (or its parent's death); the exit status.
 pub fn run(home: &Path, connection_file: &Path, storage: Vec<String>) -> i32 {
     let conn = match Connection::read(connection_file) {
@@ -128,14 +153,17 @@ async fn bind<S: Socket>(
     mut socket: S,
     conn: &Connection,
     port: u16,
-    what: &str,
-) -> Result<S, String> {
+    channel: &'static str,
+) -> Result<S, KernelError> {
     let endpoint = conn.endpoint(port);
-    socket
-        .bind(&endpoint)
-        .await
-        .map_err(|e| format!("cannot listen on {endpoint} for the {what} channel: {e}"))?;
-    Ok(socket)
+    match socket.bind(&endpoint).await {
+        Ok(_) => Ok(socket),
+        Err(e) => Err(KernelError::Bind {
+            endpoint,
+            channel,
+            why: e.to_string(),
+        }),
+    }
 }
 
 async fn serve(conn: Connection, home: PathBuf, storage: Vec<String>) -> i32 {
@@ -162,7 +190,7 @@ async fn serve(conn: Connection, home: PathBuf, storage: Vec<String>) -> i32 {
     }
 
     let sockets = async {
-        Ok::<_, String>((
+        Ok::<_, KernelError>((
             bind(zeromq::RouterSocket::new(), &conn, conn.shell_port, "shell").await?,
             bind(
                 zeromq::RouterSocket::new(),
@@ -356,7 +384,7 @@ async fn handle(kernel: &Kernel, msg: &Message, count: &mut u64) -> Vec<(String,
         }
         "is_complete_request" => {
             let code = c["code"].as_str().unwrap_or("");
-            if crate::repl::complete::is_incomplete(code) {
+            if crate::session::complete::is_incomplete(code) {
                 reply(
                     "is_complete_reply",
                     json!({ "status": "incomplete", "indent": "  " }),
@@ -597,11 +625,11 @@ fn evaluate(
             }
             Job::Complete { code, pos, reply } => {
                 let (vars, functions) = session.known();
-                let known = crate::repl::complete::Known {
+                let known = crate::session::complete::Known {
                     vars: vars.iter().map(|(n, c)| (n.as_str(), *c)).collect(),
                     functions,
                 };
-                let _ = reply.send(crate::repl::complete::complete(&code, pos, &known));
+                let _ = reply.send(crate::session::complete::complete(&code, pos, &known));
             }
             Job::Inspect { code, pos, reply } => {
                 let (vars, _) = session.known();

@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+use super::KernelError;
+
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
@@ -39,28 +41,29 @@ fn hmac_sha256() -> String {
 }
 
 impl Connection {
-    pub fn read(path: &Path) -> Result<Connection, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read the connection file `{}`: {e}", path.display()))?;
-        let c: Connection = serde_json::from_str(&text).map_err(|e| {
-            format!(
-                "the connection file `{}` is not a Jupyter connection file: {e}",
-                path.display()
-            )
+    pub fn read(path: &Path) -> Result<Connection, KernelError> {
+        let text = std::fs::read_to_string(path).map_err(|source| KernelError::Io {
+            action: "read the connection file",
+            path: path.to_path_buf(),
+            source,
         })?;
+        let refused = |why: String| KernelError::Connection {
+            path: path.to_path_buf(),
+            why,
+        };
+        let c: Connection = serde_json::from_str(&text)
+            .map_err(|e| refused(format!("is not a Jupyter connection file: {e}")))?;
         if c.transport != "tcp" {
-            return Err(format!(
-                "the connection file `{}` asks for transport `{}`; this kernel speaks `tcp`",
-                path.display(),
+            return Err(refused(format!(
+                "asks for transport `{}`; this kernel speaks `tcp`",
                 c.transport
-            ));
+            )));
         }
         if !c.key.is_empty() && c.signature_scheme != "hmac-sha256" {
-            return Err(format!(
-                "the connection file `{}` asks for signature scheme `{}`; this kernel signs with `hmac-sha256`",
-                path.display(),
+            return Err(refused(format!(
+                "asks for signature scheme `{}`; this kernel signs with `hmac-sha256`",
                 c.signature_scheme
-            ));
+            )));
         }
         Ok(c)
     }

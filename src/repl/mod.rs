@@ -2,12 +2,10 @@
 //! one input at a time, keeping variables and functions, so a workflow is built up line by
 //! line; `workflow.debug(...)` and `workflow.next()` step through it phase by phase.
 //!
-//! | file          | holds                                                     |
-//! |---------------|-----------------------------------------------------------|
-//! | `mod.rs`      | the line editor around the shared session (`session::cell`) |
-//! | `complete.rs` | tab completion and multi-line detection                     |
+//! The line editor around the shared session (`session::cell`); tab completion and
+//! multi-line detection are the session's (`session::complete`), shared with the kernel.
 
-pub mod complete;
+pub use crate::session::complete;
 
 /// Prints to stderr; a closed stderr is ignored.
 macro_rules! err {
@@ -150,7 +148,7 @@ fn watch_interrupts(clock: ScriptMeter) -> Option<tokio::task::JoinHandle<()>> {
 
 /// The interactive loop.
 pub fn run(home: &Path, script: Option<&Path>, storage: Vec<String>) -> i32 {
-    let color = crate::cli::stderr_color();
+    let color = crate::present::term::stderr_color();
     let dir = script
         .and_then(|s| s.parent())
         .filter(|p| !p.as_os_str().is_empty())
@@ -177,7 +175,7 @@ pub fn run(home: &Path, script: Option<&Path>, storage: Vec<String>) -> i32 {
     errln!("wf repl: build and debug workflows; :help for commands, Ctrl-D to leave");
     if let Some(s) = script {
         let o = session.input(&format!(":load {}", s.display()));
-        crate::cli::write_stdout(format_args!("{}", o.out));
+        crate::present::term::write_stdout(format_args!("{}", o.out));
         err!("{}", o.err);
         if session.workflow().is_some() {
             errln!(
@@ -202,7 +200,7 @@ pub fn run(home: &Path, script: Option<&Path>, storage: Vec<String>) -> i32 {
                 let _ = editor.add_history_entry(line.as_str());
                 let o = session.input(&line);
                 err!("{}", o.err);
-                crate::cli::write_stdout(format_args!("{}", o.out));
+                crate::present::term::write_stdout(format_args!("{}", o.out));
                 if o.quit {
                     break;
                 }

@@ -2,8 +2,9 @@
 //! needs beside the API of CONTRACT §8 (a step's metric files, an execution's definition, the
 //! flavors, the dataset service, the model registry, the services, labeling).
 //!
-//! The pages are three checked-in files (`console/index.html`, `app.js`, `app.css`): no build
-//! step, nothing fetched at run time. Each is served with an `ETag` of its bytes, so a reload
+//! The pages are checked-in files (`console/index.html`, `app.css`, and ES modules: `app.js`
+//! the router, `api.js`, `dom.js`, `dag.js`, ... and `pages/*.js`): no build step, no bundler,
+//! nothing fetched from elsewhere at run time. Each is served with an `ETag` of its bytes, so a reload
 //! costs one round trip of `304`s.
 
 use std::sync::Arc;
@@ -16,12 +17,54 @@ use serde_json::{json, Value};
 
 use super::app::{with_store, ApiError, ApiResult, App, JsonBody};
 use crate::datasets::{self, DataError};
+use crate::present::dag::{Geometry, Graph, Layout};
 use crate::store::Store;
 
 const INDEX: &str = include_str!("console/index.html");
-const APP_JS: &str = include_str!("console/app.js");
-const APP_CSS: &str = include_str!("console/app.css");
-const ICON: &str = include_str!("console/icon.svg");
+const JS: &str = "text/javascript; charset=utf-8";
+
+/// The files under `/console/`: the page's ES modules (`app.js` the router, the others what it
+/// imports), its style and its icon, with their types.
+const FILES: &[(&str, &str, &str)] = &[
+    ("app.js", include_str!("console/app.js"), JS),
+    ("api.js", include_str!("console/api.js"), JS),
+    ("charts.js", include_str!("console/charts.js"), JS),
+    ("dag.js", include_str!("console/dag.js"), JS),
+    ("definition.js", include_str!("console/definition.js"), JS),
+    ("dom.js", include_str!("console/dom.js"), JS),
+    ("live.js", include_str!("console/live.js"), JS),
+    (
+        "pages/compare.js",
+        include_str!("console/pages/compare.js"),
+        JS,
+    ),
+    (
+        "pages/executions.js",
+        include_str!("console/pages/executions.js"),
+        JS,
+    ),
+    ("pages/label.js", include_str!("console/pages/label.js"), JS),
+    (
+        "pages/registry.js",
+        include_str!("console/pages/registry.js"),
+        JS,
+    ),
+    (
+        "pages/workflows.js",
+        include_str!("console/pages/workflows.js"),
+        JS,
+    ),
+    (
+        "app.css",
+        include_str!("console/app.css"),
+        "text/css; charset=utf-8",
+    ),
+    (
+        "icon.svg",
+        include_str!("console/icon.svg"),
+        "image/svg+xml",
+    ),
+];
 
 /// A sample larger than this is not sent to the labeling page (it shows its name instead).
 const SAMPLE_LIMIT: u64 = 16 << 20;
@@ -87,13 +130,11 @@ pub async fn index(headers: HeaderMap, uri: axum::http::Uri) -> Response {
     asset(&headers, INDEX, "text/html; charset=utf-8")
 }
 
-/// `GET /console/FILE`: the console's script, style and icon.
+/// `GET /console/FILE`: the console's scripts, style and icon.
 pub async fn file(headers: HeaderMap, Path(name): Path<String>) -> Response {
-    match name.as_str() {
-        "app.js" => asset(&headers, APP_JS, "text/javascript; charset=utf-8"),
-        "app.css" => asset(&headers, APP_CSS, "text/css; charset=utf-8"),
-        "icon.svg" => asset(&headers, ICON, "image/svg+xml"),
-        _ => ApiError::not_found(format!("the console has no file `{name}`")).into_response(),
+    match FILES.iter().find(|(n, _, _)| *n == name) {
+        Some((_, body, mime)) => asset(&headers, body, mime),
+        None => ApiError::not_found(format!("the console has no file `{name}`")).into_response(),
     }
 }
 
@@ -158,6 +199,39 @@ pub async fn definition(
             HeaderValue::from_static("application/json"),
         );
         Ok(r)
+    })
+    .await
+}
+
+/// The DAG of a definition (JSON text), laid out for the console's drawing.
+fn layout_of(def: &str) -> Layout {
+    let def: Value = serde_json::from_str(def).unwrap_or(Value::Null);
+    Graph::of_definition(&def).layout(&Geometry::CONSOLE)
+}
+
+/// `GET /api/workflows/NAME/layout`: the DAG of the released workflow's latest version, laid
+/// out: each step's box, each arrow's ends, the drawing's size (`present::dag`).
+pub async fn workflow_layout(
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Layout>> {
+    with_store(&app, move |s| {
+        let (_, def, _) = crate::registry::latest(s, &name)?;
+        Ok(Json(layout_of(&def)))
+    })
+    .await
+}
+
+/// `GET /api/executions/ID/layout`: the DAG of the definition the execution runs, laid out as
+/// `GET /api/workflows/NAME/layout` lays it out.
+pub async fn execution_layout(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Layout>> {
+    with_store(&app, move |s| {
+        let id = s.resolve_id(&id)?;
+        let row = s.execution(&id)?;
+        Ok(Json(layout_of(&row.definition)))
     })
     .await
 }
@@ -307,14 +381,9 @@ pub async fn sample(
         datasets::label::task_info(s, &ds, &task)?;
         let hash = datasets::label::find_sample(s, &ds, &id)?;
         // One row, not the task's whole list: the page asks for each sample it shows.
-        let name: String = s
-            .conn()
-            .query_row(
-                "SELECT name FROM samples WHERE dataset = ?1 AND hash = ?2",
-                [&ds, &hash],
-                |r| r.get(0),
-            )
-            .map_err(|e| ApiError::from(DataError::from(e)))?;
+        let name = s
+            .sample_name(&ds, &hash)
+            .map_err(|e| ApiError::from(DataError::Store(e)))?;
         let path = datasets::objects::object_path(&s.home, &hash);
         let size = std::fs::metadata(&path)
             .map_err(|e| ApiError::not_found(format!("sample `{id}` has no bytes here: {e}")))?
@@ -387,4 +456,75 @@ pub async fn set_sample(
         Ok(Json(task_json(s, &ds, &task)?))
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The layout carries every field `dag.js` draws from, named as it reads them.
+    #[test]
+    fn a_layout_has_what_the_console_draws_from() {
+        let def = r#"{"steps": [{"name": "a", "type": "job"}, {"name": "b", "type": "condition"}],
+                      "dependencies": {"a": [], "b": [{"step": "a", "output": "model"}]}}"#;
+        let v = serde_json::to_value(layout_of(def)).unwrap();
+        for k in ["width", "height", "vertical", "node_width", "node_height"] {
+            assert!(!v[k].is_null(), "no `{k}` in {v}");
+        }
+        let n = &v["nodes"][1];
+        assert_eq!(
+            (&n["name"], &n["kind"], &n["layer"]),
+            (&json!("b"), &json!("condition"), &json!(1))
+        );
+        assert!(n["x"].is_number() && n["y"].is_number(), "{n}");
+        let e = &v["edges"][0];
+        assert_eq!(
+            (&e["from"], &e["to"], &e["kind"]),
+            (&json!("a"), &json!("b"), &json!("data"))
+        );
+        assert_eq!(e["label"], "model");
+        for k in ["x1", "y1", "x2", "y2"] {
+            assert!(e[k].is_number(), "no `{k}` in {e}");
+        }
+        // What cannot be read is drawn as nothing, not refused.
+        assert_eq!(
+            serde_json::to_value(layout_of("not json")).unwrap()["nodes"],
+            json!([])
+        );
+    }
+
+    /// Every module a console script imports is served, under the path the browser asks for.
+    #[test]
+    fn every_imported_module_is_served() {
+        let mut checked = 0;
+        for (name, body, mime) in FILES.iter().filter(|(n, _, _)| n.ends_with(".js")) {
+            assert_eq!(*mime, JS, "{name}");
+            let dir = name.rsplit_once('/').map_or("", |(d, _)| d);
+            for line in body.lines().filter(|l| l.starts_with("import ")) {
+                let spec = line
+                    .split(" from \"")
+                    .nth(1)
+                    .and_then(|r| r.strip_suffix("\";"))
+                    .unwrap_or_else(|| panic!("{name}: {line}"));
+                let mut parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty()).collect();
+                for p in spec.split('/') {
+                    match p {
+                        "." => {}
+                        ".." => {
+                            parts.pop();
+                        }
+                        p => parts.push(p),
+                    }
+                }
+                let target = parts.join("/");
+                assert!(
+                    FILES.iter().any(|(n, _, _)| *n == target),
+                    "{name} imports `{spec}`, which is not served"
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 10, "only {checked} imports found");
+        assert!(INDEX.contains("<script type=\"module\" src=\"/console/app.js\">"));
+    }
 }

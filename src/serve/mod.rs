@@ -318,6 +318,14 @@ fn routes(app: Arc<App>) -> Router {
         .route("/api/flavors", get(console::flavors))
         .route("/api/executions/{id}/definition", get(console::definition))
         .route(
+            "/api/executions/{id}/layout",
+            get(console::execution_layout),
+        )
+        .route(
+            "/api/workflows/{name}/layout",
+            get(console::workflow_layout),
+        )
+        .route(
             "/api/executions/{id}/steps/{step}/metrics",
             get(console::metrics),
         )
@@ -330,7 +338,7 @@ fn routes(app: Arc<App>) -> Router {
             get(console::sample).put(console::set_sample),
         )
         .route("/", get(console::index))
-        .route("/console/{file}", get(console::file))
+        .route("/console/{*file}", get(console::file))
         .fallback(not_found)
         .method_not_allowed_fallback(not_allowed);
     api.layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -297,7 +297,7 @@ impl Session {
                 Some(w) => {
                     let (wk, diags) = crate::model::validate::validate(&w);
                     o.err = render(&diags, &self.sources, self.color);
-                    o.out = crate::cli::check::summary_text(&wk);
+                    o.out = crate::present::summary::summary_text(&wk);
                     o.shown = Some(Shown::Workflow(w.clone()));
                 }
                 None => o.err = "no workflow yet: bind one with `let workflow = wf.Workflow(#{ ... });`\n".into(),
@@ -313,7 +313,7 @@ impl Session {
                             .map(|(_, v)| format!("= {}", serde_json::to_string(&crate::model::definition::val_to_json(v)).unwrap_or_default()))
                             .or_else(|| p.arg("default").map(|d| format!("default {}", serde_json::to_string(&crate::model::definition::val_to_json(d)).unwrap_or_default())))
                             .unwrap_or_else(|| "not set".into());
-                        o.out.push_str(&format!("  {:<20} {:<18} {value}\n", p.name(), crate::cli::check::parameter_type(p)));
+                        o.out.push_str(&format!("  {:<20} {:<18} {value}\n", p.name(), crate::present::summary::parameter_type(p)));
                     }
                     if wk.parameters.is_empty() {
                         o.out.push_str("  the workflow has no parameters\n");
@@ -323,9 +323,9 @@ impl Session {
             },
             ":status" => match self.dev.last_run() {
                 Some((id, _)) => {
-                    let mut buf = Vec::new();
-                    crate::cli::records::show_to(&mut buf, &self.home, &id);
-                    o.out = String::from_utf8_lossy(&buf).into_owned();
+                    o.out = crate::store::Store::open(&self.home)
+                        .map(|st| crate::present::record::steps_text(&st, &id))
+                        .unwrap_or_default();
                     o.shown = crate::store::Store::open(&self.home)
                         .and_then(|st| st.record(&id))
                         .ok()

@@ -10,10 +10,12 @@
 //! |-------------|----------------------------------------------------------------------|
 //! | `mod.rs`    | `LocalDev`: the development state's methods, behind `DevHost`        |
 //! | `cell.rs`   | `Session`: one input at a time in one engine and scope (REPL, kernel) |
+//! | `complete.rs` | tab completion and multi-line detection (REPL, kernel)             |
 //! | `report.rs` | what `next()` reports, as data (the REPL prints it, the kernel draws it) |
 //! | `shown.rs`  | an input's value, typed: workflow, step, execution record, plain     |
 
 pub mod cell;
+pub mod complete;
 pub mod report;
 pub mod shown;
 

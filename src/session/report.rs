@@ -117,8 +117,8 @@ impl NextView {
                         .as_ref()
                         .map(|e| e.lines().next().unwrap_or("").to_string());
                 }
-                let log = run.store().logs_dir(exec).join(format!("{name}.log"));
-                let tail = crate::backends::job::log_tail(&log, 3);
+                let log = run.store().log_path(exec, name);
+                let tail = crate::store::logs::log_tail(&log, 3);
                 ran.log = tail
                     .lines()
                     .filter(|l| !l.starts_with("== "))

@@ -7,7 +7,9 @@
 //! | `record.rs` | typed rows and the execution record built from them           |
 
 mod extra;
+pub mod logs;
 pub mod procs;
+mod queries;
 mod record;
 mod schema;
 

@@ -1,4 +1,4 @@
-//! Tab completion for the REPL: `wf.*` paths, a constructor's keywords inside its `#{ }`,
+//! Tab completion for the REPL and the kernel: `wf.*` paths, a constructor's keywords inside its `#{ }`,
 //! methods and properties after `value.`, variables in scope, `:` commands. Pure functions
 //! over the line and what the session knows, so they are tested without a terminal.
 
