@@ -9,8 +9,8 @@ use std::process::Command;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use wf::loader::{load_source, LoadOptions};
 use wf::model::validate::validate;
-use wf::script::engine::{load_source, LoadOptions};
 
 /// A workflow of `n` job steps; `chain` links each to the one before, otherwise one root
 /// fans out to all the others. Steps are built in a loop, as real generated workflows are.

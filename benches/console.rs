@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 
 use wf::exec::engine::Engine;
 use wf::exec::prepare::Request as RunRequest;
-use wf::script::engine::LoadOptions;
+use wf::loader::LoadOptions;
 
 const WORKFLOW: &str = r#"
 let gate = wf.steps.ConditionStep(#{ name: "gate", conditions: wf.steps.Condition(wf.steps.ConditionTypeEnum.EQ, 1, 1) });
@@ -38,7 +38,7 @@ fn free_port() -> u16 {
 }
 
 fn make_executions(home: &Path, script: &Path, n: usize) -> Vec<String> {
-    let checked = wf::cli::load::load_and_check(script, &LoadOptions::default());
+    let checked = wf::loader::load_and_check(script, &LoadOptions::default());
     let w = checked.workflow.expect("a valid workflow");
     let engine = Engine::new(home, wf::backends::backend);
     let req = RunRequest {

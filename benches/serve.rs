@@ -28,7 +28,7 @@ use serde_json::{json, Value};
 
 use wf::exec::engine::Engine;
 use wf::exec::prepare::Request as RunRequest;
-use wf::script::engine::LoadOptions;
+use wf::loader::LoadOptions;
 
 const ONE_CONDITION: &str = r#"
 let c = wf.steps.ConditionStep(#{ name: "c", conditions: wf.steps.Condition(wf.steps.ConditionTypeEnum.EQ, 1, 1) });
@@ -78,7 +78,7 @@ fn wf_cmd(home: &Path, args: &[&str]) -> String {
 
 /// `n` executions of the one-condition workflow, driven in this process by the engine.
 fn make_executions(home: &Path, script: &Path, n: usize) -> Vec<String> {
-    let checked = wf::cli::load::load_and_check(script, &LoadOptions::default());
+    let checked = wf::loader::load_and_check(script, &LoadOptions::default());
     let w = checked.workflow.expect("a valid workflow");
     let engine = Engine::new(home, wf::backends::backend);
     let req = RunRequest {

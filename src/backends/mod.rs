@@ -48,7 +48,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::bindings::catalog::Catalog;
+    use crate::catalog::Catalog;
     use crate::exec::backend::PreflightCtx;
     use crate::exec::error::{exit, ExecError};
     use crate::exec::flavors::Machine;

@@ -35,14 +35,13 @@ use serde_json::{json, Map, Value};
 use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
 
-use super::job::{
-    end_recorded, env_name, kill_by_environment, log_tail, open_log, signal_group, Group,
-};
+use super::job::{end_recorded, env_name, kill_by_environment, open_log, signal_group, Group};
 use crate::exec::backend::{Attempt, Backend, BoxFuture, Plan, PlanCtx, StepEnd, Work};
 use crate::exec::metrics::read_metrics;
 use crate::model::spec::{OutputTo, StepSpec};
 use crate::model::val::Val;
 use crate::model::workflow::Step;
+use crate::store::logs::log_tail;
 
 pub struct MrsBackend;
 

@@ -11,7 +11,6 @@
 //! `wf.steps`; namespaces and enumerations answer property reads through indexers, so every
 //! name comes from the catalog rather than from one Rust function per name.
 
-pub use crate::catalog;
 pub mod convert;
 pub mod json;
 pub mod values;

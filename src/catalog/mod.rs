@@ -152,11 +152,6 @@ impl Catalog {
     }
 }
 
-/// Transitional name of [`is_step`] for callers not yet moved.
-pub fn step_type(class: &str) -> Option<&'static str> {
-    is_step(class).then_some("step")
-}
-
 /// Whether `class` is a step class (`JobStep`, ...): the table's `type Step = ...` lists them.
 pub fn is_step(class: &str) -> bool {
     Catalog::get().class(class).is_some_and(ClassSpec::is_step)

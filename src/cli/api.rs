@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::bindings::catalog::{Catalog, ClassSpec, EntryKind, Member};
+use crate::catalog::{Catalog, ClassSpec, EntryKind, Member};
 
 fn signature(spec: &ClassSpec) -> String {
     let params: Vec<String> = spec

@@ -7,12 +7,13 @@ use clap::Args;
 use crate::model::workflow::value_key;
 use serde_json::json;
 
-use super::load::{load_and_check, Checked};
 use super::{exit, stderr_color};
+use crate::diag::render;
+use crate::loader::LoadOptions;
+use crate::loader::{load_and_check, Checked};
 use crate::model::definition::val_to_json;
 use crate::present::summary::{parameter_type, summary_text};
-use crate::script::diag::render;
-use crate::script::engine::{Limits, LoadOptions};
+use crate::script::engine::Limits;
 
 #[derive(Args, Debug)]
 pub struct CheckArgs {

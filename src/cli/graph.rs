@@ -5,11 +5,11 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::error::{Error, Result};
-use super::load::load_and_check;
 use super::{exit, stderr_color, GraphFormat};
+use crate::diag::render;
+use crate::loader::load_and_check;
+use crate::loader::LoadOptions;
 use crate::model::{definition, graph};
-use crate::script::diag::render;
-use crate::script::engine::LoadOptions;
 
 #[derive(Args, Debug)]
 pub struct GraphArgs {

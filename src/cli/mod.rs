@@ -43,7 +43,6 @@ mod flavors;
 mod gallery;
 mod graph;
 mod kernel;
-pub mod load;
 mod logs;
 mod models;
 mod notify;

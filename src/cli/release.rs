@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use clap::Subcommand;
 
 use super::error::{Error, Result};
+use crate::loader::LoadOptions;
 use crate::registry::{self, RegistryError};
-use crate::script::engine::LoadOptions;
 use crate::store::home_dir;
 
 fn fail(e: RegistryError) -> Error {
@@ -31,11 +31,11 @@ pub fn release(home: Option<&Path>, a: ReleaseArgs) -> Result {
         command: "wf release",
         ..LoadOptions::default()
     };
-    let checked = super::load::load_and_check(&a.script, &opts);
+    let checked = crate::loader::load_and_check(&a.script, &opts);
     if checked.errors() > 0 {
         err!(
             "{}",
-            crate::script::diag::render(&checked.diags, &checked.sources, super::stderr_color())
+            crate::diag::render(&checked.diags, &checked.sources, super::stderr_color())
         );
         return Err(Error::failed(format!(
             "`{}` is not a valid workflow: nothing was released",

@@ -7,17 +7,17 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use super::load::load_and_check;
 use super::progress::Progress;
 use super::prompt::TerminalPrompter;
 use super::stderr_color;
+use crate::diag::render;
 use crate::exec::engine::{runtime, Engine, Outcome};
 use crate::exec::error::{exit, exit_status, ExecError};
 use crate::exec::prepare::Request;
 use crate::exec::signals::{cancel_on_signals, SignalGuard};
+use crate::loader::load_and_check;
+use crate::loader::LoadOptions;
 use crate::model::status::{ExecStatus, Status};
-use crate::script::diag::render;
-use crate::script::engine::LoadOptions;
 use crate::session::{LocalDev, Paused};
 use crate::store::{home_dir, Store};
 

@@ -100,9 +100,7 @@ impl PlanCtx<'_> {
 
     /// The step's log file.
     pub fn log(&self, step: &str) -> std::path::PathBuf {
-        self.store
-            .logs_dir(self.values.exec_id)
-            .join(format!("{step}.log"))
+        self.store.log_path(self.values.exec_id, step)
     }
 
     pub fn home(&self) -> &Path {

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use indexmap::IndexMap;
 use serde_json::Value;
 
-use crate::bindings::catalog::Catalog;
+use crate::catalog::Catalog;
 use crate::model::val::{Obj, Val};
 
 /// Why a parameter value was refused.
@@ -876,7 +876,7 @@ pub fn flavor_ref(v: &Val) -> Result<String, String> {
                     .iter()
                     .find_map(|k| {
                         // `flavour`, `flavor`, `flavorId`, `id`: all meant `flavor_id`.
-                        crate::script::diag::did_you_mean(k, ["flavor_id", "flavor", "id"])
+                        crate::diag::did_you_mean(k, ["flavor_id", "flavor", "id"])
                             .map(|_| format!(" (`{k}`: did you mean `flavor_id`?)"))
                     })
                     .unwrap_or_default();
@@ -1026,7 +1026,7 @@ fn toml_to_json(v: toml::Value) -> Result<Value, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bindings::catalog::ClassSpec;
+    use crate::catalog::ClassSpec;
     use crate::model::val::{EnumVal, Span};
     use serde_json::json;
     use std::sync::atomic::{AtomicUsize, Ordering};

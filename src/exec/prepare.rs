@@ -16,12 +16,12 @@ use super::params::{
 };
 use super::resolve::Produced;
 use super::scheduler::{params_json, Setup};
-use crate::model::definition::{self, value_from_json};
+use crate::diag::did_you_mean;
+use crate::model::definition::{self};
 use crate::model::kind::StepKind;
 use crate::model::val::{Obj, Val};
 use crate::model::validate::validate;
 use crate::model::workflow::{value_key, DepKind, Workflow};
-use crate::script::diag::did_you_mean;
 use crate::store::{NewExecution, StepRow, Store};
 
 /// What a run is asked to do, beside the workflow.
@@ -429,7 +429,7 @@ pub fn prepare(
 pub fn reload(store: &Store, exec: &str) -> Result<(Setup, Vec<StepRow>)> {
     let row = store.execution(exec)?;
     let file: Arc<str> = format!("<definition of {exec}>").into();
-    let (obj, diags) = definition::from_json(&row.definition, &file);
+    let (obj, diags) = crate::loader::read_definition(&row.definition, &file);
     let obj = obj.ok_or_else(|| {
         ExecError::Refused(format!(
             "the recorded definition of {exec} cannot be read: {}",
@@ -442,7 +442,9 @@ pub fn reload(store: &Store, exec: &str) -> Result<(Setup, Vec<StepRow>)> {
         .as_object()
         .map(|m| {
             m.iter()
-                .filter_map(|(k, v)| value_from_json(v).map(|x| (w.key_of_shown(k), x)))
+                .filter_map(|(k, v)| {
+                    crate::loader::value_from_json(v).map(|x| (w.key_of_shown(k), x))
+                })
                 .collect()
         })
         .unwrap_or_default();

@@ -471,7 +471,7 @@ fn order(a: &Operand, b: &Operand) -> R<std::cmp::Ordering> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bindings::catalog::Catalog;
+    use crate::catalog::Catalog;
     use crate::model::val::{EnumVal, Span};
     use std::sync::Arc;
 

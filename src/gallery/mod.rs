@@ -256,10 +256,8 @@ wf.Workflow(#{ name: "tiny", desc: "d", steps: [j] })
 "#,
         )
         .unwrap();
-        let checked = crate::cli::load::load_and_check(
-            &script,
-            &crate::script::engine::LoadOptions::default(),
-        );
+        let checked =
+            crate::loader::load_and_check(&script, &crate::loader::LoadOptions::default());
         assert_eq!(checked.errors(), 0, "{:?}", checked.diags);
         let w = checked.workflow.unwrap();
         (script, w)

@@ -12,7 +12,6 @@ use super::files::{write_json, Staging};
 use super::names::safe_name;
 use super::objects::{algorithm_ids, class, each_object, split_at};
 use super::{conflict, failed, io_err, refused, usage, GalleryError, Result};
-use crate::model::definition;
 use crate::model::validate::validate;
 use crate::registry;
 use crate::store::{now, private_dir, Store};
@@ -136,7 +135,7 @@ pub fn subscribe(home: &Path, gallery: &Path, spec: &str, s: &Subscribe) -> Resu
     };
     let text = serde_json::to_string_pretty(&def).unwrap_or_default();
     let file: Arc<str> = target.join("definition.json").to_string_lossy().into();
-    let (obj, diags) = definition::from_json(&text, &file);
+    let (obj, diags) = crate::loader::read_definition(&text, &file);
     let mut errors: Vec<String> = diags
         .iter()
         .filter(|d| d.is_error())

@@ -2,7 +2,7 @@
 //! constructor's keywords with their types and defaults, an enumeration's values, a
 //! namespace's members, a method's keywords.
 
-use crate::bindings::catalog::{Catalog, ClassSpec, Member};
+use crate::catalog::{Catalog, ClassSpec, Member};
 
 use super::html::escape;
 

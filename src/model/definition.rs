@@ -164,5 +164,3 @@ pub fn json_depth(v: &Value) -> usize {
         _ => 0,
     }
 }
-
-pub use crate::bindings::json::{from_json, value_from_json};

@@ -830,7 +830,7 @@ impl From<&Obj> for DataObj {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bindings::catalog::Catalog;
+    use crate::catalog::Catalog;
     use crate::model::val::Span;
 
     fn obj(class: &str, args: Vec<(&'static str, Val)>) -> Arc<Obj> {

@@ -8,9 +8,9 @@ use super::graph::Dag;
 use super::spec::{DatasetStepSpec, StepSpec};
 use super::val::{Obj, Span, Val};
 use super::workflow::{step_names, DepKind, Workflow};
-use crate::bindings::catalog::Ty;
-use crate::bindings::convert::describe_ty;
-use crate::script::diag::{did_you_mean, Diagnostic};
+use crate::catalog::describe::describe_ty;
+use crate::catalog::Ty;
+use crate::diag::{did_you_mean, Diagnostic};
 
 /// `^[A-Za-z][A-Za-z0-9_-]{0,63}$`
 pub fn valid_name(name: &str) -> bool {
@@ -266,7 +266,7 @@ fn check_selector(c: &mut Checker, input: &Obj) {
                         "`{}` input `{}` cannot take a step's {} output",
                         input.spec.path(),
                         input.name(),
-                        crate::bindings::convert::consumption_kind(o.class())
+                        crate::catalog::describe::consumption_kind(o.class())
                     ),
                 )
                 .help = Some(format!(

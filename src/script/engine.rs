@@ -247,5 +247,3 @@ pub fn span_at(source: Option<&str>, pos: Position, main: &Arc<str>) -> Span {
         pos.position().unwrap_or(0) as u32,
     )
 }
-
-pub use crate::loader::{build_engine, load_file, load_source, LoadOptions, Loaded};

@@ -14,7 +14,6 @@ use super::app::{
     Released,
 };
 use crate::exec::prepare::Request;
-use crate::model::definition;
 use crate::model::status::ExecStatus;
 use crate::model::val::Val;
 use crate::model::validate::validate;
@@ -143,8 +142,8 @@ fn released(store: &Store, name: &str) -> ApiResult<(Workflow, std::path::PathBu
         }
     }
     let file: Arc<str> = format!("<released workflow {name} version {version}>").into();
-    let (obj, mut diags) = definition::from_json(&def.to_string(), &file);
-    let refuse = |diags: &[crate::script::diag::Diagnostic]| {
+    let (obj, mut diags) = crate::loader::read_definition(&def.to_string(), &file);
+    let refuse = |diags: &[crate::diag::Diagnostic]| {
         let errors: Vec<String> = diags
             .iter()
             .filter(|d| d.is_error())

@@ -586,7 +586,7 @@ impl Supervisor {
             // A model that cannot get ready is not started again for ever: after a few
             // attempts the service fails, saying why.
             if unready >= ATTEMPTS {
-                let tail = crate::backends::job::log_tail(&self.log_path(key), 6);
+                let tail = crate::store::logs::log_tail(&self.log_path(key), 6);
                 let what = if not_ready {
                     format!(
                         "did not answer /health within {} s of starting, {unready} times in a row (WF_SERVICE_READY_SECONDS sets the limit)",

@@ -11,10 +11,11 @@ use rhai::{Dynamic, Engine, Scope, AST};
 use super::shown::Shown;
 use super::{LocalDev, Said};
 use crate::bindings::{Bindings, EnumNs, Ns};
+use crate::diag::{render, Sink, Sources};
 use crate::exec::prepare::Request;
+use crate::loader::build_engine;
 use crate::model::val::{EnumVal, Obj};
-use crate::script::diag::{render, Sink, Sources};
-use crate::script::engine::{build_engine, Limits, ScriptMeter};
+use crate::script::engine::{Limits, ScriptMeter};
 use crate::script::errors::{parse_error, runtime_error};
 
 /// Where `print` and `debug` output goes while an input runs: to the front-end's writer

@@ -2,7 +2,7 @@
 //! methods and properties after `value.`, variables in scope, `:` commands. Pure functions
 //! over the line and what the session knows, so they are tested without a terminal.
 
-use crate::bindings::catalog::{Catalog, Member};
+use crate::catalog::{Catalog, Member};
 
 pub const COMMANDS: [&str; 9] = [
     ":help", ":load", ":graph", ":status", ":params", ":clear", ":quit", ":history", ":storage",
@@ -87,7 +87,7 @@ pub fn complete(line: &str, pos: usize, known: &Known) -> (usize, Vec<String>) {
                             .map(|m| format!("{}(", m.name)),
                     );
                 }
-                if crate::bindings::catalog::step_type(class).is_some() {
+                if crate::catalog::is_step(class) {
                     names.push("outputs[".into());
                 }
                 if let Some(spec) = cat.class(class) {

@@ -481,7 +481,7 @@ impl LocalDev {
                     }
                 }
             });
-            let hint = crate::script::diag::did_you_mean(&name, names.iter().map(String::as_str))
+            let hint = crate::diag::did_you_mean(&name, names.iter().map(String::as_str))
                 .map(|m| format!("; did you mean `{m}`?"))
                 .unwrap_or_else(|| {
                     if names.is_empty() {

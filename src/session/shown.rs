@@ -6,7 +6,7 @@ use std::sync::Arc;
 use rhai::Dynamic;
 use serde_json::Value;
 
-use crate::bindings::catalog::step_type;
+use crate::catalog::is_step;
 use crate::model::val::Obj;
 
 #[derive(Debug, Clone)]
@@ -26,7 +26,7 @@ impl Shown {
             if o.is("Workflow") {
                 return Shown::Workflow(o.clone());
             }
-            if step_type(o.spec.name).is_some() {
+            if is_step(o.spec.name) {
                 return Shown::Step(o.clone());
             }
             return Shown::Plain;

@@ -38,14 +38,18 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Every `.rs` file under `src/`, as a path from the root, with its text (tests cut off).
+/// Every `.rs` file under `src/`, as a path from the root, with its text (unit tests, in a
+/// module at a file's end or in a `tests` file or folder, left out).
 fn sources() -> BTreeMap<String, String> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
         for e in std::fs::read_dir(dir).unwrap().flatten() {
             let p = e.path();
             if p.is_dir() {
                 walk(&p, out);
-            } else if p.extension().is_some_and(|x| x == "rs") {
+            } else if p.extension().is_some_and(|x| x == "rs")
+                && !p.components().any(|c| c.as_os_str() == "tests")
+                && !p.ends_with("tests.rs")
+            {
                 out.push(p);
             }
         }

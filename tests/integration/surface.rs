@@ -4,9 +4,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use wf::loader::{load_source, LoadOptions, Loaded};
 use wf::model::val::Val;
 use wf::model::validate::validate;
-use wf::script::engine::{load_source, LoadOptions, Loaded};
 
 fn load(text: &str) -> Loaded {
     load_source(

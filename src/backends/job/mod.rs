@@ -10,9 +10,7 @@ mod remote;
 
 pub use owner::{owner_main, protection_wanted};
 
-pub use process::{
-    end_recorded, kill_by_environment, kill_groups, log_tail, open_log, signal_group, Group,
-};
+pub use process::{end_recorded, kill_by_environment, kill_groups, open_log, signal_group, Group};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -31,6 +29,7 @@ use crate::exec::params::flavor_ref;
 use crate::model::spec::{AlgorithmSource, DataInput, OutputTo, StepSpec};
 use crate::model::val::Val;
 use crate::model::workflow::{value_key, Step};
+use crate::store::logs::log_tail;
 use process::{JobEnd, JobRun};
 use remote::{RemoteEnd, RemoteJob};
 

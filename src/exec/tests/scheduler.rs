@@ -7,9 +7,9 @@ use super::fake::{self, hang, ok, Fake};
 use crate::exec::engine::{Engine, Outcome};
 use crate::exec::events::{Event, Listener};
 use crate::exec::prepare::Request;
+use crate::loader::LoadOptions;
 use crate::model::status::{ExecStatus, Status};
 use crate::model::workflow::Workflow;
-use crate::script::engine::LoadOptions;
 use crate::store::StepRow;
 
 /// Every event, as a line: `a running`, `a executed: why`, `execution failed: why`,
@@ -101,7 +101,7 @@ impl T {
         );
         let path = self.home.path().join("flow.rhai");
         std::fs::write(&path, &script).unwrap();
-        let checked = crate::cli::load::load_and_check(&path, &LoadOptions::default());
+        let checked = crate::loader::load_and_check(&path, &LoadOptions::default());
         assert_eq!(
             checked.errors(),
             0,
