@@ -12,6 +12,7 @@ pub mod gallery;
 pub mod kernel;
 pub mod model;
 pub mod models;
+pub mod net;
 pub mod notify;
 pub mod pools;
 pub mod registry;

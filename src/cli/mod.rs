@@ -254,6 +254,7 @@ pub fn stderr_color() -> bool {
 }
 
 pub fn main() -> i32 {
+    crate::net::install_tls();
     // A job's owner starts once per job: it skips building the whole command line's parser.
     let mut args = std::env::args_os().skip(1);
     if let (Some(cmd), Some(flag), Some(dir), None) =
