@@ -10,6 +10,7 @@ pub mod datasets;
 pub mod exec;
 pub mod gallery;
 pub mod kernel;
+pub mod logging;
 pub mod model;
 pub mod models;
 pub mod net;
