@@ -516,8 +516,12 @@ impl Work for BatchWork {
             }
             let work = self.clone();
             let cancel = attempt.cancel.clone();
-            let rt = tokio::runtime::Handle::current();
             let done = tokio::task::spawn_blocking(move || -> Result<(usize, usize), String> {
+                // Requests one at a time, on a runtime of this thread's own.
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| format!("cannot start the batch's runtime: {e}"))?;
                 let client = crate::net::local_client(None).map_err(|e| e.to_string())?;
                 std::fs::create_dir_all(&work.dest)
                     .map_err(|e| format!("cannot make `{}`: {e}", work.dest.display()))?;
