@@ -14,6 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::ClientBuilder;
+use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{json, Value};
 
 use wf::exec::engine::Engine;
@@ -125,8 +126,7 @@ fn main() {
     rt.block_on(async {
         let deadline = Instant::now() + Duration::from_secs(20);
         let c = loop {
-            match ClientBuilder::rustls()
-                .unwrap()
+            match ClientBuilder::new(HttpConnector::new())
                 .capabilities(caps.clone())
                 .connect(&format!("http://127.0.0.1:{driver_port}"))
                 .await

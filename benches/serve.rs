@@ -294,6 +294,7 @@ fn count_events(port: u16) -> Arc<Mutex<HashMap<String, usize>>> {
     let into = counts.clone();
     let ready = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
     let ready2 = ready.clone();
+    wf::net::install_tls();
     std::thread::spawn(move || {
         let resp = reqwest::blocking::Client::builder()
             .build()

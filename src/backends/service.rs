@@ -410,8 +410,11 @@ fn batch_samples(source: &std::path::Path) -> Vec<(String, PathBuf)> {
 
 /// One request to the model: a `.json` sample as the body, any other file as a multipart
 /// upload under `images` (ModelArts' field for files).
-fn ask(port: u16, file: &std::path::Path) -> std::io::Result<(u16, Vec<u8>)> {
-    use std::io::{Read, Write};
+async fn ask(
+    client: &reqwest::Client,
+    port: u16,
+    file: &std::path::Path,
+) -> std::io::Result<(u16, Vec<u8>)> {
     let bytes = std::fs::read(file)?;
     let (ctype, body) = if file.extension().is_some_and(|e| e == "json") {
         ("application/json".to_string(), bytes)
@@ -430,28 +433,14 @@ fn ask(port: u16, file: &std::path::Path) -> std::io::Result<(u16, Vec<u8>)> {
         body.extend_from_slice(format!("\r\n--{b}--\r\n").as_bytes());
         (format!("multipart/form-data; boundary={b}"), body)
     };
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
-    write!(
-        s,
-        "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )?;
-    s.write_all(&body)?;
-    let mut resp = Vec::new();
-    s.read_to_end(&mut resp)?;
-    let head_end = resp
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or(resp.len());
-    let status = String::from_utf8_lossy(&resp[..head_end.min(resp.len())])
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    Ok((
-        status,
-        resp.get(head_end + 4..).unwrap_or_default().to_vec(),
-    ))
+    crate::net::post(
+        client,
+        &format!("http://127.0.0.1:{port}/"),
+        &ctype,
+        &[],
+        body,
+    )
+    .await
 }
 
 impl Work for BatchWork {
@@ -529,6 +518,12 @@ impl Work for BatchWork {
             let work = self.clone();
             let cancel = attempt.cancel.clone();
             let done = tokio::task::spawn_blocking(move || -> Result<(usize, usize), String> {
+                // Requests one at a time, on a runtime of this thread's own.
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| format!("cannot start the batch's runtime: {e}"))?;
+                let client = crate::net::local_client(None).map_err(|e| e.to_string())?;
                 std::fs::create_dir_all(&work.dest)
                     .map_err(|e| format!("cannot make `{}`: {e}", work.dest.display()))?;
                 let (mut ok, mut failed) = (0, 0);
@@ -539,7 +534,7 @@ impl Work for BatchWork {
                     // The server may still be loading the model: answers 503 until ready.
                     let mut tries = 0;
                     let answer = loop {
-                        match ask(port, &path) {
+                        match rt.block_on(ask(&client, port, &path)) {
                             Ok((503, _)) if tries < 600 => {
                                 tries += 1;
                                 std::thread::sleep(Duration::from_millis(100));

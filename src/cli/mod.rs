@@ -220,6 +220,7 @@ pub fn no_records(home: Option<&std::path::Path>) -> bool {
 /// The command line: runs the command and prints how it failed, if it did; the exit status.
 /// This is the one place a command's error is printed.
 pub fn main() -> i32 {
+    crate::net::install_tls();
     match run() {
         Ok(()) => exit::OK,
         Err(e) => {

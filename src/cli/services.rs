@@ -254,32 +254,24 @@ pub fn service(home: Option<&Path>, c: ServiceCommand) -> Result {
     }
 }
 
-/// One JSON POST to 127.0.0.1:PORT, plainly (no client library needed for one request).
+/// One JSON POST to 127.0.0.1:PORT: the answer's status and text; at most 60 s between reads.
 fn post(port: u16, app_code: Option<&str>, body: &str) -> std::io::Result<(u16, String)> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
-    s.set_read_timeout(Some(std::time::Duration::from_secs(60)))?;
-    let code = app_code
-        .map(|c| format!("X-Apig-AppCode: {c}\r\n"))
-        .unwrap_or_default();
-    write!(
-        s,
-        "POST / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n{code}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    let mut resp = String::new();
-    s.read_to_string(&mut resp)?;
-    let status = resp
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let text = resp
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b)
-        .unwrap_or("")
-        .to_string();
-    Ok((status, text))
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let client = crate::net::local_client(Some(std::time::Duration::from_secs(60)))?;
+    let headers: Vec<(&str, &str)> = app_code
+        .map(|c| ("X-Apig-AppCode", c))
+        .into_iter()
+        .collect();
+    let (status, bytes) = rt.block_on(crate::net::post(
+        &client,
+        &format!("http://127.0.0.1:{port}/"),
+        "application/json",
+        &headers,
+        body.as_bytes().to_vec(),
+    ))?;
+    Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
 }
 
 #[derive(clap::Args, Debug)]

@@ -85,26 +85,21 @@ pub fn check_name(name: &str) -> std::result::Result<(), String> {
     }
 }
 
-/// `x.y.z` with numbers: the parts, or an error naming the value.
+/// `x.y.z`, three numbers below 100 without leading zeros (a semantic version with no
+/// pre-release or build part): the parts, or an error naming the value.
 pub fn parse_version(v: &str) -> std::result::Result<[u32; 3], String> {
-    let parts: Vec<&str> = v.split('.').collect();
     let bad =
         || format!("`{v}` is not a model version: write three numbers, such as 0.0.1 or 1.2.0");
-    if parts.len() != 3 {
+    let parsed = semver::Version::parse(v).map_err(|_| bad())?;
+    if !parsed.pre.is_empty() || !parsed.build.is_empty() {
         return Err(bad());
     }
-    let mut out = [0u32; 3];
-    for (i, p) in parts.iter().enumerate() {
-        if p.is_empty()
-            || p.len() > 2
-            || !p.chars().all(|c| c.is_ascii_digit())
-            || (p.len() > 1 && p.starts_with('0'))
-        {
-            return Err(bad());
-        }
-        out[i] = p.parse().map_err(|_| bad())?;
-    }
-    Ok(out)
+    let part = |n: u64| u32::try_from(n).ok().filter(|n| *n < 100).ok_or_else(bad);
+    Ok([
+        part(parsed.major)?,
+        part(parsed.minor)?,
+        part(parsed.patch)?,
+    ])
 }
 
 /// The version after `v`: the last part counts up, carrying past 99.
@@ -329,4 +324,42 @@ pub fn delete(store: &Store, name: &str, version: &str) -> Result<ModelVersion> 
     )?;
     let _ = std::fs::remove_dir_all(&m.path);
     Ok(m)
+}
+
+#[cfg(test)]
+mod version_tests {
+    use super::parse_version;
+
+    #[test]
+    fn versions_are_three_numbers_below_a_hundred() {
+        assert_eq!(parse_version("1.0.0"), Ok([1, 0, 0]));
+        assert_eq!(parse_version("0.0.1"), Ok([0, 0, 1]));
+        assert_eq!(parse_version("10.99.3"), Ok([10, 99, 3]));
+        for bad in [
+            "",
+            "1",
+            "1.2",
+            "1.2.3.4",
+            "1.2.x",
+            "01.2.3",
+            "1.02.3",
+            "1.2.00",
+            "100.0.0",
+            "1.2.3-rc1",
+            "1.2.3+build",
+            " 1.2.3",
+            "v1.2.3",
+            "1..3",
+            "-1.2.3",
+            "99999999999.0.0",
+        ] {
+            assert_eq!(
+                parse_version(bad),
+                Err(format!(
+                    "`{bad}` is not a model version: write three numbers, such as 0.0.1 or 1.2.0"
+                )),
+                "{bad:?}"
+            );
+        }
+    }
 }

@@ -302,6 +302,7 @@ impl Courier {
                 else {
                     return;
                 };
+                crate::net::install_tls();
                 let Ok(client) = reqwest::Client::builder()
                     .connect_timeout(CONNECT_TIMEOUT)
                     .timeout(ATTEMPT_TIMEOUT)

@@ -71,6 +71,7 @@ fn client() -> reqwest::Client {
     static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
     CLIENT
         .get_or_init(|| {
+            crate::net::install_tls();
             reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(5))
                 .timeout(Duration::from_secs(120))
@@ -84,6 +85,7 @@ impl Ray {
     /// A client of its own, for a runtime made for a few requests (`super::block_on`):
     /// connections belong to the runtime that opened them.
     pub fn new(url: &str) -> Ray {
+        crate::net::install_tls();
         Ray {
             base: url.trim_end_matches('/').to_string(),
             http: reqwest::Client::builder()

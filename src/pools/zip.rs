@@ -1,6 +1,7 @@
 //! A code folder as a stored (uncompressed) zip archive, the way Ray takes a job's working
 //! directory. The entries are sorted and undated, so the same files give the same bytes, and
-//! so the same package name: a folder uploaded once is not uploaded again.
+//! so the same package name: a folder uploaded once is not uploaded again. Names that are not
+//! ASCII are flagged as UTF-8, and zip64 records are written past 65,535 entries or 4 GiB.
 
 use std::path::Path;
 
@@ -61,91 +62,32 @@ pub fn zip_dir(
         files.retain(|(n, _, _)| n != name);
         files.push((name.to_string(), bytes.to_vec(), 0o644));
     }
-    Ok(stored_zip(&files))
+    stored_zip(&files)
 }
 
-/// A zip of `(name, content, unix mode)` entries, stored without compression.
-pub fn stored_zip(files: &[(String, Vec<u8>, u32)]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut central = Vec::new();
+/// A zip of `(name, content, unix mode)` entries, stored without compression and dated
+/// 1980-01-01.
+pub fn stored_zip(files: &[(String, Vec<u8>, u32)]) -> Result<Vec<u8>, String> {
+    use std::io::Write;
+    let fail = |e: &dyn std::fmt::Display| format!("cannot make the code package: {e}");
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     for (name, data, mode) in files {
-        let crc = crc32(data);
-        let offset = out.len() as u32;
-        let header = |sig: u32, central_dir: bool| {
-            let mut h = Vec::new();
-            h.extend_from_slice(&sig.to_le_bytes());
-            if central_dir {
-                h.extend_from_slice(&(0x0314u16).to_le_bytes()); // made by: unix, 2.0
-            }
-            h.extend_from_slice(&20u16.to_le_bytes()); // version needed
-            h.extend_from_slice(&0u16.to_le_bytes()); // flags
-            h.extend_from_slice(&0u16.to_le_bytes()); // stored
-            h.extend_from_slice(&0u16.to_le_bytes()); // time
-            h.extend_from_slice(&0x21u16.to_le_bytes()); // date: 1980-01-01
-            h.extend_from_slice(&crc.to_le_bytes());
-            h.extend_from_slice(&(data.len() as u32).to_le_bytes());
-            h.extend_from_slice(&(data.len() as u32).to_le_bytes());
-            h.extend_from_slice(&(name.len() as u16).to_le_bytes());
-            h.extend_from_slice(&0u16.to_le_bytes()); // extra
-            if central_dir {
-                h.extend_from_slice(&0u16.to_le_bytes()); // comment
-                h.extend_from_slice(&0u16.to_le_bytes()); // disk
-                h.extend_from_slice(&0u16.to_le_bytes()); // internal attributes
-                h.extend_from_slice(&((mode & 0o777 | 0o100000) << 16).to_le_bytes());
-                h.extend_from_slice(&offset.to_le_bytes());
-            }
-            h.extend_from_slice(name.as_bytes());
-            h
-        };
-        out.extend(header(0x0403_4b50, false));
-        out.extend_from_slice(data);
-        central.extend(header(0x0201_4b50, true));
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored)
+            .system(zip::System::Unix)
+            .last_modified_time(zip::DateTime::default())
+            .unix_permissions(mode & 0o777)
+            .large_file(data.len() as u64 >= u64::from(u32::MAX));
+        w.start_file(name.as_str(), options).map_err(|e| fail(&e))?;
+        w.write_all(data).map_err(|e| fail(&e))?;
     }
-    let start = out.len() as u32;
-    let size = central.len() as u32;
-    out.extend(central);
-    out.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
-    out.extend_from_slice(&[0; 4]); // disk numbers
-    out.extend_from_slice(&(files.len() as u16).to_le_bytes());
-    out.extend_from_slice(&(files.len() as u16).to_le_bytes());
-    out.extend_from_slice(&size.to_le_bytes());
-    out.extend_from_slice(&start.to_le_bytes());
-    out.extend_from_slice(&0u16.to_le_bytes());
-    out
-}
-
-fn crc32(data: &[u8]) -> u32 {
-    static TABLE: std::sync::OnceLock<[u32; 256]> = std::sync::OnceLock::new();
-    let table = TABLE.get_or_init(|| {
-        let mut t = [0u32; 256];
-        for (i, slot) in t.iter_mut().enumerate() {
-            let mut c = i as u32;
-            for _ in 0..8 {
-                c = if c & 1 != 0 {
-                    0xEDB8_8320 ^ (c >> 1)
-                } else {
-                    c >> 1
-                };
-            }
-            *slot = c;
-        }
-        t
-    });
-    let mut c = !0u32;
-    for b in data {
-        c = table[((c ^ *b as u32) & 0xff) as usize] ^ (c >> 8);
-    }
-    !c
+    let out = w.finish().map_err(|e| fail(&e))?;
+    Ok(out.into_inner())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn crc_of_a_known_text() {
-        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
-    }
 
     #[test]
     fn the_same_folder_gives_the_same_bytes_and_unzip_reads_them() {
@@ -172,5 +114,64 @@ mod tests {
             assert!(!listing.contains("x.pyc"), "{listing}");
         }
         assert!(zip_dir(dir.path(), None, 5, &[]).is_err());
+    }
+
+    /// What Python's `zipfile` (Ray's reader) lists in `zip`: one name per line, or None
+    /// when python3 is missing.
+    fn python_names(zip: &Path) -> Option<Vec<String>> {
+        let out = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import sys, zipfile; print('\\n'.join(zipfile.ZipFile(sys.argv[1]).namelist()))",
+            ])
+            .arg(zip)
+            .output()
+            .ok()?;
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Some(
+            String::from_utf8(out.stdout)
+                .unwrap()
+                .lines()
+                .map(str::to_string)
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn a_name_that_is_not_ascii_reads_back_as_written_in_python() {
+        let dir = tempfile::tempdir().unwrap();
+        let code = dir.path().join("code");
+        std::fs::create_dir_all(code.join("données")).unwrap();
+        std::fs::write(code.join("données/étiquettes_猫.txt"), "chat").unwrap();
+        std::fs::write(code.join("train.py"), "print('hi')\n").unwrap();
+        let z = dir.path().join("out.zip");
+        std::fs::write(&z, zip_dir(&code, None, 1 << 20, &[]).unwrap()).unwrap();
+        let Some(names) = python_names(&z) else {
+            eprintln!("skipped: python3 is not installed, so Python's zipfile cannot be asked");
+            return;
+        };
+        assert_eq!(names, ["données/étiquettes_猫.txt", "train.py"]);
+    }
+
+    #[test]
+    fn more_than_65535_entries_are_all_listed() {
+        let n = 65_536 + 10;
+        let files: Vec<(String, Vec<u8>, u32)> = (0..n)
+            .map(|i| (format!("f{i}"), Vec::new(), 0o644))
+            .collect();
+        let bytes = stored_zip(&files).unwrap();
+        let archive = zip::ZipArchive::new(std::io::Cursor::new(bytes.clone())).unwrap();
+        assert_eq!(archive.len(), n);
+        let dir = tempfile::tempdir().unwrap();
+        let z = dir.path().join("many.zip");
+        std::fs::write(&z, &bytes).unwrap();
+        if let Some(names) = python_names(&z) {
+            assert_eq!(names.len(), n);
+            assert_eq!(names.last().map(String::as_str), Some("f65545"));
+        }
     }
 }

@@ -486,7 +486,7 @@ pub fn spawn_run(
                 }
                 Err(e) => match &began {
                     Some(b) if b.0.lock().map(|g| g.is_some()).unwrap_or(false) => b.send(Err(e)),
-                    _ => eprintln!("execution {id}: error: {e}"),
+                    _ => tracing::error!(execution = %id, "{e}"),
                 },
             }
         });
@@ -544,13 +544,13 @@ pub fn resume_orphans(app: Arc<App>) {
             std::thread::sleep(Duration::from_millis(500));
             let now = orphans(&store);
             for id in first.into_iter().filter(|id| now.contains(id)) {
-                eprintln!("resuming execution {id}: its runner died");
+                tracing::info!("resuming execution {id}: its runner died");
                 let engine = app.engine();
                 if let Err(e) = spawn_run(&app, &id, engine, None, "resume", {
                     let id = id.clone();
                     move |e| e.resume(&id)
                 }) {
-                    eprintln!("execution {id}: error: {}", e.message);
+                    tracing::error!(execution = %id, "{}", e.message);
                 }
             }
         });

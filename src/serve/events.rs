@@ -95,7 +95,7 @@ pub fn start_poller(app: Arc<App>) -> std::thread::JoinHandle<()> {
                     }
                     Err(e) => {
                         if !complained {
-                            eprintln!("error: cannot read the events: {e}");
+                            tracing::error!("cannot read the events: {e}");
                             complained = true;
                         }
                         store = None;

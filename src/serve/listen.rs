@@ -85,7 +85,7 @@ pub async fn serve(
                     // Out of file descriptors (or a connection reset before it was taken): the
                     // listen queue keeps the rest until a connection ends.
                     if !told_full {
-                        eprintln!("warning: cannot take a connection: {e}");
+                        tracing::warn!("cannot take a connection: {e}");
                         told_full = true;
                     }
                     tokio::time::sleep(Duration::from_millis(100)).await;

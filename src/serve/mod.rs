@@ -46,6 +46,7 @@ pub const CONSOLE_URL_FILE: &str = "console-url";
 
 /// Serves until interrupted; the exit status.
 pub fn run(home: &Path, bind: &str, show_token: bool, public_url: Option<&str>) -> i32 {
+    crate::logging::init(crate::logging::Style::Serve);
     if let Err(e) = crate::store::open_home(home) {
         eprintln!(
             "error: cannot use the home folder `{}`: {e}",
@@ -200,7 +201,7 @@ async fn serve(home: std::path::PathBuf, bind: &str, token: String, public: Opti
         None => match reachable_url(addr) {
             Ok(u) => u,
             Err((guess, why)) => {
-                eprintln!("warning: {why}; notifications point at {guess} unless `wf serve --public-url URL` says where the console is");
+                tracing::warn!("{why}; notifications point at {guess} unless `wf serve --public-url URL` says where the console is");
                 guess
             }
         },
@@ -209,7 +210,7 @@ async fn serve(home: std::path::PathBuf, bind: &str, token: String, public: Opti
         &home.join(CONSOLE_URL_FILE),
         format!("{console}\n").as_bytes(),
     ) {
-        eprintln!("warning: cannot keep the console's address in the home: {e}");
+        tracing::warn!("cannot keep the console's address in the home: {e}");
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let app = Arc::new(App::new(
@@ -227,9 +228,10 @@ async fn serve(home: std::path::PathBuf, bind: &str, token: String, public: Opti
 
     let router = routes(app.clone());
     let cap = listen::connection_cap();
-    eprintln!("serving the API at http://{addr} (Ctrl-C stops)");
+    tracing::info!("serving the API at http://{addr} (Ctrl-C stops)");
+    // Printed, not logged: the token is a secret, and logs may be gathered elsewhere.
     eprintln!("the console: {console}/?token={token}");
-    eprintln!(
+    tracing::info!(
         "every request needs the token: `Authorization: Bearer TOKEN`, or the console opened once at the address above; `wf serve --show-token` prints it"
     );
     let signalled = async move {
@@ -238,14 +240,14 @@ async fn serve(home: std::path::PathBuf, bind: &str, token: String, public: Opti
             signal(SignalKind::interrupt()),
             signal(SignalKind::terminate()),
         ) else {
-            eprintln!("error: cannot watch for signals; stop the server with kill -9");
+            tracing::error!("cannot watch for signals; stop the server with kill -9");
             return std::future::pending().await;
         };
         let why = tokio::select! {
             _ = int.recv() => "Ctrl-C",
             _ = term.recv() => "SIGTERM",
         };
-        eprintln!(
+        tracing::info!(
             "stopping ({why}): no new requests; executions run here are stopped and recorded"
         );
         // Server-sent event streams end now, so the server can finish its connections.
@@ -269,8 +271,8 @@ async fn serve(home: std::path::PathBuf, bind: &str, token: String, public: Opti
     })
     .await;
     if left > 0 {
-        eprintln!(
-            "error: {left} execution(s) did not record their end within {}s; `wf resume EXEC` carries them on",
+        tracing::error!(
+            "{left} execution(s) did not record their end within {}s; `wf resume EXEC` carries them on",
             STOP_GRACE.as_secs()
         );
     }

@@ -422,12 +422,7 @@ impl Supervisor {
             .spawn()
             .map_err(|e| format!("cannot start the model {}@{}: {e}", key.0, key.1))?;
         let pid = child.id().unwrap_or(0);
-        eprintln!(
-            "{} started {}@{} (pid {pid}, port {port})",
-            now(),
-            key.0,
-            key.1
-        );
+        tracing::info!("started {}@{} (pid {pid}, port {port})", key.0, key.1);
         Ok(Proc {
             child: Some(child),
             pid,
@@ -541,7 +536,7 @@ impl Supervisor {
                         self.procs.insert(key.clone(), p);
                     }
                     Err(e) => {
-                        eprintln!("{} {e}", now());
+                        tracing::error!("{e}");
                         self.set_version(key, "failed", None);
                         self.set_service("failed", Some(&e));
                         return Err(e);
@@ -558,7 +553,7 @@ impl Supervisor {
             };
             if !wanted_keys.contains(key) {
                 self.procs.remove(key);
-                eprintln!("{} stopped {}@{} (no longer wanted)", now(), key.0, key.1);
+                tracing::info!("stopped {}@{} (no longer wanted)", key.0, key.1);
                 let _ = std::fs::remove_dir_all(run_dir(&self.home, &self.name, &key.0, &key.1));
                 let _ = self.store.conn().execute(
                     "DELETE FROM service_versions WHERE service = ?1 AND model_name = ?2 AND model_version = ?3 AND weight = 0",
@@ -601,7 +596,7 @@ impl Supervisor {
                     key.1,
                     tail.trim_end()
                 );
-                eprintln!("{} {why}", now());
+                tracing::error!("{why}");
                 let _ = self.store.conn().execute(
                     "UPDATE service_versions SET status = 'failed', pid = NULL, pid_started = NULL, restarts = ?4
                       WHERE service = ?1 AND model_name = ?2 AND model_version = ?3",
@@ -610,9 +605,8 @@ impl Supervisor {
                 self.set_service("failed", Some(&why));
                 return Err(why);
             }
-            eprintln!(
-                "{} {}@{} ended ({status}); starting it again in {:.1}s",
-                now(),
+            tracing::info!(
+                "{}@{} ended ({status}); starting it again in {:.1}s",
                 key.0,
                 key.1,
                 backoff.as_secs_f64()
@@ -634,9 +628,8 @@ impl Supervisor {
                     continue;
                 }
                 if !p.ever_healthy && p.started.elapsed() >= self.limits.ready {
-                    eprintln!(
-                        "{} {}@{} did not answer /health within {:.1} s; stopping it",
-                        now(),
+                    tracing::info!(
+                        "{}@{} did not answer /health within {:.1} s; stopping it",
                         key.0,
                         key.1,
                         self.limits.ready.as_secs_f64()
@@ -660,19 +653,14 @@ impl Supervisor {
                     p.healthy = true;
                     p.ever_healthy = true;
                     self.unready_exits.remove(key);
-                    eprintln!("{} {}@{} is healthy", now(), key.0, key.1);
+                    tracing::info!("{}@{} is healthy", key.0, key.1);
                     let seen = p.seen();
                     self.set_version(key, "running", Some(seen));
                 }
             } else if was {
                 p.failures += 1;
                 if p.failures >= 3 {
-                    eprintln!(
-                        "{} {}@{} failed 3 health checks; restarting it",
-                        now(),
-                        key.0,
-                        key.1
-                    );
+                    tracing::info!("{}@{} failed 3 health checks; restarting it", key.0, key.1);
                     p.stop();
                 }
             }
@@ -752,7 +740,7 @@ impl Supervisor {
             let draining = self.procs.keys().any(|k| !wanted_keys.contains(k));
             if !draining && row.status != "running" {
                 self.set_service("running", None);
-                eprintln!("{} running", now());
+                tracing::info!("running");
             }
         } else if row.status == "running" {
             self.set_service("restarting", Some("a model process is being restarted"));
@@ -967,6 +955,7 @@ async fn proxy(
 
 /// `wf service-supervisor NAME`: runs until the service is stopped.
 pub fn run(home: &Path, name: &str) -> i32 {
+    crate::logging::init(crate::logging::Style::Supervisor);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -974,7 +963,7 @@ pub fn run(home: &Path, name: &str) -> i32 {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("cannot start: {e}");
+            tracing::error!("cannot start: {e}");
             return 1;
         }
     };
@@ -986,9 +975,8 @@ async fn supervise(home: &Path, name: &str) -> i32 {
     let _lock = match process::take_lock(home, name) {
         Ok(Some(lock)) => lock,
         Ok(None) => {
-            eprintln!(
-                "{} the supervisor {} already runs `{name}`; this one ends",
-                now(),
+            tracing::info!(
+                "the supervisor {} already runs `{name}`; this one ends",
                 process::lock_holder(home, name)
                     .map(|p| format!("(pid {p})"))
                     .unwrap_or_default()
@@ -996,7 +984,7 @@ async fn supervise(home: &Path, name: &str) -> i32 {
             return 0;
         }
         Err(e) => {
-            eprintln!(
+            tracing::error!(
                 "cannot take the lock `{}`: {e}",
                 process::lock_path(home, name).display()
             );
@@ -1006,14 +994,14 @@ async fn supervise(home: &Path, name: &str) -> i32 {
     let store = match Store::open(home) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("{e}");
+            tracing::error!("{e}");
             return 1;
         }
     };
     let row = match require(&store, name) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("{e}");
+            tracing::error!("{e}");
             return 1;
         }
     };
@@ -1025,7 +1013,7 @@ async fn supervise(home: &Path, name: &str) -> i32 {
     let limits = match Limits::from(|k| std::env::var(k).ok()) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("{} {e}", now());
+            tracing::error!("{e}");
             let _ = store.conn().execute(
                 "UPDATE services SET status = 'failed', reason = ?2, supervisor_pid = NULL WHERE name = ?1",
                 params![name, e],
@@ -1068,7 +1056,7 @@ async fn supervise(home: &Path, name: &str) -> i32 {
     let listener = match listener {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("cannot bind an address: {e}");
+            tracing::error!("cannot bind an address: {e}");
             let _ = store.conn().execute(
                 "UPDATE services SET status = 'failed', reason = ?2, supervisor_pid = NULL WHERE name = ?1",
                 params![name, format!("cannot bind an address on 127.0.0.1: {e}")],
@@ -1081,10 +1069,7 @@ async fn supervise(home: &Path, name: &str) -> i32 {
         "UPDATE services SET port = ?2 WHERE name = ?1",
         params![name, port],
     );
-    eprintln!(
-        "{} supervisor {pid} of `{name}` on 127.0.0.1:{port} (requests up to {}, answers up to {}, {} s to answer, {} s to get ready)",
-        now(),
-        size(limits.request_bytes),
+    tracing::info!("supervisor {pid} of `{name}` on 127.0.0.1:{port} (requests up to {}, answers up to {}, {} s to answer, {} s to get ready)", size(limits.request_bytes),
         size(limits.answer_bytes),
         limits.timeout.as_secs_f64(),
         limits.ready.as_secs_f64()
@@ -1156,7 +1141,7 @@ async fn supervise(home: &Path, name: &str) -> i32 {
         }
     }
     sup.shutdown(failed).await;
-    eprintln!("{} supervisor of `{name}` ended", now());
+    tracing::info!("supervisor of `{name}` ended");
     i32::from(failed)
 }
 

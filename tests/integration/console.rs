@@ -11,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{json, Value};
 
 use crate::serve::{id_of, release_delayed, release_one, Server};
@@ -78,8 +79,7 @@ impl Browser {
         let client = rt.block_on(async {
             let deadline = Instant::now() + Duration::from_secs(20);
             loop {
-                let attempt = ClientBuilder::rustls()
-                    .expect("rustls")
+                let attempt = ClientBuilder::new(HttpConnector::new())
                     .capabilities(caps.clone())
                     .connect(&url)
                     .await;

@@ -25,6 +25,7 @@ fn ray_address() -> String {
 }
 
 fn http() -> reqwest::blocking::Client {
+    wf::net::install_tls();
     reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()

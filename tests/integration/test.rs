@@ -24,6 +24,8 @@ pub struct Test {
 
 impl Test {
     pub fn new() -> Test {
+        // The product's TLS provider, which the tests' HTTP clients need too.
+        wf::net::install_tls();
         Test {
             dir: tempfile::tempdir().expect("a temporary folder"),
         }
