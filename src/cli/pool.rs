@@ -56,9 +56,10 @@ the job is submitted.",
 
 fn refused(e: PoolError) -> i32 {
     errln!("error: {e}");
-    match e {
-        PoolError::Usage(_) => exit::USAGE,
-        PoolError::Failed(_) => exit::FAILED,
+    if e.is_usage() {
+        exit::USAGE
+    } else {
+        exit::FAILED
     }
 }
 

@@ -531,11 +531,11 @@ fn pool_flavors(home: Option<&Path>) -> Result<PoolFlavors, i32> {
     let Some(store) = open_records(home)? else {
         return Ok(Vec::new());
     };
-    let pools = tryx_pools(crate::pools::list(&store))?;
+    let pools = tryx_pools(crate::pools::list(&store).map_err(String::from))?;
     Ok(pools
         .into_iter()
         .map(|p| {
-            let f = p.flavors();
+            let f = p.flavors().map_err(String::from);
             (p, f)
         })
         .collect())

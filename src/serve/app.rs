@@ -19,8 +19,7 @@ use crate::exec::engine::{Engine, Outcome};
 use crate::exec::error::ExecError;
 use crate::exec::events::{Event, Listener};
 use crate::model::status::ExecStatus;
-use crate::registry::RegistryError;
-use crate::store::{Store, StoreError};
+use crate::store::{Classify, ErrorKind, Store};
 
 use super::events::Ev;
 
@@ -136,36 +135,21 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> ApiError {
-        let status = match &e {
-            StoreError::NoExecution(_) => StatusCode::NOT_FOUND,
-            StoreError::Ambiguous(_) => StatusCode::BAD_REQUEST,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        ApiError::new(status, e.to_string())
+/// The one place a domain's error becomes a status code: by the kind of failure it is, never
+/// by the words of its message.
+pub fn status_of(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Invalid => StatusCode::BAD_REQUEST,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
-impl From<ExecError> for ApiError {
-    fn from(e: ExecError) -> ApiError {
-        match e {
-            ExecError::Usage(m) | ExecError::Refused(m) => ApiError::bad(m),
-            ExecError::Busy { .. } => ApiError::conflict(e.to_string()),
-            ExecError::Store(s) => s.into(),
-            ExecError::System(m) => ApiError::internal(m),
-        }
-    }
-}
-
-impl From<RegistryError> for ApiError {
-    fn from(e: RegistryError) -> ApiError {
-        match e {
-            RegistryError::Invalid(m) => ApiError::bad(m),
-            RegistryError::Conflict(m) => ApiError::conflict(m),
-            RegistryError::NotFound(m) => ApiError::not_found(m),
-            RegistryError::Store(s) => s.into(),
-        }
+impl<E: Classify> From<E> for ApiError {
+    fn from(e: E) -> ApiError {
+        ApiError::new(status_of(e.kind()), e.to_string())
     }
 }
 
