@@ -339,7 +339,7 @@ impl RemoteJob {
                 .unwrap_or_else(|e| Err(e.to_string()));
                 let package = match zipped {
                     Ok(z) => z,
-                    Err(e) => return RemoteEnd::Failed(e.to_string()),
+                    Err(e) => return RemoteEnd::Failed(e),
                 };
                 let working_dir = match ray.upload(package).await {
                     Ok(uri) => uri,
