@@ -83,7 +83,7 @@ pub enum PoolError {
         name: String,
         kind: &'static str,
         address: String,
-        source: ClusterError,
+        source: Box<ClusterError>,
     },
     /// A path a job needs is not one the pool's nodes see.
     #[error("{what}: {} is not on a path the nodes of pool `{name}` see ({}); put it under one of \
@@ -210,7 +210,7 @@ impl Pool {
             name: self.name.clone(),
             kind: self.kind_name(),
             address: self.address(),
-            source,
+            source: Box::new(source),
         })?;
         seen.lock()
             .unwrap_or_else(|p| p.into_inner())
