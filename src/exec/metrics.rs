@@ -512,36 +512,30 @@ fn check_title(obj: &Data, at: &str) -> Result<(), DataProblem> {
 
 /// A list of numbers at `at`; returns its length.
 fn numbers(v: Option<&Value>, at: &str) -> Result<usize, DataProblem> {
-    list_of(v, at, "numbers", Value::is_number)
+    list_of(v, at, ("a list of numbers", "numbers"), Value::is_number)
 }
 
 /// A list of strings at `at`; returns its length.
 fn strings(v: Option<&Value>, at: &str) -> Result<usize, DataProblem> {
-    list_of(v, at, "strings", Value::is_string)
+    list_of(v, at, ("a list of strings", "strings"), Value::is_string)
 }
 
-/// A list at `at` whose every item is `what`; returns its length.
+/// A list at `at` whose every item `is` one of `items`; `list` names the whole list.
+/// Returns its length.
 fn list_of(
     v: Option<&Value>,
     at: &str,
-    what: &'static str,
+    (list, items): (&'static str, &'static str),
     is: fn(&Value) -> bool,
 ) -> Result<usize, DataProblem> {
     let list = match v {
         Some(Value::Array(a)) => a,
-        other => {
-            let whole = if what == "numbers" {
-                "a list of numbers"
-            } else {
-                "a list of strings"
-            };
-            return Err(expected(at, whole, other));
-        }
+        other => return Err(expected(at, list, other)),
     };
     if let Some((i, bad)) = list.iter().enumerate().find(|(_, x)| !is(x)) {
         return Err(DataProblem::Item {
             at: at.to_string(),
-            expected: what,
+            expected: items,
             index: i,
             got: kind(bad),
         });
