@@ -5,11 +5,14 @@
 
 pub mod backends;
 pub mod bindings;
+pub mod catalog;
 pub mod cli;
 pub mod datasets;
+pub mod diag;
 pub mod exec;
 pub mod gallery;
 pub mod kernel;
+pub mod loader;
 pub mod model;
 pub mod models;
 pub mod notify;

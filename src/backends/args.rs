@@ -1,40 +1,48 @@
-//! Reading a step's arguments while planning, shared by the backends: lists of objects,
-//! properties as text (placeholders given their values), booleans.
-
-use std::sync::Arc;
+//! Reading a spec's keywords while planning, shared by the backends: properties as text
+//! (placeholders given their values), booleans; and a step's spec of the expected kind.
 
 use crate::exec::backend::PlanCtx;
-use crate::model::val::{Obj, Val};
-
-/// The objects of an argument that is one object or a list of them.
-pub fn objs(v: Option<&Val>) -> Vec<Arc<Obj>> {
-    v.map(Val::items)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(Val::as_obj)
-        .cloned()
-        .collect()
-}
+use crate::model::spec::{Arg, StepSpec};
+use crate::model::val::Val;
+use crate::model::workflow::Step;
 
 /// A property as text (a placeholder's value, an enum's name); `None` when not given.
-pub fn text(ctx: &PlanCtx, o: &Obj, key: &str) -> Result<Option<String>, String> {
-    match o.get(key) {
+pub fn text(ctx: &PlanCtx, a: &Arg) -> Result<Option<String>, String> {
+    match &a.val {
         None | Some(Val::Null) => Ok(None),
         Some(v) => {
-            let t = ctx.values.text(&v).map_err(|e| format!("`{key}`: {e}"))?;
+            let t = ctx
+                .values
+                .text(v)
+                .map_err(|e| format!("`{}`: {e}", a.key))?;
             Ok((!t.is_empty()).then_some(t))
         }
     }
 }
 
-/// A boolean property (`true`/`false`, or their text), its table default when not given.
-pub fn flag(ctx: &PlanCtx, o: &Obj, key: &str, default: bool) -> Result<bool, String> {
-    match text(ctx, o, key)? {
+/// A boolean property (`true`/`false`, or their text), `default` when not given.
+pub fn flag(ctx: &PlanCtx, a: &Arg, default: bool) -> Result<bool, String> {
+    match text(ctx, a)? {
         None => Ok(default),
         Some(t) => match t.to_ascii_lowercase().as_str() {
             "true" => Ok(true),
             "false" => Ok(false),
-            _ => Err(format!("`{key}` is `{t}`, not true or false")),
+            _ => Err(format!("`{}` is `{t}`, not true or false", a.key)),
         },
     }
+}
+
+/// The step's spec, or why it could not be read (a rule validation missed).
+pub fn spec(step: &Step) -> Result<&StepSpec, String> {
+    step.spec().map_err(|e| e.to_string())
+}
+
+/// The spec of another kind than the backend plans: a wrong arm in `backends::backend`.
+pub fn wrong_kind(step: &Step, spec: &StepSpec) -> String {
+    format!(
+        "step `{}` is a {} step, but its spec is a {} one",
+        step.name,
+        step.kind,
+        spec.kind_name()
+    )
 }

@@ -6,21 +6,21 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 use serde_json::{json, Map};
 
+use super::args;
 use crate::exec::backend::{Attempt, Backend, BoxFuture, Plan, PlanCtx, StepEnd, Work};
-use crate::model::val::Val;
+use crate::model::spec::StepSpec;
 use crate::model::workflow::Step;
 
 pub struct ConditionBackend;
 
 impl Backend for ConditionBackend {
     fn plan(&self, step: &Step, ctx: &PlanCtx) -> Result<Plan, String> {
-        let conditions = step
-            .obj
-            .arg("conditions")
-            .map(|c| c.items().to_vec())
-            .unwrap_or_default();
+        let spec = match args::spec(step)? {
+            StepSpec::Condition(c) => c,
+            other => return Err(args::wrong_kind(step, other)),
+        };
         let mut result = true;
-        for c in conditions.iter().filter_map(Val::as_obj) {
+        for c in &spec.conditions {
             if !ctx.values.condition(c)? {
                 result = false;
                 break;

@@ -11,14 +11,16 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 use serde_json::{json, Map, Value};
 
-use super::args::{flag, objs, text};
+use super::args::{self, flag, text};
 use crate::datasets::formats::{DataType, Format, ReadOpts};
 use crate::datasets::import::read_source;
 use crate::datasets::release::parse_ratio;
 use crate::datasets::{self, DataRef, ImportRules, ReleaseSpec, TaskSpec};
 use crate::exec::backend::{Attempt, Backend, BoxFuture, Plan, PlanCtx, StepEnd, Work};
-use crate::model::kind::StepKind;
-use crate::model::val::{Obj, Val};
+use crate::model::spec::{
+    Arg, CreateDatasetSpec, DataInput, DatasetImportSpec, DatasetStepSpec, FormatSpec,
+    LabelingSpec, ReleaseDatasetSpec, StepSpec,
+};
 use crate::model::workflow::Step;
 use crate::store::Store;
 
@@ -30,9 +32,9 @@ enum Source {
     Path(PathBuf),
 }
 
-fn source(ctx: &PlanCtx, input: &Obj) -> Result<Source, String> {
-    let data = input.arg("data").unwrap_or(&Val::Null);
-    let name = input.name();
+fn source(ctx: &PlanCtx, input: &DataInput) -> Result<Source, String> {
+    let data = &input.data;
+    let name = &input.name;
     let v = &ctx.values;
     match v
         .data_ref(data)
@@ -45,10 +47,10 @@ fn source(ctx: &PlanCtx, input: &Obj) -> Result<Source, String> {
     }
 }
 
-fn label_names(ctx: &PlanCtx, v: Option<Val>) -> Result<Vec<String>, String> {
+fn label_names(ctx: &PlanCtx, labels: &[Arg]) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
-    for l in objs(v.as_ref()) {
-        if let Some(n) = text(ctx, &l, "name")? {
+    for l in labels {
+        if let Some(n) = text(ctx, l)? {
             out.push(n);
         }
     }
@@ -58,33 +60,33 @@ fn label_names(ctx: &PlanCtx, v: Option<Val>) -> Result<Vec<String>, String> {
 /// How to read a folder: the first `AnnotationFormatConfig`, and the separators.
 fn read_opts(
     ctx: &PlanCtx,
-    configs: &[Arc<Obj>],
-    label_format: Option<&Obj>,
+    configs: &[FormatSpec],
+    label_format: Option<&(Arg, Arg)>,
 ) -> Result<(ReadOpts, Vec<String>), String> {
     let mut opts = ReadOpts::default();
     let mut included = Vec::new();
     if configs.len() > 1 {
         // Several formats: the first that names one is read.
     }
-    if let Some(c) = configs.iter().find(|c| c.arg("format_name").is_some()) {
-        let f = text(ctx, c, "format_name")?.unwrap_or_default();
+    if let Some(c) = configs.iter().find(|c| c.format_name.is_given()) {
+        let f = text(ctx, &c.format_name)?.unwrap_or_default();
         opts.format = Some(Format::parse(&f)?);
-        if let Some(p) = c.arg("parameters").and_then(Val::as_obj) {
-            opts.difficult_only = flag(ctx, p, "difficult_only", false)?;
-            included = label_names(ctx, p.get("included_labels"))?;
-            if let Some(s) = text(ctx, p, "label_separator")? {
+        if let Some(p) = &c.parameters {
+            opts.difficult_only = flag(ctx, &p.difficult_only, false)?;
+            included = label_names(ctx, &p.included_labels)?;
+            if let Some(s) = text(ctx, &p.label_separator)? {
                 opts.label_separator = one_char("label_separator", &s)?;
             }
-            if let Some(s) = text(ctx, p, "sample_label_separator")? {
+            if let Some(s) = text(ctx, &p.sample_label_separator)? {
                 opts.sample_label_separator = one_char("sample_label_separator", &s)?;
             }
         }
     }
-    if let Some(lf) = label_format {
-        if let Some(s) = text(ctx, lf, "text_label_separator")? {
+    if let Some((label_sep, sample_sep)) = label_format {
+        if let Some(s) = text(ctx, label_sep)? {
             opts.label_separator = one_char("text_label_separator", &s)?;
         }
-        if let Some(s) = text(ctx, lf, "text_sample_separator")? {
+        if let Some(s) = text(ctx, sample_sep)? {
             opts.sample_label_separator = one_char("text_sample_separator", &s)?;
         }
     }
@@ -97,8 +99,8 @@ fn one_char(key: &str, s: &str) -> Result<char, String> {
         .ok_or_else(|| format!("`{key}` is `{s}`: a separator is one character"))
 }
 
-fn data_type(ctx: &PlanCtx, o: &Obj) -> Result<DataType, String> {
-    let t = text(ctx, o, "data_type")?.unwrap_or_else(|| "FREE_FORMAT".into());
+fn data_type(ctx: &PlanCtx, a: &Arg) -> Result<DataType, String> {
+    let t = text(ctx, a)?.unwrap_or_else(|| "FREE_FORMAT".into());
     // IMAGE_CLASSIFICATION is accepted for an image dataset (see the catalog).
     let t = if t == "IMAGE_CLASSIFICATION" {
         "IMAGE".into()
@@ -150,57 +152,41 @@ struct DataWork {
     job: Job,
 }
 
-fn plan_create(step: &Step, ctx: &PlanCtx) -> Result<(Job, Map<String, Value>), String> {
-    let o = &step.obj;
-    let props = o
-        .arg("properties")
-        .and_then(Val::as_obj)
-        .ok_or("the step has no `properties` (DatasetProperties)")?;
-    let dataset = text(ctx, props, "dataset_name")?.ok_or("`dataset_name` is not given")?;
+fn plan_create(s: &CreateDatasetSpec, ctx: &PlanCtx) -> Result<(Job, Map<String, Value>), String> {
+    let dataset = text(ctx, &s.dataset_name)?.ok_or("`dataset_name` is not given")?;
     datasets::check_name("dataset", &dataset)?;
-    let data_type = data_type(ctx, props)?;
-    let description = text(ctx, props, "description")?.unwrap_or_default();
+    let data_type = data_type(ctx, &s.data_type)?;
+    let description = text(ctx, &s.description)?.unwrap_or_default();
     let mut inputs = Map::new();
     let mut from = None;
-    for i in objs(o.arg("inputs")) {
-        match source(ctx, &i)? {
+    for i in &s.inputs {
+        match source(ctx, i)? {
             Source::Path(p) => {
-                inputs.insert(i.name().into(), json!({ "path": p.to_string_lossy() }));
+                inputs.insert(i.name.clone(), json!({ "path": p.to_string_lossy() }));
                 from.get_or_insert(p);
             }
             Source::Data(r) => {
                 return Err(format!(
                 "input `{}` is the dataset `{r}`; a dataset is created from a folder (an OBS path)",
-                i.name()
+                i.name
             ))
             }
         }
     }
     let from = from.ok_or("the step has no input folder")?;
     let mut work_dirs = Vec::new();
-    for out in objs(o.arg("outputs")) {
-        if let Some(p) = out
-            .arg("config")
-            .and_then(Val::as_obj)
-            .and_then(|c| c.arg("obs_path"))
-        {
-            work_dirs.push(
-                ctx.values
-                    .path(p)
-                    .map_err(|e| format!("output `{}`: {e}", out.name()))?,
-            );
-        }
+    for (name, p) in &s.work_paths {
+        work_dirs.push(
+            ctx.values
+                .path(p)
+                .map_err(|e| format!("output `{name}`: {e}"))?,
+        );
     }
     let (mut opts, mut rules, mut manifest) = (ReadOpts::default(), ImportRules::default(), false);
-    if let Some(ic) = props.arg("import_config").and_then(Val::as_obj) {
-        rules.annotations = flag(ctx, ic, "import_annotations", true)?;
-        manifest =
-            text(ctx, ic, "import_type")?.is_some_and(|t| t.eq_ignore_ascii_case("MANIFEST"));
-        let (o2, included) = read_opts(
-            ctx,
-            &objs(ic.get("annotation_format_config").as_ref()),
-            None,
-        )?;
+    if let Some(ic) = &s.import_config {
+        rules.annotations = flag(ctx, &ic.import_annotations, true)?;
+        manifest = text(ctx, &ic.import_type)?.is_some_and(|t| t.eq_ignore_ascii_case("MANIFEST"));
+        let (o2, included) = read_opts(ctx, &ic.formats, None)?;
         opts = o2;
         rules.included = included;
     }
@@ -222,14 +208,13 @@ fn plan_create(step: &Step, ctx: &PlanCtx) -> Result<(Job, Map<String, Value>), 
     ))
 }
 
-fn plan_import(step: &Step, ctx: &PlanCtx) -> Result<(Job, Map<String, Value>), String> {
-    let o = &step.obj;
+fn plan_import(s: &DatasetImportSpec, ctx: &PlanCtx) -> Result<(Job, Map<String, Value>), String> {
     let mut inputs = Map::new();
     let (mut target, mut from) = (None, None);
-    for i in objs(o.arg("inputs")) {
-        match source(ctx, &i)? {
+    for i in &s.inputs {
+        match source(ctx, i)? {
             Source::Data(r) => {
-                inputs.insert(i.name().into(), json!({ "dataset": r.to_string() }));
+                inputs.insert(i.name.clone(), json!({ "dataset": r.to_string() }));
                 if target.replace(r).is_some() {
                     return Err(
                         "the step has two datasets as inputs: give one target and one folder"
@@ -238,7 +223,7 @@ fn plan_import(step: &Step, ctx: &PlanCtx) -> Result<(Job, Map<String, Value>), 
                 }
             }
             Source::Path(p) => {
-                inputs.insert(i.name().into(), json!({ "path": p.to_string_lossy() }));
+                inputs.insert(i.name.clone(), json!({ "path": p.to_string_lossy() }));
                 if from.replace(p).is_some() {
                     return Err("the step has two folders as inputs: give one target dataset and one folder".into());
                 }
@@ -257,20 +242,15 @@ fn plan_import(step: &Step, ctx: &PlanCtx) -> Result<(Job, Map<String, Value>), 
         ..ImportRules::default()
     };
     let (mut opts, mut manifest) = (ReadOpts::default(), false);
-    if let Some(p) = o.arg("properties").and_then(Val::as_obj) {
-        rules.annotations = flag(ctx, p, "import_annotations", true)?;
-        rules.samples = flag(ctx, p, "import_samples", true)?;
-        rules.to_confirm = flag(ctx, p, "import_annotated", false)?;
-        rules.excluded = label_names(ctx, p.get("excluded_labels"))?;
-        manifest = text(ctx, p, "import_type")?.is_some_and(|t| t.eq_ignore_ascii_case("MANIFEST"));
-        let lf = p.arg("label_format").and_then(Val::as_obj).cloned();
-        let (o2, mut included) = read_opts(
-            ctx,
-            &objs(p.get("annotation_format_config").as_ref()),
-            lf.as_deref(),
-        )?;
+    if let Some(p) = &s.properties {
+        rules.annotations = flag(ctx, &p.import_annotations, true)?;
+        rules.samples = flag(ctx, &p.import_samples, true)?;
+        rules.to_confirm = flag(ctx, &p.import_annotated, false)?;
+        rules.excluded = label_names(ctx, &p.excluded_labels)?;
+        manifest = text(ctx, &p.import_type)?.is_some_and(|t| t.eq_ignore_ascii_case("MANIFEST"));
+        let (o2, mut included) = read_opts(ctx, &p.formats, p.label_format.as_ref())?;
         opts = o2;
-        included.extend(label_names(ctx, p.get("included_labels"))?);
+        included.extend(label_names(ctx, &p.included_labels)?);
         rules.included = included;
     }
     Ok((
@@ -286,31 +266,37 @@ fn plan_import(step: &Step, ctx: &PlanCtx) -> Result<(Job, Map<String, Value>), 
 }
 
 /// The step's one input, which must name a dataset or a labeling task (`what` takes one).
-fn data_input(step: &Step, ctx: &PlanCtx, what: &str) -> Result<(Arc<Obj>, DataRef), String> {
-    let input = objs(step.obj.arg("inputs"))
-        .into_iter()
-        .next()
+fn data_input<'a>(
+    given: &'a [DataInput],
+    ctx: &PlanCtx,
+    what: &str,
+) -> Result<(&'a DataInput, DataRef), String> {
+    let input = given
+        .first()
         .ok_or("the step has no input dataset or labeling task")?;
-    match source(ctx, &input)? {
+    match source(ctx, input)? {
         Source::Data(r) => Ok((input, r)),
         Source::Path(p) => Err(format!(
             "input `{}` is the folder `{}`; {what} takes a dataset or a labeling task",
-            input.name(),
+            input.name,
             p.display()
         )),
     }
 }
 
-fn plan_label(step: &Step, ctx: &PlanCtx) -> Result<(Job, Map<String, Value>), String> {
-    let o = &step.obj;
-    let (input, r) = data_input(step, ctx, "a labeling step")?;
-    let props = o.arg("properties").and_then(Val::as_obj);
+fn plan_label(
+    step: &Step,
+    s: &LabelingSpec,
+    ctx: &PlanCtx,
+) -> Result<(Job, Map<String, Value>), String> {
+    let (input, r) = data_input(&s.inputs, ctx, "a labeling step")?;
+    let props = s.properties.as_ref();
     let task_type = match props {
-        Some(p) => text(ctx, p, "task_type")?.unwrap_or_default(),
+        Some(p) => text(ctx, &p.task_type)?.unwrap_or_default(),
         None => String::new(),
     };
     let given = match props {
-        Some(p) => text(ctx, p, "task_name")?,
+        Some(p) => text(ctx, &p.task_name)?,
         None => None,
     };
     let task = match (&r.task, given) {
@@ -319,7 +305,7 @@ fn plan_label(step: &Step, ctx: &PlanCtx) -> Result<(Job, Map<String, Value>), S
         (None, None) => {
             return Err(format!(
                 "`task_name` is needed: the input `{}` is the dataset `{r}`, not a task",
-                input.name()
+                input.name
             ))
         }
     };
@@ -327,13 +313,13 @@ fn plan_label(step: &Step, ctx: &PlanCtx) -> Result<(Job, Map<String, Value>), S
     let spec = match props {
         Some(p) => TaskSpec {
             task_type,
-            labels: label_names(ctx, p.get("labels"))?,
-            auto_sync: flag(ctx, p, "auto_sync_dataset", true)?,
-            properties: match p.get("properties") {
-                Some(v) => ctx.values.json(&v)?,
+            labels: label_names(ctx, &p.labels)?,
+            auto_sync: flag(ctx, &p.auto_sync_dataset, true)?,
+            properties: match &p.properties {
+                Some(v) => ctx.values.json(v)?,
                 None => json!({}),
             },
-            description: text(ctx, p, "description")?.unwrap_or_default(),
+            description: text(ctx, &p.description)?.unwrap_or_default(),
         },
         None => TaskSpec {
             auto_sync: true,
@@ -342,7 +328,7 @@ fn plan_label(step: &Step, ctx: &PlanCtx) -> Result<(Job, Map<String, Value>), S
         },
     };
     let mut inputs = Map::new();
-    inputs.insert(input.name().into(), json!({ "dataset": r.to_string() }));
+    inputs.insert(input.name.clone(), json!({ "dataset": r.to_string() }));
     Ok((
         Job::Label {
             dataset: r.dataset,
@@ -355,24 +341,22 @@ fn plan_label(step: &Step, ctx: &PlanCtx) -> Result<(Job, Map<String, Value>), S
     ))
 }
 
-fn plan_release(step: &Step, ctx: &PlanCtx) -> Result<(Job, Map<String, Value>), String> {
-    let o = &step.obj;
-    let (input, r) = data_input(step, ctx, "a release")?;
-    let cfg = objs(o.arg("outputs")).into_iter().find_map(|out| {
-        out.arg("dataset_version_config")
-            .and_then(Val::as_obj)
-            .cloned()
-    });
+fn plan_release(
+    step: &Step,
+    s: &ReleaseDatasetSpec,
+    ctx: &PlanCtx,
+) -> Result<(Job, Map<String, Value>), String> {
+    let (input, r) = data_input(&s.inputs, ctx, "a release")?;
     let mut spec = ReleaseSpec::default();
-    if let Some(c) = cfg {
-        spec.version_name = text(ctx, &c, "version_name")?;
-        spec.version_format = text(ctx, &c, "version_format")?.unwrap_or_else(|| "Default".into());
-        let ratio = text(ctx, &c, "train_evaluate_sample_ratio")?.unwrap_or_else(|| "1.00".into());
+    if let Some(c) = &s.version {
+        spec.version_name = text(ctx, &c.version_name)?;
+        spec.version_format = text(ctx, &c.version_format)?.unwrap_or_else(|| "Default".into());
+        let ratio = text(ctx, &c.train_evaluate_sample_ratio)?.unwrap_or_else(|| "1.00".into());
         spec.ratio = parse_ratio(&ratio)?;
-        spec.clear_hard_property = flag(ctx, &c, "clear_hard_property", true)?;
-        spec.remove_sample_usage = flag(ctx, &c, "remove_sample_usage", true)?;
-        spec.label_task_type = text(ctx, &c, "label_task_type")?;
-        spec.description = text(ctx, &c, "description")?.unwrap_or_default();
+        spec.clear_hard_property = flag(ctx, &c.clear_hard_property, true)?;
+        spec.remove_sample_usage = flag(ctx, &c.remove_sample_usage, true)?;
+        spec.label_task_type = text(ctx, &c.label_task_type)?;
+        spec.description = text(ctx, &c.description)?.unwrap_or_default();
     }
     spec.made_by = Some(format!("{}/{}", ctx.exec_id(), step.name));
     if !spec.version_format.eq_ignore_ascii_case("default") {
@@ -382,24 +366,29 @@ fn plan_release(step: &Step, ctx: &PlanCtx) -> Result<(Job, Map<String, Value>),
         ));
     }
     let mut inputs = Map::new();
-    inputs.insert(input.name().into(), json!({ "dataset": r.to_string() }));
+    inputs.insert(input.name.clone(), json!({ "dataset": r.to_string() }));
     let source = DataRef { version: None, ..r };
     Ok((Job::Release { source, spec }, inputs))
 }
 
 impl Backend for DatasetBackend {
     fn plan(&self, step: &Step, ctx: &PlanCtx) -> Result<Plan, String> {
-        let (job, inputs) = match step.kind {
-            StepKind::CreateDataset => plan_create(step, ctx)?,
-            StepKind::DatasetImport => plan_import(step, ctx)?,
-            StepKind::Labeling => plan_label(step, ctx)?,
-            StepKind::ReleaseDataset => plan_release(step, ctx)?,
-            other => return Err(format!("the dataset service does not run {other} steps")),
+        let spec = match args::spec(step)? {
+            StepSpec::Dataset(d) => d,
+            _ => {
+                return Err(format!(
+                    "the dataset service does not run {} steps",
+                    step.kind
+                ))
+            }
         };
-        let outputs = objs(step.obj.arg("outputs"))
-            .iter()
-            .map(|o| o.name().to_string())
-            .collect();
+        let (job, inputs) = match spec {
+            DatasetStepSpec::Create(s) => plan_create(s, ctx)?,
+            DatasetStepSpec::Import(s) => plan_import(s, ctx)?,
+            DatasetStepSpec::Labeling(s) => plan_label(step, s, ctx)?,
+            DatasetStepSpec::Release(s) => plan_release(step, s, ctx)?,
+        };
+        let outputs = spec.outputs().to_vec();
         Ok(Plan {
             inputs,
             flavor: None,

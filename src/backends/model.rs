@@ -9,8 +9,9 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 use serde_json::{json, Map, Value};
 
-use super::args::{objs, text};
+use super::args::{self, text};
 use crate::exec::backend::{Attempt, Backend, BoxFuture, Plan, PlanCtx, StepEnd, Work};
+use crate::model::spec::{DataObj, StepSpec};
 use crate::model::val::Val;
 use crate::model::workflow::Step;
 use crate::models::{self, NewModel};
@@ -43,55 +44,66 @@ pub const TEMPLATES: &[&str] = &["python-function"];
 
 impl Backend for ModelBackend {
     fn plan(&self, step: &Step, ctx: &PlanCtx) -> Result<Plan, String> {
-        let o = &step.obj;
-        let outs = objs(o.arg("outputs"));
-        let out = outs.first().ok_or("the step has no output (ModelOutput)")?;
-        let cfg = out
-            .arg("model_config")
-            .and_then(Val::as_obj)
-            .ok_or_else(|| format!("output `{}` has no `model_config`", out.name()))?;
-        let name = text(ctx, cfg, "model_name")?
+        let spec = match args::spec(step)? {
+            StepSpec::Model(m) => m,
+            other => return Err(args::wrong_kind(step, other)),
+        };
+        let out = spec
+            .outputs
+            .first()
+            .ok_or("the step has no output (ModelOutput)")?;
+        let cfg = spec
+            .config
+            .as_ref()
+            .ok_or_else(|| format!("output `{out}` has no `model_config`"))?;
+        let name = text(ctx, &cfg.model_name)?
             .ok_or("`model_name` is not given: the registry needs a name")?;
         models::check_name(&name)?;
-        let version = text(ctx, cfg, "model_version")?;
+        let version = text(ctx, &cfg.model_version)?;
         if let Some(v) = &version {
             models::parse_version(v)?;
         }
-        let model_type = text(ctx, cfg, "model_type")?.unwrap_or_else(|| "TensorFlow".into());
-        let runtime = text(ctx, cfg, "runtime")?.unwrap_or_default();
+        let model_type = text(ctx, &cfg.model_type)?.unwrap_or_else(|| "TensorFlow".into());
+        let runtime = text(ctx, &cfg.runtime)?.unwrap_or_default();
         // Every field kept, placeholders given their values.
         let mut config = Map::new();
-        for (k, v) in &cfg.args {
-            if *k == "template" {
-                continue;
-            }
+        for (k, v) in &cfg.fields {
             config.insert(k.to_string(), ctx.values.json(v)?);
         }
         let mut inputs = Map::new();
         let mut source = json!({});
         let mut files = Files::None;
-        for i in objs(o.arg("inputs")) {
-            let data = i.arg("data").unwrap_or(&Val::Null);
-            let data = ctx.values.value(data)?;
-            let resolved = match &data {
-                Val::Obj(d) if d.is("SWRImage") => {
-                    let image = text(ctx, d, "swr_path")?.unwrap_or_default();
+        for i in &spec.inputs {
+            let data = ctx.values.value(&i.data)?;
+            let named = match &data {
+                Val::Obj(d) => DataObj::from(&**d),
+                _ => DataObj::Other,
+            };
+            let resolved = match named {
+                DataObj::SwrImage { swr_path } => {
+                    let image = text(ctx, &swr_path)?.unwrap_or_default();
                     source = json!({ "image": image });
-                    inputs.insert(i.name().into(), json!({ "image": image }));
+                    inputs.insert(i.name.clone(), json!({ "image": image }));
                     continue;
                 }
-                Val::Obj(d) if d.is("ModelData") => {
-                    let mname = text(ctx, d, "model_name")?.unwrap_or_default();
-                    let mver = text(ctx, d, "model_version")?;
+                DataObj::ModelData {
+                    model_name,
+                    model_version,
+                } => {
+                    let mname = text(ctx, &model_name)?.unwrap_or_default();
+                    let mver = text(ctx, &model_version)?;
                     let store = Store::open(ctx.home()).map_err(|e| e.to_string())?;
                     let m =
                         models::get(&store, &mname, mver.as_deref()).map_err(|e| e.to_string())?;
                     source = json!({ "model": format!("{}@{}", m.name, m.version) });
                     m.path
                 }
-                Val::Obj(d) if d.is("GalleryModel") => {
-                    let id = text(ctx, d, "subscription_id")?.unwrap_or_default();
-                    let ver = text(ctx, d, "version_num")?.unwrap_or_default();
+                DataObj::GalleryModel {
+                    subscription_id,
+                    version_num,
+                } => {
+                    let id = text(ctx, &subscription_id)?.unwrap_or_default();
+                    let ver = text(ctx, &version_num)?.unwrap_or_default();
                     let dir = gallery_dir(ctx.home()).join("models").join(&id).join(&ver);
                     if !dir.is_dir() {
                         return Err(format!(
@@ -106,19 +118,19 @@ impl Backend for ModelBackend {
                     let p = ctx
                         .values
                         .path(&data)
-                        .map_err(|e| format!("input `{}`: {e}", i.name()))?;
+                        .map_err(|e| format!("input `{}`: {e}", i.name))?;
                     source = json!({ "path": p.to_string_lossy() });
                     p
                 }
             };
             inputs.insert(
-                i.name().into(),
+                i.name.clone(),
                 json!({ "path": resolved.to_string_lossy() }),
             );
             files = Files::Folder(resolved);
         }
-        if let Some(t) = cfg.arg("template").and_then(Val::as_obj) {
-            let id = text(ctx, t, "template_id")?.unwrap_or_default();
+        if let Some(t) = &cfg.template {
+            let id = text(ctx, &t.template_id)?.unwrap_or_default();
             if !TEMPLATES.contains(&id.as_str()) {
                 return Err(format!(
                     "template `{id}` is not one of this machine's: {}",
@@ -126,17 +138,17 @@ impl Backend for ModelBackend {
                 ));
             }
             let mut given = Vec::new();
-            for ti in objs(t.arg("template_inputs")) {
-                let input_id = text(ctx, &ti, "input_id")?.unwrap_or_default();
+            for (input_id, input) in &t.inputs {
+                let input_id = text(ctx, input_id)?.unwrap_or_default();
                 let p = ctx
                     .values
-                    .path(ti.arg("input").unwrap_or(&Val::Null))
+                    .path(input)
                     .map_err(|e| format!("template input `{input_id}`: {e}"))?;
                 given.push((input_id, p));
             }
             let mut tj = Map::new();
             tj.insert("template_id".into(), json!(id));
-            if let Some(f) = text(ctx, t, "infer_format")? {
+            if let Some(f) = text(ctx, &t.infer_format)? {
                 tj.insert("infer_format".into(), json!(f));
             }
             config.insert("template".into(), Value::Object(tj));
@@ -151,7 +163,7 @@ impl Backend for ModelBackend {
             flavor: None,
             work: Arc::new(ModelWork {
                 home: ctx.home().to_path_buf(),
-                outputs: outs.iter().map(|o| o.name().to_string()).collect(),
+                outputs: spec.outputs.clone(),
                 model: NewModel {
                     name,
                     version,
@@ -191,7 +203,12 @@ impl ModelWork {
                 Some(staged.path())
             }
         };
-        let m = models::register(&store, &self.model, from).map_err(|e| e.to_string())?;
+        let m = match models::register(&store, &self.model, from) {
+            Ok(m) => m,
+            // A name, version or folder the registry refuses is refused again on a retry.
+            Err(e) if e.recurs() => return Ok(StepEnd::Permanent(e.to_string())),
+            Err(e) => return Err(e.to_string()),
+        };
         let value = json!({
             "model_name": m.name,
             "model_version": m.version,

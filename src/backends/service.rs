@@ -8,9 +8,10 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use serde_json::{json, Map, Value};
 
-use super::args::{objs, text};
+use super::args::{self, text};
 use crate::exec::backend::{Attempt, Backend, BoxFuture, Plan, PlanCtx, StepEnd, Work};
-use crate::model::val::{Obj, Val};
+use crate::model::spec::{DataObj, ServiceSpec as ServiceStepSpec, StepSpec};
+use crate::model::val::Val;
 use crate::model::workflow::Step;
 use crate::services::{self, ServiceSpec, VersionSpec};
 use crate::store::Store;
@@ -48,19 +49,19 @@ struct ServiceWork {
 
 impl Backend for ServiceBackend {
     fn plan(&self, step: &Step, ctx: &PlanCtx) -> Result<Plan, String> {
-        let o = &step.obj;
-        let outs = objs(o.arg("outputs"));
-        let cfg = outs
-            .iter()
-            .find_map(|x| x.arg("service_config").and_then(Val::as_obj).cloned());
-        let infer_type = match &cfg {
-            Some(c) => text(ctx, c, "infer_type")?.unwrap_or_else(|| "real-time".into()),
+        let spec = match args::spec(step)? {
+            StepSpec::Service(s) => s,
+            other => return Err(args::wrong_kind(step, other)),
+        };
+        let cfg = spec.config.as_ref();
+        let infer_type = match cfg {
+            Some(c) => text(ctx, &c.infer_type)?.unwrap_or_else(|| "real-time".into()),
             None => "real-time".into(),
         };
         match infer_type.as_str() {
             "real-time" => {}
             "edge" => return Err("`infer_type: \"edge\"` deploys to edge devices, which need ModelArts; here a service is `real-time`".into()),
-            "batch" => return plan_batch(step, ctx, cfg.as_deref()),
+            "batch" => return plan_batch(step, spec, ctx),
             other => return Err(format!("`infer_type` is `{other}`: it takes real-time, batch or edge")),
         }
         let store = Store::open(ctx.home()).map_err(|e| e.to_string())?;
@@ -68,18 +69,25 @@ impl Backend for ServiceBackend {
         let mut env: Vec<(String, String)> = Vec::new();
         let mut update_of: Option<String> = None;
         let mut inputs = Map::new();
-        for i in objs(o.arg("inputs")) {
-            let data = ctx.values.value(i.arg("data").unwrap_or(&Val::Null))?;
-            match &data {
-                Val::Obj(d) if d.is("ServiceData") => {
-                    let id = text(ctx, d, "service_id")?.ok_or("a ServiceData without `service_id`")?;
-                    inputs.insert(i.name().into(), json!({ "service": id }));
+        for i in &spec.inputs {
+            let data = ctx.values.value(&i.data)?;
+            let service_data = match &data {
+                Val::Obj(d) => match DataObj::from(&**d) {
+                    DataObj::ServiceData { service_id } => Some(service_id),
+                    _ => None,
+                },
+                _ => None,
+            };
+            match (&data, service_data) {
+                (_, Some(service_id)) => {
+                    let id = text(ctx, &service_id)?.ok_or("a ServiceData without `service_id`")?;
+                    inputs.insert(i.name.clone(), json!({ "service": id }));
                     update_of = Some(id);
                 }
-                Val::List(items) => {
+                (Val::List(items), None) => {
                     for item in items {
                         let Val::Map(m) = item else {
-                            return Err(format!("input `{}`: a model entry is not an object", i.name()));
+                            return Err(format!("input `{}`: a model entry is not an object", i.name));
                         };
                         let get = |k: &str| m.get(k).and_then(Val::as_str).map(String::from);
                         let name = get("model_name").ok_or("a model entry without `model_name`")?;
@@ -102,17 +110,17 @@ impl Backend for ServiceBackend {
                         });
                     }
                     inputs.insert(
-                        i.name().into(),
+                        i.name.clone(),
                         json!(versions
                             .iter()
                             .map(|v| json!({"model_name": v.model_name, "model_version": v.model_version, "weight": v.weight}))
                             .collect::<Vec<_>>()),
                     );
                 }
-                other => {
+                (other, None) => {
                     return Err(format!(
                         "input `{}` is {}; a service takes a ServiceInputPlaceholder's models or a ServiceData",
-                        i.name(),
+                        i.name,
                         other.describe()
                     ))
                 }
@@ -121,11 +129,8 @@ impl Backend for ServiceBackend {
         let mut config = Map::new();
         let mut notes = Vec::new();
         let mut apps = false;
-        if let Some(c) = &cfg {
-            for (k, v) in &c.args {
-                if *k == "envs" {
-                    continue;
-                }
+        if let Some(c) = cfg {
+            for (k, v) in &c.fields {
                 let j = ctx.values.json(v)?;
                 if CLOUD_ONLY.contains(k) && !j.is_null() {
                     notes.push((*k).to_string());
@@ -140,11 +145,11 @@ impl Backend for ServiceBackend {
                 }
                 config.insert(k.to_string(), j);
             }
-            envs(ctx, c.arg("envs"), &mut env)?;
+            envs(ctx, c.envs.as_ref(), &mut env)?;
         }
         // Health checks follow the step's poll interval.
-        if let Some(pol) = o.arg("policy").and_then(Val::as_obj) {
-            if let Some(t) = text(ctx, pol, "poll_interval_seconds")? {
+        if let Some(poll) = &spec.poll_interval {
+            if let Some(t) = text(ctx, poll)? {
                 let secs: f64 = t
                     .parse()
                     .ok()
@@ -156,8 +161,7 @@ impl Backend for ServiceBackend {
             }
         }
         let name = match (
-            &cfg.as_ref()
-                .map(|c| text(ctx, c, "service_name"))
+            &cfg.map(|c| text(ctx, &c.service_name))
                 .transpose()?
                 .flatten(),
             &update_of,
@@ -205,7 +209,7 @@ impl Backend for ServiceBackend {
                     made_by: Some(format!("{}/{}", ctx.exec_id(), step.name)),
                     keep_config: update_of.is_some() && cfg.is_none(),
                 },
-                outputs: outs.iter().map(|o| o.name().to_string()).collect(),
+                outputs: spec.outputs.clone(),
                 notes,
             }),
         })
@@ -297,9 +301,9 @@ impl ServiceWork {
 /// `infer_type: "batch"`: the model runs over the samples of a folder or dataset
 /// (`additional_properties.src_path`: a folder, or `NAME[@VERSION]` of a dataset) and writes
 /// one answer per sample into `additional_properties.dest_path`, then stops.
-fn plan_batch(step: &Step, ctx: &PlanCtx, cfg: Option<&Obj>) -> Result<Plan, String> {
-    let o = &step.obj;
-    let props = match cfg.and_then(|c| c.arg("additional_properties")) {
+fn plan_batch(step: &Step, spec: &ServiceStepSpec, ctx: &PlanCtx) -> Result<Plan, String> {
+    let cfg = spec.config.as_ref();
+    let props = match cfg.and_then(|c| c.additional_properties.as_ref()) {
         Some(v) => ctx.values.json(v)?,
         None => Value::Null,
     };
@@ -318,8 +322,8 @@ fn plan_batch(step: &Step, ctx: &PlanCtx, cfg: Option<&Obj>) -> Result<Plan, Str
     let dest = ctx.values.local_path(&dest);
     let mut model = None;
     let mut envs_: Vec<(String, String)> = Vec::new();
-    for i in objs(o.arg("inputs")) {
-        if let Val::List(items) = ctx.values.value(i.arg("data").unwrap_or(&Val::Null))? {
+    for i in &spec.inputs {
+        if let Val::List(items) = ctx.values.value(&i.data)? {
             if let Some(Val::Map(m)) = items.first() {
                 let name = m
                     .get("model_name")
@@ -339,7 +343,7 @@ fn plan_batch(step: &Step, ctx: &PlanCtx, cfg: Option<&Obj>) -> Result<Plan, Str
     let model =
         model.ok_or("a batch service needs a model: give the ServiceInputPlaceholder's value")?;
     if let Some(c) = cfg {
-        envs(ctx, c.arg("envs"), &mut envs_)?;
+        envs(ctx, c.envs.as_ref(), &mut envs_)?;
     }
     let mut inputs = Map::new();
     inputs.insert("src_path".into(), json!(source.to_string_lossy()));
@@ -360,10 +364,7 @@ fn plan_batch(step: &Step, ctx: &PlanCtx, cfg: Option<&Obj>) -> Result<Plan, Str
             source,
             dest,
             envs: envs_,
-            outputs: objs(o.arg("outputs"))
-                .iter()
-                .map(|o| o.name().to_string())
-                .collect(),
+            outputs: spec.outputs.clone(),
         }),
     })
 }

@@ -10,10 +10,11 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 use rhai::{Dynamic, Map};
 
-use super::catalog::{Catalog, ClassSpec, Ty};
-use super::{EnumNs, Invalid, Ns, OutputRef};
+use super::values::{EnumNs, Invalid, Ns, OutputRef};
+pub use crate::catalog::describe::{consumption_kind, describe_ty, label_of};
+use crate::catalog::{Catalog, ClassSpec, Ty};
+use crate::diag::{did_you_mean, Diagnostic, Sink};
 use crate::model::val::{EnumVal, Obj, Span, Val};
-use crate::script::diag::{did_you_mean, Diagnostic, Sink};
 
 /// Builds an object of `spec` from call arguments.
 pub fn construct(spec: &'static ClassSpec, mut args: Vec<Dynamic>, at: &Span, sink: &Sink) -> Obj {
@@ -171,14 +172,6 @@ impl std::fmt::Display for LazyLabel {
     }
 }
 
-/// How the object is named in messages: `wf.steps.JobStep`, or `join` for a method.
-pub fn label_of(spec: &ClassSpec) -> String {
-    match spec.kind {
-        super::catalog::EntryKind::Method => format!("{}.{}", spec.ns.to_lowercase(), spec.name),
-        _ => spec.path(),
-    }
-}
-
 /// Whether a list holds a value standing for an earlier mistake.
 fn poisoned_inside(value: &Dynamic) -> bool {
     value
@@ -258,10 +251,7 @@ pub fn convert(value: &Dynamic, ty: &Ty, keep_steps: bool) -> Result<Val, Mismat
         }
         Ty::Class(classes) => {
             if let Some(n) = value.read_lock::<crate::model::definition::StepName>() {
-                if classes
-                    .iter()
-                    .any(|c| super::catalog::step_type(c).is_some())
-                {
+                if classes.iter().any(|c| crate::catalog::is_step(c)) {
                     return Ok(Val::StepRef(n.0.as_str().into(), Span::default()));
                 }
                 return Err(Mismatch::Wrong(format!("step `{}`", n.0)));
@@ -424,91 +414,5 @@ pub fn describe_dynamic(value: &Dynamic) -> String {
         _ if value.is_array() => "a list".into(),
         _ if value.is_map() => "a dict".into(),
         t => t.to_string(),
-    }
-}
-
-/// A type for messages: `str or wf.Placeholder`, `wf.steps.JobInput or a list of them`.
-pub fn describe_ty(ty: &Ty) -> String {
-    match ty {
-        Ty::Str => "str".into(),
-        Ty::Int => "int".into(),
-        Ty::Float => "float".into(),
-        Ty::Bool => "bool".into(),
-        Ty::Dict => "a dict".into(),
-        Ty::AnyList => "a list".into(),
-        Ty::Any => "any value".into(),
-        Ty::List(inner) => format!("a list of {}", describe_ty(inner)),
-        Ty::Class(classes) => join_or(&class_names(classes)),
-        Ty::Enum(e) => {
-            let ns = Catalog::get().enumeration(e).map(|s| s.ns).unwrap_or("wf");
-            format!("a `{ns}.{e}` value")
-        }
-        Ty::OneOf(alts) => {
-            // "X or a list of X" reads better than listing X twice.
-            if let [one, Ty::List(inner)] = alts.as_slice() {
-                if one == inner.as_ref() {
-                    return format!("{} or a list of them", describe_ty(one));
-                }
-            }
-            let mut parts: Vec<String> = Vec::new();
-            for alt in alts {
-                match alt {
-                    Ty::Class(classes) => parts.extend(class_names(classes)),
-                    other => parts.push(describe_ty(other)),
-                }
-            }
-            join_or(&parts)
-        }
-    }
-}
-
-fn class_names(classes: &[&'static str]) -> Vec<String> {
-    let cat = Catalog::get();
-    if classes.len() > 4
-        && classes
-            .iter()
-            .all(|c| crate::bindings::catalog::step_type(c).is_some())
-    {
-        return vec!["a step".into()];
-    }
-    classes
-        .iter()
-        .map(|c| match cat.class(c) {
-            Some(spec) if spec.kind != super::catalog::EntryKind::Internal => {
-                format!("`{}`", spec.path())
-            }
-            _ => match *c {
-                "OBSConsumption"
-                | "DatasetConsumption"
-                | "LabelTaskConsumption"
-                | "MetricsConsumption"
-                | "ModelConsumption"
-                | "ServiceConsumption" => {
-                    format!("a step's {} output (`.as_input()`)", consumption_kind(c))
-                }
-                "StoragePath" => "`storage.join(...)`".into(),
-                other => format!("`{other}`"),
-            },
-        })
-        .collect()
-}
-
-pub fn consumption_kind(class: &str) -> &'static str {
-    match class {
-        "OBSConsumption" => "OBS",
-        "DatasetConsumption" => "dataset",
-        "LabelTaskConsumption" => "labeling task",
-        "MetricsConsumption" => "metrics",
-        "ModelConsumption" => "model",
-        "ServiceConsumption" => "service",
-        _ => "data",
-    }
-}
-
-fn join_or(items: &[String]) -> String {
-    match items {
-        [] => String::new(),
-        [one] => one.clone(),
-        [init @ .., last] => format!("{} or {last}", init.join(", ")),
     }
 }

@@ -11,8 +11,12 @@
 //! `wf.steps`; namespaces and enumerations answer property reads through indexers, so every
 //! name comes from the catalog rather than from one Rust function per name.
 
-pub mod catalog;
+pub use crate::catalog;
 pub mod convert;
+pub mod json;
+pub mod values;
+
+pub use self::values::{EnumNs, Invalid, Ns, OutputRef, Outputs};
 
 use std::any::TypeId;
 use std::collections::BTreeMap;
@@ -20,73 +24,12 @@ use std::sync::Arc;
 
 use rhai::{Dynamic, Engine, EvalAltResult, NativeCallContext, Position};
 
-use self::catalog::{Catalog, EntryKind, EnumSpec, Member};
 use self::convert::{construct, label_of};
+use crate::catalog::{Catalog, EntryKind, Member};
+use crate::diag::{did_you_mean, Diagnostic, Sink};
 use crate::model::val::{EnumVal, Obj, Span, Val};
-use crate::script::diag::{did_you_mean, Diagnostic, Sink};
-
-/// A namespace value: `wf`, `wf.steps`, `wf.data`, ...
-#[derive(Debug, Clone, Copy)]
-pub struct Ns(pub &'static str);
-
-/// An enumeration value: `wf.PlaceholderType`.
-#[derive(Debug, Clone, Copy)]
-pub struct EnumNs(pub &'static EnumSpec);
-
-/// Stands for a value whose construction already failed and was reported, so that one
-/// mistake does not cause a cascade of others.
-#[derive(Debug, Clone, Copy)]
-pub struct Invalid;
-
-/// `step.outputs`
-#[derive(Debug, Clone)]
-pub struct Outputs(pub Arc<Obj>);
-
-/// `step.outputs["name"]`
-#[derive(Debug, Clone)]
-pub struct OutputRef {
-    pub step: Arc<Obj>,
-    pub output: Arc<Obj>,
-    pub at: Span,
-}
-
-impl OutputRef {
-    /// What `.as_input()` gives: a reference to this output typed by what it holds.
-    pub fn consumption(&self) -> Obj {
-        let class = match self.step.class() {
-            "JobStep" => {
-                if self.output.args.contains_key("metrics_config") {
-                    "MetricsConsumption"
-                } else if self.output.args.contains_key("model_config")
-                    && !self.output.args.contains_key("obs_config")
-                {
-                    "ModelConsumption"
-                } else {
-                    "OBSConsumption"
-                }
-            }
-            "LabelingStep" => "LabelTaskConsumption",
-            "CreateDatasetStep" | "DatasetImportStep" | "ReleaseDatasetStep" => {
-                "DatasetConsumption"
-            }
-            "ModelStep" => "ModelConsumption",
-            "ServiceStep" => "ServiceConsumption",
-            _ => "OBSConsumption",
-        };
-        let spec = Catalog::get()
-            .class(class)
-            .expect("consumption classes are in the catalog");
-        let mut args = indexmap::IndexMap::new();
-        args.insert("step", Val::Str(self.step.name().into()));
-        args.insert("output", Val::Str(self.output.name().into()));
-        Obj {
-            spec,
-            args,
-            at: self.at.clone(),
-            tainted: false,
-        }
-    }
-}
+pub use crate::script::engine::span_at;
+use crate::script::engine::ScriptMeter;
 
 /// What carries out the development-state methods (`run`, `debug`, `next`, ...).
 /// `wf check` and `wf graph` use [`NotCarriedOut`].
@@ -132,25 +75,13 @@ pub struct Bindings {
     pub main_file: Arc<str>,
     pub dev: Arc<dyn DevHost>,
     /// What the sandbox's time limit is measured on.
-    pub clock: crate::script::engine::ScriptMeter,
+    pub clock: ScriptMeter,
 }
 
 impl Bindings {
     pub fn span(&self, ctx: &NativeCallContext) -> Span {
         span_at(ctx.call_source(), ctx.call_position(), &self.main_file)
     }
-}
-
-pub fn span_at(source: Option<&str>, pos: Position, main: &Arc<str>) -> Span {
-    let file: Arc<str> = match source {
-        Some(s) if !s.is_empty() && s != &**main => s.into(),
-        _ => main.clone(),
-    };
-    Span::new(
-        file,
-        pos.line().unwrap_or(0) as u32,
-        pos.position().unwrap_or(0) as u32,
-    )
 }
 
 fn runtime_error(msg: String, pos: Position) -> Box<EvalAltResult> {
@@ -448,12 +379,12 @@ fn call_member(
                 for d in crate::model::validate::check_own(&obj) {
                     b.sink.push(d);
                 }
-                let limit = crate::script::engine::Limits::default().max_object_bytes;
+                let limit = b.clock.object_limit();
                 if b.clock.hold(held_bytes(&obj)) > limit {
                     return Err(runtime_error(
                         format!(
-                            "the script's `wf` objects hold more than {} MiB (max_object_bytes)",
-                            limit >> 20
+                            "the script's `wf` objects hold more than {} (max_object_bytes)",
+                            bytes_text(limit)
                         ),
                         pos,
                     ));
@@ -485,6 +416,15 @@ fn held_bytes(obj: &Obj) -> usize {
         }
     }
     obj.args.values().map(val).sum()
+}
+
+/// A size as people write it: `256 MiB`, `64 KiB`, `1000 bytes`.
+fn bytes_text(n: usize) -> String {
+    match n {
+        n if n >= 1 << 20 && n % (1 << 20) == 0 => format!("{} MiB", n >> 20),
+        n if n >= 1 << 10 && n % (1 << 10) == 0 => format!("{} KiB", n >> 10),
+        n => format!("{n} bytes"),
+    }
 }
 
 /// Rules that concern one object alone and are best reported where it is built.

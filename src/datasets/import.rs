@@ -148,7 +148,7 @@ pub fn import(
     let progress = rules.progress.as_ref();
     let all = found.len();
     let kept: Vec<Kept> = if progress.is_none() {
-        objects::keep(&store.home, found, rules.stop.as_deref()).map_err(DataError::Invalid)?
+        objects::keep(&store.home, found, rules.stop.as_deref())?
     } else {
         // In chunks, to say how far it is between them.
         ImportProgress::tell(progress, Stage::Keeping, 0, all);
@@ -156,10 +156,7 @@ pub fn import(
         let mut rest = found.into_iter().peekable();
         while rest.peek().is_some() {
             let chunk: Vec<Found> = rest.by_ref().take(KEEP_CHUNK).collect();
-            kept.extend(
-                objects::keep(&store.home, chunk, rules.stop.as_deref())
-                    .map_err(DataError::Invalid)?,
-            );
+            kept.extend(objects::keep(&store.home, chunk, rules.stop.as_deref())?);
             ImportProgress::tell(progress, Stage::Keeping, kept.len(), all);
         }
         kept
@@ -257,7 +254,7 @@ impl<'c> Labeller<'c> {
     }
 }
 
-/// Reads a source for a dataset of `data_type`: a manifest file, or a folder in `format`.
+/// [`read_samples`], the error as text.
 pub fn read_source(
     source: &Path,
     manifest: bool,
@@ -265,6 +262,17 @@ pub fn read_source(
     opts: &formats::ReadOpts,
     obs_root: &Path,
 ) -> std::result::Result<Vec<Found>, String> {
+    read_samples(source, manifest, data_type, opts, obs_root).map_err(String::from)
+}
+
+/// Reads a source for a dataset of `data_type`: a manifest file, or a folder in `format`.
+pub fn read_samples(
+    source: &Path,
+    manifest: bool,
+    data_type: formats::DataType,
+    opts: &formats::ReadOpts,
+    obs_root: &Path,
+) -> Result<Vec<Found>> {
     if let Some(f) = opts.format {
         f.fits(data_type)?;
     }
@@ -274,18 +282,21 @@ pub fn read_source(
             if m.is_file() {
                 m
             } else {
-                return Err(format!(
+                return Err(DataError::Invalid(format!(
                     "`{}` is a folder without manifest.json; a manifest import needs a manifest file",
                     source.display()
-                ));
+                )));
             }
         } else {
             source.to_path_buf()
         };
-        return formats::read_manifest(&file, Some(obs_root));
+        return Ok(formats::read_manifest(&file, Some(obs_root))?);
     }
     if !source.is_dir() {
-        return Err(format!("`{}` does not exist", source.display()));
+        return Err(DataError::NotFound(format!(
+            "`{}` does not exist",
+            source.display()
+        )));
     }
-    formats::read_dir(source, data_type, opts)
+    Ok(formats::read_dir(source, data_type, opts)?)
 }

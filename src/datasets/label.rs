@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use super::formats::Annotation;
 use super::import::Labeller;
-use super::{check_name, get, DataError, Result};
+use super::{get, valid_name, DataError, Result};
 use crate::store::{now, Store, StoreError};
 
 /// `LabelTaskProperties` as the service keeps them.
@@ -33,7 +33,7 @@ pub fn annotation_kind(task_type: &str) -> String {
 /// Makes the task, or uses it (adding labels it lacks). A task of another type is refused.
 /// True when it was made.
 pub fn ensure_task(store: &Store, dataset: &str, task: &str, spec: &TaskSpec) -> Result<bool> {
-    check_name("labeling task", task)?;
+    valid_name("labeling task", task)?;
     get(store, dataset)?;
     let conn = store.conn();
     let existing: Option<(String, String)> = conn
@@ -46,7 +46,7 @@ pub fn ensure_task(store: &Store, dataset: &str, task: &str, spec: &TaskSpec) ->
     match existing {
         Some((t, labels)) => {
             if !spec.task_type.is_empty() && t != spec.task_type {
-                return Err(DataError::Invalid(format!(
+                return Err(DataError::Conflict(format!(
                     "labeling task `{dataset}/{task}` exists as {t}, not {}",
                     spec.task_type
                 )));
@@ -95,7 +95,7 @@ pub(super) fn task_syncs(store: &Store, dataset: &str, task: &str) -> Result<boo
         )
         .optional()?
         .ok_or_else(|| {
-            DataError::Invalid(format!("dataset `{dataset}` has no labeling task `{task}`"))
+            DataError::NotFound(format!("dataset `{dataset}` has no labeling task `{task}`"))
         })
 }
 
@@ -110,7 +110,7 @@ pub fn task_info(store: &Store, dataset: &str, task: &str) -> Result<(String, Ve
         )
         .optional()?;
     let (t, labels, sync) = row.ok_or_else(|| {
-        DataError::Invalid(format!("dataset `{dataset}` has no labeling task `{task}`"))
+        DataError::NotFound(format!("dataset `{dataset}` has no labeling task `{task}`"))
     })?;
     let labels = serde_json::from_str(&labels)
         .map_err(|e| StoreError::Corrupt(format!("task `{dataset}/{task}` labels: {e}")))?;
@@ -173,7 +173,7 @@ pub fn find_sample(store: &Store, dataset: &str, text: &str) -> Result<String> {
             }
         }
     }
-    Err(DataError::Invalid(format!(
+    Err(DataError::NotFound(format!(
         "dataset `{dataset}` has no sample `{text}`; `wf label DATASET/TASK show` lists them"
     )))
 }
@@ -237,6 +237,12 @@ pub fn read_label_file(
     text: &str,
     file: &str,
 ) -> std::result::Result<Vec<(String, Vec<String>)>, String> {
+    parse_label_file(text, file).map_err(String::from)
+}
+
+/// [`read_label_file`], its error saying what kind of failure it is.
+pub fn parse_label_file(text: &str, file: &str) -> Result<Vec<(String, Vec<String>)>> {
+    let invalid = DataError::Invalid;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim_end_matches('\r');
@@ -246,11 +252,11 @@ pub fn read_label_file(
         let at = || format!("{file}:{}", i + 1);
         if line.trim_start().starts_with('{') {
             let v: Value = serde_json::from_str(line)
-                .map_err(|e| format!("{}: not a manifest line: {e}", at()))?;
+                .map_err(|e| invalid(format!("{}: not a manifest line: {e}", at())))?;
             let source = v
                 .get("source")
                 .and_then(Value::as_str)
-                .ok_or_else(|| format!("{}: a manifest line without `source`", at()))?;
+                .ok_or_else(|| invalid(format!("{}: a manifest line without `source`", at())))?;
             let names: Vec<String> = v
                 .get("annotation")
                 .and_then(Value::as_array)
@@ -269,10 +275,10 @@ pub fn read_label_file(
             continue;
         }
         let Some((sample, labels)) = line.split_once('\t') else {
-            return Err(format!(
+            return Err(invalid(format!(
                 "{}: expected `sample<TAB>label[,label]`, got `{line}`",
                 at()
-            ));
+            )));
         };
         let labels: Vec<String> = labels
             .split(',')
@@ -281,10 +287,10 @@ pub fn read_label_file(
             .map(String::from)
             .collect();
         if sample.trim().is_empty() || labels.is_empty() {
-            return Err(format!(
+            return Err(invalid(format!(
                 "{}: a sample and at least one label are needed",
                 at()
-            ));
+            )));
         }
         out.push((sample.trim().to_string(), labels));
     }

@@ -35,24 +35,71 @@ pub use label::{ensure_task, set_labels, task_counts, TaskCounts, TaskSpec};
 pub use release::{release, ReleaseSpec, Released};
 pub use view::{dataset_json, datasets_json, version_json};
 
+/// What went wrong, by kind; each renders as the sentence the user reads.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    /// Something named does not exist or does not fit: the message says what.
+    /// Something named is missing: a dataset, a version, a sample, a labeling task.
+    #[error("{0}")]
+    NotFound(String),
+    /// A value that does not fit: a name, a ratio, a label file, labels of no task.
     #[error("{0}")]
     Invalid(String),
+    /// What is asked clashes with what is there: a dataset of another data type, a task
+    /// of another type, a folder that is not empty.
+    #[error("{0}")]
+    Conflict(String),
+    /// A file or folder that cannot be read or written.
+    #[error("{doing}: {source}")]
+    Io {
+        /// What could not be done, naming what it was done to.
+        doing: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// An import stopped on the way (`ImportRules::stop`).
+    #[error("stopped")]
+    Stopped,
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl DataError {
+    pub(crate) fn io(doing: String, path: &Path, source: std::io::Error) -> DataError {
+        DataError::Io {
+            doing,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+impl From<formats::FormatError> for DataError {
+    fn from(e: formats::FormatError) -> Self {
+        use formats::FormatError as F;
+        match e {
+            F::Invalid(m) | F::Malformed(m) => DataError::Invalid(m),
+            F::Io {
+                doing,
+                path,
+                source,
+            } => DataError::Io {
+                doing,
+                path,
+                source,
+            },
+        }
+    }
+}
+
+impl From<DataError> for String {
+    fn from(e: DataError) -> String {
+        e.to_string()
+    }
 }
 
 impl From<rusqlite::Error> for DataError {
     fn from(e: rusqlite::Error) -> Self {
         DataError::Store(StoreError::Sql(e))
-    }
-}
-
-impl From<String> for DataError {
-    fn from(e: String) -> Self {
-        DataError::Invalid(e)
     }
 }
 
@@ -75,8 +122,13 @@ impl DataRef {
         }
     }
 
-    /// `NAME`, `NAME@VERSION` or `NAME/TASK`.
+    /// `NAME`, `NAME@VERSION` or `NAME/TASK`, the error as text.
     pub fn parse(text: &str) -> std::result::Result<DataRef, String> {
+        DataRef::from_text(text).map_err(String::from)
+    }
+
+    /// `NAME`, `NAME@VERSION` or `NAME/TASK`.
+    pub fn from_text(text: &str) -> Result<DataRef> {
         let text = text.trim();
         let (ds, version, task) = if let Some((d, v)) = text.split_once('@') {
             (d, Some(v), None)
@@ -86,9 +138,9 @@ impl DataRef {
             (text, None, None)
         };
         if ds.is_empty() || version == Some("") || task == Some("") {
-            return Err(format!(
+            return Err(DataError::Invalid(format!(
                 "`{text}` is not a dataset: write NAME, NAME@VERSION or NAME/TASK"
-            ));
+            )));
         }
         Ok(DataRef {
             dataset: ds.into(),
@@ -120,8 +172,13 @@ pub struct DatasetInfo {
     pub created_at: String,
 }
 
-/// Dataset names: 1 to 100 letters, digits, `_` and `-` (the reference's rule).
+/// [`valid_name`], the error as text.
 pub fn check_name(what: &str, name: &str) -> std::result::Result<(), String> {
+    valid_name(what, name).map_err(String::from)
+}
+
+/// Dataset names: 1 to 100 letters, digits, `_` and `-` (the reference's rule).
+pub fn valid_name(what: &str, name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 100
         && name
@@ -130,9 +187,9 @@ pub fn check_name(what: &str, name: &str) -> std::result::Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
+        Err(DataError::Invalid(format!(
             "`{name}` is not a {what} name: 1 to 100 letters, digits, `_` or `-`"
-        ))
+        )))
     }
 }
 
@@ -176,7 +233,7 @@ pub fn info(store: &Store, name: &str) -> Result<Option<DatasetInfo>> {
 /// The dataset, or an error naming it and how to see the ones there are.
 pub fn get(store: &Store, name: &str) -> Result<DatasetInfo> {
     info(store, name)?.ok_or_else(|| {
-        DataError::Invalid(format!(
+        DataError::NotFound(format!(
             "no dataset `{name}` in this home; `wf datasets` lists them"
         ))
     })
@@ -190,10 +247,10 @@ pub fn create(
     data_type: DataType,
     description: &str,
 ) -> Result<(DatasetInfo, bool)> {
-    check_name("dataset", name)?;
+    valid_name("dataset", name)?;
     if let Some(d) = info(store, name)? {
         if d.data_type != data_type && data_type != DataType::FreeFormat {
-            return Err(DataError::Invalid(format!(
+            return Err(DataError::Conflict(format!(
                 "dataset `{name}` exists with data type {}, not {}",
                 d.data_type.as_str(),
                 data_type.as_str()
@@ -251,7 +308,7 @@ pub fn check_ref(store: &Store, r: &DataRef) -> Result<()> {
     if let Some(v) = &r.version {
         if !version_exists(store, &r.dataset, v)? {
             let have = view::version_names(store, &r.dataset)?;
-            return Err(DataError::Invalid(format!(
+            return Err(DataError::NotFound(format!(
                 "dataset `{}` has no version `{v}`{}",
                 r.dataset,
                 if have.is_empty() {
@@ -264,7 +321,7 @@ pub fn check_ref(store: &Store, r: &DataRef) -> Result<()> {
     }
     if let Some(t) = &r.task {
         if !task_exists(store, &r.dataset, t)? {
-            return Err(DataError::Invalid(format!(
+            return Err(DataError::NotFound(format!(
                 "dataset `{}` has no labeling task `{t}`",
                 r.dataset
             )));
@@ -309,4 +366,172 @@ pub fn record_value(store: &Store, r: &DataRef, path: &Path) -> Result<Value> {
         v["unlabelled"] = c.unlabelled.into();
     }
     Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A dataset `zoo` (IMAGE) with one sample `cat.jpg`, its task `t` and its version `V1`.
+    fn zoo() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::write(src.join("cat.jpg"), b"cat").unwrap();
+        let store = Store::open(&dir.path().join("home")).unwrap();
+        create(&store, "zoo", DataType::Image, "").unwrap();
+        let found = import::read_samples(
+            &src,
+            false,
+            DataType::Image,
+            &formats::ReadOpts::default(),
+            &store.home.join("obs"),
+        )
+        .unwrap();
+        import(&store, "zoo", found, &ImportRules::default()).unwrap();
+        let spec = TaskSpec {
+            task_type: "IMAGE_CLASSIFICATION".into(),
+            labels: vec!["cat".into()],
+            ..TaskSpec::default()
+        };
+        ensure_task(&store, "zoo", "t", &spec).unwrap();
+        let v = ReleaseSpec {
+            version_name: Some("V1".into()),
+            ..ReleaseSpec::default()
+        };
+        release(&store, "zoo", None, &v).unwrap();
+        (dir, store)
+    }
+
+    /// Whatever is named and missing is `NotFound`, whatever its message says; a value that
+    /// does not fit is `Invalid` even when its message says "not" (the console answers 404
+    /// for the one, 400 for the other).
+    #[test]
+    fn what_is_missing_is_not_found_and_what_does_not_fit_is_invalid() {
+        let (_dir, store) = zoo();
+        let missing = |e: DataError| match e {
+            DataError::NotFound(m) => m,
+            other => panic!("not NotFound: {other:?}"),
+        };
+        assert_eq!(
+            missing(get(&store, "nope").unwrap_err()),
+            "no dataset `nope` in this home; `wf datasets` lists them"
+        );
+        let r = DataRef::from_text("zoo@V9").unwrap();
+        assert_eq!(
+            missing(check_ref(&store, &r).unwrap_err()),
+            "dataset `zoo` has no version `V9` (it has V1)"
+        );
+        let r = DataRef::from_text("zoo/nope").unwrap();
+        assert_eq!(
+            missing(check_ref(&store, &r).unwrap_err()),
+            "dataset `zoo` has no labeling task `nope`"
+        );
+        missing(label::task_info(&store, "zoo", "nope").unwrap_err());
+        missing(view::version_json(&store, "zoo", "V9").unwrap_err());
+        let e = set_labels(
+            &store,
+            "zoo",
+            "t",
+            &[("dog.jpg".into(), vec!["cat".into()])],
+        );
+        assert_eq!(
+            missing(e.unwrap_err()),
+            "dataset `zoo` has no sample `dog.jpg`; `wf label DATASET/TASK show` lists them"
+        );
+        assert_eq!(
+            set_labels(
+                &store,
+                "zoo",
+                "t",
+                &[("cat.jpg".into(), vec!["cat".into()])]
+            )
+            .unwrap(),
+            1
+        );
+
+        let invalid = |e: DataError| match e {
+            DataError::Invalid(m) => m,
+            other => panic!("not Invalid: {other:?}"),
+        };
+        assert_eq!(
+            invalid(valid_name("dataset", "a b").unwrap_err()),
+            "`a b` is not a dataset name: 1 to 100 letters, digits, `_` or `-`"
+        );
+        assert_eq!(
+            check_name("dataset", "a b").unwrap_err(),
+            "`a b` is not a dataset name: 1 to 100 letters, digits, `_` or `-`"
+        );
+        invalid(DataRef::from_text("zoo@").unwrap_err());
+        assert_eq!(
+            DataRef::parse("@V1").unwrap_err(),
+            "`@V1` is not a dataset: write NAME, NAME@VERSION or NAME/TASK"
+        );
+        invalid(release::parse_ratio("2").unwrap_err());
+        let e = set_labels(
+            &store,
+            "zoo",
+            "t",
+            &[("cat.jpg".into(), vec!["dog".into()])],
+        );
+        assert_eq!(
+            invalid(e.unwrap_err()),
+            "`dog` is not a label of task `zoo/t`; its labels are cat"
+        );
+    }
+
+    #[test]
+    fn what_clashes_is_a_conflict_and_unreadable_files_are_io() {
+        let (dir, store) = zoo();
+        let conflict = |e: DataError| match e {
+            DataError::Conflict(m) => m,
+            other => panic!("not Conflict: {other:?}"),
+        };
+        assert_eq!(
+            conflict(create(&store, "zoo", DataType::Text, "").unwrap_err()),
+            "dataset `zoo` exists with data type IMAGE, not TEXT"
+        );
+        let again = ReleaseSpec {
+            version_name: Some("V1".into()),
+            ..ReleaseSpec::default()
+        };
+        conflict(release(&store, "zoo", None, &again).unwrap_err());
+        let spec = TaskSpec {
+            task_type: "OBJECT_DETECTION".into(),
+            ..TaskSpec::default()
+        };
+        conflict(ensure_task(&store, "zoo", "t", &spec).unwrap_err());
+        let full = dir.path().join("full");
+        std::fs::create_dir_all(&full).unwrap();
+        std::fs::write(full.join("x"), b"x").unwrap();
+        conflict(release::export(&store, "zoo", "V1", &full).unwrap_err());
+
+        let file = dir.path().join("src/cat.jpg");
+        let e = import::read_samples(
+            &file.join("under"),
+            true,
+            DataType::Image,
+            &formats::ReadOpts::default(),
+            &store.home.join("obs"),
+        )
+        .unwrap_err();
+        match &e {
+            DataError::Io { path, .. } => assert_eq!(path, &file.join("under")),
+            other => panic!("not Io: {other:?}"),
+        }
+        assert!(e
+            .to_string()
+            .starts_with(&format!("{}: cannot read: ", file.join("under").display())));
+        let gone = dir.path().join("gone");
+        assert!(matches!(
+            import::read_samples(
+                &gone,
+                false,
+                DataType::Image,
+                &formats::ReadOpts::default(),
+                &store.home.join("obs"),
+            ),
+            Err(DataError::NotFound(m)) if m == format!("`{}` does not exist", gone.display())
+        ));
+    }
 }

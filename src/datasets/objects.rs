@@ -11,7 +11,13 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::formats::{Content, Found};
+use super::{DataError, Result};
 use crate::store::private_dir;
+
+/// A worker thread that panicked: the message is all there is to say.
+fn thread_failed(what: &str) -> DataError {
+    DataError::Invalid(what.to_string())
+}
 
 /// The error an import stopped on the way gives.
 pub const STOPPED: &str = "stopped";
@@ -136,21 +142,26 @@ impl Dirs {
     }
 }
 
-fn keep_one(home: &Path, f: Found, made: &mut Dirs) -> Result<Kept, String> {
+fn keep_one(home: &Path, f: Found, made: &mut Dirs) -> Result<Kept> {
     let (hash, size, ext) = match &f.content {
         Content::Bytes { bytes, ext } => (
-            keep_bytes(home, bytes, made).map_err(|e| format!("cannot keep `{}`: {e}", f.name))?,
+            keep_bytes(home, bytes, made).map_err(|e| {
+                DataError::io(format!("cannot keep `{}`", f.name), &objects_dir(home), e)
+            })?,
             bytes.len() as u64,
             ext.clone(),
         ),
         Content::File(path) => {
-            let err = |e: std::io::Error| format!("cannot read `{}`: {e}", path.display());
+            let err = |e: std::io::Error| {
+                DataError::io(format!("cannot read `{}`", path.display()), path, e)
+            };
             let len = fs::metadata(path).map_err(err)?.len();
             let ext = ext_of(&f.name);
             if len <= WHOLE {
                 let bytes = fs::read(path).map_err(err)?;
-                let hash = keep_bytes(home, &bytes, made)
-                    .map_err(|e| format!("cannot keep `{}`: {e}", path.display()))?;
+                let hash = keep_bytes(home, &bytes, made).map_err(|e| {
+                    DataError::io(format!("cannot keep `{}`", path.display()), path, e)
+                })?;
                 (hash, bytes.len() as u64, ext)
             } else {
                 let (hash, size) = keep_stream(home, path, made).map_err(err)?;
@@ -171,16 +182,22 @@ pub fn keep(
     home: &Path,
     found: Vec<Found>,
     stop: Option<&std::sync::atomic::AtomicBool>,
-) -> Result<Vec<Kept>, String> {
+) -> Result<Vec<Kept>> {
     let stopped = || stop.is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed));
-    let one = |f: Found, made: &mut Dirs| -> Result<Kept, String> {
+    let one = |f: Found, made: &mut Dirs| -> Result<Kept> {
         if stopped() {
-            return Err(STOPPED.into());
+            return Err(DataError::Stopped);
         }
         keep_one(home, f, made)
     };
-    private_dir(&objects_dir(home).join("tmp"))
-        .map_err(|e| format!("cannot make the dataset folder in the home: {e}"))?;
+    let tmp = objects_dir(home).join("tmp");
+    private_dir(&tmp).map_err(|e| {
+        DataError::io(
+            "cannot make the dataset folder in the home".to_string(),
+            &tmp,
+            e,
+        )
+    })?;
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
@@ -198,7 +215,7 @@ pub fn keep(
     while it.peek().is_some() {
         parts.push(it.by_ref().take(chunk).collect());
     }
-    let results: Vec<Result<Vec<Kept>, String>> = std::thread::scope(|s| {
+    let results: Vec<Result<Vec<Kept>>> = std::thread::scope(|s| {
         let handles: Vec<_> = parts
             .into_iter()
             .map(|part| {
@@ -207,7 +224,7 @@ pub fn keep(
                     let mut made = Dirs::default();
                     part.into_iter()
                         .map(|f| one(f, &mut made))
-                        .collect::<Result<Vec<_>, _>>()
+                        .collect::<Result<Vec<_>>>()
                 })
             })
             .collect();
@@ -215,7 +232,7 @@ pub fn keep(
             .into_iter()
             .map(|h| {
                 h.join()
-                    .unwrap_or_else(|_| Err("a copying thread failed".into()))
+                    .unwrap_or_else(|_| Err(thread_failed("a copying thread failed")))
             })
             .collect()
     });
@@ -247,30 +264,31 @@ pub fn file_name(hash: &str, name: &str, ext: &str) -> String {
 /// Makes `dir/data/` hold the samples `(hash, file name)`, linked from the objects (copied
 /// where links cannot be made), built aside and renamed into place so that a folder that
 /// exists is whole. Returns at once when it is already there.
-pub fn materialize(home: &Path, dir: &Path, files: &[(String, String)]) -> Result<(), String> {
+pub fn materialize(home: &Path, dir: &Path, files: &[(String, String)]) -> Result<()> {
     let data = dir.join("data");
     if data.is_dir() {
         return Ok(());
     }
-    let err = |e: std::io::Error| format!("cannot make `{}`: {e}", data.display());
+    let err =
+        |e: std::io::Error| DataError::io(format!("cannot make `{}`", data.display()), &data, e);
     let tmp = dir.join(format!("data.tmp-{}", uuid::Uuid::new_v4().simple()));
     private_dir(&tmp).map_err(err)?;
-    let link = |(hash, file): &(String, String)| -> Result<(), String> {
+    let link = |(hash, file): &(String, String)| -> Result<()> {
         let src = object_path(home, hash);
         let dst = tmp.join(file);
         match fs::hard_link(&src, &dst) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
             Err(_) => fs::copy(&src, &dst).map(|_| ()).map_err(|e| {
-                format!(
-                    "cannot give sample {} to `{}`: {e}",
-                    &hash[..12],
-                    data.display()
+                DataError::io(
+                    format!("cannot give sample {} to `{}`", &hash[..12], data.display()),
+                    &dst,
+                    e,
                 )
             }),
         }
     };
-    let done: Result<(), String> = if files.len() < 256 {
+    let done: Result<()> = if files.len() < 256 {
         files.iter().try_for_each(link)
     } else {
         let half = files.len() / 2;
@@ -278,7 +296,7 @@ pub fn materialize(home: &Path, dir: &Path, files: &[(String, String)]) -> Resul
             let a = s.spawn(|| files[..half].iter().try_for_each(link));
             let b = files[half..].iter().try_for_each(link);
             a.join()
-                .unwrap_or_else(|_| Err("a linking thread failed".into()))?;
+                .unwrap_or_else(|_| Err(thread_failed("a linking thread failed")))?;
             b
         })
     };

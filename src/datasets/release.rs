@@ -56,12 +56,12 @@ pub struct Released {
 }
 
 /// `train_evaluate_sample_ratio`: a number in [0, 1] (text or number).
-pub fn parse_ratio(text: &str) -> std::result::Result<f64, String> {
+pub fn parse_ratio(text: &str) -> Result<f64> {
     match text.trim().parse::<f64>() {
         Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
-        _ => Err(format!(
+        _ => Err(DataError::Invalid(format!(
             "`train_evaluate_sample_ratio` is `{text}`, not a number from 0 to 1 (\"0.8\" puts 80% in TRAIN)"
-        )),
+        ))),
     }
 }
 
@@ -243,7 +243,7 @@ pub fn release(
         (None, None) => None,
     };
     if let Some(v) = &spec.version_name {
-        super::check_name("version", v)?;
+        super::valid_name("version", v)?;
     }
     let conn = store.conn();
     // Taken first, so two releases at once get distinct names.
@@ -285,7 +285,7 @@ pub fn release(
         .optional()?
         .is_some()
     {
-        return Err(DataError::Invalid(format!(
+        return Err(DataError::Conflict(format!(
             "dataset `{dataset}` already has a version `{name}`; versions never change: give another `version_name`"
         )));
     }
@@ -320,7 +320,11 @@ pub fn release(
     let home = &store.home;
     let vdir = versions_dir(home, dataset);
     let io = |e: std::io::Error| {
-        DataError::Invalid(format!("cannot write version `{name}` of `{dataset}`: {e}"))
+        DataError::io(
+            format!("cannot write version `{name}` of `{dataset}`"),
+            &vdir,
+            e,
+        )
     };
     private_dir(&vdir).map_err(io)?;
     let final_dir = vdir.join(&name);
@@ -365,7 +369,7 @@ pub fn release(
 /// `(hash, file)` of each line of a manifest written here.
 fn manifest_files(manifest: &Path) -> Result<Vec<(String, String)>> {
     let text = std::fs::read_to_string(manifest)
-        .map_err(|e| DataError::Invalid(format!("cannot read `{}`: {e}", manifest.display())))?;
+        .map_err(|e| DataError::io(format!("cannot read `{}`", manifest.display()), manifest, e))?;
     let mut out = Vec::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let v: Value = serde_json::from_str(line).map_err(|e| {
@@ -393,7 +397,7 @@ pub fn version_folder(store: &Store, dataset: &str, version: &str) -> Result<Pat
     }
     if !dir.join("data").is_dir() {
         let files = manifest_files(&manifest)?;
-        objects::materialize(&store.home, &dir, &files).map_err(DataError::Invalid)?;
+        objects::materialize(&store.home, &dir, &files)?;
     }
     Ok(dir)
 }
@@ -412,7 +416,7 @@ pub fn snapshot(store: &Store, dataset: &str, task: Option<&str>) -> Result<Path
     let id = &hash_bytes(text.as_bytes())[..16];
     let dir = dataset_dir(&store.home, dataset).join("snapshots").join(id);
     let io = |e: std::io::Error| {
-        DataError::Invalid(format!("cannot write a snapshot of `{dataset}`: {e}"))
+        DataError::io(format!("cannot write a snapshot of `{dataset}`"), &dir, e)
     };
     if !dir.join("manifest.json").is_file() {
         let tmp = dir.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
@@ -426,7 +430,7 @@ pub fn snapshot(store: &Store, dataset: &str, task: Option<&str>) -> Result<Path
         .iter()
         .map(|r| (r.hash.clone(), objects::file_name(&r.hash, &r.name, &r.ext)))
         .collect();
-    objects::materialize(&store.home, &dir, &files).map_err(DataError::Invalid)?;
+    objects::materialize(&store.home, &dir, &files)?;
     Ok(dir)
 }
 
@@ -439,13 +443,13 @@ pub fn export(store: &Store, dataset: &str, version: &str, dest: &Path) -> Resul
             .map(|mut d| d.next().is_some())
             .unwrap_or(true)
     {
-        return Err(DataError::Invalid(format!(
+        return Err(DataError::Conflict(format!(
             "`{}` exists and is not empty; export into a new folder",
             dest.display()
         )));
     }
     let io = |e: std::io::Error| {
-        DataError::Invalid(format!("cannot export into `{}`: {e}", dest.display()))
+        DataError::io(format!("cannot export into `{}`", dest.display()), dest, e)
     };
     std::fs::create_dir_all(dest.join("data")).map_err(io)?;
     std::fs::copy(src.join("manifest.json"), dest.join("manifest.json")).map_err(io)?;

@@ -147,7 +147,7 @@ pub fn version_json(store: &Store, name: &str, version: &str) -> Result<Value> {
         .find(|v| v["version_name"] == version)
         .ok_or_else(|| {
             let have = version_names(store, name).unwrap_or_default();
-            DataError::Invalid(format!(
+            DataError::NotFound(format!(
                 "dataset `{name}` has no version `{version}`{}",
                 if have.is_empty() {
                     " (it has no released version yet)".to_string()

@@ -6,6 +6,7 @@
 //! attempt left, from the detail recorded. Retries, timeouts, slots and stops are the
 //! scheduler's, the same for every kind.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
@@ -16,15 +17,29 @@ use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::error::ExecError;
 use super::flavors::{Flavor, Machine};
 use super::resolve::Ctx;
 use crate::model::kind::StepKind;
+use crate::model::val::Val;
 use crate::model::workflow::{Step, Workflow};
 use crate::store::Store;
 
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
 pub trait Backend: Send + Sync {
+    /// Checks what can be checked of `step` with the run's values before anything of the
+    /// execution runs (a job's flavor names one this machine or a pool has); an error
+    /// refuses the whole run, with its exit status.
+    fn preflight(&self, _step: &Step, _ctx: &PreflightCtx) -> Result<(), ExecError> {
+        Ok(())
+    }
+
+    /// Whether a step of this kind writes its log (`HOME/logs/EXEC/STEP.log`) when it runs.
+    fn writes_log(&self) -> bool {
+        false
+    }
+
     /// Resolves `step` for this execution. An error fails the step before anything runs.
     fn plan(&self, step: &Step, ctx: &PlanCtx) -> Result<Plan, String>;
 
@@ -53,6 +68,18 @@ pub trait Backend: Send + Sync {
 
 /// Which backend runs each kind; `None` for a kind without one on this machine yet.
 pub type Backends = fn(StepKind) -> Option<&'static dyn Backend>;
+
+/// What a backend may read in its preflight, before the execution is recorded.
+pub struct PreflightCtx<'a> {
+    pub workflow: &'a Workflow,
+    /// The values given for this run, by placeholder key ([`value_key`]); a placeholder
+    /// without one is left for later (delayed).
+    ///
+    /// [`value_key`]: crate::model::workflow::value_key
+    pub values: &'a HashMap<String, Val>,
+    pub machine: &'a Machine,
+    pub home: &'a Path,
+}
 
 /// What a backend may read while planning.
 pub struct PlanCtx<'a> {
@@ -168,6 +195,8 @@ pub enum StepEnd {
     },
     /// Why, in a sentence or a few lines; the step's record keeps it.
     Failed(String),
+    /// Failed in a way retrying cannot help (bad input, a missing file): no retry.
+    Permanent(String),
     /// The step needs a person before it can end (a labeling task with unlabelled samples):
     /// it is `awaiting_input` with `reason` (what to do), and runs again on `wf proceed`.
     Awaiting {

@@ -147,7 +147,13 @@ impl Engine {
 
     /// Checks everything the run needs and records the new execution; nothing runs yet.
     pub fn prepare(&self, w: Workflow, req: &Request) -> Result<Prepared> {
-        let (store, setup) = prepare(w, req, &self.home, self.wiring.prompter.as_deref())?;
+        let (store, setup) = prepare(
+            w,
+            req,
+            &self.home,
+            self.wiring.prompter.as_deref(),
+            self.wiring.backends,
+        )?;
         Ok(Prepared { store, setup })
     }
 

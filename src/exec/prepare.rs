@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
+use super::backend::{Backends, PreflightCtx};
 use super::error::{ExecError, Result};
 use super::events::Prompter;
 use super::params::{
-    check_value, describe_expected, flavor_ref, flavor_text, parse_text, read_params_file,
-    split_assignment,
+    check_value, describe_expected, flavor_text, parse_text, read_params_file, split_assignment,
 };
 use super::resolve::Produced;
 use super::scheduler::{params_json, Setup};
@@ -51,96 +51,39 @@ fn absolute(p: PathBuf) -> PathBuf {
     }
 }
 
-/// Every job's flavor names one of this machine's, or one of a resource pool that can be
-/// reached; refused before anything runs.
-fn check_flavors(
+/// Each selected step's backend checks what it can with the run's values (a job's flavor
+/// names one of this machine's, or one of a resource pool that can be reached); refused
+/// before anything runs.
+fn preflight(
     w: &Workflow,
     selected: &[String],
     values: &HashMap<String, Val>,
     home: &Path,
+    backends: Backends,
 ) -> Result<()> {
     let machine = super::flavors::Machine::detect();
-    let mut wrong: Option<(String, String)> = None;
-    // A value that names no flavor at all: where it is given and why.
-    let mut unusable: Option<String> = None;
-    // (where it is given, pool, flavor)
-    let mut pooled: Vec<(String, String, String)> = Vec::new();
+    let ctx = PreflightCtx {
+        workflow: w,
+        values,
+        machine: &machine,
+        home,
+    };
     for step in selected.iter().filter_map(|n| w.step(n)) {
-        Val::Obj(step.obj.clone()).walk(&mut |v| {
-            let Val::Obj(o) = v else { return };
-            if !o.is("JobResource") || wrong.is_some() || unusable.is_some() {
-                return;
-            }
-            let (given, value) = match o.arg("flavor") {
-                Some(Val::Obj(p)) if p.is_placeholder() => (
-                    format!("-p {}", w.shown_key(&value_key(p))),
-                    values.get(&value_key(p)),
-                ),
-                Some(other) => (format!("step `{}`", step.name), Some(other)),
-                None => return,
-            };
-            let id = match value {
-                None | Some(Val::Obj(_)) => return,
-                Some(v) => match flavor_ref(v) {
-                    Ok(id) => id,
-                    Err(e) => {
-                        unusable = Some(format!("{given}: {e}"));
-                        return;
-                    }
-                },
-            };
-            if let Some((pool, flavor)) = crate::pools::split_ref(&id) {
-                pooled.push((given, pool.to_string(), flavor.to_string()));
-            } else if machine.flavor(&id).is_none() {
-                wrong = Some((given, id));
-            }
-        });
-    }
-    if let Some(e) = unusable {
-        return Err(ExecError::Usage(e));
-    }
-    if !pooled.is_empty() && wrong.is_none() {
-        let store = crate::store::Store::open(home)?;
-        for (given, pool, flavor) in pooled {
-            let pool = crate::pools::named(&store, &pool)
-                .map_err(|e| ExecError::Usage(format!("{given}: {e}")))?;
-            pool.flavor(&flavor).map_err(|e| match e {
-                crate::pools::FlavorError::Unreachable(e) => {
-                    ExecError::Refused(format!("{given}: {e}"))
-                }
-                crate::pools::FlavorError::Unknown(e) => ExecError::Usage(format!("{given}: {e}")),
-            })?;
+        if let Some(b) = backends(step.kind) {
+            b.preflight(step, &ctx)?;
         }
     }
-    match wrong {
-        None => Ok(()),
-        Some((given, id)) => Err(ExecError::Usage(format!(
-            "{given}: no flavor `{id}` on this machine; its flavors are: {} (`wf flavors` lists them)",
-            machine
-                .flavors()
-                .iter()
-                .map(|f| f.id.clone())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))),
-    }
+    Ok(())
 }
 
-/// Whether the placeholder `ph` gives the flavor of a job among the `selected` steps.
+/// Whether the placeholder `ph` gives the flavor of a step among the `selected` ones.
 fn is_flavor(w: &Workflow, selected: &[String], ph: &Obj) -> bool {
-    let mut found = false;
-    for step in selected.iter().filter_map(|n| w.step(n)) {
-        Val::Obj(step.obj.clone()).walk(&mut |v| {
-            if let Val::Obj(o) = v {
-                if o.is("JobResource") {
-                    if let Some(Val::Obj(p)) = o.arg("flavor") {
-                        found |= p.is_placeholder() && value_key(p) == value_key(ph);
-                    }
-                }
-            }
-        });
-    }
-    found
+    selected.iter().filter_map(|n| w.step(n)).any(|step| {
+        matches!(
+            step.spec().ok().and_then(|s| s.flavor()),
+            Some(Val::Obj(p)) if p.is_placeholder() && value_key(p) == value_key(ph)
+        )
+    })
 }
 
 pub fn new_id() -> String {
@@ -154,6 +97,7 @@ pub fn prepare(
     req: &Request,
     home: &Path,
     prompter: Option<&dyn Prompter>,
+    backends: Backends,
 ) -> Result<(Store, Setup)> {
     if req.max_parallel == 0 {
         return Err(ExecError::Usage("--max-parallel must be at least 1".into()));
@@ -341,7 +285,7 @@ pub fn prepare(
         )));
     }
 
-    check_flavors(&w, &selected, &values, home)?;
+    preflight(&w, &selected, &values, home, backends)?;
 
     // Storage roots.
     let mut roots: HashMap<String, PathBuf> = HashMap::new();

@@ -1050,7 +1050,7 @@ impl Scheduler {
                 );
                 self.set(name, Status::Executed, note.as_deref(), patch)
             }
-            StepEnd::Failed(e) => self.fail_now(name, &e),
+            StepEnd::Failed(e) | StepEnd::Permanent(e) => self.fail_now(name, &e),
             StepEnd::Awaiting { reason, detail } => self.set(
                 name,
                 Status::AwaitingInput,

@@ -6,40 +6,8 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 
-use crate::bindings::catalog::{Catalog, ClassSpec, EnumSpec};
-
-/// A place in a script: the file (as given on the command line or `import`), line and column.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct Span {
-    pub file: Arc<str>,
-    pub line: u32,
-    pub col: u32,
-}
-
-impl Span {
-    pub fn new(file: Arc<str>, line: u32, col: u32) -> Self {
-        Span { file, line, col }
-    }
-    pub fn is_known(&self) -> bool {
-        self.line > 0
-    }
-    /// Parses `file:line:col` (the form definitions store).
-    pub fn parse(text: &str) -> Option<Span> {
-        let (rest, col) = text.rsplit_once(':')?;
-        let (file, line) = rest.rsplit_once(':')?;
-        Some(Span::new(
-            file.into(),
-            line.parse().ok()?,
-            col.parse().ok()?,
-        ))
-    }
-}
-
-impl fmt::Display for Span {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", self.file, self.line, self.col)
-    }
-}
+use crate::catalog::{Catalog, ClassSpec, EnumSpec};
+pub use crate::diag::Span;
 
 /// An enumeration constant, such as `wf.PlaceholderType.INT`.
 #[derive(Debug, Clone, Copy)]
@@ -180,8 +148,8 @@ impl Obj {
 }
 
 /// A table default (plain JSON) as a value; enum defaults are written as their names.
-fn json_to_plain(j: &serde_json::Value, p: &crate::bindings::catalog::Param) -> Val {
-    use crate::bindings::catalog::Ty;
+fn json_to_plain(j: &serde_json::Value, p: &crate::catalog::Param) -> Val {
+    use crate::catalog::Ty;
     match j {
         serde_json::Value::String(s) => {
             if let Ty::Enum(e) = &p.ty {

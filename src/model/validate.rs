@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::graph::Dag;
+use super::spec::{DatasetStepSpec, StepSpec};
 use super::val::{Obj, Span, Val};
 use super::workflow::{step_names, DepKind, Workflow};
 use crate::bindings::catalog::Ty;
@@ -302,23 +303,15 @@ fn check_step(c: &mut Checker, w: &Workflow, s: &super::workflow::Step) {
         }
     }
     // A labeling step creating a task from a dataset needs the task's type.
-    if s.obj.is("LabelingStep") && s.obj.arg("properties").is_none() {
-        let from_dataset = s
-            .obj
-            .arg("inputs")
-            .map(Val::items)
-            .unwrap_or_default()
-            .iter()
-            .any(|i| {
-                i.as_obj()
-                    .and_then(|i| i.arg("data"))
-                    .and_then(Val::as_obj)
-                    .is_some_and(|d| {
-                        matches!(
-                            d.class(),
-                            "Dataset" | "DatasetPlaceholder" | "DatasetConsumption"
-                        )
-                    })
+    if let Ok(StepSpec::Dataset(DatasetStepSpec::Labeling(l))) = s.spec() {
+        let from_dataset = l.properties.is_none()
+            && l.inputs.iter().any(|i| {
+                i.data.as_obj().is_some_and(|d| {
+                    matches!(
+                        d.class(),
+                        "Dataset" | "DatasetPlaceholder" | "DatasetConsumption"
+                    )
+                })
             });
         if from_dataset {
             c.error(

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::kind::StepKind;
+use super::spec::{SpecError, StepSpec};
 use super::val::{Obj, Span, Val};
 
 /// Why one step depends on another.
@@ -27,13 +28,23 @@ pub struct Dep {
 
 #[derive(Debug, Clone)]
 pub struct Step {
+    /// The object as written: the JSON definition and the places diagnostics point at.
     pub obj: Arc<Obj>,
     pub name: String,
     pub kind: StepKind,
     pub deps: Vec<Dep>,
+    /// The step's arguments read once as its kind's spec; an error only for a step that
+    /// validation refuses.
+    spec: Result<Arc<StepSpec>, SpecError>,
 }
 
 impl Step {
+    /// The step's typed arguments, what backends plan from. An error names the step and
+    /// the keyword that could not be read: a workflow that passed validation never has one.
+    pub fn spec(&self) -> Result<&StepSpec, SpecError> {
+        self.spec.as_deref().map_err(Clone::clone)
+    }
+
     /// The distinct steps this one waits for.
     pub fn dep_names(&self) -> Vec<&str> {
         let mut seen = std::collections::HashSet::new();
@@ -225,11 +236,13 @@ fn read_step(obj: &Arc<Obj>, uses: &mut Uses) -> Step {
             }
         });
     }
+    let kind = StepKind::of_class(obj.class()).unwrap_or(StepKind::Job);
     Step {
         obj: obj.clone(),
         name: obj.name().to_string(),
-        kind: StepKind::of_class(obj.class()).unwrap_or(StepKind::Job),
+        kind,
         deps,
+        spec: StepSpec::read(kind, obj).map(Arc::new),
     }
 }
 

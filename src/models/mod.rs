@@ -49,6 +49,17 @@ impl Classify for ModelError {
     }
 }
 
+impl ModelError {
+    /// The registry refused what was asked (a name, a version, files, a version taken): the
+    /// same registration is refused again, so retrying cannot help.
+    pub fn recurs(&self) -> bool {
+        matches!(
+            self,
+            ModelError::Invalid(_) | ModelError::Conflict(_) | ModelError::Files { .. }
+        )
+    }
+}
+
 /// For callers that still carry failures as their message.
 impl From<ModelError> for String {
     fn from(e: ModelError) -> String {
@@ -367,4 +378,49 @@ pub fn delete(store: &Store, name: &str, version: &str) -> Result<ModelVersion> 
     )?;
     let _ = std::fs::remove_dir_all(&m.path);
     Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model(version: &str) -> NewModel {
+        NewModel {
+            name: "m".into(),
+            version: Some(version.into()),
+            model_type: "PyTorch".into(),
+            config: json!({}),
+            source: json!({}),
+            ..NewModel::default()
+        }
+    }
+
+    /// What the registry refuses is refused again (a retry cannot help); what is missing is
+    /// not found; each keeps its message.
+    #[test]
+    fn refusals_recur_and_lookups_are_not_found() {
+        let home = tempfile::tempdir().unwrap();
+        let store = Store::open(home.path()).unwrap();
+        register(&store, &model("0.0.1"), None).unwrap();
+        let taken = register(&store, &model("0.0.1"), None).unwrap_err();
+        assert!(
+            matches!(taken, ModelError::Conflict(_)) && taken.recurs(),
+            "{taken}"
+        );
+        assert!(taken
+            .to_string()
+            .starts_with("model `m` already has version 0.0.1"));
+        let bad = register(&store, &model("1.2"), None).unwrap_err();
+        assert!(
+            matches!(bad, ModelError::Invalid(_)) && bad.recurs(),
+            "{bad}"
+        );
+        let missing = get(&store, "m", Some("9.9.9")).unwrap_err();
+        assert_eq!(
+            missing.to_string(),
+            "model `m` has no version `9.9.9` (it has 0.0.1)"
+        );
+        assert_eq!(missing.kind(), ErrorKind::NotFound);
+        assert!(!missing.recurs());
+    }
 }

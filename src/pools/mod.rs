@@ -8,6 +8,7 @@
 //! | `mod.rs`   | the registry (`wf pool add|list|show|remove`), flavor references, paths |
 //! | `ray.rs`   | the Ray Jobs REST API: packages, submit, status, logs, stop, resources  |
 //! | `slurm.rs` | Slurm through its commands: partitions, batch scripts, state, cancel  |
+//! | `spark.rs` | the Spark clusters of MRS steps (`wf cluster`), their spark-submit    |
 //! | `zip.rs`   | a stored (uncompressed) zip of a code folder, the same bytes each time |
 //!
 //! What runs where is the job backend's (`backends::job::remote`); this module only talks to
@@ -15,6 +16,7 @@
 
 pub mod ray;
 pub mod slurm;
+pub mod spark;
 pub mod zip;
 
 use std::collections::HashMap;

@@ -1,15 +1,13 @@
-//! The sandboxed engine and loading a script into a workflow.
+//! The sandboxed engine: its limits, the meter its time and objects are measured on, where
+//! its diagnostics point. Loading a script into a workflow is `crate::loader`'s.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use rhai::{Dynamic, Engine, Scope};
+use rhai::{Dynamic, Engine, Position};
 
-use super::diag::{Diagnostic, Sink, Sources};
-use super::errors::{parse_error, runtime_error};
 use super::resolver::SandboxResolver;
-use crate::bindings::{self, Bindings, DevHost, NotCarriedOut};
-use crate::model::val::{Obj, Span};
+use crate::diag::{Diagnostic, Sources, Span};
 
 /// The sandbox's limits. Hitting one is an error that names it.
 #[derive(Debug, Clone, Copy)]
@@ -67,6 +65,8 @@ pub struct ScriptMeter(
     Arc<std::sync::Mutex<std::time::Instant>>,
     Arc<std::sync::atomic::AtomicBool>,
     Arc<std::sync::atomic::AtomicUsize>,
+    /// The sandbox's `max_object_bytes`, set when the engine is built.
+    Arc<std::sync::atomic::AtomicUsize>,
 );
 
 impl Default for ScriptMeter {
@@ -75,6 +75,9 @@ impl Default for ScriptMeter {
             Arc::new(std::sync::Mutex::new(std::time::Instant::now())),
             Arc::default(),
             Arc::default(),
+            Arc::new(std::sync::atomic::AtomicUsize::new(
+                Limits::default().max_object_bytes,
+            )),
         )
     }
 }
@@ -98,6 +101,11 @@ impl ScriptMeter {
             + bytes
     }
 
+    /// What the objects may hold in all (`max_object_bytes` of the engine's limits).
+    pub fn object_limit(&self) -> usize {
+        self.3.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Stops the evaluation under way at its next operation.
     pub fn interrupt(&self) {
         self.1.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -119,170 +127,6 @@ impl ScriptMeter {
         let mut started = self.started();
         *started = started.checked_add(spent).unwrap_or(*started);
         out
-    }
-}
-
-/// How a script is loaded.
-#[derive(Clone)]
-pub struct LoadOptions {
-    pub limits: Limits,
-    /// Pick the workflow bound to this variable, or with this name, when there are several.
-    pub workflow: Option<String>,
-    /// Which command loads the script, for notes about methods it does not carry out.
-    pub command: &'static str,
-    /// Carries out `run`/`debug`/...; `None` records a note instead.
-    pub dev: Option<Arc<dyn DevHost>>,
-}
-
-impl Default for LoadOptions {
-    fn default() -> Self {
-        LoadOptions {
-            limits: Limits::default(),
-            workflow: None,
-            command: "wf check",
-            dev: None,
-        }
-    }
-}
-
-/// The result of loading a script: its workflow (when one was built) and every
-/// diagnostic found on the way.
-pub struct Loaded {
-    pub workflow: Option<Arc<Obj>>,
-    pub diags: Vec<Diagnostic>,
-    pub sources: Sources,
-}
-
-impl Loaded {
-    pub fn has_errors(&self) -> bool {
-        self.diags.iter().any(Diagnostic::is_error)
-    }
-}
-
-/// Builds the engine with the `wf` surface, the limits and the module resolver.
-#[allow(deprecated)] // `on_parse_token` is marked volatile, not deprecated
-pub fn build_engine(b: Bindings, sources: Sources, script_dir: PathBuf, limits: &Limits) -> Engine {
-    let mut engine = Engine::new();
-    engine
-        .set_max_operations(limits.max_operations)
-        .set_max_call_levels(limits.max_call_levels)
-        .set_max_expr_depths(limits.max_expr_depth, limits.max_fn_expr_depth)
-        .set_max_string_size(limits.max_string_size)
-        .set_max_array_size(limits.max_array_size)
-        .set_max_map_size(limits.max_map_size)
-        .set_max_modules(limits.max_modules);
-    engine.disable_symbol("eval");
-    let clock = b.clock.clone();
-    clock.restart();
-    let deadline = std::time::Duration::from_secs(limits.max_seconds);
-    engine.on_progress(move |ops| {
-        if ops % 1024 != 0 {
-            None
-        } else if clock.interrupted() {
-            Some(Dynamic::from(Interrupted))
-        } else if ops % 4096 == 0 && clock.elapsed() > deadline {
-            Some(Dynamic::from(TimeLimit))
-        } else {
-            None
-        }
-    });
-    // The reference's keyword `default` and method `debug` are reserved words in Rhai.
-    engine.on_parse_token(|token, _, _| match token {
-        rhai::Token::Reserved(s) if s.as_str() == "default" => rhai::Token::Identifier(s),
-        rhai::Token::Reserved(s) if s.as_str() == "debug" => {
-            rhai::Token::Identifier(Box::new("debug_".into()))
-        }
-        other => other,
-    });
-    // A closed stderr loses what a script prints, not the script.
-    engine.on_print(|s| {
-        use std::io::Write;
-        let _ = writeln!(std::io::stderr(), "{s}");
-    });
-    engine.set_module_resolver(SandboxResolver::new(script_dir, sources));
-    bindings::register(&mut engine, b);
-    engine
-}
-
-/// Loads a script file.
-pub fn load_file(path: &Path, opts: &LoadOptions) -> Loaded {
-    let display: Arc<str> = path.to_string_lossy().into();
-    match std::fs::read_to_string(path) {
-        Ok(text) => load_source(
-            display,
-            &text,
-            path.parent().unwrap_or(Path::new(".")),
-            opts,
-        ),
-        Err(e) => Loaded {
-            workflow: None,
-            diags: vec![Diagnostic::error(
-                Span::new(display, 0, 0),
-                format!("cannot read the script: {e}"),
-            )],
-            sources: Sources::default(),
-        },
-    }
-}
-
-/// Loads a script from its text; `file` names it in diagnostics, `dir` is where its
-/// imports are found.
-pub fn load_source(file: Arc<str>, text: &str, dir: &Path, opts: &LoadOptions) -> Loaded {
-    let sources = Sources::default();
-    sources.add(file.clone(), text.into());
-    let sink = Sink::default();
-    let dev = opts.dev.clone().unwrap_or_else(|| {
-        Arc::new(NotCarriedOut {
-            sink: sink.clone(),
-            command: opts.command,
-        })
-    });
-    let b = Bindings {
-        sink: sink.clone(),
-        main_file: file.clone(),
-        dev,
-        clock: ScriptMeter::default(),
-    };
-    let dir = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    };
-    let mut engine = build_engine(b, sources.clone(), dir.to_path_buf(), &opts.limits);
-
-    let mut ast = match engine.compile(text) {
-        Ok(ast) => ast,
-        Err(e) => {
-            sink.push(parse_error(&e, &file));
-            return Loaded {
-                workflow: None,
-                diags: sink.take(),
-                sources,
-            };
-        }
-    };
-    ast.set_source(file.to_string());
-    let mut scope = Scope::new();
-    let result = engine.eval_ast_with_scope::<Dynamic>(&mut scope, &ast);
-    let workflow = match result {
-        Err(e) => {
-            sink.push(runtime_error(&e, &file, &opts.limits));
-            None
-        }
-        Ok(value) => pick_workflow(value, &scope, opts.workflow.as_deref(), &file, &sink),
-    };
-    let mut diags = sink.take();
-    point_at_keywords(&mut engine, text, &file, &mut diags);
-    diags.sort_by(|a, b| {
-        a.at.cmp(&b.at)
-            .then(a.severity.cmp(&b.severity))
-            .then(a.message.cmp(&b.message))
-    });
-    diags.dedup();
-    Loaded {
-        workflow,
-        diags,
-        sources,
     }
 }
 
@@ -335,78 +179,73 @@ pub fn point_at_keywords(
     }
 }
 
-/// A script's workflow: the value of its last expression, or else the one `Workflow`
-/// bound at top level.
-fn pick_workflow(
-    value: Dynamic,
-    scope: &Scope,
-    wanted: Option<&str>,
-    file: &Arc<str>,
-    sink: &Sink,
-) -> Option<Arc<Obj>> {
-    let end = Span::new(file.clone(), 0, 0);
-    if let Some(w) = value.read_lock::<Arc<Obj>>() {
-        if w.is("Workflow") && wanted.is_none_or(|n| w.name() == n) {
-            return Some(w.clone());
-        }
-    }
-    let mut found: Vec<(String, Arc<Obj>)> = Vec::new();
-    for (name, _, v) in scope.iter_raw() {
-        if let Some(w) = v.read_lock::<Arc<Obj>>() {
-            if w.is("Workflow") && !found.iter().any(|(_, f)| Arc::ptr_eq(f, &w)) {
-                found.push((name.to_string(), w.clone()));
-            }
-        }
-    }
-    found.sort_by(|a, b| a.1.at.cmp(&b.1.at));
-    if let Some(n) = wanted {
-        let hit: Vec<_> = found
-            .iter()
-            .filter(|(v, w)| v == n || w.name() == n)
-            .collect();
-        if let [(_, w)] = hit.as_slice() {
-            return Some(w.clone());
-        }
-        let names: Vec<String> = found
-            .iter()
-            .map(|(v, w)| format!("`{v}` ({})", w.name()))
-            .collect();
-        sink.push(
-            Diagnostic::error(end, format!("the script binds no workflow named `{n}`")).with_help(
-                if names.is_empty() {
-                    "it builds no workflow".to_string()
-                } else {
-                    format!("its workflows are: {}", names.join(", "))
-                },
-            ),
-        );
-        return None;
-    }
-    match found.len() {
-        1 => Some(found.remove(0).1),
-        0 => {
-            if sink.error_count() == 0 {
-                sink.push(
-                    Diagnostic::error(end, "the script builds no workflow").with_help(
-                        "end it with a `wf.Workflow(#{ ... })` expression, or bind one with `let`",
-                    ),
-                );
-            }
+/// The sandboxed engine: the limits, the clock and interruption of `meter`, the module
+/// resolver, Rhai's reserved words the reference uses; no `wf` surface yet (the bindings
+/// register it).
+#[allow(deprecated)] // `on_parse_token` is marked volatile, not deprecated
+pub fn sandbox(
+    meter: &ScriptMeter,
+    sources: Sources,
+    script_dir: PathBuf,
+    limits: &Limits,
+) -> Engine {
+    let mut engine = Engine::new();
+    engine
+        .set_max_operations(limits.max_operations)
+        .set_max_call_levels(limits.max_call_levels)
+        .set_max_expr_depths(limits.max_expr_depth, limits.max_fn_expr_depth)
+        .set_max_string_size(limits.max_string_size)
+        .set_max_array_size(limits.max_array_size)
+        .set_max_map_size(limits.max_map_size)
+        .set_max_modules(limits.max_modules);
+    engine.disable_symbol("eval");
+    let clock = meter.clone();
+    clock.restart();
+    clock.3.store(
+        limits.max_object_bytes,
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    let deadline = std::time::Duration::from_secs(limits.max_seconds);
+    engine.on_progress(move |ops| {
+        if ops % 1024 != 0 {
+            None
+        } else if clock.interrupted() {
+            Some(Dynamic::from(Interrupted))
+        } else if ops % 4096 == 0 && clock.elapsed() > deadline {
+            Some(Dynamic::from(TimeLimit))
+        } else {
             None
         }
-        _ => {
-            let names: Vec<String> = found
-                .iter()
-                .map(|(v, w)| format!("`{v}` ({})", w.name()))
-                .collect();
-            sink.push(
-                Diagnostic::error(end, format!("the script binds {} workflows", found.len()))
-                    .with_help(format!(
-                        "choose one with --workflow NAME: {}",
-                        names.join(", ")
-                    )),
-            );
-            None
+    });
+    // The reference's keyword `default` and method `debug` are reserved words in Rhai.
+    engine.on_parse_token(|token, _, _| match token {
+        rhai::Token::Reserved(s) if s.as_str() == "default" => rhai::Token::Identifier(s),
+        rhai::Token::Reserved(s) if s.as_str() == "debug" => {
+            rhai::Token::Identifier(Box::new("debug_".into()))
         }
-    }
+        other => other,
+    });
+    // A closed stderr loses what a script prints, not the script.
+    engine.on_print(|s| {
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "{s}");
+    });
+    engine.set_module_resolver(SandboxResolver::new(script_dir, sources));
+    engine
 }
+
+/// Where a call or error is in the scripts: `source` names an imported module's file, the
+/// main script otherwise.
+pub fn span_at(source: Option<&str>, pos: Position, main: &Arc<str>) -> Span {
+    let file: Arc<str> = match source {
+        Some(s) if !s.is_empty() && s != &**main => s.into(),
+        _ => main.clone(),
+    };
+    Span::new(
+        file,
+        pos.line().unwrap_or(0) as u32,
+        pos.position().unwrap_or(0) as u32,
+    )
+}
+
+pub use crate::loader::{build_engine, load_file, load_source, LoadOptions, Loaded};

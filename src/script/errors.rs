@@ -5,10 +5,9 @@ use std::sync::Arc;
 
 use rhai::{EvalAltResult, ParseError, ParseErrorType};
 
-use super::diag::{did_you_mean, Diagnostic};
-use super::engine::Limits;
-use crate::bindings::catalog::Catalog;
-use crate::bindings::span_at;
+use super::engine::{span_at, Limits};
+use crate::catalog::Catalog;
+use crate::diag::{did_you_mean, Diagnostic};
 
 pub fn parse_error(e: &ParseError, file: &Arc<str>) -> Diagnostic {
     let at = span_at(None, e.1, file);
@@ -136,7 +135,7 @@ fn short(name: &str) -> String {
     }
 }
 
-fn function_not_found(sig: &str, at: crate::model::val::Span) -> Diagnostic {
+fn function_not_found(sig: &str, at: crate::diag::Span) -> Diagnostic {
     let (name, args) = match sig.split_once(" (") {
         Some((n, a)) => (n.trim(), a.trim_end_matches(')')),
         None => (sig, ""),

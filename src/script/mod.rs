@@ -7,7 +7,7 @@
 //! | `diag.rs`     | diagnostics and their rendering                                     |
 //! | `errors.rs`   | Rhai's errors turned into diagnostics that name the limit or name   |
 
-pub mod diag;
+pub use crate::diag;
 pub mod engine;
 pub mod errors;
 pub mod resolver;

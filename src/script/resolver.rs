@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use rhai::{Engine, EvalAltResult, Module, ModuleResolver, Position, Scope, Shared};
 
-use super::diag::Sources;
+use crate::diag::Sources;
 
 /// The modules shipped in the binary, by name.
 pub const STDLIB: &[(&str, &str)] = &[("ml", include_str!("../../stdlib/ml.rhai"))];

@@ -100,11 +100,9 @@ pub async fn file(headers: HeaderMap, Path(name): Path<String>) -> Response {
 impl From<DataError> for ApiError {
     fn from(e: DataError) -> ApiError {
         match e {
-            DataError::Invalid(m) if m.contains("no ") || m.contains("not ") => {
-                ApiError::not_found(m)
-            }
-            DataError::Invalid(m) => ApiError::bad(m),
+            DataError::NotFound(m) => ApiError::not_found(m),
             DataError::Store(e) => e.into(),
+            e => ApiError::bad(e.to_string()),
         }
     }
 }

@@ -8,42 +8,42 @@ use std::path::{Path, PathBuf};
 use crate::store::private_dir;
 
 const FILES: &[(&str, &str)] = &[
-    ("log.py", include_str!("../backends/service/python/log.py")),
+    ("log.py", include_str!("python/log.py")),
     (
         "model_service/__init__.py",
-        include_str!("../backends/service/python/model_service/__init__.py"),
+        include_str!("python/model_service/__init__.py"),
     ),
     (
         "model_service/caffe_model_service.py",
-        include_str!("../backends/service/python/model_service/caffe_model_service.py"),
+        include_str!("python/model_service/caffe_model_service.py"),
     ),
     (
         "model_service/log.py",
-        include_str!("../backends/service/python/model_service/log.py"),
+        include_str!("python/model_service/log.py"),
     ),
     (
         "model_service/model_service.py",
-        include_str!("../backends/service/python/model_service/model_service.py"),
+        include_str!("python/model_service/model_service.py"),
     ),
     (
         "model_service/python_model_service.py",
-        include_str!("../backends/service/python/model_service/python_model_service.py"),
+        include_str!("python/model_service/python_model_service.py"),
     ),
     (
         "model_service/pytorch_model_service.py",
-        include_str!("../backends/service/python/model_service/pytorch_model_service.py"),
+        include_str!("python/model_service/pytorch_model_service.py"),
     ),
     (
         "model_service/spark_model_service.py",
-        include_str!("../backends/service/python/model_service/spark_model_service.py"),
+        include_str!("python/model_service/spark_model_service.py"),
     ),
     (
         "model_service/tfserving_model_service.py",
-        include_str!("../backends/service/python/model_service/tfserving_model_service.py"),
+        include_str!("python/model_service/tfserving_model_service.py"),
     ),
     (
         "wf_model_server.py",
-        include_str!("../backends/service/python/wf_model_server.py"),
+        include_str!("python/wf_model_server.py"),
     ),
 ];
 

@@ -16,6 +16,7 @@ mod faults;
 mod gallery;
 mod invalid;
 mod kernel;
+mod layers;
 mod notify;
 mod pools;
 mod repl;

@@ -879,6 +879,29 @@ fn foreign_metrics_format_fails_the_step_naming_the_file() {
     );
 }
 
+#[test]
+fn an_invalid_metrics_file_fails_the_step_without_using_up_its_retries() {
+    let t = Test::new();
+    let src = t
+        .write("metrics.src", "this is not json {")
+        .at("metrics.src");
+    let counter = t.at("count");
+    let j = job(
+        "train",
+        &format!("{}; cp '{src}' \"$WF_OUTPUT_METRICS\"", tick(&counter)),
+    )
+    .outputs(&[&metrics_output("train/metrics.json")])
+    .policy("wf.steps.StepPolicy(#{ retries: 2 })");
+    let script = t
+        .write("flow.rhai", &flow("metrics", "", &[j], &["train"]))
+        .at("flow.rhai");
+    let r = t.run_flow(&script, &[]);
+    r.status(1);
+    assert_eq!(r.step_status("train"), "failed");
+    assert_eq!(r.step("train")["attempt"], 1, "{:#}", r.step("train"));
+    assert_eq!(t.count("count"), 1, "the job ran again for the same file");
+}
+
 /// The definition of a two-step workflow a -> b, as `wf graph` prints it.
 fn two_step_definition(t: &Test) -> Value {
     let a = job("a", "true");

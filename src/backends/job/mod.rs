@@ -10,7 +10,9 @@ mod remote;
 
 pub use owner::{owner_main, protection_wanted};
 
-pub use process::{kill_by_environment, kill_groups, log_tail, Group};
+pub use process::{
+    end_recorded, kill_by_environment, kill_groups, log_tail, open_log, signal_group, Group,
+};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,11 +21,16 @@ use std::time::Instant;
 use indexmap::IndexMap;
 use serde_json::{json, Map, Value};
 
-use crate::exec::backend::{Attempt, Backend, BoxFuture, Plan, PlanCtx, StepEnd, Work};
+use crate::exec::backend::{
+    Attempt, Backend, BoxFuture, Plan, PlanCtx, PreflightCtx, StepEnd, Work,
+};
+use crate::exec::error::ExecError;
 use crate::exec::flavors::Flavor;
 use crate::exec::metrics::read_metrics;
-use crate::model::val::{Obj, Val};
-use crate::model::workflow::Step;
+use crate::exec::params::flavor_ref;
+use crate::model::spec::{AlgorithmSource, DataInput, OutputTo, StepSpec};
+use crate::model::val::Val;
+use crate::model::workflow::{value_key, Step};
 use process::{JobEnd, JobRun};
 use remote::{RemoteEnd, RemoteJob};
 
@@ -68,24 +75,17 @@ pub fn pass_params(
 /// Inputs as `--name=PATH` arguments and `WF_INPUT_*` variables; returns them as the
 /// record shows them.
 pub fn pass_inputs(
-    step: &Step,
+    given: &[DataInput],
     ctx: &PlanCtx,
     argv: &mut Vec<String>,
     env: &mut Vec<(String, String)>,
 ) -> Result<Map<String, Value>, String> {
     let mut inputs = Map::new();
-    for i in step
-        .obj
-        .arg("inputs")
-        .map(Val::items)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(Val::as_obj)
-    {
-        let name = i.name().to_string();
+    for i in given {
+        let name = i.name.clone();
         let path = ctx
             .values
-            .path(i.arg("data").unwrap_or(&Val::Null))
+            .path(&i.data)
             .map_err(|e| format!("input `{name}`: {e}"))?;
         let p = path.to_string_lossy().into_owned();
         argv.push(format!("--{name}={p}"));
@@ -130,31 +130,71 @@ struct Algorithm {
 }
 
 impl Backend for JobBackend {
+    /// The flavor names one of this machine's, or one of a resource pool that can be
+    /// reached; a flavor given by a delayed placeholder is checked when the job is planned.
+    fn preflight(&self, step: &Step, ctx: &PreflightCtx) -> Result<(), ExecError> {
+        let Ok(StepSpec::Job(spec)) = step.spec() else {
+            return Ok(());
+        };
+        let w = ctx.workflow;
+        let (given, value) = match &spec.resource.flavor {
+            Some(Val::Obj(p)) if p.is_placeholder() => (
+                format!("-p {}", w.shown_key(&value_key(p))),
+                ctx.values.get(&value_key(p)),
+            ),
+            Some(other) => (format!("step `{}`", step.name), Some(other)),
+            None => return Ok(()),
+        };
+        let id = match value {
+            None | Some(Val::Obj(_)) => return Ok(()),
+            Some(v) => flavor_ref(v).map_err(|e| ExecError::Usage(format!("{given}: {e}")))?,
+        };
+        if let Some((pool, flavor)) = crate::pools::split_ref(&id) {
+            let store = crate::store::Store::open(ctx.home)?;
+            let pool = crate::pools::named(&store, pool)
+                .map_err(|e| ExecError::Usage(format!("{given}: {e}")))?;
+            pool.flavor(flavor).map_err(|e| match e {
+                crate::pools::FlavorError::Unreachable(e) => {
+                    ExecError::Refused(format!("{given}: {e}"))
+                }
+                crate::pools::FlavorError::Unknown(e) => ExecError::Usage(format!("{given}: {e}")),
+            })?;
+            return Ok(());
+        }
+        if ctx.machine.flavor(&id).is_none() {
+            return Err(ExecError::Usage(format!(
+                "{given}: no flavor `{id}` on this machine; its flavors are: {} (`wf flavors` lists them)",
+                ctx.machine
+                    .flavors()
+                    .iter()
+                    .map(|f| f.id.clone())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        Ok(())
+    }
+
+    fn writes_log(&self) -> bool {
+        true
+    }
+
     fn plan(&self, step: &Step, ctx: &PlanCtx) -> Result<Plan, String> {
         let values = &ctx.values;
-        let o = &step.obj;
-        let algo = o
-            .arg("algorithm")
-            .and_then(Val::as_obj)
-            .ok_or("the job has no algorithm")?;
-        let mut a = algorithm(algo, ctx)?;
+        let spec = match super::args::spec(step)? {
+            StepSpec::Job(j) => j,
+            other => return Err(super::args::wrong_kind(step, other)),
+        };
+        let algo = &spec.algorithm;
+        let mut a = algorithm(&algo.source, ctx)?;
         // Hyperparameters given on the step's algorithm override a registered algorithm's.
-        for p in algo
-            .arg("parameters")
-            .map(Val::items)
-            .unwrap_or_default()
-            .iter()
-            .filter_map(Val::as_obj)
-        {
-            let name = p.str_arg("name").unwrap_or("").to_string();
-            let value = values.text(p.arg("value").unwrap_or(&Val::Null))?;
-            a.parameters.retain(|(n, _)| *n != name);
-            a.parameters.push((name, value));
+        for p in &algo.parameters {
+            let value = values.text(&p.value)?;
+            a.parameters.retain(|(n, _)| *n != p.name);
+            a.parameters.push((p.name.clone(), value));
         }
-        if let Some(Val::Map(m)) = algo.arg("environments") {
-            for (k, v) in m {
-                a.environments.push((k.clone(), values.text(v)?));
-            }
+        for (k, v) in &algo.environments {
+            a.environments.push((k.clone(), values.text(v)?));
         }
         let mut argv: Vec<String> = match (&a.boot_file, &a.command) {
             (Some(b), _) => {
@@ -177,34 +217,20 @@ impl Backend for JobBackend {
         };
         let mut env = base_env(ctx, step);
         pass_params(&a.parameters, &mut argv, &mut env);
-        let inputs = pass_inputs(step, ctx, &mut argv, &mut env)?;
+        let inputs = pass_inputs(&spec.inputs, ctx, &mut argv, &mut env)?;
         let mut outputs = IndexMap::new();
         let mut metrics_files = Vec::new();
-        for out in o
-            .arg("outputs")
-            .map(Val::items)
-            .unwrap_or_default()
-            .iter()
-            .filter_map(Val::as_obj)
-        {
-            let name = out.name().to_string();
-            let path = output_path(out, &name, step, ctx, &mut metrics_files)?;
+        for out in &spec.outputs {
+            let name = out.name.clone();
+            let path = output_path(&out.to, &name, step, ctx, &mut metrics_files)?;
             let p = path.to_string_lossy().into_owned();
             argv.push(format!("--{name}={p}"));
             env.push((env_name("WF_OUTPUT_", &name), p.clone()));
             outputs.insert(name, json!({ "path": p }));
         }
         env.extend(a.environments);
-        let spec = o
-            .arg("spec")
-            .and_then(Val::as_obj)
-            .ok_or("the job has no spec")?;
-        let resource = spec
-            .arg("resource")
-            .and_then(Val::as_obj)
-            .ok_or("the job spec has no resource")?;
         let mut pool_id = None;
-        let flavor_id = match values.value(resource.arg("flavor").unwrap_or(&Val::Null))? {
+        let flavor_id = match values.value(spec.resource.flavor.as_ref().unwrap_or(&Val::Null))? {
             Val::Str(s) => match crate::pools::split_ref(&s) {
                 Some((pool, f)) => {
                     pool_id = Some(pool.to_string());
@@ -226,7 +252,7 @@ impl Backend for JobBackend {
                 ))
             }
         };
-        let nodes = match values.value(resource.arg("node_count").unwrap_or(&Val::Int(1)))? {
+        let nodes = match values.value(&spec.resource.node_count)? {
             Val::Int(n) if n >= 1 => n as u32,
             other => {
                 return Err(format!(
@@ -235,11 +261,7 @@ impl Backend for JobBackend {
                 ))
             }
         };
-        let log_export = match spec
-            .arg("log_export_path")
-            .and_then(Val::as_obj)
-            .and_then(|l| l.arg("obs_url"))
-        {
+        let log_export = match &spec.log_export {
             Some(v) => Some(values.path(v)?),
             None => None,
         };
@@ -347,12 +369,7 @@ impl Backend for JobBackend {
         if let Some((dir, attempt)) = owner::recorded(detail) {
             owner::stop_attempt(&dir, attempt);
         }
-        let groups: Vec<Group> = detail
-            .get("groups")
-            .and_then(|g| serde_json::from_value(g.clone()).ok())
-            .unwrap_or_default();
-        kill_groups(&groups);
-        kill_by_environment(exec_id, Some(step));
+        end_recorded(exec_id, step, detail);
     }
 
     fn sweep(&self, exec_id: &str) {
@@ -433,7 +450,7 @@ fn remote_plan(
 
 /// Where an output goes: an OBS folder, a metrics file, or a folder in the home.
 fn output_path(
-    out: &Obj,
+    to: &OutputTo,
     name: &str,
     step: &Step,
     ctx: &PlanCtx,
@@ -444,55 +461,58 @@ fn output_path(
         std::fs::create_dir_all(p)
             .map_err(|e| format!("output `{name}`: cannot create {}: {e}", p.display()))
     };
-    if let Some(cfg) = out.arg("obs_config").and_then(Val::as_obj) {
-        let p = values
-            .path(cfg.arg("obs_path").unwrap_or(&Val::Null))
-            .map_err(|e| format!("output `{name}`: {e}"))?;
-        create(&p)?;
-        Ok(p)
-    } else if let Some(cfg) = out.arg("metrics_config").and_then(Val::as_obj) {
-        let first = cfg
-            .arg("metric_files")
-            .and_then(|v| v.items().first().cloned())
-            .ok_or("a metrics output without `metric_files`")?;
-        let p = values
-            .path(&first)
-            .map_err(|e| format!("output `{name}`: {e}"))?;
-        if let Some(parent) = p.parent() {
-            create(parent)?;
+    match to {
+        OutputTo::Obs { path, .. } => {
+            let p = values
+                .path(path)
+                .map_err(|e| format!("output `{name}`: {e}"))?;
+            create(&p)?;
+            Ok(p)
         }
-        metrics_files.push(p.clone());
-        Ok(p)
-    } else {
-        let p = ctx
-            .home()
-            .join("outputs")
-            .join(ctx.exec_id())
-            .join(&step.name)
-            .join(name);
-        create(&p)?;
-        Ok(p)
+        OutputTo::Metrics { first } => {
+            let first = first
+                .as_ref()
+                .ok_or("a metrics output without `metric_files`")?;
+            let p = values
+                .path(first)
+                .map_err(|e| format!("output `{name}`: {e}"))?;
+            if let Some(parent) = p.parent() {
+                create(parent)?;
+            }
+            metrics_files.push(p.clone());
+            Ok(p)
+        }
+        OutputTo::Home => {
+            let p = ctx
+                .home()
+                .join("outputs")
+                .join(ctx.exec_id())
+                .join(&step.name)
+                .join(name);
+            create(&p)?;
+            Ok(p)
+        }
     }
 }
 
-fn algorithm(algo: &Obj, ctx: &PlanCtx) -> Result<Algorithm, String> {
+fn algorithm(source: &AlgorithmSource, ctx: &PlanCtx) -> Result<Algorithm, String> {
     let values = &ctx.values;
-    match algo.class() {
-        "BaseAlgorithm" => Ok(Algorithm {
-            code_dir: match algo.arg("code_dir") {
+    match source {
+        AlgorithmSource::Base {
+            code_dir,
+            boot_file,
+            command,
+        } => Ok(Algorithm {
+            code_dir: match code_dir {
                 Some(v) => values.path(v)?,
                 None => values.base_dir.to_path_buf(),
             },
-            boot_file: algo.arg("boot_file").map(|v| values.text(v)).transpose()?,
-            command: algo.arg("command").map(|v| values.text(v)).transpose()?,
+            boot_file: boot_file.as_ref().map(|v| values.text(v)).transpose()?,
+            command: command.as_ref().map(|v| values.text(v)).transpose()?,
             parameters: Vec::new(),
             environments: Vec::new(),
         }),
-        "Algorithm" | "AIGalleryAlgorithm" => {
-            let id = match algo.class() {
-                "Algorithm" => algo.str_arg("algorithm_id").unwrap_or(""),
-                _ => algo.str_arg("subscription_id").unwrap_or(""),
-            };
+        AlgorithmSource::Registered { id } => {
             let def = ctx
                 .store
                 .algorithm(id)
@@ -522,7 +542,7 @@ fn algorithm(algo: &Obj, ctx: &PlanCtx) -> Result<Algorithm, String> {
                 environments: pairs("environments"),
             })
         }
-        other => Err(format!("a `{other}` is not an algorithm")),
+        AlgorithmSource::Other { class } => Err(format!("a `{class}` is not an algorithm")),
     }
 }
 
@@ -578,7 +598,8 @@ impl Work for JobWork {
                         detail: Map::new(),
                         note: None,
                     },
-                    Err(e) => StepEnd::Failed(e),
+                    // An invalid metrics file is read the same on a retry.
+                    Err(e) => StepEnd::Permanent(e),
                 },
                 JobEnd::Stopped => StepEnd::Stopped,
                 JobEnd::NotStarted(e) => StepEnd::Failed(e),

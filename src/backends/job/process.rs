@@ -50,11 +50,31 @@ pub enum JobEnd {
     NotStarted(String),
 }
 
-fn kill_group(pgid: u32) {
+/// Sends `signal` to the process group `pgid`.
+pub fn signal_group(pgid: u32, signal: libc::c_int) {
     // SAFETY: killpg only sends a signal; a group that is gone gives ESRCH.
     unsafe {
-        libc::killpg(pgid as libc::pid_t, libc::SIGKILL);
+        libc::killpg(pgid as libc::pid_t, signal);
     }
+}
+
+fn kill_group(pgid: u32) {
+    signal_group(pgid, libc::SIGKILL);
+}
+
+/// Ends what an attempt that recorded its groups (`detail.groups`) left running: those
+/// groups, and whatever else carries the step's environment.
+pub fn end_recorded(
+    exec_id: &str,
+    step: &str,
+    detail: &serde_json::Map<String, serde_json::Value>,
+) {
+    let groups: Vec<Group> = detail
+        .get("groups")
+        .and_then(|g| serde_json::from_value(g.clone()).ok())
+        .unwrap_or_default();
+    kill_groups(&groups);
+    kill_by_environment(exec_id, Some(step));
 }
 
 /// Kills what an earlier runner's job left: each recorded group still belonging to it.
@@ -173,7 +193,8 @@ fn free_port() -> u16 {
         .unwrap_or(29500)
 }
 
-fn open_log(path: &Path, header: &str) -> Result<std::fs::File, String> {
+/// Opens (creates, private) the step's log for appending and writes `header` to it.
+pub fn open_log(path: &Path, header: &str) -> Result<std::fs::File, String> {
     let open = || crate::store::private_file(path, true);
     let log = match open() {
         Ok(f) => f,

@@ -2,6 +2,8 @@
 //! reference manual's parameter tables). Registration, type checking, `--list-api` and the
 //! JSON reader all work from this one table, so a name cannot exist in one and not the others.
 
+pub mod describe;
+
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -53,8 +55,8 @@ pub struct ClassSpec {
     pub ns: &'static str,
     pub kind: EntryKind,
     pub params: Vec<Param>,
-    /// Its step type (`job`, ...) when it is a step class.
-    pub step_type: Option<&'static str>,
+    /// A step class: a member of the table's `type Step = ...`.
+    pub is_step: bool,
     pub is_placeholder: bool,
 }
 
@@ -68,7 +70,7 @@ impl ClassSpec {
             .find(|p| p.name == key || p.alias == Some(key))
     }
     pub fn is_step(&self) -> bool {
-        self.step_type.is_some()
+        self.is_step
     }
 }
 
@@ -150,9 +152,14 @@ impl Catalog {
     }
 }
 
-/// The step type recorded in definitions and records for each step class.
+/// Transitional name of [`is_step`] for callers not yet moved.
 pub fn step_type(class: &str) -> Option<&'static str> {
-    crate::model::kind::StepKind::of_class(class).map(|k| k.as_str())
+    is_step(class).then_some("step")
+}
+
+/// Whether `class` is a step class (`JobStep`, ...): the table's `type Step = ...` lists them.
+pub fn is_step(class: &str) -> bool {
+    Catalog::get().class(class).is_some_and(ClassSpec::is_step)
 }
 
 fn parse(src: &'static str) -> Result<Catalog, String> {
@@ -243,7 +250,9 @@ fn parse(src: &'static str) -> Result<Catalog, String> {
             ns,
             kind,
             params,
-            step_type: step_type(name),
+            is_step: groups
+                .get("Step")
+                .is_some_and(|steps| steps.contains(&name)),
             is_placeholder: matches!(
                 name,
                 "Placeholder"
@@ -429,5 +438,22 @@ mod tests {
             cat.member("wf.steps", "ConditionTypeEnum"),
             Some(Member::Enum(_))
         ));
+    }
+
+    #[test]
+    fn the_step_classes_are_the_step_kinds() {
+        let mut steps: Vec<&str> = Catalog::get()
+            .classes
+            .iter()
+            .filter(|c| c.is_step())
+            .map(|c| c.name)
+            .collect();
+        let mut kinds: Vec<&str> = crate::model::kind::StepKind::ALL
+            .iter()
+            .map(|k| k.class())
+            .collect();
+        steps.sort();
+        kinds.sort();
+        assert_eq!(steps, kinds);
     }
 }

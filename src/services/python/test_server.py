@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 """Tests of wf_model_server.py against the fixtures in tests/fixtures/models.
 
-    python3 src/backends/service/python/test_server.py
+    python3 src/services/python/test_server.py
 
 Each test starts the server as a subprocess on a free port, as wf does.
 """

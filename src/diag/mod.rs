@@ -8,12 +8,44 @@
 //! ```
 
 use std::collections::HashMap;
+use std::fmt;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
-use crate::model::val::Span;
+/// A place in a script: the file (as given on the command line or `import`), line and column.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Span {
+    pub file: Arc<str>,
+    pub line: u32,
+    pub col: u32,
+}
+
+impl Span {
+    pub fn new(file: Arc<str>, line: u32, col: u32) -> Self {
+        Span { file, line, col }
+    }
+    pub fn is_known(&self) -> bool {
+        self.line > 0
+    }
+    /// Parses `file:line:col` (the form definitions store).
+    pub fn parse(text: &str) -> Option<Span> {
+        let (rest, col) = text.rsplit_once(':')?;
+        let (file, line) = rest.rsplit_once(':')?;
+        Some(Span::new(
+            file.into(),
+            line.parse().ok()?,
+            col.parse().ok()?,
+        ))
+    }
+}
+
+impl fmt::Display for Span {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.col)
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
