@@ -206,7 +206,7 @@ impl ModelWork {
         let m = match models::register(&store, &self.model, from) {
             Ok(m) => m,
             // A name, version or folder the registry refuses is refused again on a retry.
-            Err(models::ModelError::Invalid(why)) => return Ok(StepEnd::Permanent(why)),
+            Err(e) if e.recurs() => return Ok(StepEnd::Permanent(e.to_string())),
             Err(e) => return Err(e.to_string()),
         };
         let value = json!({

@@ -457,7 +457,7 @@ impl Work for BatchWork {
                 port,
             ) {
                 Ok(c) => c,
-                Err(e) => return StepEnd::Failed(e),
+                Err(e) => return StepEnd::Failed(e.to_string()),
             };
             let log = match crate::store::private_dir(&crate::services::service_dir(
                 &self.home, &self.name,

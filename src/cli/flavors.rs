@@ -19,7 +19,7 @@ pub struct FlavorsArgs {
 /// Each registered pool with its flavors read from the cluster, or why they cannot be.
 type PoolFlavors = Vec<(
     crate::pools::Pool,
-    std::result::Result<Vec<crate::pools::PoolFlavor>, String>,
+    std::result::Result<Vec<crate::pools::PoolFlavor>, crate::pools::PoolError>,
 )>;
 
 fn pool_flavors(home: Option<&Path>) -> Result<PoolFlavors> {

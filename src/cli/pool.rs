@@ -55,9 +55,10 @@ the job is submitted.",
 }
 
 fn refused(e: PoolError) -> Error {
-    match e {
-        PoolError::Usage(m) => Error::usage(m),
-        PoolError::Failed(m) => Error::failed(m),
+    if e.is_usage() {
+        Error::usage(e.to_string())
+    } else {
+        Error::failed(e.to_string())
     }
 }
 

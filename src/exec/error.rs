@@ -56,6 +56,18 @@ impl ExecError {
     }
 }
 
+impl crate::store::Classify for ExecError {
+    fn kind(&self) -> crate::store::ErrorKind {
+        use crate::store::ErrorKind;
+        match self {
+            ExecError::Usage(_) | ExecError::Refused(_) => ErrorKind::Invalid,
+            ExecError::Busy { .. } => ErrorKind::Conflict,
+            ExecError::Store(s) => s.kind(),
+            ExecError::System(_) => ErrorKind::Internal,
+        }
+    }
+}
+
 pub type Result<T> = std::result::Result<T, ExecError>;
 
 #[cfg(test)]

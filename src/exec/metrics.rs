@@ -357,15 +357,15 @@ fn check_entry(item: &Value) -> Result<(&str, Option<f64>), EntryProblem<'_>> {
                     "has `y_axis` beside `data`; it belongs inside `data`".into()
                 ));
             }
-            check_chart(data).map_err(at)?;
+            check_chart(data).map_err(|p| at(p.to_string()))?;
             Ok((key, None))
         }
         "table" => {
-            check_table(data).map_err(at)?;
+            check_table(data).map_err(|p| at(p.to_string()))?;
             Ok((key, None))
         }
         _ => {
-            check_one_dim_table(data).map_err(at)?;
+            check_one_dim_table(data).map_err(|p| at(p.to_string()))?;
             Ok((key, None))
         }
     }
@@ -381,18 +381,84 @@ fn quoted_types() -> String {
 
 type Data = serde_json::Map<String, Value>;
 
+/// What is wrong with a chart's or a table's `data`: the field, and what was expected there.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DataProblem {
+    /// `at` holds a value of the wrong kind; `expected` is what it should be.
+    #[error("needs `{at}` as {expected}, got {got}")]
+    Expected {
+        at: String,
+        expected: &'static str,
+        got: &'static str,
+    },
+    #[error("needs `{at}`, {expected}")]
+    Missing { at: String, expected: &'static str },
+    #[error("has an empty `{at}`")]
+    Empty { at: String },
+    /// Item `index` of the list at `at` is not one of `expected` (numbers, strings).
+    #[error("needs `{at}` as a list of {expected}, but item {index} is {got}")]
+    Item {
+        at: String,
+        expected: &'static str,
+        index: usize,
+        got: &'static str,
+    },
+    #[error("has `{at}.title` as {got}; it must be a string")]
+    Title { at: String, got: &'static str },
+    #[error("has `data.{field}[{index}].value` with {len} numbers but `data.x_axis[0].value` with {expected}; the axes must be the same length")]
+    AxisLength {
+        field: &'static str,
+        index: usize,
+        len: usize,
+        expected: usize,
+    },
+    #[error("has {rows} rows in `data.cell_value` but {labels} in `data.row_labels.value`")]
+    Rows { rows: usize, labels: usize },
+    /// Row `index` of `data.cell_value` has `len` cells, not one per label of `labels_at`.
+    #[error("has {len} cells in `data.cell_value[{index}]` but {labels} in `{labels_at}`")]
+    Cells {
+        index: usize,
+        len: usize,
+        labels: usize,
+        labels_at: &'static str,
+    },
+}
+
+const SERIES: &str = "a list of {\"title\", \"value\": [numbers]}";
+const SERIES_ITEM: &str = "an object {\"title\", \"value\": [numbers]}";
+const LABELS: &str = "an object {\"title\", \"value\": [strings]}";
+const ROWS: &str = "a list of rows of numbers ([[1, 2], [3, 4]])";
+
+/// `field` of `data` where it must be given as `expected`.
+fn expected(at: impl Into<String>, expected: &'static str, v: Option<&Value>) -> DataProblem {
+    match v {
+        Some(other) => DataProblem::Expected {
+            at: at.into(),
+            expected,
+            got: kind(other),
+        },
+        None => DataProblem::Missing {
+            at: at.into(),
+            expected,
+        },
+    }
+}
+
 /// `x_axis` and `y_axis`: non-empty lists of series `{title, value: [numbers]}`, every series
 /// as long as the first x series (each y needs its x).
-fn check_chart(data: &Data) -> Result<(), String> {
+fn check_chart(data: &Data) -> Result<(), DataProblem> {
     let xs = series_list(data, "x_axis")?;
     let ys = series_list(data, "y_axis")?;
     let expected = xs[0];
     for (field, series) in [("x_axis", &xs), ("y_axis", &ys)] {
         for (i, len) in series.iter().enumerate() {
             if *len != expected {
-                return Err(format!(
-                    "has `data.{field}[{i}].value` with {len} numbers but `data.x_axis[0].value` with {expected}; the axes must be the same length"
-                ));
+                return Err(DataProblem::AxisLength {
+                    field,
+                    index: i,
+                    len: *len,
+                    expected,
+                });
             }
         }
     }
@@ -400,32 +466,23 @@ fn check_chart(data: &Data) -> Result<(), String> {
 }
 
 /// A non-empty list of axis series; returns each series' length.
-fn series_list(data: &Data, field: &str) -> Result<Vec<usize>, String> {
+fn series_list(data: &Data, field: &str) -> Result<Vec<usize>, DataProblem> {
     let list = match data.get(field) {
         Some(Value::Array(a)) if !a.is_empty() => a,
-        Some(Value::Array(_)) => return Err(format!("has an empty `data.{field}`")),
-        Some(other) => {
-            return Err(format!(
-                "needs `data.{field}` as a list of {{\"title\", \"value\": [numbers]}}, got {}",
-                kind(other)
-            ))
+        Some(Value::Array(_)) => {
+            return Err(DataProblem::Empty {
+                at: format!("data.{field}"),
+            })
         }
-        None => {
-            return Err(format!(
-                "needs `data.{field}`, a list of {{\"title\", \"value\": [numbers]}}"
-            ))
-        }
+        other => return Err(expected(format!("data.{field}"), SERIES, other)),
     };
     list.iter()
         .enumerate()
         .map(|(i, s)| {
             let at = format!("data.{field}[{i}]");
-            let obj = s.as_object().ok_or_else(|| {
-                format!(
-                    "needs `{at}` as an object {{\"title\", \"value\": [numbers]}}, got {}",
-                    kind(s)
-                )
-            })?;
+            let obj = s
+                .as_object()
+                .ok_or_else(|| expected(at.clone(), SERIES_ITEM, Some(s)))?;
             check_title(obj, &at)?;
             numbers(obj.get("value"), &format!("{at}.value"))
         })
@@ -433,94 +490,69 @@ fn series_list(data: &Data, field: &str) -> Result<Vec<usize>, String> {
 }
 
 /// `{"title": str, "value": [str]}`, as a table's row and column labels; returns how many.
-fn labels_obj(data: &Data, field: &str) -> Result<usize, String> {
+fn labels_obj(data: &Data, field: &str) -> Result<usize, DataProblem> {
     let at = format!("data.{field}");
     let obj = match data.get(field) {
         Some(Value::Object(o)) => o,
-        Some(other) => {
-            return Err(format!(
-                "needs `{at}` as an object {{\"title\", \"value\": [strings]}}, got {}",
-                kind(other)
-            ))
-        }
-        None => {
-            return Err(format!(
-                "needs `{at}`, an object {{\"title\", \"value\": [strings]}}"
-            ))
-        }
+        other => return Err(expected(at, LABELS, other)),
     };
     check_title(obj, &at)?;
     strings(obj.get("value"), &format!("{at}.value"))
 }
 
-fn check_title(obj: &Data, at: &str) -> Result<(), String> {
+fn check_title(obj: &Data, at: &str) -> Result<(), DataProblem> {
     match obj.get("title") {
         None | Some(Value::String(_)) => Ok(()),
-        Some(other) => Err(format!(
-            "has `{at}.title` as {}; it must be a string",
-            kind(other)
-        )),
+        Some(other) => Err(DataProblem::Title {
+            at: at.to_string(),
+            got: kind(other),
+        }),
     }
 }
 
 /// A list of numbers at `at`; returns its length.
-fn numbers(v: Option<&Value>, at: &str) -> Result<usize, String> {
-    let list = match v {
-        Some(Value::Array(a)) => a,
-        Some(other) => {
-            return Err(format!(
-                "needs `{at}` as a list of numbers, got {}",
-                kind(other)
-            ))
-        }
-        None => return Err(format!("needs `{at}`, a list of numbers")),
-    };
-    if let Some((i, bad)) = list.iter().enumerate().find(|(_, x)| !x.is_number()) {
-        return Err(format!(
-            "needs `{at}` as a list of numbers, but item {i} is {}",
-            kind(bad)
-        ));
-    }
-    Ok(list.len())
+fn numbers(v: Option<&Value>, at: &str) -> Result<usize, DataProblem> {
+    list_of(v, at, ("a list of numbers", "numbers"), Value::is_number)
 }
 
 /// A list of strings at `at`; returns its length.
-fn strings(v: Option<&Value>, at: &str) -> Result<usize, String> {
+fn strings(v: Option<&Value>, at: &str) -> Result<usize, DataProblem> {
+    list_of(v, at, ("a list of strings", "strings"), Value::is_string)
+}
+
+/// A list at `at` whose every item `is` one of `items`; `list` names the whole list.
+/// Returns its length.
+fn list_of(
+    v: Option<&Value>,
+    at: &str,
+    (list, items): (&'static str, &'static str),
+    is: fn(&Value) -> bool,
+) -> Result<usize, DataProblem> {
     let list = match v {
         Some(Value::Array(a)) => a,
-        Some(other) => {
-            return Err(format!(
-                "needs `{at}` as a list of strings, got {}",
-                kind(other)
-            ))
-        }
-        None => return Err(format!("needs `{at}`, a list of strings")),
+        other => return Err(expected(at, list, other)),
     };
-    if let Some((i, bad)) = list.iter().enumerate().find(|(_, x)| !x.is_string()) {
-        return Err(format!(
-            "needs `{at}` as a list of strings, but item {i} is {}",
-            kind(bad)
-        ));
+    if let Some((i, bad)) = list.iter().enumerate().find(|(_, x)| !is(x)) {
+        return Err(DataProblem::Item {
+            at: at.to_string(),
+            expected: items,
+            index: i,
+            got: kind(bad),
+        });
     }
     Ok(list.len())
 }
 
 /// `cell_value`: a non-empty list of rows, each a list of numbers; returns each row's length.
-fn cells(data: &Data) -> Result<Vec<usize>, String> {
+fn cells(data: &Data) -> Result<Vec<usize>, DataProblem> {
     let rows = match data.get("cell_value") {
         Some(Value::Array(a)) if !a.is_empty() => a,
-        Some(Value::Array(_)) => return Err("has an empty `data.cell_value`".into()),
-        Some(other) => {
-            return Err(format!(
-                "needs `data.cell_value` as a list of rows of numbers ([[1, 2], [3, 4]]), got {}",
-                kind(other)
-            ))
+        Some(Value::Array(_)) => {
+            return Err(DataProblem::Empty {
+                at: "data.cell_value".into(),
+            })
         }
-        None => {
-            return Err(
-                "needs `data.cell_value`, a list of rows of numbers ([[1, 2], [3, 4]])".into(),
-            )
-        }
+        other => return Err(expected("data.cell_value", ROWS, other)),
     };
     rows.iter()
         .enumerate()
@@ -529,32 +561,38 @@ fn cells(data: &Data) -> Result<Vec<usize>, String> {
 }
 
 /// A confusion matrix: one row per row label, one cell per column label.
-fn check_table(data: &Data) -> Result<(), String> {
+fn check_table(data: &Data) -> Result<(), DataProblem> {
     let rows = cells(data)?;
     let cols = labels_obj(data, "col_labels")?;
     let row_labels = labels_obj(data, "row_labels")?;
     if rows.len() != row_labels {
-        return Err(format!(
-            "has {} rows in `data.cell_value` but {row_labels} in `data.row_labels.value`",
-            rows.len()
-        ));
+        return Err(DataProblem::Rows {
+            rows: rows.len(),
+            labels: row_labels,
+        });
     }
     if let Some((i, len)) = rows.iter().enumerate().find(|(_, l)| **l != cols) {
-        return Err(format!(
-            "has {len} cells in `data.cell_value[{i}]` but {cols} in `data.col_labels.value`"
-        ));
+        return Err(DataProblem::Cells {
+            index: i,
+            len: *len,
+            labels: cols,
+            labels_at: "data.col_labels.value",
+        });
     }
     Ok(())
 }
 
 /// One-dimensional table: every row has one cell per label.
-fn check_one_dim_table(data: &Data) -> Result<(), String> {
+fn check_one_dim_table(data: &Data) -> Result<(), DataProblem> {
     let rows = cells(data)?;
     let labels = strings(data.get("labels"), "data.labels")?;
     if let Some((i, len)) = rows.iter().enumerate().find(|(_, l)| **l != labels) {
-        return Err(format!(
-            "has {len} cells in `data.cell_value[{i}]` but {labels} in `data.labels`"
-        ));
+        return Err(DataProblem::Cells {
+            index: i,
+            len: *len,
+            labels,
+            labels_at: "data.labels",
+        });
     }
     Ok(())
 }
@@ -584,10 +622,59 @@ pub fn short_number(v: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn parse(text: &str) -> Result<Metrics, MetricsError> {
         parse_metrics(text, Path::new("/x/m.json"))
+    }
+
+    /// What a chart's or a table's data lacks, in full: the field and what was expected.
+    #[test]
+    fn data_problems_name_the_field_and_what_was_expected() {
+        let problem = |data: Value| {
+            let Value::Object(d) = data else { panic!() };
+            check_chart(&d).err().or_else(|| check_table(&d).err())
+        };
+        let cases = [
+            (
+                json!({"x_axis": 3}),
+                "needs `data.x_axis` as a list of {\"title\", \"value\": [numbers]}, got a number",
+            ),
+            (
+                json!({}),
+                "needs `data.x_axis`, a list of {\"title\", \"value\": [numbers]}",
+            ),
+            (json!({"x_axis": []}), "has an empty `data.x_axis`"),
+            (
+                json!({"x_axis": [{"title": 1, "value": [1]}]}),
+                "has `data.x_axis[0].title` as a number; it must be a string",
+            ),
+            (
+                json!({"x_axis": [{"value": [1, "a"]}]}),
+                "needs `data.x_axis[0].value` as a list of numbers, but item 1 is a string",
+            ),
+            (
+                json!({"x_axis": [{"value": [1, 2]}], "y_axis": [{"value": [1]}]}),
+                "has `data.y_axis[0].value` with 1 numbers but `data.x_axis[0].value` with 2; the axes must be the same length",
+            ),
+        ];
+        for (data, want) in cases {
+            assert_eq!(problem(data).map(|p| p.to_string()).as_deref(), Some(want));
+        }
+        let Value::Object(table) = json!({"cell_value": [[1]], "col_labels": {"value": ["a"]},
+            "row_labels": {"value": 2}})
+        else {
+            panic!()
+        };
+        assert_eq!(
+            check_table(&table).unwrap_err(),
+            DataProblem::Expected {
+                at: "data.row_labels.value".into(),
+                expected: "a list of strings",
+                got: "a number",
+            }
+        );
     }
 
     fn err(text: &str) -> String {

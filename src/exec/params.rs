@@ -34,11 +34,65 @@ pub enum ParamError {
     #[error("`-p` value `{0}` has no name before `=`: write NAME=VALUE")]
     EmptyName(String),
     #[error("parameters file `{}` {reason}", .path.display())]
-    File { path: PathBuf, reason: String },
+    File { path: PathBuf, reason: FileProblem },
     /// The object given is not a placeholder, or is one this module cannot give a value to
     /// (a script mistake validation reports; kept as an error rather than a panic).
     #[error("parameter `{name}` cannot take a value: {reason}")]
     Unusable { name: String, reason: String },
+}
+
+/// What is wrong with a parameters file, after its name.
+#[derive(Debug, thiserror::Error)]
+pub enum FileProblem {
+    #[error("does not exist")]
+    Missing,
+    #[error("cannot be read: {0}")]
+    Unreadable(std::io::Error),
+    /// A directory, a FIFO, a device: what it is, with its article.
+    #[error("is {0}, not a regular file")]
+    NotRegular(&'static str),
+    #[error("is larger than {} MiB; a parameter file holds at most that", MAX_PARAMS_BYTES >> 20)]
+    TooLarge,
+    #[error("is not UTF-8 text")]
+    NotUtf8,
+    #[error("is not JSON: {message} at {line}:{col}")]
+    NotJson {
+        message: String,
+        line: usize,
+        col: usize,
+    },
+    #[error("is not TOML: {message} at {line}:{col}")]
+    NotToml {
+        message: String,
+        line: usize,
+        col: usize,
+    },
+    /// A file named neither `.json` nor `.toml` that is neither: what TOML made of it.
+    #[error("is neither JSON nor TOML; as TOML it {0}")]
+    Neither(Box<FileProblem>),
+    #[error("holds the number {0}, which a parameter cannot take")]
+    Number(f64),
+    /// Not a table at the top: what it is, with its article.
+    #[error(
+        "holds {0}; it must be a table of NAME = VALUE (in JSON, an object {{\"NAME\": VALUE}})"
+    )]
+    NotTable(&'static str),
+}
+
+/// Why a job's flavor value names no flavor.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FlavorRefError {
+    #[error("the flavor is empty; give a flavor id such as `cpu.small`")]
+    Empty,
+    /// A field of the flavor object (`flavor_id`, `pool_id`) that is not an id: what it is.
+    #[error("`{key}` is {got}, not a flavor id such as \"cpu.small\"")]
+    Field { key: &'static str, got: String },
+    /// `hint` names a misspelt `flavor_id` when there is one.
+    #[error("the flavor object has no `flavor_id`{hint}; write {{\"flavor_id\": \"cpu.small\"}} or just the id")]
+    NoFlavorId { hint: String },
+    /// Neither an id nor an object: what it is.
+    #[error("the flavor is {0}, not a flavor id or {{\"flavor_id\": ...}}")]
+    NotAFlavor(String),
 }
 
 fn why_suffix(why: Option<&str>) -> String {
@@ -850,20 +904,20 @@ pub fn flavor_text(text: &str) -> Val {
 
 /// The flavor a job's flavor value names: `id`, or `pool:id` for a resource pool's; or why
 /// it names none (an object without a `flavor_id`, a number, ...).
-pub fn flavor_ref(v: &Val) -> Result<String, String> {
+pub fn flavor_ref(v: &Val) -> Result<String, FlavorRefError> {
     const KEYS: [&str; 2] = ["flavor_id", "pool_id"];
     match v {
         Val::Str(id) if !id.trim().is_empty() => Ok(id.trim().to_string()),
-        Val::Str(_) => Err("the flavor is empty; give a flavor id such as `cpu.small`".into()),
+        Val::Str(_) => Err(FlavorRefError::Empty),
         Val::Map(m) => {
-            let field = |key: &str| -> Result<Option<String>, String> {
+            let field = |key: &'static str| -> Result<Option<String>, FlavorRefError> {
                 match m.get(key) {
                     None | Some(Val::Null) => Ok(None),
                     Some(Val::Str(s)) if !s.trim().is_empty() => Ok(Some(s.trim().to_string())),
-                    Some(other) => Err(format!(
-                        "`{key}` is {}, not a flavor id such as \"cpu.small\"",
-                        other.describe()
-                    )),
+                    Some(other) => Err(FlavorRefError::Field {
+                        key,
+                        got: other.describe(),
+                    }),
                 }
             };
             let Some(id) = field("flavor_id")? else {
@@ -880,19 +934,14 @@ pub fn flavor_ref(v: &Val) -> Result<String, String> {
                             .map(|_| format!(" (`{k}`: did you mean `flavor_id`?)"))
                     })
                     .unwrap_or_default();
-                return Err(format!(
-                    "the flavor object has no `flavor_id`{hint}; write {{\"flavor_id\": \"cpu.small\"}} or just the id"
-                ));
+                return Err(FlavorRefError::NoFlavorId { hint });
             };
             Ok(match field("pool_id")? {
                 Some(pool) => format!("{pool}:{id}"),
                 None => id,
             })
         }
-        other => Err(format!(
-            "the flavor is {}, not a flavor id or {{\"flavor_id\": ...}}",
-            other.describe()
-        )),
+        other => Err(FlavorRefError::NotAFlavor(other.describe())),
     }
 }
 
@@ -916,34 +965,28 @@ pub fn split_assignment(text: &str) -> Result<(String, String), ParamError> {
 const MAX_PARAMS_BYTES: u64 = 16 << 20;
 
 /// A parameter file's text: a regular file (a FIFO or a device would never end), bounded.
-fn read_params_text(path: &Path) -> Result<String, String> {
+fn read_params_text(path: &Path) -> Result<String, FileProblem> {
     use std::io::Read;
     let cannot = |e: std::io::Error| match e.kind() {
-        std::io::ErrorKind::NotFound => "does not exist".to_string(),
-        _ => format!("cannot be read: {e}"),
+        std::io::ErrorKind::NotFound => FileProblem::Missing,
+        _ => FileProblem::Unreadable(e),
     };
     let meta = std::fs::metadata(path).map_err(cannot)?;
     if !meta.is_file() {
-        return Err(format!(
-            "is {}, not a regular file",
-            super::metrics::file_kind(&meta)
-        ));
+        return Err(FileProblem::NotRegular(super::metrics::file_kind(&meta)));
     }
     let mut bytes = Vec::new();
     super::metrics::open_nonblocking(path)
         .and_then(|f| f.take(MAX_PARAMS_BYTES + 1).read_to_end(&mut bytes))
         .map_err(cannot)?;
     if bytes.len() as u64 > MAX_PARAMS_BYTES {
-        return Err(format!(
-            "is larger than {} MiB; a parameter file holds at most that",
-            MAX_PARAMS_BYTES >> 20
-        ));
+        return Err(FileProblem::TooLarge);
     }
-    String::from_utf8(bytes).map_err(|_| "is not UTF-8 text".to_string())
+    String::from_utf8(bytes).map_err(|_| FileProblem::NotUtf8)
 }
 
 pub fn read_params_file(path: &Path) -> Result<IndexMap<String, Value>, ParamError> {
-    let err = |reason: String| ParamError::File {
+    let err = |reason: FileProblem| ParamError::File {
         path: path.to_path_buf(),
         reason,
     };
@@ -960,33 +1003,37 @@ pub fn read_params_file(path: &Path) -> Result<IndexMap<String, Value>, ParamErr
             Ok(v) => v,
             // Text that opens like a JSON object is JSON gone wrong; say so, not TOML's view.
             Err(e) if text.trim_start().starts_with('{') => return Err(err(e)),
-            Err(_) => params_toml(text)
-                .map_err(|e| err(format!("is neither JSON nor TOML; as TOML it {e}")))?,
+            Err(_) => params_toml(text).map_err(|e| err(FileProblem::Neither(Box::new(e))))?,
         },
     };
     match value {
         Value::Object(m) => Ok(m.into_iter().collect()),
-        other => Err(err(format!(
-            "holds {}; it must be a table of NAME = VALUE (in JSON, an object {{\"NAME\": VALUE}})",
-            json_kind(&other)
-        ))),
+        other => Err(err(FileProblem::NotTable(json_kind(&other)))),
     }
 }
 
-fn params_json(text: &str) -> Result<Value, String> {
+fn params_json(text: &str) -> Result<Value, FileProblem> {
     serde_json::from_str(text).map_err(|e| {
         let full = e.to_string();
         let msg = full
             .rfind(" at line ")
             .map_or(full.as_str(), |i| &full[..i]);
-        format!("is not JSON: {msg} at {}:{}", e.line(), e.column())
+        FileProblem::NotJson {
+            message: msg.to_string(),
+            line: e.line(),
+            col: e.column(),
+        }
     })
 }
 
-fn params_toml(text: &str) -> Result<Value, String> {
+fn params_toml(text: &str) -> Result<Value, FileProblem> {
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
         let (line, col) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
-        format!("is not TOML: {} at {line}:{col}", e.message().trim())
+        FileProblem::NotToml {
+            message: e.message().trim().to_string(),
+            line,
+            col,
+        }
     })?;
     toml_to_json(toml::Value::Table(table))
 }
@@ -999,13 +1046,13 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
-fn toml_to_json(v: toml::Value) -> Result<Value, String> {
+fn toml_to_json(v: toml::Value) -> Result<Value, FileProblem> {
     Ok(match v {
         toml::Value::String(s) => Value::String(s),
         toml::Value::Integer(i) => Value::from(i),
         toml::Value::Float(x) => serde_json::Number::from_f64(x)
             .map(Value::Number)
-            .ok_or_else(|| format!("holds the number {x}, which a parameter cannot take"))?,
+            .ok_or(FileProblem::Number(x))?,
         toml::Value::Boolean(b) => Value::Bool(b),
         // A date has no parameter type of its own; STR placeholders take its text.
         toml::Value::Datetime(d) => Value::String(d.to_string()),
@@ -1627,6 +1674,49 @@ mod tests {
             split_assignment("=5").unwrap_err().to_string(),
             "`-p` value `=5` has no name before `=`: write NAME=VALUE"
         );
+    }
+
+    /// Each way a flavor value names no flavor is told in full.
+    #[test]
+    fn flavor_values_that_name_no_flavor() {
+        let map = |pairs: &[(&str, Val)]| {
+            Val::Map(
+                pairs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.clone()))
+                    .collect(),
+            )
+        };
+        assert_eq!(
+            flavor_ref(&Val::Str(" cpu.small ".into())).unwrap(),
+            "cpu.small"
+        );
+        let pooled = map(&[
+            ("flavor_id", Val::Str("cpu-2".into())),
+            ("pool_id", Val::Str("ray".into())),
+        ]);
+        assert_eq!(flavor_ref(&pooled).unwrap(), "ray:cpu-2");
+        let cases = [
+            (
+                Val::Str("  ".into()),
+                "the flavor is empty; give a flavor id such as `cpu.small`",
+            ),
+            (
+                map(&[("flavor_id", Val::Int(3))]),
+                "`flavor_id` is int (3), not a flavor id such as \"cpu.small\"",
+            ),
+            (
+                map(&[("flavour", Val::Str("cpu.small".into()))]),
+                "the flavor object has no `flavor_id` (`flavour`: did you mean `flavor_id`?); write {\"flavor_id\": \"cpu.small\"} or just the id",
+            ),
+            (
+                Val::Int(2),
+                "the flavor is int (2), not a flavor id or {\"flavor_id\": ...}",
+            ),
+        ];
+        for (v, want) in cases {
+            assert_eq!(flavor_ref(&v).unwrap_err().to_string(), want);
+        }
     }
 
     #[test]

@@ -9,14 +9,62 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, OptionalExtension};
 use serde_json::{json, Value};
 
-use crate::store::{now, private_dir, Store, StoreError};
+use crate::store::{now, private_dir, Classify, ErrorKind, Store, StoreError};
+
+pub use templates::TemplateError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
+    /// What was asked does not fit (a name, a version, files that are not there).
     #[error("{0}")]
     Invalid(String),
+    /// No such model, or no such version of it.
+    #[error("{0}")]
+    NotFound(String),
+    /// A version that exists already, or one a service serves.
+    #[error("{0}")]
+    Conflict(String),
+    /// The model's files could not be copied into the registry.
+    #[error("cannot copy the files of model `{name}`: {source}")]
+    Files {
+        name: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Template(#[from] TemplateError),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl Classify for ModelError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            ModelError::Invalid(_) => ErrorKind::Invalid,
+            ModelError::NotFound(_) => ErrorKind::NotFound,
+            ModelError::Conflict(_) => ErrorKind::Conflict,
+            ModelError::Files { .. } => ErrorKind::Internal,
+            ModelError::Template(e) => e.kind(),
+            ModelError::Store(e) => e.kind(),
+        }
+    }
+}
+
+impl ModelError {
+    /// The registry refused what was asked (a name, a version, files, a version taken): the
+    /// same registration is refused again, so retrying cannot help.
+    pub fn recurs(&self) -> bool {
+        matches!(
+            self,
+            ModelError::Invalid(_) | ModelError::Conflict(_) | ModelError::Files { .. }
+        )
+    }
+}
+
+/// For callers that still carry failures as their message.
+impl From<ModelError> for String {
+    fn from(e: ModelError) -> String {
+        e.to_string()
+    }
 }
 
 impl From<rusqlite::Error> for ModelError {
@@ -75,13 +123,13 @@ pub fn models_dir(home: &Path) -> PathBuf {
 }
 
 /// Model names: 1 to 64 letters, digits, `_`, `-` and `.`.
-pub fn check_name(name: &str) -> std::result::Result<(), String> {
+pub fn check_name(name: &str) -> Result<()> {
     if crate::model::validate::valid_model_name(name) {
         Ok(())
     } else {
-        Err(format!(
+        Err(ModelError::Invalid(format!(
             "`{name}` is not a model name: 1 to 64 letters, digits, `_`, `-` or `.`"
-        ))
+        )))
     }
 }
 
@@ -148,7 +196,7 @@ pub fn list(store: &Store, name: Option<&str>) -> Result<Vec<ModelVersion>> {
 pub fn get(store: &Store, name: &str, version: Option<&str>) -> Result<ModelVersion> {
     let all = list(store, Some(name))?;
     if all.is_empty() {
-        return Err(ModelError::Invalid(format!(
+        return Err(ModelError::NotFound(format!(
             "no model `{name}` in this home; `wf models` lists them"
         )));
     }
@@ -157,7 +205,7 @@ pub fn get(store: &Store, name: &str, version: Option<&str>) -> Result<ModelVers
         Some(v) => {
             let have: Vec<String> = all.iter().map(|m| m.version.clone()).collect();
             all.into_iter().find(|m| m.version == v).ok_or_else(|| {
-                ModelError::Invalid(format!(
+                ModelError::NotFound(format!(
                     "model `{name}` has no version `{v}` (it has {})",
                     have.join(", ")
                 ))
@@ -193,7 +241,7 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<u64> {
 /// the files are copied aside, then renamed into place, then recorded, so a version that is
 /// listed is whole.
 pub fn register(store: &Store, m: &NewModel, from: Option<&Path>) -> Result<ModelVersion> {
-    check_name(&m.name).map_err(ModelError::Invalid)?;
+    check_name(&m.name)?;
     if let Some(v) = &m.version {
         parse_version(v).map_err(ModelError::Invalid)?;
     }
@@ -228,7 +276,7 @@ pub fn register(store: &Store, m: &NewModel, from: Option<&Path>) -> Result<Mode
     let version = match &m.version {
         Some(v) => {
             if versions.contains(v) {
-                return Err(ModelError::Invalid(format!(
+                return Err(ModelError::Conflict(format!(
                     "model `{}` already has version {v}, and versions never change: give another `model_version`, or none to count up",
                     m.name
                 )));
@@ -250,8 +298,9 @@ pub fn register(store: &Store, m: &NewModel, from: Option<&Path>) -> Result<Mode
         |r| r.get(0),
     )?;
     let dir = models_dir(&store.home).join(&m.name);
-    let io = |e: std::io::Error| {
-        ModelError::Invalid(format!("cannot copy the files of model `{}`: {e}", m.name))
+    let io = |source: std::io::Error| ModelError::Files {
+        name: m.name.clone(),
+        source,
     };
     private_dir(&dir).map_err(io)?;
     let path = dir.join(&version);
@@ -313,7 +362,7 @@ pub fn delete(store: &Store, name: &str, version: &str) -> Result<ModelVersion> 
         rows.collect::<rusqlite::Result<_>>()?
     };
     if !users.is_empty() {
-        return Err(ModelError::Invalid(format!(
+        return Err(ModelError::Conflict(format!(
             "model {name}@{version} is served by {}: `wf service stop` it first",
             users.join(", ")
         )));
@@ -362,4 +411,50 @@ mod version_tests {
             );
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model(version: &str) -> NewModel {
+        NewModel {
+            name: "m".into(),
+            version: Some(version.into()),
+            model_type: "PyTorch".into(),
+            config: json!({}),
+            source: json!({}),
+            ..NewModel::default()
+        }
+    }
+
+    /// What the registry refuses is refused again (a retry cannot help); what is missing is
+    /// not found; each keeps its message.
+    #[test]
+    fn refusals_recur_and_lookups_are_not_found() {
+        let home = tempfile::tempdir().unwrap();
+        let store = Store::open(home.path()).unwrap();
+        register(&store, &model("0.0.1"), None).unwrap();
+        let taken = register(&store, &model("0.0.1"), None).unwrap_err();
+        assert!(
+            matches!(taken, ModelError::Conflict(_)) && taken.recurs(),
+            "{taken}"
+        );
+        assert!(taken
+            .to_string()
+            .starts_with("model `m` already has version 0.0.1"));
+        let bad = register(&store, &model("1.2"), None).unwrap_err();
+        assert!(
+            matches!(bad, ModelError::Invalid(_)) && bad.recurs(),
+            "{bad}"
+        );
+        let missing = get(&store, "m", Some("9.9.9")).unwrap_err();
+        assert_eq!(
+            missing.to_string(),
+            "model `m` has no version `9.9.9` (it has 0.0.1)"
+        );
+        assert_eq!(missing.kind(), ErrorKind::NotFound);
+        assert!(!missing.recurs());
+    }
+
 }

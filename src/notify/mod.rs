@@ -14,7 +14,42 @@ use rusqlite::params;
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-use crate::store::{now, Store, StoreError};
+use crate::store::{now, Classify, ErrorKind, Store, StoreError};
+
+/// Why a notification cannot be added.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    /// A URL or an event that does not fit: nothing changed.
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Records(#[from] rusqlite::Error),
+}
+
+impl Classify for NotifyError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            NotifyError::Invalid(_) => ErrorKind::Invalid,
+            NotifyError::Records(_) => ErrorKind::Internal,
+        }
+    }
+}
+
+/// Why one attempt at a delivery failed; its message is the delivery's `last_error`.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    #[error("the receiver answered {status} redirecting to {}; redirects are not followed: give the URL it points at", to.as_deref().unwrap_or("(no Location)"))]
+    Redirected {
+        status: reqwest::StatusCode,
+        to: Option<String>,
+    },
+    #[error("the receiver answered {0}")]
+    Refused(reqwest::StatusCode),
+    #[error("the receiver did not answer within {} s", ATTEMPT_TIMEOUT.as_secs())]
+    Timeout,
+    #[error("cannot reach the receiver: {0}")]
+    Unreachable(reqwest::Error),
+}
 
 /// The events a notification may ask for.
 pub const EVENTS: &[&str] = &["awaiting_input", "executed", "failed", "stopped"];
@@ -31,25 +66,26 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const LINGER: Duration = Duration::from_secs(10);
 
 /// A receiver's URL: http:// or https://, with a host.
-pub fn check_url(url: &str) -> Result<(), String> {
+pub fn check_url(url: &str) -> Result<(), NotifyError> {
+    let bad = |why: String| Err(NotifyError::Invalid(why));
     if !(url.starts_with("http://") || url.starts_with("https://")) {
-        return Err(format!("`{url}` is not an http:// or https:// URL"));
+        return bad(format!("`{url}` is not an http:// or https:// URL"));
     }
     match reqwest::Url::parse(url) {
         Ok(u) if u.host_str().is_some_and(|h| !h.is_empty()) => Ok(()),
-        Ok(_) => Err(format!("`{url}` names no host")),
-        Err(e) => Err(format!("`{url}` is not a URL: {e}")),
+        Ok(_) => bad(format!("`{url}` names no host")),
+        Err(e) => bad(format!("`{url}` is not a URL: {e}")),
     }
 }
 
 /// The events asked for: each one of `EVENTS`.
-pub fn check_events<S: AsRef<str>>(events: &[S]) -> Result<(), String> {
+pub fn check_events<S: AsRef<str>>(events: &[S]) -> Result<(), NotifyError> {
     match events.iter().find(|e| !EVENTS.contains(&e.as_ref())) {
-        Some(bad) => Err(format!(
+        Some(bad) => Err(NotifyError::Invalid(format!(
             "`{}` is not an event; they are {}",
             bad.as_ref(),
             EVENTS.join(", ")
-        )),
+        ))),
         None => Ok(()),
     }
 }
@@ -85,16 +121,13 @@ pub fn add(
     url: &str,
     events: &[String],
     secret: Option<&str>,
-) -> Result<i64, String> {
+) -> Result<i64, NotifyError> {
     check_url(url)?;
     check_events(events)?;
-    store
-        .conn()
-        .execute(
-            "INSERT INTO notifications(workflow, url, events, secret, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![workflow, url, events.join(","), secret, now()],
-        )
-        .map_err(|e| e.to_string())?;
+    store.conn().execute(
+        "INSERT INTO notifications(workflow, url, events, secret, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![workflow, url, events.join(","), secret, now()],
+    )?;
     Ok(store.conn().last_insert_rowid())
 }
 
@@ -191,7 +224,7 @@ fn pending(store: &Store) -> Result<i64, StoreError> {
 
 /// One attempt at a delivery. Redirects are not followed (a signed body goes where it was
 /// asked, or nowhere): a 3xx is a failed attempt naming where it pointed.
-async fn attempt(client: &reqwest::Client, d: &Due) -> Result<(), String> {
+async fn attempt(client: &reqwest::Client, d: &Due) -> Result<(), DeliveryError> {
     let mut req = client
         .post(&d.url)
         .header("content-type", "application/json")
@@ -207,23 +240,19 @@ async fn attempt(client: &reqwest::Client, d: &Due) -> Result<(), String> {
                 .headers()
                 .get(reqwest::header::LOCATION)
                 .map(|l| String::from_utf8_lossy(l.as_bytes()).into_owned());
-            Err(format!(
-                "the receiver answered {} redirecting to {}; redirects are not followed: give the URL it points at",
-                r.status(),
-                to.as_deref().unwrap_or("(no Location)")
-            ))
+            Err(DeliveryError::Redirected {
+                status: r.status(),
+                to,
+            })
         }
-        Ok(r) => Err(format!("the receiver answered {}", r.status())),
-        Err(e) if e.is_timeout() => Err(format!(
-            "the receiver did not answer within {} s",
-            ATTEMPT_TIMEOUT.as_secs()
-        )),
-        Err(e) => Err(format!("cannot reach the receiver: {e}")),
+        Ok(r) => Err(DeliveryError::Refused(r.status())),
+        Err(e) if e.is_timeout() => Err(DeliveryError::Timeout),
+        Err(e) => Err(DeliveryError::Unreachable(e)),
     }
 }
 
 /// Records the outcome of an attempt.
-fn record(store: &Store, d: &Due, result: Result<(), String>) -> Result<(), StoreError> {
+fn record(store: &Store, d: &Due, result: Result<(), DeliveryError>) -> Result<(), StoreError> {
     let attempts = d.attempts + 1;
     match result {
         Ok(()) => {
@@ -243,7 +272,7 @@ fn record(store: &Store, d: &Due, result: Result<(), String>) -> Result<(), Stor
                     d.id,
                     if gave_up { "failed" } else { "pending" },
                     attempts,
-                    e,
+                    e.to_string(),
                     next.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                     now()
                 ],

@@ -28,7 +28,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::store::Store;
+use crate::store::{Classify, ErrorKind, Store};
 
 /// What kind of cluster a pool is, and how to reach it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,13 +58,92 @@ pub struct PoolFlavor {
     pub description: String,
 }
 
-/// Why a pool command was refused: a usage error (exit 2) or a failure (exit 1).
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+/// Why a pool command was refused, or a pool cannot be used.
+#[derive(Debug, thiserror::Error)]
 pub enum PoolError {
+    /// A name, an address or a prefix that does not fit: nothing changed.
     #[error("{0}")]
-    Usage(String),
-    #[error("{0}")]
-    Failed(String),
+    Invalid(String),
+    #[error("no pool `{name}`; {}", if known.is_empty() {
+        "none is registered: `wf pool add NAME --ray URL` or `--slurm` adds one".to_string()
+    } else {
+        format!("the pools are {}", known.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "))
+    })]
+    NotFound { name: String, known: Vec<String> },
+    #[error("a pool `{name}` is already registered; `wf pool remove {name}` first to change it")]
+    Exists { name: String },
+    /// A step of an execution that has not ended runs on the pool.
+    #[error("pool `{name}` runs step `{step}` of execution {exec}; stop it (`wf stop {exec}`) or let it end before removing the pool")]
+    Busy {
+        name: String,
+        exec: String,
+        step: String,
+    },
+    /// The cluster does not answer, or its commands fail.
+    #[error("pool `{name}` ({kind} at {address}) cannot be reached: {source}")]
+    Unreachable {
+        name: String,
+        kind: &'static str,
+        address: String,
+        source: Box<ClusterError>,
+    },
+    /// A path a job needs is not one the pool's nodes see.
+    #[error("{what}: {} is not on a path the nodes of pool `{name}` see ({}); put it under one of \
+             them, or add the pool again with `--shared PREFIX`", path.display(), shared.join(", "))]
+    NotVisible {
+        what: String,
+        path: std::path::PathBuf,
+        name: String,
+        shared: Vec<String>,
+    },
+    #[error("the records: {0}")]
+    Records(#[from] rusqlite::Error),
+}
+
+impl PoolError {
+    /// A usage error (exit 2): what was asked cannot be done as asked; anything else is a
+    /// failure (exit 1).
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            PoolError::Invalid(_) | PoolError::NotFound { .. } | PoolError::Exists { .. }
+        )
+    }
+}
+
+impl Classify for PoolError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            PoolError::Invalid(_) | PoolError::NotVisible { .. } => ErrorKind::Invalid,
+            PoolError::NotFound { .. } => ErrorKind::NotFound,
+            PoolError::Exists { .. } | PoolError::Busy { .. } => ErrorKind::Conflict,
+            PoolError::Unreachable { .. } => ErrorKind::Unavailable,
+            PoolError::Records(_) => ErrorKind::Internal,
+        }
+    }
+}
+
+/// A pool's error in JSON (`wf pool show --json`, the console) is its message.
+impl Serialize for PoolError {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// For callers that still carry failures as their message.
+impl From<PoolError> for String {
+    fn from(e: PoolError) -> String {
+        e.to_string()
+    }
+}
+
+/// What a cluster's client said went wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error(transparent)]
+    Ray(#[from] ray::RayError),
+    #[error(transparent)]
+    Slurm(#[from] slurm::SlurmError),
 }
 
 impl Pool {
@@ -101,7 +180,7 @@ impl Pool {
     }
 
     /// The pool's flavors, read from the cluster (once per process and pool).
-    pub fn flavors(&self) -> Result<Vec<PoolFlavor>, String> {
+    pub fn flavors(&self) -> Result<Vec<PoolFlavor>, PoolError> {
         self.flavors_waiting(Duration::ZERO, &|_| {})
     }
 
@@ -112,7 +191,7 @@ impl Pool {
         &self,
         wait: Duration,
         waiting: &(dyn Fn(&str) + Send + Sync),
-    ) -> Result<Vec<PoolFlavor>, String> {
+    ) -> Result<Vec<PoolFlavor>, PoolError> {
         static SEEN: OnceLock<Mutex<HashMap<String, Vec<PoolFlavor>>>> = OnceLock::new();
         let key = format!("{}|{:?}", self.name, self.kind);
         let seen = SEEN.get_or_init(Default::default);
@@ -123,16 +202,17 @@ impl Pool {
             PoolKind::Ray { url } => {
                 let ray = ray::Ray::new(url);
                 block_on(async move { ray.flavors_when_ready(wait, waiting).await })
+                    .map_err(ClusterError::from)
             }
-            PoolKind::Slurm { partition } => slurm::flavors(partition.as_deref()),
+            PoolKind::Slurm { partition } => {
+                slurm::flavors(partition.as_deref()).map_err(ClusterError::from)
+            }
         }
-        .map_err(|e| {
-            format!(
-                "pool `{}` ({} at {}) cannot be reached: {e}",
-                self.name,
-                self.kind_name(),
-                self.address()
-            )
+        .map_err(|source| PoolError::Unreachable {
+            name: self.name.clone(),
+            kind: self.kind_name(),
+            address: self.address(),
+            source: Box::new(source),
         })?;
         seen.lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -144,43 +224,51 @@ impl Pool {
     pub fn flavor(&self, id: &str) -> Result<PoolFlavor, FlavorError> {
         let all = self.flavors().map_err(FlavorError::Unreachable)?;
         all.iter().find(|f| f.id == id).cloned().ok_or_else(|| {
-            FlavorError::Unknown(format!(
-                "pool `{}` has no flavor `{id}`; its flavors are: {} (`wf flavors` lists them)",
-                self.name,
-                all.iter()
-                    .map(|f| f.id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
+            FlavorError::Unknown(NoFlavor {
+                pool: self.name.clone(),
+                id: id.to_string(),
+                known: all.iter().map(|f| f.id.clone()).collect(),
+            })
         })
     }
 
     /// Refuses a path the pool's nodes cannot see (outside every shared prefix it records).
-    pub fn check_visible(&self, what: &str, path: &Path) -> Result<(), String> {
+    pub fn check_visible(&self, what: &str, path: &Path) -> Result<(), PoolError> {
         if self.shared.is_empty() || self.shared.iter().any(|s| path.starts_with(s)) {
             return Ok(());
         }
-        Err(format!(
-            "{what}: {} is not on a path the nodes of pool `{}` see ({}); put it under one of \
-             them, or add the pool again with `--shared PREFIX`",
-            path.display(),
-            self.name,
-            self.shared.join(", ")
-        ))
+        Err(PoolError::NotVisible {
+            what: what.to_string(),
+            path: path.to_path_buf(),
+            name: self.name.clone(),
+            shared: self.shared.clone(),
+        })
     }
 }
 
 /// Why a pool's flavor cannot be had.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, thiserror::Error)]
 pub enum FlavorError {
-    Unreachable(String),
-    Unknown(String),
+    #[error(transparent)]
+    Unreachable(PoolError),
+    #[error(transparent)]
+    Unknown(NoFlavor),
 }
 
-impl std::fmt::Display for FlavorError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+/// A flavor a pool does not have, and those it has.
+#[derive(Debug, thiserror::Error)]
+#[error("pool `{pool}` has no flavor `{id}`; its flavors are: {} (`wf flavors` lists them)", known.join(", "))]
+pub struct NoFlavor {
+    pub pool: String,
+    pub id: String,
+    pub known: Vec<String>,
+}
+
+impl Classify for FlavorError {
+    fn kind(&self) -> ErrorKind {
         match self {
-            FlavorError::Unreachable(e) | FlavorError::Unknown(e) => f.write_str(e),
+            FlavorError::Unreachable(e) => e.kind(),
+            FlavorError::Unknown(_) => ErrorKind::NotFound,
         }
     }
 }
@@ -208,17 +296,13 @@ pub fn block_on<T: Send>(fut: impl Future<Output = T> + Send) -> T {
     })
 }
 
-fn db<E: std::fmt::Display>(e: E) -> String {
-    format!("the records: {e}")
-}
-
-pub fn check_name(name: &str) -> Result<(), String> {
+pub fn check_name(name: &str) -> Result<(), PoolError> {
     check_cluster_name("pool", name)
 }
 
 /// A name for a cluster of machines (a pool, a Spark cluster): a letter or digit, then
 /// letters, digits, `_`, `-`, `.`; 64 at most.
-pub fn check_cluster_name(what: &str, name: &str) -> Result<(), String> {
+pub fn check_cluster_name(what: &str, name: &str) -> Result<(), PoolError> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name.starts_with(|c: char| c.is_ascii_alphanumeric())
@@ -228,14 +312,14 @@ pub fn check_cluster_name(what: &str, name: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
+        Err(PoolError::Invalid(format!(
             "`{name}` is not a {what} name: use letters, digits, `_`, `-` and `.` (64 at most), starting with a letter or digit"
-        ))
+        )))
     }
 }
 
 /// A Ray dashboard address as the Jobs API is reached: `http(s)://HOST:PORT`, no trailing `/`.
-pub fn check_ray_url(url: &str) -> Result<String, String> {
+pub fn check_ray_url(url: &str) -> Result<String, PoolError> {
     let trimmed = url.trim().trim_end_matches('/');
     let rest = trimmed
         .strip_prefix("http://")
@@ -244,9 +328,9 @@ pub fn check_ray_url(url: &str) -> Result<String, String> {
         Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => {
             Ok(trimmed.to_string())
         }
-        _ => Err(format!(
+        _ => Err(PoolError::Invalid(format!(
             "`{url}` is not a Ray dashboard address: write http://HOST:PORT (Ray's dashboard listens on 8265)"
-        )),
+        ))),
     }
 }
 
@@ -272,16 +356,15 @@ fn row(r: &rusqlite::Row) -> rusqlite::Result<Pool> {
 const COLUMNS: &str = "name, kind, address, partition, shared, created_at";
 
 /// Every pool, by name.
-pub fn list(store: &Store) -> Result<Vec<Pool>, String> {
+pub fn list(store: &Store) -> Result<Vec<Pool>, PoolError> {
     let mut stmt = store
         .conn()
-        .prepare(&format!("SELECT {COLUMNS} FROM pools ORDER BY name"))
-        .map_err(db)?;
-    let rows = stmt.query_map([], row).map_err(db)?;
-    rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db)
+        .prepare(&format!("SELECT {COLUMNS} FROM pools ORDER BY name"))?;
+    let rows = stmt.query_map([], row)?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
-pub fn find(store: &Store, name: &str) -> Result<Option<Pool>, String> {
+pub fn find(store: &Store, name: &str) -> Result<Option<Pool>, PoolError> {
     use rusqlite::OptionalExtension;
     store
         .conn()
@@ -291,28 +374,21 @@ pub fn find(store: &Store, name: &str) -> Result<Option<Pool>, String> {
             row,
         )
         .optional()
-        .map_err(db)
+        .map_err(PoolError::from)
 }
 
 /// The pool `name`, or an error naming it and the ones there are.
 pub fn named(store: &Store, name: &str) -> Result<Pool, PoolError> {
-    match find(store, name).map_err(PoolError::Failed)? {
+    match find(store, name)? {
         Some(p) => Ok(p),
-        None => {
-            let names: Vec<String> = list(store)
+        None => Err(PoolError::NotFound {
+            name: name.to_string(),
+            known: list(store)
                 .unwrap_or_default()
                 .into_iter()
-                .map(|p| format!("`{}`", p.name))
-                .collect();
-            Err(PoolError::Usage(format!(
-                "no pool `{name}`; {}",
-                if names.is_empty() {
-                    "none is registered: `wf pool add NAME --ray URL` or `--slurm` adds one".into()
-                } else {
-                    format!("the pools are {}", names.join(", "))
-                }
-            )))
-        }
+                .map(|p| p.name)
+                .collect(),
+        }),
     }
 }
 
@@ -330,10 +406,10 @@ pub fn add(
     wait: Duration,
     waiting: &(dyn Fn(&str) + Send + Sync),
 ) -> Result<(Pool, Vec<PoolFlavor>), PoolError> {
-    check_name(name).map_err(PoolError::Usage)?;
+    check_name(name)?;
     let kind = match kind {
         PoolKind::Ray { url } => PoolKind::Ray {
-            url: check_ray_url(&url).map_err(PoolError::Usage)?,
+            url: check_ray_url(&url)?,
         },
         slurm => slurm,
     };
@@ -341,14 +417,14 @@ pub fn add(
     for s in shared {
         let p = std::path::absolute(s).unwrap_or_else(|_| s.into());
         if !p.is_absolute() {
-            return Err(PoolError::Usage(format!("--shared `{s}` is not a path")));
+            return Err(PoolError::Invalid(format!("--shared `{s}` is not a path")));
         }
         prefixes.push(p.to_string_lossy().into_owned());
     }
-    if find(store, name).map_err(PoolError::Failed)?.is_some() {
-        return Err(PoolError::Usage(format!(
-            "a pool `{name}` is already registered; `wf pool remove {name}` first to change it"
-        )));
+    if find(store, name)?.is_some() {
+        return Err(PoolError::Exists {
+            name: name.to_string(),
+        });
     }
     let pool = Pool {
         name: name.to_string(),
@@ -356,27 +432,22 @@ pub fn add(
         shared: prefixes,
         created_at: crate::store::now(),
     };
-    let flavors = pool
-        .flavors_waiting(wait, waiting)
-        .map_err(PoolError::Failed)?;
+    let flavors = pool.flavors_waiting(wait, waiting)?;
     let (address, partition) = match &pool.kind {
         PoolKind::Ray { url } => (Some(url.clone()), None),
         PoolKind::Slurm { partition } => (None, partition.clone()),
     };
-    store
-        .conn()
-        .execute(
-            &format!("INSERT INTO pools({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
-            rusqlite::params![
-                pool.name,
-                pool.kind_name(),
-                address,
-                partition,
-                serde_json::to_string(&pool.shared).unwrap_or_else(|_| "[]".into()),
-                pool.created_at
-            ],
-        )
-        .map_err(|e| PoolError::Failed(db(e)))?;
+    store.conn().execute(
+        &format!("INSERT INTO pools({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+        rusqlite::params![
+            pool.name,
+            pool.kind_name(),
+            address,
+            partition,
+            serde_json::to_string(&pool.shared).unwrap_or_else(|_| "[]".into()),
+            pool.created_at
+        ],
+    )?;
     Ok((pool, flavors))
 }
 
@@ -385,30 +456,25 @@ pub fn add(
 pub fn remove(store: &Store, name: &str) -> Result<(), PoolError> {
     named(store, name)?;
     let busy: Vec<String> = {
-        let mut stmt = store
-            .conn()
-            .prepare(
-                "SELECT s.execution_id || ' ' || s.name FROM steps s JOIN executions e ON e.id = s.execution_id \
-                 WHERE s.status = 'running' AND e.status NOT IN ('executed', 'failed', 'stopped') \
-                 AND json_extract(s.detail, '$.pool') = ?1",
-            )
-            .map_err(|e| PoolError::Failed(db(e)))?;
-        let rows = stmt
-            .query_map([name], |r| r.get::<_, String>(0))
-            .map_err(|e| PoolError::Failed(db(e)))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| PoolError::Failed(db(e)))?
+        let mut stmt = store.conn().prepare(
+            "SELECT s.execution_id || ' ' || s.name FROM steps s JOIN executions e ON e.id = s.execution_id \
+             WHERE s.status = 'running' AND e.status NOT IN ('executed', 'failed', 'stopped') \
+             AND json_extract(s.detail, '$.pool') = ?1",
+        )?;
+        let rows = stmt.query_map([name], |r| r.get::<_, String>(0))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()?
     };
     if let Some(first) = busy.first() {
         let (exec, step) = first.split_once(' ').unwrap_or((first, ""));
-        return Err(PoolError::Failed(format!(
-            "pool `{name}` runs step `{step}` of execution {exec}; stop it (`wf stop {exec}`) or let it end before removing the pool"
-        )));
+        return Err(PoolError::Busy {
+            name: name.to_string(),
+            exec: exec.to_string(),
+            step: step.to_string(),
+        });
     }
     store
         .conn()
-        .execute("DELETE FROM pools WHERE name = ?1", [name])
-        .map_err(|e| PoolError::Failed(db(e)))?;
+        .execute("DELETE FROM pools WHERE name = ?1", [name])?;
     Ok(())
 }
 
@@ -493,7 +559,12 @@ mod tests {
         let e = p
             .check_visible("input `data`", Path::new("/home/me/data"))
             .unwrap_err();
-        assert!(e.contains("/home/me/data") && e.contains("pool `c`"), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "input `data`: /home/me/data is not on a path the nodes of pool `c` see (/shared); \
+             put it under one of them, or add the pool again with `--shared PREFIX`"
+        );
+        assert_eq!(e.kind(), ErrorKind::Invalid);
         assert!(p.check_visible("x", Path::new("/sharedother")).is_err());
     }
 }

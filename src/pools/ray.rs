@@ -7,6 +7,69 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 
 use super::PoolFlavor;
+use crate::store::{Classify, ErrorKind};
+
+/// Why a request to a Ray dashboard failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RayError {
+    /// The dashboard does not answer (the address, the network): the request's error with
+    /// each of its causes.
+    #[error("{0}")]
+    Unreachable(String),
+    /// The dashboard answered `status` to `what` (`GET /path`, `submitting`, …); `body` is
+    /// the first line of its answer.
+    #[error("{what}: HTTP {status}: {body}")]
+    Http {
+        what: String,
+        status: u16,
+        body: String,
+    },
+    #[error("GET {path}: not JSON: {source}")]
+    NotJson {
+        path: String,
+        source: serde_json::Error,
+    },
+    /// The answer is not what the Jobs API gives.
+    #[error("{0}")]
+    Unexpected(String),
+    /// The cluster has no alive node yet.
+    #[error("the cluster has no alive node")]
+    NoAliveNode,
+    /// The cluster was still starting after the wait.
+    #[error("{source} (waited {secs} s for one)")]
+    Waited { source: Box<RayError>, secs: u64 },
+}
+
+impl RayError {
+    fn http(what: impl Into<String>, status: u16, body: &str) -> RayError {
+        RayError::Http {
+            what: what.into(),
+            status,
+            body: first_line(body).to_string(),
+        }
+    }
+
+    /// The cluster is starting: its dashboard has no alive node yet, or answers 5xx.
+    fn is_starting(&self) -> bool {
+        match self {
+            RayError::NoAliveNode => true,
+            RayError::Http { status, .. } => *status >= 500,
+            _ => false,
+        }
+    }
+}
+
+impl Classify for RayError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            RayError::Unreachable(_)
+            | RayError::NoAliveNode
+            | RayError::Waited { .. }
+            | RayError::Http { .. } => ErrorKind::Unavailable,
+            RayError::NotJson { .. } | RayError::Unexpected(_) => ErrorKind::Internal,
+        }
+    }
+}
 
 /// A job's status as Ray reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,7 +171,7 @@ impl Ray {
         format!("{}{path}", self.base)
     }
 
-    async fn send(&self, req: reqwest::RequestBuilder) -> Result<(u16, String), String> {
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<(u16, String), RayError> {
         let resp = req.send().await.map_err(|e| {
             let mut msg = e.to_string();
             let mut src = std::error::Error::source(&e);
@@ -116,26 +179,30 @@ impl Ray {
                 msg = format!("{msg}: {s}");
                 src = s.source();
             }
-            msg
+            RayError::Unreachable(msg)
         })?;
         let status = resp.status().as_u16();
-        let body = resp.text().await.map_err(|e| e.to_string())?;
+        let body = resp
+            .text()
+            .await
+            .map_err(|e| RayError::Unreachable(e.to_string()))?;
         Ok((status, body))
     }
 
-    async fn get_json(&self, path: &str) -> Result<Value, String> {
+    async fn get_json(&self, path: &str) -> Result<Value, RayError> {
         let (status, body) = self.send(self.http.get(self.url(path))).await?;
         if status != 200 {
-            return Err(format!("GET {path}: HTTP {status}: {}", first_line(&body)));
+            return Err(RayError::http(format!("GET {path}"), status, &body));
         }
-        serde_json::from_str(&body).map_err(|e| format!("GET {path}: not JSON: {e}"))
+        serde_json::from_str(&body).map_err(|source| RayError::NotJson {
+            path: path.to_string(),
+            source,
+        })
     }
 
     /// The flavors one job may ask for: from the largest alive node's CPUs, GPUs and memory.
-    pub async fn flavors(&self) -> Result<Vec<PoolFlavor>, String> {
-        self.read_flavors().await.map_err(|e| match e {
-            Unready::Starting(e) | Unready::Failed(e) => e,
-        })
+    pub async fn flavors(&self) -> Result<Vec<PoolFlavor>, RayError> {
+        self.read_flavors().await
     }
 
     /// `flavors`, waiting up to `wait` while the cluster is starting (no alive node yet, or a
@@ -145,23 +212,26 @@ impl Ray {
         &self,
         wait: Duration,
         waiting: &(dyn Fn(&str) + Send + Sync),
-    ) -> Result<Vec<PoolFlavor>, String> {
+    ) -> Result<Vec<PoolFlavor>, RayError> {
         let start = tokio::time::Instant::now();
         let mut told = false;
         loop {
             match self.read_flavors().await {
                 Ok(f) => return Ok(f),
-                Err(Unready::Failed(e)) => return Err(e),
-                Err(Unready::Starting(e)) => {
+                Err(e) if !e.is_starting() => return Err(e),
+                Err(e) => {
                     if start.elapsed() >= wait {
                         return Err(if told {
-                            format!("{e} (waited {} s for one)", wait.as_secs())
+                            RayError::Waited {
+                                source: Box::new(e),
+                                secs: wait.as_secs(),
+                            }
                         } else {
                             e
                         });
                     }
                     if !told {
-                        waiting(&e);
+                        waiting(&e.to_string());
                         told = true;
                     }
                     let left = wait.saturating_sub(start.elapsed());
@@ -171,28 +241,10 @@ impl Ray {
         }
     }
 
-    async fn read_flavors(&self) -> Result<Vec<PoolFlavor>, Unready> {
-        let path = "/nodes?view=summary";
-        let (status, body) = self
-            .send(self.http.get(self.url(path)))
-            .await
-            .map_err(Unready::Failed)?;
-        if status >= 500 {
-            return Err(Unready::Starting(format!(
-                "GET {path}: HTTP {status}: {}",
-                first_line(&body)
-            )));
-        }
-        if status != 200 {
-            return Err(Unready::Failed(format!(
-                "GET {path}: HTTP {status}: {}",
-                first_line(&body)
-            )));
-        }
-        let v: Value = serde_json::from_str(&body)
-            .map_err(|e| Unready::Failed(format!("GET {path}: not JSON: {e}")))?;
+    async fn read_flavors(&self) -> Result<Vec<PoolFlavor>, RayError> {
+        let v = self.get_json("/nodes?view=summary").await?;
         let nodes = v["data"]["summary"].as_array().ok_or_else(|| {
-            Unready::Failed("the dashboard's node summary has no nodes".to_string())
+            RayError::Unexpected("the dashboard's node summary has no nodes".to_string())
         })?;
         let mut best: Option<(u32, u64, u32)> = None;
         for n in nodes {
@@ -207,14 +259,13 @@ impl Ray {
                 best = Some((cpus, mem, gpus));
             }
         }
-        let (cpus, mem, gpus) =
-            best.ok_or_else(|| Unready::Starting("the cluster has no alive node".into()))?;
+        let (cpus, mem, gpus) = best.ok_or(RayError::NoAliveNode)?;
         Ok(super::node_flavors("", cpus, mem, gpus))
     }
 
     /// Uploads a working-directory package unless the cluster already holds it; gives its
     /// URI. Its name is made from its content.
-    pub async fn upload(&self, zip: Vec<u8>) -> Result<String, String> {
+    pub async fn upload(&self, zip: Vec<u8>) -> Result<String, RayError> {
         use sha2::Digest;
         let digest = sha2::Sha256::digest(&zip);
         let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
@@ -224,17 +275,14 @@ impl Ray {
         if status != 200 {
             let (status, body) = self.send(self.http.put(self.url(&path)).body(zip)).await?;
             if status != 200 {
-                return Err(format!(
-                    "uploading the code package: HTTP {status}: {}",
-                    first_line(&body)
-                ));
+                return Err(RayError::http("uploading the code package", status, &body));
             }
         }
         Ok(format!("gcs://{name}"))
     }
 
     /// Submits a job; a job already submitted under the same id counts as submitted.
-    pub async fn submit(&self, s: &Submission) -> Result<(), String> {
+    pub async fn submit(&self, s: &Submission) -> Result<(), RayError> {
         let env: Map<String, Value> = s
             .env
             .iter()
@@ -267,25 +315,30 @@ impl Ray {
         if self.status(&s.id).await.ok().flatten().is_some() {
             return Ok(());
         }
-        Err(format!("submitting: HTTP {status}: {}", first_line(&text)))
+        Err(RayError::http("submitting", status, &text))
     }
 
     /// The job's status; `None` when the cluster has no job of that id.
-    pub async fn status(&self, id: &str) -> Result<Option<JobInfo>, String> {
+    pub async fn status(&self, id: &str) -> Result<Option<JobInfo>, RayError> {
         let path = format!("/api/jobs/{id}");
         let (status, body) = self.send(self.http.get(self.url(&path))).await?;
         if status == 404 {
             return Ok(None);
         }
         if status != 200 {
-            return Err(format!("GET {path}: HTTP {status}: {}", first_line(&body)));
+            return Err(RayError::http(format!("GET {path}"), status, &body));
         }
         let v: Value =
-            serde_json::from_str(&body).map_err(|e| format!("GET {path}: not JSON: {e}"))?;
+            serde_json::from_str(&body).map_err(|source| RayError::NotJson { path, source })?;
         let status = v["status"]
             .as_str()
             .and_then(JobStatus::parse)
-            .ok_or_else(|| format!("GET {path}: an unknown status {}", v["status"]))?;
+            .ok_or_else(|| {
+                RayError::Unexpected(format!(
+                    "GET /api/jobs/{id}: an unknown status {}",
+                    v["status"]
+                ))
+            })?;
         Ok(Some(JobInfo {
             status,
             message: v["message"].as_str().unwrap_or("").to_string(),
@@ -294,13 +347,13 @@ impl Ray {
     }
 
     /// The job's whole log so far.
-    pub async fn logs(&self, id: &str) -> Result<String, String> {
+    pub async fn logs(&self, id: &str) -> Result<String, RayError> {
         let v = self.get_json(&format!("/api/jobs/{id}/logs")).await?;
         Ok(v["logs"].as_str().unwrap_or("").to_string())
     }
 
     /// Asks Ray to stop the job; true when it was running.
-    pub async fn stop(&self, id: &str) -> Result<bool, String> {
+    pub async fn stop(&self, id: &str) -> Result<bool, RayError> {
         let path = format!("/api/jobs/{id}/stop");
         let (status, body) = self.send(self.http.post(self.url(&path))).await?;
         match status {
@@ -309,16 +362,9 @@ impl Ray {
                 .and_then(|v| v["stopped"].as_bool())
                 .unwrap_or(true)),
             404 => Ok(false),
-            _ => Err(format!("POST {path}: HTTP {status}: {}", first_line(&body))),
+            _ => Err(RayError::http(format!("POST {path}"), status, &body)),
         }
     }
-}
-
-/// Why a cluster's flavors could not be read.
-enum Unready {
-    /// It is starting: its dashboard has no alive node yet, or answers 5xx.
-    Starting(String),
-    Failed(String),
 }
 
 fn first_line(text: &str) -> &str {
@@ -417,11 +463,15 @@ mod tests {
         let (said, waiting) = told();
         let e =
             run(Ray::new(&addr).flavors_when_ready(Duration::from_secs(1), &waiting)).unwrap_err();
-        assert_eq!(e, "the cluster has no alive node (waited 1 s for one)");
+        assert_eq!(
+            e.to_string(),
+            "the cluster has no alive node (waited 1 s for one)"
+        );
+        assert_eq!(e.kind(), ErrorKind::Unavailable);
         assert_eq!(said.lock().unwrap().len(), 1);
         // A run's check reads once, without waiting.
         let e = run(Ray::new(&addr).flavors()).unwrap_err();
-        assert_eq!(e, "the cluster has no alive node");
+        assert_eq!(e.to_string(), "the cluster has no alive node");
     }
 
     #[test]

@@ -7,34 +7,68 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use super::PoolFlavor;
+use crate::store::{Classify, ErrorKind};
 
-fn missing(cmd: &str, e: std::io::Error) -> String {
-    if e.kind() == std::io::ErrorKind::NotFound {
-        format!(
-            "Slurm's `{cmd}` is not on PATH: a Slurm pool needs the cluster's client commands here (Debian: slurm-client)"
-        )
-    } else {
-        format!("cannot run `{cmd}`: {e}")
+/// Why a Slurm command failed, or what it said could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SlurmError {
+    #[error("Slurm's `{cmd}` is not on PATH: a Slurm pool needs the cluster's client commands here (Debian: slurm-client)")]
+    Missing { cmd: String },
+    #[error("cannot run `{cmd}`: {source}")]
+    Spawn { cmd: String, source: std::io::Error },
+    /// The command ran and failed: its command line and what it wrote on stderr.
+    #[error("`{line}` failed: {stderr}")]
+    Failed { line: String, stderr: String },
+    #[error("no partition `{name}`; the cluster's are: {}", known.join(", "))]
+    NoPartition { name: String, known: Vec<String> },
+    /// What a command printed is not what it should (no partition listed, no job id).
+    #[error("{0}")]
+    Unexpected(String),
+}
+
+impl Classify for SlurmError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            SlurmError::Missing { .. } | SlurmError::Failed { .. } => ErrorKind::Unavailable,
+            SlurmError::NoPartition { .. } => ErrorKind::NotFound,
+            SlurmError::Spawn { .. } | SlurmError::Unexpected(_) => ErrorKind::Internal,
+        }
     }
 }
 
-fn run_sync(cmd: &str, args: &[&str]) -> Result<String, String> {
+fn missing(cmd: &str, e: std::io::Error) -> SlurmError {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        SlurmError::Missing {
+            cmd: cmd.to_string(),
+        }
+    } else {
+        SlurmError::Spawn {
+            cmd: cmd.to_string(),
+            source: e,
+        }
+    }
+}
+
+fn output(cmd: &str, args: &[&str], out: std::process::Output) -> Result<String, SlurmError> {
+    if !out.status.success() {
+        return Err(SlurmError::Failed {
+            line: format!("{cmd} {}", args.join(" ")),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn run_sync(cmd: &str, args: &[&str]) -> Result<String, SlurmError> {
     let out = std::process::Command::new(cmd)
         .args(args)
         .stdin(Stdio::null())
         .output()
         .map_err(|e| missing(cmd, e))?;
-    if !out.status.success() {
-        return Err(format!(
-            "`{cmd} {}` failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    output(cmd, args, out)
 }
 
-async fn run(cmd: &str, args: &[&str]) -> Result<String, String> {
+async fn run(cmd: &str, args: &[&str]) -> Result<String, SlurmError> {
     let out = tokio::process::Command::new(cmd)
         .args(args)
         .stdin(Stdio::null())
@@ -42,14 +76,7 @@ async fn run(cmd: &str, args: &[&str]) -> Result<String, String> {
         .output()
         .await
         .map_err(|e| missing(cmd, e))?;
-    if !out.status.success() {
-        return Err(format!(
-            "`{cmd} {}` failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    output(cmd, args, out)
 }
 
 /// One partition, as `sinfo` shows it.
@@ -98,26 +125,23 @@ fn parse_sinfo(text: &str) -> Vec<Partition> {
 /// The flavors of the pool's partition (the cluster's default when none is given): one
 /// node's `cpu-N` and `gpu-N`, and for each partition a flavor named after it that takes a
 /// whole node of it.
-pub fn flavors(partition: Option<&str>) -> Result<Vec<PoolFlavor>, String> {
+pub fn flavors(partition: Option<&str>) -> Result<Vec<PoolFlavor>, SlurmError> {
     let text = run_sync("sinfo", &["-h", "-o", "%P|%c|%m|%G"])?;
     flavors_of(&parse_sinfo(&text), partition)
 }
 
-fn flavors_of(parts: &[Partition], partition: Option<&str>) -> Result<Vec<PoolFlavor>, String> {
+fn flavors_of(parts: &[Partition], partition: Option<&str>) -> Result<Vec<PoolFlavor>, SlurmError> {
     if parts.is_empty() {
-        return Err("`sinfo` lists no partition".into());
+        return Err(SlurmError::Unexpected("`sinfo` lists no partition".into()));
     }
     let chosen = match partition {
-        Some(p) => parts.iter().find(|q| q.name == p).ok_or_else(|| {
-            format!(
-                "no partition `{p}`; the cluster's are: {}",
-                parts
-                    .iter()
-                    .map(|q| q.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        })?,
+        Some(p) => parts
+            .iter()
+            .find(|q| q.name == p)
+            .ok_or_else(|| SlurmError::NoPartition {
+                name: p.to_string(),
+                known: parts.iter().map(|q| q.name.clone()).collect(),
+            })?,
         None => parts.iter().find(|q| q.default).unwrap_or(&parts[0]),
     };
     let mut out = super::node_flavors("", chosen.cpus, chosen.memory_mib, chosen.gpus);
@@ -215,17 +239,20 @@ impl Batch {
 }
 
 /// Submits the script at `path`; gives the job id.
-pub async fn submit(path: &Path) -> Result<String, String> {
+pub async fn submit(path: &Path) -> Result<String, SlurmError> {
     let out = run("sbatch", &["--parsable", &path.to_string_lossy()]).await?;
     let id = out.trim().split(';').next().unwrap_or("").to_string();
     if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
-        return Err(format!("`sbatch` gave no job id: {}", out.trim()));
+        return Err(SlurmError::Unexpected(format!(
+            "`sbatch` gave no job id: {}",
+            out.trim()
+        )));
     }
     Ok(id)
 }
 
 /// The id of a job submitted under `name` that Slurm still knows of.
-pub async fn find_by_name(name: &str) -> Result<Option<String>, String> {
+pub async fn find_by_name(name: &str) -> Result<Option<String>, SlurmError> {
     let out = run("squeue", &["--states=all", "-h", "-n", name, "-o", "%i"]).await?;
     Ok(out.split_whitespace().next().map(str::to_string))
 }
@@ -267,7 +294,7 @@ fn read_exit(exit_file: &Path) -> Option<i32> {
 
 /// The job's state: `squeue` while Slurm remembers it, else `sacct`, else the exit status
 /// its script wrote.
-pub async fn state(id: &str, exit_file: &Path) -> Result<JobState, String> {
+pub async fn state(id: &str, exit_file: &Path) -> Result<JobState, SlurmError> {
     if let Ok(out) = run("squeue", &["--states=all", "-h", "-j", id, "-o", "%T"]).await {
         let s = state_word(&out, exit_file);
         if s != JobState::Unknown {
@@ -293,17 +320,17 @@ pub async fn state(id: &str, exit_file: &Path) -> Result<JobState, String> {
     })
 }
 
-pub async fn cancel(id: &str) -> Result<(), String> {
+pub async fn cancel(id: &str) -> Result<(), SlurmError> {
     run("scancel", &[id]).await.map(|_| ())
 }
 
 /// `scancel` from synchronous code (cleaning up after a dead runner).
-pub fn cancel_now(id: &str) -> Result<(), String> {
+pub fn cancel_now(id: &str) -> Result<(), SlurmError> {
     run_sync("scancel", &[id]).map(|_| ())
 }
 
 /// `scancel --name`, for a job whose id was never recorded.
-pub fn cancel_named(name: &str) -> Result<(), String> {
+pub fn cancel_named(name: &str) -> Result<(), SlurmError> {
     run_sync("scancel", &["--name", name]).map(|_| ())
 }
 
@@ -331,9 +358,12 @@ mod tests {
             .map(|f| f.id)
             .collect();
         assert!(ids.contains(&"gpu-4".to_string()) && ids.contains(&"gpu".to_string()));
-        assert!(flavors_of(&parts, Some("nope"))
-            .unwrap_err()
-            .contains("debug, gpu"));
+        let e = flavors_of(&parts, Some("nope")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "no partition `nope`; the cluster's are: debug, gpu"
+        );
+        assert_eq!(e.kind(), ErrorKind::NotFound);
     }
 
     #[test]

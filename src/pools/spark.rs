@@ -78,7 +78,7 @@ impl std::fmt::Display for ClusterError {
 
 /// A cluster name: a letter or digit, then letters, digits, `_`, `-`, `.`; 64 at most.
 pub fn check_name(name: &str) -> Result<(), String> {
-    crate::pools::check_cluster_name("cluster", name)
+    crate::pools::check_cluster_name("cluster", name).map_err(|e| e.to_string())
 }
 
 /// A master URL spark-submit takes: `local`, `local[N]`, `local[*]`, `local[N,F]`,

@@ -26,6 +26,18 @@ pub enum RegistryError {
     Store(#[from] StoreError),
 }
 
+impl crate::store::Classify for RegistryError {
+    fn kind(&self) -> crate::store::ErrorKind {
+        use crate::store::ErrorKind;
+        match self {
+            RegistryError::Invalid(_) => ErrorKind::Invalid,
+            RegistryError::NotFound(_) => ErrorKind::NotFound,
+            RegistryError::Conflict(_) => ErrorKind::Conflict,
+            RegistryError::Store(s) => s.kind(),
+        }
+    }
+}
+
 impl From<rusqlite::Error> for RegistryError {
     fn from(e: rusqlite::Error) -> Self {
         RegistryError::Store(StoreError::Sql(e))

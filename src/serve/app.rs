@@ -19,8 +19,7 @@ use crate::exec::engine::{Engine, Outcome};
 use crate::exec::error::ExecError;
 use crate::exec::events::{Event, Listener};
 use crate::model::status::ExecStatus;
-use crate::registry::RegistryError;
-use crate::store::{Store, StoreError};
+use crate::store::{Classify, ErrorKind, Store};
 
 use super::events::Ev;
 
@@ -136,36 +135,21 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> ApiError {
-        let status = match &e {
-            StoreError::NoExecution(_) => StatusCode::NOT_FOUND,
-            StoreError::Ambiguous(_) => StatusCode::BAD_REQUEST,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        ApiError::new(status, e.to_string())
+/// The one place a domain's error becomes a status code: by the kind of failure it is, never
+/// by the words of its message.
+pub fn status_of(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Invalid => StatusCode::BAD_REQUEST,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
-impl From<ExecError> for ApiError {
-    fn from(e: ExecError) -> ApiError {
-        match e {
-            ExecError::Usage(m) | ExecError::Refused(m) => ApiError::bad(m),
-            ExecError::Busy { .. } => ApiError::conflict(e.to_string()),
-            ExecError::Store(s) => s.into(),
-            ExecError::System(m) => ApiError::internal(m),
-        }
-    }
-}
-
-impl From<RegistryError> for ApiError {
-    fn from(e: RegistryError) -> ApiError {
-        match e {
-            RegistryError::Invalid(m) => ApiError::bad(m),
-            RegistryError::Conflict(m) => ApiError::conflict(m),
-            RegistryError::NotFound(m) => ApiError::not_found(m),
-            RegistryError::Store(s) => s.into(),
-        }
+impl<E: Classify> From<E> for ApiError {
+    fn from(e: E) -> ApiError {
+        ApiError::new(status_of(e.kind()), e.to_string())
     }
 }
 
@@ -559,4 +543,85 @@ pub fn resume_orphans(app: Arc<App>) {
 /// Whether a path lies in the home (for removing an execution's files).
 pub fn inside(home: &Path, p: &Path) -> bool {
     p.starts_with(home) && p != home
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pools::PoolError;
+    use crate::services::ServiceError;
+    use crate::store::StoreError;
+
+    /// A domain's error answers the status of its kind, with its message as it is.
+    #[test]
+    fn errors_answer_the_status_of_their_kind() {
+        let cases: Vec<(ApiError, StatusCode, &str)> = vec![
+            (
+                StoreError::NoExecution("e1".into()).into(),
+                StatusCode::NOT_FOUND,
+                "no execution `e1`; `wf executions` lists them",
+            ),
+            (
+                StoreError::Ambiguous("e".into()).into(),
+                StatusCode::BAD_REQUEST,
+                "`e` names several executions; give more of the id",
+            ),
+            (
+                PoolError::NotFound {
+                    name: "gpu".into(),
+                    known: vec!["a".into(), "b".into()],
+                }
+                .into(),
+                StatusCode::NOT_FOUND,
+                "no pool `gpu`; the pools are `a`, `b`",
+            ),
+            (
+                PoolError::Exists { name: "a".into() }.into(),
+                StatusCode::CONFLICT,
+                "a pool `a` is already registered; `wf pool remove a` first to change it",
+            ),
+            (
+                ServiceError::NotFound("s".into()).into(),
+                StatusCode::NOT_FOUND,
+                "no service `s` in this home; `wf services` lists them",
+            ),
+            (
+                ServiceError::Unavailable("service `s` failed: it died".into()).into(),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "service `s` failed: it died",
+            ),
+            (
+                ExecError::Busy {
+                    exec: "e1".into(),
+                    pid: Some(7),
+                }
+                .into(),
+                StatusCode::CONFLICT,
+                "execution e1 is being run by another wf process (pid 7)",
+            ),
+            (
+                ExecError::Store(StoreError::NoExecution("e2".into())).into(),
+                StatusCode::NOT_FOUND,
+                "no execution `e2`; `wf executions` lists them",
+            ),
+            (
+                ExecError::System("no lock".into()).into(),
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "no lock",
+            ),
+        ];
+        for (e, status, message) in cases {
+            assert_eq!((e.status, e.message.as_str()), (status, message));
+        }
+    }
+
+    /// A message's words decide nothing: a not-found whose text says "invalid", or an
+    /// invalid value whose text says "no such", keeps the status of its kind.
+    #[test]
+    fn a_message_does_not_decide_the_status() {
+        let e: ApiError = PoolError::Invalid("no pool is not here".into()).into();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        let e: ApiError = crate::models::ModelError::NotFound("invalid".into()).into();
+        assert_eq!(e.status, StatusCode::NOT_FOUND);
+    }
 }

@@ -6,7 +6,7 @@
 //! drive the API through a visitor's browser.
 
 use std::io::{Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
@@ -21,29 +21,52 @@ const FILE: &str = "api-token";
 /// The cookie the console keeps the token in (`/?token=T` sets it).
 pub const COOKIE: &str = "wf_token";
 
+/// Why the API token cannot be had.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("cannot read the API token {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the API token {} is not one wf wrote; remove it and a new one is made", path.display())]
+    NotOurs { path: PathBuf },
+    /// The token's file is not private to this user.
+    #[error(transparent)]
+    NotPrivate(std::io::Error),
+    #[error("cannot make an API token: {0}")]
+    Random(std::io::Error),
+    #[error("cannot write the API token {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
 /// The token of the home, made on first use.
-pub fn token(home: &Path) -> Result<String, String> {
+pub fn token(home: &Path) -> Result<String, TokenError> {
     let path = home.join(FILE);
-    let read = |p: &Path| -> Result<String, String> {
-        let t = std::fs::read_to_string(p)
-            .map_err(|e| format!("cannot read the API token {}: {e}", p.display()))?;
+    let read = |p: &Path| -> Result<String, TokenError> {
+        let t = std::fs::read_to_string(p).map_err(|source| TokenError::Read {
+            path: p.to_path_buf(),
+            source,
+        })?;
         let t = t.trim().to_string();
         if t.len() < 32 || !t.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return Err(format!(
-                "the API token {} is not one wf wrote; remove it and a new one is made",
-                p.display()
-            ));
+            return Err(TokenError::NotOurs {
+                path: p.to_path_buf(),
+            });
         }
         Ok(t)
     };
     if path.exists() {
-        crate::store::check_private(&path).map_err(|e| e.to_string())?;
+        crate::store::check_private(&path).map_err(TokenError::NotPrivate)?;
         return read(&path);
     }
     let mut bytes = [0u8; 32];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut bytes))
-        .map_err(|e| format!("cannot make an API token: {e}"))?;
+        .map_err(TokenError::Random)?;
     let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     use std::os::unix::fs::OpenOptionsExt;
     match std::fs::OpenOptions::new()
@@ -54,18 +77,18 @@ pub fn token(home: &Path) -> Result<String, String> {
     {
         Ok(mut f) => {
             f.write_all(format!("{token}\n").as_bytes())
-                .map_err(|e| format!("cannot write the API token {}: {e}", path.display()))?;
+                .map_err(|source| TokenError::Write {
+                    path: path.clone(),
+                    source,
+                })?;
             Ok(token)
         }
         // Another process made it meanwhile: that one is the token.
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            crate::store::check_private(&path).map_err(|e| e.to_string())?;
+            crate::store::check_private(&path).map_err(TokenError::NotPrivate)?;
             read(&path)
         }
-        Err(e) => Err(format!(
-            "cannot write the API token {}: {e}",
-            path.display()
-        )),
+        Err(source) => Err(TokenError::Write { path, source }),
     }
 }
 

@@ -32,6 +32,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
 use axum::Router;
 
+use crate::notify::NotifyError;
 use app::{ApiError, App};
 
 /// Request bodies larger than this are refused (413).
@@ -99,13 +100,14 @@ pub fn run(home: &Path, bind: &str, show_token: bool, public_url: Option<&str>) 
 }
 
 /// `--public-url`: an http:// or https:// URL with a host, without its trailing `/`.
-fn check_public_url(url: &str) -> Result<String, String> {
+fn check_public_url(url: &str) -> Result<String, NotifyError> {
     crate::notify::check_url(url)?;
-    let parsed = reqwest::Url::parse(url).map_err(|e| format!("`{url}` is not a URL: {e}"))?;
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|e| NotifyError::Invalid(format!("`{url}` is not a URL: {e}")))?;
     if parsed.query().is_some() || parsed.fragment().is_some() {
-        return Err(format!(
+        return Err(NotifyError::Invalid(format!(
             "`{url}` has a query or fragment; give where the console is, such as https://wf.example.org"
-        ));
+        )));
     }
     Ok(url.trim_end_matches('/').to_string())
 }

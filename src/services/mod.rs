@@ -20,14 +20,48 @@ use std::time::{Duration, Instant};
 use rusqlite::{params, OptionalExtension};
 use serde_json::{json, Value};
 
-use crate::store::{now, private_dir, Store, StoreError};
+use crate::store::{now, private_dir, Classify, ErrorKind, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
+    /// What was asked does not fit (a name, versions, weights): nothing changed.
     #[error("{0}")]
     Invalid(String),
+    #[error("no service `{0}` in this home; `wf services` lists them")]
+    NotFound(String),
+    /// The service does not run: it failed or was stopped, its supervisor died or did not
+    /// start, or it was not running in time.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Waiting for the service was cancelled.
+    #[error("stopped")]
+    Cancelled,
+    #[error("cannot start the supervisor of service `{name}`: {source}")]
+    Start {
+        name: String,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl Classify for ServiceError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            ServiceError::Invalid(_) => ErrorKind::Invalid,
+            ServiceError::NotFound(_) => ErrorKind::NotFound,
+            ServiceError::Unavailable(_) => ErrorKind::Unavailable,
+            ServiceError::Cancelled | ServiceError::Start { .. } => ErrorKind::Internal,
+            ServiceError::Store(e) => e.kind(),
+        }
+    }
+}
+
+/// For callers that still carry failures as their message.
+impl From<ServiceError> for String {
+    fn from(e: ServiceError) -> String {
+        e.to_string()
+    }
 }
 
 impl From<rusqlite::Error> for ServiceError {
@@ -71,7 +105,7 @@ pub fn service_dir(home: &Path, name: &str) -> PathBuf {
     services_dir(home).join(name)
 }
 
-pub fn check_name(name: &str) -> std::result::Result<(), String> {
+pub fn check_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name.starts_with(|c: char| c.is_ascii_alphabetic())
@@ -81,9 +115,9 @@ pub fn check_name(name: &str) -> std::result::Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
+        Err(ServiceError::Invalid(format!(
             "`{name}` is not a service name: a letter, then up to 63 letters, digits, `_` or `-`"
-        ))
+        )))
     }
 }
 
@@ -146,11 +180,7 @@ pub fn get(store: &Store, name: &str) -> Result<Option<ServiceRow>> {
 }
 
 pub fn require(store: &Store, name: &str) -> Result<ServiceRow> {
-    get(store, name)?.ok_or_else(|| {
-        ServiceError::Invalid(format!(
-            "no service `{name}` in this home; `wf services` lists them"
-        ))
-    })
+    get(store, name)?.ok_or_else(|| ServiceError::NotFound(name.to_string()))
 }
 
 pub fn versions(store: &Store, name: &str) -> Result<Vec<VersionRow>> {
@@ -188,7 +218,7 @@ fn app_code() -> String {
 /// Records what a deploy or update wants; the supervisor follows. A service that exists
 /// keeps its address and app code; its versions and weights become these.
 pub fn deploy(store: &Store, spec: &ServiceSpec) -> Result<ServiceRow> {
-    check_name(&spec.name).map_err(ServiceError::Invalid)?;
+    check_name(&spec.name)?;
     if spec.versions.is_empty() {
         return Err(ServiceError::Invalid(format!(
             "service `{}` has no model version to serve",
@@ -291,10 +321,9 @@ pub fn supervisor_pid(home: &Path, name: &str) -> Option<u32> {
 pub fn ensure_supervisor(store: &Store, name: &str) -> Result<u32> {
     let row = require(store, name)?;
     let dir = service_dir(&store.home, name);
-    let io = |e: std::io::Error| {
-        ServiceError::Invalid(format!(
-            "cannot start the supervisor of service `{name}`: {e}"
-        ))
+    let io = |source: std::io::Error| ServiceError::Start {
+        name: name.to_string(),
+        source,
     };
     private_dir(&dir).map_err(io)?;
     let starting = crate::store::private_file(&dir.join("start.lock"), false).map_err(io)?;
@@ -345,7 +374,7 @@ pub fn ensure_supervisor(store: &Store, name: &str) -> Result<u32> {
                 .and_then(|r| r.reason)
                 .map(|r| format!(": {r}"))
                 .unwrap_or_default();
-            return Err(ServiceError::Invalid(format!(
+            return Err(ServiceError::Unavailable(format!(
                 "the supervisor of service `{name}` ended as it started ({status}){why}; see {}",
                 dir.join("supervisor.log").display()
             )));
@@ -354,7 +383,7 @@ pub fn ensure_supervisor(store: &Store, name: &str) -> Result<u32> {
             // Not left to take the lock after the deploy was told it failed.
             let _ = child.kill();
             let _ = child.wait();
-            return Err(ServiceError::Invalid(format!(
+            return Err(ServiceError::Unavailable(format!(
                 "the supervisor of service `{name}` (pid {pid}) did not take its lock within 30 s; see {}",
                 dir.join("supervisor.log").display()
             )));
@@ -385,7 +414,7 @@ pub fn wait_running(
         match row.status.as_str() {
             "running" => return Ok(row),
             "failed" | "stopped" => {
-                return Err(ServiceError::Invalid(format!(
+                return Err(ServiceError::Unavailable(format!(
                     "service `{name}` {}: {}",
                     row.status,
                     row.reason.as_deref().unwrap_or("see `wf service logs`")
@@ -399,16 +428,16 @@ pub fn wait_running(
             if row.status == "failed" || row.status == "stopped" {
                 continue;
             }
-            return Err(ServiceError::Invalid(format!(
+            return Err(ServiceError::Unavailable(format!(
                 "the supervisor of service `{name}` died; see {}",
                 service_dir(home, name).join("supervisor.log").display()
             )));
         }
         if cancelled() {
-            return Err(ServiceError::Invalid("stopped".into()));
+            return Err(ServiceError::Cancelled);
         }
         if start.elapsed() > deadline {
-            return Err(ServiceError::Invalid(format!(
+            return Err(ServiceError::Unavailable(format!(
                 "service `{name}` was not running after {:.0} s ({}): see `wf service logs {name}`",
                 deadline.as_secs_f64(),
                 row.reason.as_deref().unwrap_or(&row.status)

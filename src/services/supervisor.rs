@@ -53,6 +53,56 @@ const ATTEMPTS: u32 = 3;
 
 const MIB: f64 = 1024.0 * 1024.0;
 
+/// A limit of the environment that is not a positive number.
+#[derive(Debug, thiserror::Error)]
+#[error("{key} is `{value}`: expected {what} above 0")]
+pub struct LimitError {
+    pub key: String,
+    pub value: String,
+    pub what: &'static str,
+}
+
+/// Why a model process could not be started, or the service cannot go on.
+#[derive(Debug, thiserror::Error)]
+pub enum SupervisorError {
+    #[error("cannot copy model {model} to run it (`{}`): {source}", path.display())]
+    Copy {
+        model: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("model {model} is the image `{image}`: serving it needs docker or podman on PATH, and neither is there")]
+    NoEngine { model: String, image: String },
+    #[error("model {model} has no customize_service.py (at the top of `{}` or in its model/) and no `serve` command in config.json", path.display())]
+    NoCode { model: String, path: PathBuf },
+    /// The serving package could not be written out.
+    #[error(transparent)]
+    Runtime(std::io::Error),
+    #[error("cannot make `{}`: {source}", path.display())]
+    WorkDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Model(#[from] crate::models::ModelError),
+    #[error("no free port: {0}")]
+    NoPort(std::io::Error),
+    #[error("cannot open the model's log: {0}")]
+    Log(std::io::Error),
+    #[error(transparent)]
+    LogCopy(std::io::Error),
+    #[error("cannot start the model {model}: {source}")]
+    Spawn {
+        model: String,
+        source: std::io::Error,
+    },
+    /// A model that never got ready, after a few starts: what it did and its log's end.
+    #[error("{0}")]
+    NeverReady(String),
+    #[error(transparent)]
+    Records(#[from] super::ServiceError),
+}
+
 impl Default for Limits {
     fn default() -> Limits {
         Limits {
@@ -66,15 +116,19 @@ impl Default for Limits {
 
 impl Limits {
     /// The limits `var` gives (an environment variable's value by name), or what is wrong.
-    pub fn from(var: impl Fn(&str) -> Option<String>) -> Result<Limits, String> {
+    pub fn from(var: impl Fn(&str) -> Option<String>) -> Result<Limits, LimitError> {
         let mut l = Limits::default();
-        let number = |key: &str, what: &str| -> Result<Option<f64>, String> {
+        let number = |key: &str, what: &'static str| -> Result<Option<f64>, LimitError> {
             match var(key) {
                 None => Ok(None),
                 Some(v) if v.trim().is_empty() => Ok(None),
                 Some(v) => match v.trim().parse::<f64>() {
                     Ok(n) if n > 0.0 && n.is_finite() => Ok(Some(n)),
-                    _ => Err(format!("{key} is `{v}`: expected {what} above 0")),
+                    _ => Err(LimitError {
+                        key: key.to_string(),
+                        value: v,
+                        what,
+                    }),
                 },
             }
         };
@@ -202,38 +256,35 @@ pub(crate) fn run_copy(
     home: &Path,
     service: &str,
     m: &crate::models::ModelVersion,
-) -> Result<PathBuf, String> {
+) -> Result<PathBuf, SupervisorError> {
     use std::os::unix::fs::PermissionsExt;
     let run = super::service_dir(home, service).join("run");
     let to = run_dir(home, service, &m.name, &m.version);
-    let fail = |what: &Path, e: &dyn std::fmt::Display| {
-        format!(
-            "cannot copy model {}@{} to run it (`{}`): {e}",
-            m.name,
-            m.version,
-            what.display()
-        )
+    let fail = |what: &Path, source: std::io::Error| SupervisorError::Copy {
+        model: format!("{}@{}", m.name, m.version),
+        path: what.to_path_buf(),
+        source,
     };
-    crate::store::private_dir(&run).map_err(|e| fail(&run, &e))?;
+    crate::store::private_dir(&run).map_err(|e| fail(&run, e))?;
     if to.exists() {
-        std::fs::remove_dir_all(&to).map_err(|e| fail(&to, &e))?;
+        std::fs::remove_dir_all(&to).map_err(|e| fail(&to, e))?;
     }
-    crate::store::private_dir(&to).map_err(|e| fail(&to, &e))?;
+    crate::store::private_dir(&to).map_err(|e| fail(&to, e))?;
     for e in walkdir::WalkDir::new(&m.path)
         .follow_links(true)
         .min_depth(1)
     {
-        let e = e.map_err(|e| fail(&m.path, &e))?;
+        let e = e.map_err(|e| fail(&m.path, e.into()))?;
         let rel = e.path().strip_prefix(&m.path).unwrap_or(e.path());
         let dest = to.join(rel);
         if e.file_type().is_dir() {
-            crate::store::private_dir(&dest).map_err(|e| fail(&dest, &e))?;
+            crate::store::private_dir(&dest).map_err(|e| fail(&dest, e))?;
         } else if e.file_type().is_file() {
-            std::fs::copy(e.path(), &dest).map_err(|err| fail(e.path(), &err))?;
+            std::fs::copy(e.path(), &dest).map_err(|err| fail(e.path(), err))?;
             // Private, writable by its owner, executable if it was.
             let mode = e.metadata().map(|m| m.permissions().mode()).unwrap_or(0) & 0o100;
             std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o600 | mode))
-                .map_err(|e| fail(&dest, &e))?;
+                .map_err(|e| fail(&dest, e))?;
         }
     }
     Ok(to)
@@ -248,16 +299,14 @@ pub(crate) fn model_command(
     service: &str,
     m: &crate::models::ModelVersion,
     port: u16,
-) -> Result<tokio::process::Command, String> {
+) -> Result<tokio::process::Command, SupervisorError> {
     if let Some(image) = m.source.get("image").and_then(|i| i.as_str()) {
         let engine = ["docker", "podman"]
             .into_iter()
             .find_map(on_path)
-            .ok_or_else(|| {
-                format!(
-                    "model {}@{} is the image `{image}`: serving it needs docker or podman on PATH, and neither is there",
-                    m.name, m.version
-                )
+            .ok_or_else(|| SupervisorError::NoEngine {
+                model: format!("{}@{}", m.name, m.version),
+                image: image.to_string(),
             })?;
         let mut c = tokio::process::Command::new(engine);
         c.args(["run", "--rm", "--init", "-p"])
@@ -280,12 +329,10 @@ pub(crate) fn model_command(
             .join("customize_service.py")
             .is_file();
     if serve.is_none() && !has_code {
-        return Err(format!(
-            "model {}@{} has no customize_service.py (at the top of `{}` or in its model/) and no `serve` command in config.json",
-            m.name,
-            m.version,
-            registered.display()
-        ));
+        return Err(SupervisorError::NoCode {
+            model: format!("{}@{}", m.name, m.version),
+            path: registered.clone(),
+        });
     }
     let dir = run_copy(home, service, m)?;
     if let Some(serve) = serve {
@@ -293,10 +340,12 @@ pub(crate) fn model_command(
         c.arg("-c").arg(serve).current_dir(dir);
         return Ok(c);
     }
-    let server = super::runtime::python_server(home).map_err(|e| e.to_string())?;
+    let server = super::runtime::python_server(home).map_err(SupervisorError::Runtime)?;
     let work = super::service_dir(home, service).join("work");
-    crate::store::private_dir(&work)
-        .map_err(|e| format!("cannot make `{}`: {e}", work.display()))?;
+    crate::store::private_dir(&work).map_err(|source| SupervisorError::WorkDir {
+        path: work.clone(),
+        source,
+    })?;
     let mut c = tokio::process::Command::new("python3");
     c.arg(server).arg(dir).current_dir(work);
     Ok(c)
@@ -390,21 +439,21 @@ impl Supervisor {
         super::service_dir(&self.home, &self.name).join(format!("{}-{}.log", key.0, key.1))
     }
 
-    fn model(&mut self, key: &Key) -> Result<crate::models::ModelVersion, String> {
+    fn model(&mut self, key: &Key) -> Result<crate::models::ModelVersion, SupervisorError> {
         if let Some(m) = self.models.get(key) {
             return Ok(m.clone());
         }
-        let m = crate::models::get(&self.store, &key.0, Some(&key.1)).map_err(|e| e.to_string())?;
+        let m = crate::models::get(&self.store, &key.0, Some(&key.1))?;
         self.models.insert(key.clone(), m.clone());
         Ok(m)
     }
 
-    fn start(&mut self, key: &Key, restarts: u32) -> Result<Proc, String> {
+    fn start(&mut self, key: &Key, restarts: u32) -> Result<Proc, SupervisorError> {
         let m = self.model(key)?;
-        let port = free_port().map_err(|e| format!("no free port: {e}"))?;
+        let port = free_port().map_err(SupervisorError::NoPort)?;
         let mut cmd = model_command(&self.home, &self.name, &m, port)?;
-        let log = crate::store::private_file(&self.log_path(key), true)
-            .map_err(|e| format!("cannot open the model's log: {e}"))?;
+        let log =
+            crate::store::private_file(&self.log_path(key), true).map_err(SupervisorError::Log)?;
         cmd.env("PORT", port.to_string())
             .env("WF_MODEL_NAME", &key.0)
             .env("WF_MODEL_VERSION", &key.1)
@@ -412,15 +461,16 @@ impl Supervisor {
             .env("PYTHONUNBUFFERED", "1")
             .envs(self.envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(std::process::Stdio::null())
-            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stdout(log.try_clone().map_err(SupervisorError::LogCopy)?)
             .stderr(log)
             // Its own process group: it is stopped with everything it starts.
             .process_group(0)
             .kill_on_drop(false);
         let started_ms = process::now_ms();
-        let child = cmd
-            .spawn()
-            .map_err(|e| format!("cannot start the model {}@{}: {e}", key.0, key.1))?;
+        let child = cmd.spawn().map_err(|source| SupervisorError::Spawn {
+            model: format!("{}@{}", key.0, key.1),
+            source,
+        })?;
         let pid = child.id().unwrap_or(0);
         tracing::info!("started {}@{} (pid {pid}, port {port})", key.0, key.1);
         Ok(Proc {
@@ -476,7 +526,7 @@ impl Supervisor {
     }
 
     /// One pass: follow the records, restart what died, check health, route.
-    async fn tick(&mut self) -> Result<bool, String> {
+    async fn tick(&mut self) -> Result<bool, SupervisorError> {
         let row = match require(&self.store, &self.name) {
             Ok(r) => r,
             Err(_) => return Ok(false),
@@ -512,7 +562,7 @@ impl Supervisor {
                 .unwrap_or_default();
             self.routes.lock().expect("routes").app_code = row.app_code.clone();
         }
-        let vs: Vec<VersionRow> = versions(&self.store, &self.name).map_err(|e| e.to_string())?;
+        let vs: Vec<VersionRow> = versions(&self.store, &self.name)?;
         let wanted: Vec<&VersionRow> = vs.iter().filter(|v| v.weight > 0).collect();
         let wanted_keys: Vec<Key> = wanted
             .iter()
@@ -538,7 +588,7 @@ impl Supervisor {
                     Err(e) => {
                         tracing::error!("{e}");
                         self.set_version(key, "failed", None);
-                        self.set_service("failed", Some(&e));
+                        self.set_service("failed", Some(&e.to_string()));
                         return Err(e);
                     }
                 }
@@ -603,7 +653,7 @@ impl Supervisor {
                     params![self.name, key.0, key.1, restarts],
                 );
                 self.set_service("failed", Some(&why));
-                return Err(why);
+                return Err(SupervisorError::NeverReady(why));
             }
             tracing::info!(
                 "{}@{} ended ({status}); starting it again in {:.1}s",
@@ -1016,7 +1066,7 @@ async fn supervise(home: &Path, name: &str) -> i32 {
             tracing::error!("{e}");
             let _ = store.conn().execute(
                 "UPDATE services SET status = 'failed', reason = ?2, supervisor_pid = NULL WHERE name = ?1",
-                params![name, e],
+                params![name, e.to_string()],
             );
             let _ = store.conn().execute(
                 "UPDATE service_versions SET status = 'stopped' WHERE service = ?1 AND pid IS NULL",
@@ -1166,9 +1216,11 @@ mod tests {
         for bad in ["abc", "0", "-3", "inf"] {
             let e = Limits::from(|k| (k == "WF_SERVICE_TIMEOUT_SECONDS").then(|| bad.to_string()))
                 .unwrap_err();
-            assert!(
-                e.contains("WF_SERVICE_TIMEOUT_SECONDS") && e.contains(bad),
-                "{e}"
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "WF_SERVICE_TIMEOUT_SECONDS is `{bad}`: expected a number of seconds above 0"
+                )
             );
         }
     }

@@ -59,6 +59,37 @@ impl From<UnknownStatus> for StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// What kind of failure an error is, whatever its domain: what a front-end decides on (the
+/// API's status code) instead of the words of its message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// What was named does not exist.
+    NotFound,
+    /// What was asked does not fit: nothing changed.
+    Invalid,
+    /// What was asked collides with what is there or what others do.
+    Conflict,
+    /// Something needed does not answer: a cluster, a port, a service.
+    Unavailable,
+    /// Anything else: the machine or the records failed.
+    Internal,
+}
+
+/// An error that says what kind of failure it is.
+pub trait Classify: std::error::Error {
+    fn kind(&self) -> ErrorKind;
+}
+
+impl Classify for StoreError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            StoreError::NoExecution(_) => ErrorKind::NotFound,
+            StoreError::Ambiguous(_) => ErrorKind::Invalid,
+            _ => ErrorKind::Internal,
+        }
+    }
+}
+
 pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }

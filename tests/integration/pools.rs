@@ -613,6 +613,31 @@ fn pool_commands_register_list_show_and_remove_pools() {
         .stderr_contains("no pool `ray`");
 }
 
+/// Without any cluster: what was asked wrong ends with status 2, a cluster that does not
+/// answer with 1, each with its message.
+#[test]
+fn pool_errors_end_with_usage_or_failure_by_their_kind() {
+    let t = Test::new();
+    t.wf(&["pool", "show", "nope"]).status(2).stderr_contains(
+        "error: no pool `nope`; none is registered: `wf pool add NAME --ray URL` or `--slurm` adds one",
+    );
+    t.wf(&["pool", "remove", "nope"])
+        .status(2)
+        .stderr_contains("no pool `nope`");
+    t.wf(&["pool", "add", "a/b", "--ray", "http://127.0.0.1:9"])
+        .status(2)
+        .stderr_contains("`a/b` is not a pool name");
+    t.wf(&["pool", "add", "x", "--ray", "127.0.0.1:8265"])
+        .status(2)
+        .stderr_contains("`127.0.0.1:8265` is not a Ray dashboard address");
+    t.wf(&["pool", "add", "gone", "--ray", "http://127.0.0.1:9"])
+        .status(1)
+        .stderr_contains("pool `gone` (ray at http://127.0.0.1:9) cannot be reached: ");
+    t.wf(&["pool", "list"])
+        .status(0)
+        .stderr_contains("no pools yet");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Slurm
 

@@ -314,7 +314,7 @@ impl RemoteJob {
             ))
         };
         match ray.status(&id).await {
-            Err(e) => return lost(e),
+            Err(e) => return lost(e.to_string()),
             Ok(Some(_)) => {
                 let line = format!("re-attached to Ray job {id}\n");
                 log.write(line.as_bytes());
@@ -343,7 +343,7 @@ impl RemoteJob {
                 };
                 let working_dir = match ray.upload(package).await {
                     Ok(uri) => uri,
-                    Err(e) => return lost(e),
+                    Err(e) => return lost(e.to_string()),
                 };
                 if let Err(e) = ray.submit(&self.submission(&id, working_dir)).await {
                     return RemoteEnd::Failed(format!(
@@ -470,7 +470,7 @@ impl RemoteJob {
             // A runner that died between `sbatch` and recording the id left a job by name.
             id = match slurm::find_by_name(&name).await {
                 Ok(found) => found,
-                Err(e) => return RemoteEnd::Failed(e),
+                Err(e) => return RemoteEnd::Failed(e.to_string()),
             };
         }
         let id = match id {
@@ -512,7 +512,7 @@ impl RemoteJob {
                 }
                 match slurm::submit(&script).await {
                     Ok(id) => id,
-                    Err(e) => return RemoteEnd::Failed(e),
+                    Err(e) => return RemoteEnd::Failed(e.to_string()),
                 }
             }
         };
