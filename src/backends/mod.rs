@@ -51,9 +51,9 @@ mod tests {
     use crate::catalog::Catalog;
     use crate::exec::backend::PreflightCtx;
     use crate::exec::error::{exit, ExecError};
-    use crate::exec::flavors::Machine;
     use crate::model::val::{Obj, Span, Val};
     use crate::model::workflow::Workflow;
+    use crate::pools::flavors::Machine;
 
     fn obj(class: &str, args: Vec<(&'static str, Val)>) -> Val {
         Val::Obj(Arc::new(Obj {

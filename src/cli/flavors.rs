@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::error::{Error, Result};
 use super::records::open_records;
-use crate::exec::flavors::Machine;
+use crate::pools::flavors::Machine;
 
 #[derive(Args, Debug)]
 pub struct FlavorsArgs {

@@ -18,11 +18,11 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::error::ExecError;
-use super::flavors::{Flavor, Machine};
 use super::resolve::Ctx;
 use crate::model::kind::StepKind;
 use crate::model::val::Val;
 use crate::model::workflow::{Step, Workflow};
+use crate::pools::flavors::{Flavor, Machine};
 use crate::store::Store;
 
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;

@@ -4,17 +4,7 @@
 use crate::model::status::ExecStatus;
 use crate::store::StoreError;
 
-/// The contract's exit statuses (CONTRACT §3).
-pub mod exit {
-    /// Executed, or the script is valid.
-    pub const OK: i32 = 0;
-    /// Failed or stopped, or the script is invalid.
-    pub const FAILED: i32 = 1;
-    /// A usage error: a bad flag or value, a required value missing with no one to ask.
-    pub const USAGE: i32 = 2;
-    /// Paused awaiting input, with no terminal to ask.
-    pub const AWAITING_INPUT: i32 = 3;
-}
+pub use crate::model::status::exit;
 
 /// The exit status for how an execution ended (or paused).
 pub fn exit_status(status: ExecStatus) -> i32 {

@@ -16,7 +16,6 @@
 //! | `error.rs`     | the engine's errors and the exit status of each                     |
 //! | `metrics.rs`   | reading and validating a job's metrics file (the manual's formats)   |
 //! | `params.rs`    | `-p NAME=VALUE` and parameter files, checked against placeholders    |
-//! | `flavors.rs`   | this machine's resource flavors                                     |
 
 pub mod backend;
 pub mod cancel;
@@ -24,7 +23,6 @@ pub mod decide;
 pub mod engine;
 pub mod error;
 pub mod events;
-pub mod flavors;
 pub mod lock;
 pub mod metrics;
 pub mod params;

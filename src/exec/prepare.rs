@@ -61,7 +61,7 @@ fn preflight(
     home: &Path,
     backends: Backends,
 ) -> Result<()> {
-    let machine = super::flavors::Machine::detect();
+    let machine = crate::pools::flavors::Machine::detect();
     let ctx = PreflightCtx {
         workflow: w,
         values,

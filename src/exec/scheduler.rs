@@ -24,13 +24,13 @@ use super::decide::{
 };
 use super::error::{ExecError, Result};
 use super::events::{Event, EventSink, Prompter};
-use super::flavors::{Flavor, Machine, Usage};
 use super::resolve::{Ctx, Produced};
 use super::slots::{self, Ledger};
 use crate::model::definition::val_to_json;
 use crate::model::status::{ExecStatus, Status};
 use crate::model::val::{Obj, Val};
 use crate::model::workflow::{value_key, DepKind, Step, Workflow};
+use crate::pools::flavors::{Flavor, Machine, Usage};
 use crate::store::{StepPatch, StepRow, Store};
 
 /// Everything fixed about an execution.

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::flavors::{Flavor, Machine};
+use crate::pools::flavors::{Flavor, Machine};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 struct Entry {

@@ -131,8 +131,8 @@ impl GalleryError {
     /// The command's exit status for it.
     pub fn exit_code(&self) -> i32 {
         match self {
-            GalleryError::Usage(_) => crate::exec::error::exit::USAGE,
-            _ => crate::exec::error::exit::FAILED,
+            GalleryError::Usage(_) => crate::model::status::exit::USAGE,
+            _ => crate::model::status::exit::FAILED,
         }
     }
 }
@@ -211,7 +211,7 @@ mod tests {
                 e.to_string(),
                 format!("the version `{bad}` is not `x.y.z`: three whole numbers joined by dots, such as `1.0.0`")
             );
-            assert_eq!(e.exit_code(), crate::exec::error::exit::USAGE, "{bad}");
+            assert_eq!(e.exit_code(), crate::model::status::exit::USAGE, "{bad}");
         }
         assert_eq!(version_cmp("1.0.10", "1.0.9"), Ordering::Greater);
         assert_eq!(version_cmp("2.0.0", "10.0.0"), Ordering::Less);
@@ -315,7 +315,7 @@ wf.Workflow(#{ name: "tiny", desc: "d", steps: [j] })
         let user = current_user();
         let p = Publish::default();
         release_and_publish(&home, &gallery, &w, dir.path(), Some(&script), &p).unwrap();
-        let failed = crate::exec::error::exit::FAILED;
+        let failed = crate::model::status::exit::FAILED;
 
         let e = find(&gallery, "nope", &user).unwrap_err();
         assert!(matches!(e, GalleryError::NotFound(_)), "{e:?}");
@@ -352,7 +352,7 @@ wf.Workflow(#{ name: "tiny", desc: "d", steps: [j] })
 
         let e = parse_spec("tiny@1.0").unwrap_err();
         assert!(matches!(e, GalleryError::Usage(_)), "{e:?}");
-        assert_eq!(e.exit_code(), crate::exec::error::exit::USAGE);
+        assert_eq!(e.exit_code(), crate::model::status::exit::USAGE);
 
         let e = publish_asset(&home, &gallery, "never", &Publish::default()).unwrap_err();
         assert!(matches!(e, GalleryError::NotFound(_)), "{e:?}");

@@ -143,6 +143,18 @@ impl fmt::Display for ExecStatus {
     }
 }
 
+/// The exit statuses every command ends with (README, "Reading an error").
+pub mod exit {
+    /// Executed, or the script is valid.
+    pub const OK: i32 = 0;
+    /// Failed or stopped, or the script is invalid.
+    pub const FAILED: i32 = 1;
+    /// A usage error: a bad flag or value, a required value missing with no one to ask.
+    pub const USAGE: i32 = 2;
+    /// Paused awaiting input, with no terminal to ask.
+    pub const AWAITING_INPUT: i32 = 3;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

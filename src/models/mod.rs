@@ -456,5 +456,4 @@ mod tests {
         assert_eq!(missing.kind(), ErrorKind::NotFound);
         assert!(!missing.recurs());
     }
-
 }

@@ -67,14 +67,9 @@ pub const LINGER: Duration = Duration::from_secs(10);
 
 /// A receiver's URL: http:// or https://, with a host.
 pub fn check_url(url: &str) -> Result<(), NotifyError> {
-    let bad = |why: String| Err(NotifyError::Invalid(why));
-    if !(url.starts_with("http://") || url.starts_with("https://")) {
-        return bad(format!("`{url}` is not an http:// or https:// URL"));
-    }
-    match reqwest::Url::parse(url) {
-        Ok(u) if u.host_str().is_some_and(|h| !h.is_empty()) => Ok(()),
-        Ok(_) => bad(format!("`{url}` names no host")),
-        Err(e) => bad(format!("`{url}` is not a URL: {e}")),
+    match crate::net::url_problem(url) {
+        Some(why) => Err(NotifyError::Invalid(why)),
+        None => Ok(()),
     }
 }
 
@@ -88,21 +83,6 @@ pub fn check_events<S: AsRef<str>>(events: &[S]) -> Result<(), NotifyError> {
         ))),
         None => Ok(()),
     }
-}
-
-/// The console's address the notifications of `home` link to: `$WF_CONSOLE_URL`, else the one
-/// `wf serve` keeps in the home, else the default address of `wf serve`.
-pub fn console_url(home: Option<&Path>) -> String {
-    if let Some(u) = std::env::var("WF_CONSOLE_URL")
-        .ok()
-        .filter(|u| !u.trim().is_empty())
-    {
-        return u.trim().trim_end_matches('/').to_string();
-    }
-    home.and_then(|h| std::fs::read_to_string(h.join(crate::serve::CONSOLE_URL_FILE)).ok())
-        .map(|u| u.trim().trim_end_matches('/').to_string())
-        .filter(|u| check_url(u).is_ok())
-        .unwrap_or_else(|| "http://127.0.0.1:7878".into())
 }
 
 /// `X-Wf-Signature: sha256=<hex HMAC-SHA256 of the body with the secret>`.

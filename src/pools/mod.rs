@@ -6,6 +6,7 @@
 //! | file       | what                                                                  |
 //! |------------|-----------------------------------------------------------------------|
 //! | `mod.rs`   | the registry (`wf pool add|list|show|remove`), flavor references, paths |
+//! | `flavors.rs` | this machine's resource flavors (the local pool), detected once     |
 //! | `ray.rs`   | the Ray Jobs REST API: packages, submit, status, logs, stop, resources  |
 //! | `slurm.rs` | Slurm through its commands: partitions, batch scripts, state, cancel  |
 //! | `spark.rs` | the Spark clusters of MRS steps (`wf cluster`), their spark-submit    |
@@ -14,6 +15,7 @@
 //! What runs where is the job backend's (`backends::job::remote`); this module only talks to
 //! the clusters and keeps the registry. It imports nothing above the store.
 
+pub mod flavors;
 pub mod ray;
 pub mod slurm;
 pub mod spark;

@@ -343,7 +343,7 @@ fn check_flavors(store: &Store, name: &str, flavors: &Map<String, Value>) -> Res
     let def: Value = serde_json::from_str(&def).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let mut jobs = Vec::new();
     job_steps(&def, &mut jobs);
-    let machine = crate::exec::flavors::Machine::detect();
+    let machine = crate::pools::flavors::Machine::detect();
     for (step, flavor) in flavors {
         let field = format!("flavors.{step}");
         if !jobs.contains(step) {

@@ -152,7 +152,7 @@ impl From<DataError> for ApiError {
 /// flavors --json` lists them; a pool that cannot be read is named under `errors`.
 pub async fn flavors(State(app): State<Arc<App>>) -> ApiResult<Json<Value>> {
     with_store(&app, move |s| {
-        let m = crate::exec::flavors::Machine::detect();
+        let m = crate::pools::flavors::Machine::detect();
         let mut all: Vec<Value> = m
             .flavors()
             .iter()

@@ -12,29 +12,16 @@ use std::time::Duration;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use serde::Serialize;
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::app::{with_store, ApiError, ApiResult, App};
+use super::app::{with_store, ApiError, ApiResult, App, Ev};
 use crate::store::Store;
 
 /// How often the events table is read.
 const POLL: Duration = Duration::from_millis(100);
 /// Rows read at once.
 const BATCH: usize = 1000;
-
-/// One status change as sent: `{"execution_id", "step" (or null), "status", "at"}` and more.
-#[derive(Debug, Clone, Serialize)]
-pub struct Ev {
-    pub id: i64,
-    pub execution_id: String,
-    pub workflow: Option<String>,
-    pub step: Option<String>,
-    pub status: String,
-    pub reason: Option<String>,
-    pub at: String,
-}
 
 fn read_after(store: &Store, after: i64) -> crate::store::Result<Vec<Ev>> {
     Ok(store

@@ -41,10 +41,6 @@ const BODY_LIMIT: usize = 1 << 20;
 /// How long a stop waits for the executions this server runs to record their end.
 const STOP_GRACE: Duration = Duration::from_secs(30);
 
-/// The file of the home keeping the address the console is reached at, for the notifications
-/// of every process (`console_url`).
-pub const CONSOLE_URL_FILE: &str = "console-url";
-
 /// Serves until interrupted; the exit status.
 pub fn run(home: &Path, bind: &str, show_token: bool, public_url: Option<&str>) -> i32 {
     crate::logging::init(crate::logging::Style::Serve);
@@ -209,7 +205,7 @@ async fn serve(home: std::path::PathBuf, bind: &str, token: String, public: Opti
         },
     };
     if let Err(e) = crate::store::private_write(
-        &home.join(CONSOLE_URL_FILE),
+        &home.join(crate::store::CONSOLE_URL_FILE),
         format!("{console}\n").as_bytes(),
     ) {
         tracing::warn!("cannot keep the console's address in the home: {e}");

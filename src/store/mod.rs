@@ -270,7 +270,7 @@ fn outbox(
             .collect();
         list.is_empty() || list.contains(&event) || (event == "stopped" && list.contains(&"failed"))
     };
-    let console = crate::notify::console_url(tx.path().map(Path::new).and_then(Path::parent));
+    let console = console_url(tx.path().map(Path::new).and_then(Path::parent));
     for (nid, url, events, secret) in subs {
         if !wanted(&events) {
             continue;
@@ -911,6 +911,25 @@ impl Store {
 
 fn json_col(text: String) -> Value {
     serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
+/// The file of the home keeping the address the console is reached at, for the notifications
+/// of every process (`console_url`).
+pub const CONSOLE_URL_FILE: &str = "console-url";
+
+/// The console's address the notifications of `home` link to: `$WF_CONSOLE_URL`, else the one
+/// `wf serve` keeps in the home, else the default address of `wf serve`.
+pub fn console_url(home: Option<&Path>) -> String {
+    if let Some(u) = std::env::var("WF_CONSOLE_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+    {
+        return u.trim().trim_end_matches('/').to_string();
+    }
+    home.and_then(|h| std::fs::read_to_string(h.join(CONSOLE_URL_FILE)).ok())
+        .map(|u| u.trim().trim_end_matches('/').to_string())
+        .filter(|u| crate::net::url_problem(u).is_none())
+        .unwrap_or_else(|| "http://127.0.0.1:7878".into())
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ const LAYERS: &[&[&str]] = &[
     &["src/script/"],
     &["src/bindings/"],
     &["src/loader.rs"],
-    &["src/store/"],
+    &["src/store/", "src/net.rs", "src/logging.rs"],
     &[
         "src/datasets/",
         "src/models/",

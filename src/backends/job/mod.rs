@@ -23,12 +23,12 @@ use crate::exec::backend::{
     Attempt, Backend, BoxFuture, Plan, PlanCtx, PreflightCtx, StepEnd, Work,
 };
 use crate::exec::error::ExecError;
-use crate::exec::flavors::Flavor;
 use crate::exec::metrics::read_metrics;
 use crate::exec::params::flavor_ref;
 use crate::model::spec::{AlgorithmSource, DataInput, OutputTo, StepSpec};
 use crate::model::val::Val;
 use crate::model::workflow::{value_key, Step};
+use crate::pools::flavors::Flavor;
 use crate::store::logs::log_tail;
 use process::{JobEnd, JobRun};
 use remote::{RemoteEnd, RemoteJob};

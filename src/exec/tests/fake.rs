@@ -15,9 +15,9 @@ use indexmap::IndexMap;
 use serde_json::Map;
 
 use crate::exec::backend::{Attempt, Backend, BoxFuture, Plan, PlanCtx, StepEnd, Work};
-use crate::exec::flavors::Flavor;
 use crate::model::kind::StepKind;
 use crate::model::workflow::Step;
+use crate::pools::flavors::Flavor;
 
 /// What one step does, on every attempt.
 #[derive(Debug, Clone, Default)]
