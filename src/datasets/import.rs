@@ -4,9 +4,9 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use rusqlite::params;
-use serde_json::Value;
 
-use super::formats::{self, Annotation, Found};
+use super::formats::{self, Found};
+use super::label::{label_names, Labeller};
 use super::objects::{self, Kept};
 use super::{get, DataError, Result};
 use crate::store::{now, Store};
@@ -88,22 +88,6 @@ pub struct Imported {
     pub added: usize,
     /// Samples given labels.
     pub labelled: usize,
-}
-
-fn label_names(a: &[Annotation]) -> Vec<String> {
-    let mut names: Vec<String> = a.iter().map(|x| x.name.clone()).collect();
-    names.sort();
-    names.dedup();
-    names
-}
-
-/// The annotation array as the records keep it (a manifest line's `annotation`).
-pub fn annotation_json(a: &[Annotation]) -> String {
-    formats::manifest_line("", "", Some(a))
-        .get("annotation")
-        .cloned()
-        .unwrap_or(Value::Array(Vec::new()))
-        .to_string()
 }
 
 /// Imports what a reader found into `dataset`, by the rules. Sample bytes are kept first;
@@ -208,50 +192,6 @@ pub fn import(
     tx.commit()?;
     ImportProgress::tell(progress, Stage::Recording, kept.len(), kept.len());
     Ok(report)
-}
-
-/// Writes annotations of samples in one scope ('' for the dataset, else a task).
-pub(super) struct Labeller<'c> {
-    put: rusqlite::CachedStatement<'c>,
-    clear: rusqlite::CachedStatement<'c>,
-    label: rusqlite::CachedStatement<'c>,
-}
-
-impl<'c> Labeller<'c> {
-    pub fn new(tx: &'c rusqlite::Connection) -> rusqlite::Result<Labeller<'c>> {
-        Ok(Labeller {
-            put: tx.prepare_cached(
-                "INSERT OR REPLACE INTO annotations(dataset, scope, hash, annotation, confirmed) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?,
-            clear: tx.prepare_cached(
-                "DELETE FROM sample_labels WHERE dataset = ?1 AND scope = ?2 AND hash = ?3",
-            )?,
-            label: tx.prepare_cached(
-                "INSERT OR IGNORE INTO sample_labels(dataset, scope, label, hash) VALUES (?1, ?2, ?3, ?4)",
-            )?,
-        })
-    }
-
-    /// Replaces the sample's annotations in `scope`. Labels to confirm are kept but not
-    /// counted.
-    pub fn put(
-        &mut self,
-        dataset: &str,
-        scope: &str,
-        hash: &str,
-        a: &[Annotation],
-        confirmed: bool,
-    ) -> rusqlite::Result<()> {
-        self.put
-            .execute(params![dataset, scope, hash, annotation_json(a), confirmed])?;
-        self.clear.execute(params![dataset, scope, hash])?;
-        if confirmed {
-            for n in label_names(a) {
-                self.label.execute(params![dataset, scope, n, hash])?;
-            }
-        }
-        Ok(())
-    }
 }
 
 /// [`read_samples`], the error as text.

@@ -5,7 +5,6 @@ use rusqlite::{params, OptionalExtension};
 use serde_json::{json, Value};
 
 use super::formats::Annotation;
-use super::import::Labeller;
 use super::{get, valid_name, DataError, Result};
 use crate::store::{now, Store, StoreError};
 
@@ -355,4 +354,64 @@ pub fn task_samples(store: &Store, dataset: &str, task: &str) -> Result<Vec<Task
         });
     }
     Ok(out)
+}
+
+pub(super) fn label_names(a: &[Annotation]) -> Vec<String> {
+    let mut names: Vec<String> = a.iter().map(|x| x.name.clone()).collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// The annotation array as the records keep it (a manifest line's `annotation`).
+pub fn annotation_json(a: &[Annotation]) -> String {
+    super::formats::manifest_line("", "", Some(a))
+        .get("annotation")
+        .cloned()
+        .unwrap_or(Value::Array(Vec::new()))
+        .to_string()
+}
+
+/// Writes annotations of samples in one scope ('' for the dataset, else a task).
+pub(super) struct Labeller<'c> {
+    put: rusqlite::CachedStatement<'c>,
+    clear: rusqlite::CachedStatement<'c>,
+    label: rusqlite::CachedStatement<'c>,
+}
+
+impl<'c> Labeller<'c> {
+    pub fn new(tx: &'c rusqlite::Connection) -> rusqlite::Result<Labeller<'c>> {
+        Ok(Labeller {
+            put: tx.prepare_cached(
+                "INSERT OR REPLACE INTO annotations(dataset, scope, hash, annotation, confirmed) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?,
+            clear: tx.prepare_cached(
+                "DELETE FROM sample_labels WHERE dataset = ?1 AND scope = ?2 AND hash = ?3",
+            )?,
+            label: tx.prepare_cached(
+                "INSERT OR IGNORE INTO sample_labels(dataset, scope, label, hash) VALUES (?1, ?2, ?3, ?4)",
+            )?,
+        })
+    }
+
+    /// Replaces the sample's annotations in `scope`. Labels to confirm are kept but not
+    /// counted.
+    pub fn put(
+        &mut self,
+        dataset: &str,
+        scope: &str,
+        hash: &str,
+        a: &[Annotation],
+        confirmed: bool,
+    ) -> rusqlite::Result<()> {
+        self.put
+            .execute(params![dataset, scope, hash, annotation_json(a), confirmed])?;
+        self.clear.execute(params![dataset, scope, hash])?;
+        if confirmed {
+            for n in label_names(a) {
+                self.label.execute(params![dataset, scope, n, hash])?;
+            }
+        }
+        Ok(())
+    }
 }

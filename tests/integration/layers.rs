@@ -190,15 +190,17 @@ fn paths_named(file: &str, code: &str) -> Vec<Vec<String>> {
             }
         }
     }
-    // `crate::a::b` written inline.
-    let mut rest = code;
-    while let Some(at) = rest.find("crate::") {
-        let tail = &rest[at..];
-        let len = tail
-            .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
-            .unwrap_or(tail.len());
-        push(tail[..len].trim_end_matches(':'));
-        rest = &tail[len..];
+    // `crate::a::b` and `super::a::b` written inline.
+    for start in ["crate::", "super::"] {
+        let mut rest = code;
+        while let Some(at) = rest.find(start) {
+            let tail = &rest[at..];
+            let len = tail
+                .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
+                .unwrap_or(tail.len());
+            push(tail[..len].trim_end_matches(':'));
+            rest = &tail[len..];
+        }
     }
     out
 }

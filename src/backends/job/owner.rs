@@ -27,11 +27,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-use super::process::{self, Group, JobEnd, JobRun};
-
-/// The variable each rank of an owned job carries: its attempt's folder. A dead runner's
-/// leftovers are swept, but never the ranks of an owner that is still alive.
-pub const OWNER_VAR: &str = "WF_JOB_OWNER";
+pub use super::process::OWNER_VAR;
+use super::process::{self, is_alive, Group, JobEnd, JobRun};
 
 /// How long a stopped owner has to stop its ranks before it is killed with them.
 const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -135,11 +132,6 @@ fn open_lock(step_dir: &Path) -> Result<File, String> {
         .map_err(|e| io_err("create the job folder", step_dir, e))?;
     let path = step_dir.join("lock");
     crate::store::private_file(&path, false).map_err(|e| io_err("open", &path, e))
-}
-
-/// Whether an owner of the step is alive (it holds the step's lock).
-pub fn is_alive(step_dir: &Path) -> bool {
-    crate::store::lock_held(&step_dir.join("lock"))
 }
 
 fn current(step_dir: &Path) -> Option<u32> {

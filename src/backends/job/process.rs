@@ -127,7 +127,7 @@ fn kill_matching(exec_id: &str, step: Option<&str>, spare_owned: bool) {
         let mut vars = environ.split(|b| *b == 0);
         let (mut exec_ok, mut step_ok, mut pooled) = (false, want_step.is_none(), false);
         let mut owned = false;
-        let owner_var = format!("{}=", super::owner::OWNER_VAR);
+        let owner_var = format!("{}=", OWNER_VAR);
         for v in &mut vars {
             exec_ok |= v == want_exec.as_bytes();
             step_ok |= want_step.as_ref().is_some_and(|w| v == w.as_bytes());
@@ -139,7 +139,7 @@ fn kill_matching(exec_id: &str, step: Option<&str>, spare_owned: bool) {
                     let dir = Path::new(
                         <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(dir),
                     );
-                    owned |= dir.parent().is_some_and(super::owner::is_alive);
+                    owned |= dir.parent().is_some_and(is_alive);
                 }
             }
         }
@@ -348,6 +348,15 @@ impl<'a> Waits<'a> {
         })
         .await
     }
+}
+
+/// The variable each rank of an owned job carries: its attempt's folder. A dead runner's
+/// leftovers are swept, but never the ranks of an owner that is still alive.
+pub const OWNER_VAR: &str = "WF_JOB_OWNER";
+
+/// Whether an owner of the step is alive (it holds the step's lock).
+pub fn is_alive(step_dir: &Path) -> bool {
+    crate::store::lock_held(&step_dir.join("lock"))
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 // Reading a definition: its placeholders, storages and steps' objects.
 
-import { num } from "./dom.js";
+import { el, num } from "./dom.js";
 
 // ---------------------------------------------------------------------------------------------
 // Reading a definition (the JSON of `wf graph --format json`)
@@ -86,4 +86,11 @@ export function stepParts(obj) {
   if (res && res.flavor !== undefined) parts.flavor = show(res.flavor);
   walk(obj, (o) => { if (PLACEHOLDER_CLASSES.has(o.$class) && o.delay) parts.delayed.push(o); });
   return parts;
+}
+
+// A record's values as a list of names and what they hold.
+export function kvList(obj) {
+  const entries = Object.entries(obj || {});
+  if (!entries.length) return el("p", { class: "muted" }, "none");
+  return el("dl", { class: "kv" }, entries.map(([k, v]) => [el("dt", {}, k), el("dd", { class: "mono" }, show(v))]));
 }

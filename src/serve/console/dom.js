@@ -1,8 +1,6 @@
 // The page's basics: building the DOM (never from HTML strings, so a name or a log line is
 // always shown as text), notices, and how a record's values read.
 
-import { show } from "./definition.js";
-
 // ---------------------------------------------------------------------------------------------
 // Basics
 
@@ -66,12 +64,6 @@ export function num(v) {
   if (typeof v !== "number") return String(v);
   if (Number.isInteger(v)) return String(v);
   return Math.abs(v) >= 1000 || Math.abs(v) < 0.001 ? v.toPrecision(4) : String(+v.toFixed(4));
-}
-
-export function kvList(obj) {
-  const entries = Object.entries(obj || {});
-  if (!entries.length) return el("p", { class: "muted" }, "none");
-  return el("dl", { class: "kv" }, entries.map(([k, v]) => [el("dt", {}, k), el("dd", { class: "mono" }, show(v))]));
 }
 
 export function table(head, rows, attrs) {

@@ -3,8 +3,8 @@
 import { api } from "../api.js";
 import { loadMetricCharts } from "../charts.js";
 import { drawDag, paintDag, paintStep } from "../dag.js";
-import { stepObjects, stepParts } from "../definition.js";
-import { $$, badge, debounce, el, kvList, seconds, table, toast, when } from "../dom.js";
+import { kvList, stepObjects, stepParts } from "../definition.js";
+import { $$, badge, debounce, el, seconds, table, toast, when } from "../dom.js";
 import { live, onEvent, onLeave, onReconnect } from "../live.js";
 import { execRow, placeholderField, readField } from "./workflows.js";
 
