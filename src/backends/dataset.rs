@@ -1,4 +1,4 @@
-//! The data half of the pipeline on the local dataset service (CONTRACT §6):
+//! The data half of the pipeline on the local dataset service (README, "Datasets"):
 //! CreateDatasetStep, DatasetImportStep, LabelingStep and ReleaseDatasetStep.
 //!
 //! Planning resolves names, folders and properties (a bad value fails the step before

@@ -1,5 +1,5 @@
 //! MrsJobStep: `spark-submit` against a registered cluster or the built-in `local`
-//! (CONTRACT §7).
+//! (README, "Models and services").
 //!
 //! Planning picks the cluster (`cluster_id`: a name registered with `wf cluster add`, or
 //! `local`, which is `local[*]` and the default), finds its `spark-submit` (the cluster's

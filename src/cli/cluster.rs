@@ -1,4 +1,4 @@
-//! `wf cluster add|list|remove`: the Spark clusters MRS steps submit to (CONTRACT §7).
+//! `wf cluster add|list|remove`: the Spark clusters MRS steps submit to (README, "Spark").
 
 use std::path::{Path, PathBuf};
 

@@ -1,5 +1,5 @@
 //! `wf datasets`, `wf dataset show|create|export` and `wf label TASK show|set|import`: the
-//! local dataset service from the command line (CONTRACT §6).
+//! local dataset service from the command line (README, "Datasets").
 
 use std::path::{Path, PathBuf};
 

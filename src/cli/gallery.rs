@@ -1,5 +1,5 @@
 //! `wf gallery list|show|subscribe|publish|whitelist|publish-model`: the gallery of
-//! published workflows (CONTRACT §8, the manual's §4.9.2). The gallery is a folder:
+//! published workflows (README, "The running state", the manual's §4.9.2). The gallery is a folder:
 //! `--gallery DIR`, else `$WF_GALLERY`, else `HOME/gallery`.
 
 use std::path::{Path, PathBuf};

@@ -1,4 +1,4 @@
-//! `wf models` and `wf model show|delete`: the local model registry (CONTRACT §7).
+//! `wf models` and `wf model show|delete`: the local model registry (README, "Models and services").
 
 use std::path::Path;
 

@@ -1,4 +1,4 @@
-//! `wf notify add|list|remove|log`: webhooks for a workflow's status changes (CONTRACT §8).
+//! `wf notify add|list|remove|log`: webhooks for a workflow's status changes (README, "The running state").
 
 use std::path::Path;
 

@@ -1,4 +1,4 @@
-//! `wf pool add|list|show|remove`: the resource pools job steps run on (CONTRACT §10).
+//! `wf pool add|list|show|remove`: the resource pools job steps run on (README, "Growing beyond one machine").
 
 use std::path::Path;
 

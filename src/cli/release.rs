@@ -1,5 +1,5 @@
 //! `wf release SCRIPT`, `wf workflows`, `wf workflow show`: the registry of released
-//! workflows (CONTRACT §8).
+//! workflows (README, "The running state").
 
 use std::path::{Path, PathBuf};
 

@@ -1,5 +1,5 @@
 //! `wf services` and `wf service show|stop|start|logs|predict`: the local inference
-//! services (CONTRACT §7). `wf service-supervisor NAME` (hidden) is the process behind one.
+//! services (README, "Models and services"). `wf service-supervisor NAME` (hidden) is the process behind one.
 
 use std::path::Path;
 

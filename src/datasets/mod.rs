@@ -1,4 +1,4 @@
-//! The local dataset service (CONTRACT §6): datasets of samples kept by content hash, their
+//! The local dataset service (README, "Datasets"): datasets of samples kept by content hash, their
 //! labels, labeling tasks and immutable released versions, in the home's records (tables
 //! of schema 3) and under `HOME/datasets/`.
 //!
@@ -330,7 +330,7 @@ pub fn check_ref(store: &Store, r: &DataRef) -> Result<()> {
     Ok(())
 }
 
-/// The folder a job is given for `r` (CONTRACT §6): `manifest.json` and `data/`. A
+/// The folder a job is given for `r` (README, "Datasets"): `manifest.json` and `data/`. A
 /// version's is kept with the version; a dataset without a version gives its latest
 /// version, or a snapshot of its samples as they are when it has none; a task gives a
 /// snapshot of the task's labels.
@@ -347,7 +347,7 @@ pub fn job_folder(store: &Store, r: &DataRef) -> Result<PathBuf> {
     }
 }
 
-/// What a step that produced `r` records as `outputs.NAME.dataset` (CONTRACT §6).
+/// What a step that produced `r` records as `outputs.NAME.dataset` (README, "Datasets").
 pub fn record_value(store: &Store, r: &DataRef, path: &Path) -> Result<Value> {
     let mut v = serde_json::json!({
         "dataset_name": r.dataset,

@@ -1,7 +1,7 @@
 //! Whether a step waits, runs or is skipped: pure decisions over what its dependencies did,
 //! each with the sentence that explains it (shown by `wf show` and the REPL).
 //!
-//! The rules (CONTRACT §4): a step starts when every dependency ended `executed` or
+//! The rules (ARCHITECTURE.md, "Decisions"): a step starts when every dependency ended `executed` or
 //! `skipped`. It is skipped when a condition step's branch that names it was not taken,
 //! when its skip conditions all hold, or (the default rule, replaced by a skip policy)
 //! when it has dependencies and all of them were skipped. A dependency that failed or was

@@ -1,5 +1,5 @@
 //! Parameter values: `-p NAME=VALUE` text, values from a parameters file (JSON or TOML) or from
-//! `set_placeholder`, checked against the placeholder they are for (CONTRACT §3 and §4.5).
+//! `set_placeholder`, checked against the placeholder they are for (`wf run --help`).
 //!
 //! A `Placeholder` takes a value of its `placeholder_type`; a data placeholder takes the
 //! natural text of what it stands for (an OBS path, `dataset[@version]`, `dataset/task`, a

@@ -207,7 +207,7 @@ impl Ctx<'_> {
         }
     }
 
-    /// The folder a job is given for a dataset (CONTRACT §6).
+    /// The folder a job is given for a dataset (README, "Datasets").
     fn data_folder(&self, r: &DataRef) -> R<PathBuf> {
         let store = crate::store::Store::open(self.home).map_err(|e| e.to_string())?;
         crate::datasets::job_folder(&store, r).map_err(|e| e.to_string())
@@ -311,7 +311,7 @@ impl Ctx<'_> {
         })
     }
 
-    /// The truth of a condition (CONTRACT §4.3).
+    /// The truth of a condition (ARCHITECTURE.md, "Decisions").
     pub fn condition(&self, c: &Obj) -> R<bool> {
         let op = match c.arg("condition_type") {
             Some(Val::Enum(e)) => e.name,

@@ -1,4 +1,4 @@
-//! The gallery (CONTRACT §8, the manual's §4.9.2): released workflows published as
+//! The gallery (README, "The running state", the manual's §4.9.2): released workflows published as
 //! versioned assets in a folder, with their local algorithms, and subscribed from it.
 //!
 //! A gallery is a folder; shared by a team (a network mount), it is the team's gallery:

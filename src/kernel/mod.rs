@@ -1,4 +1,4 @@
-//! `wf kernel`: a Jupyter kernel for `wf` scripts (CONTRACT §9). It speaks the messaging
+//! `wf kernel`: a Jupyter kernel for `wf` scripts (README, "Notebooks"). It speaks the messaging
 //! protocol 5.3 over ZeroMQ (the pure-Rust `zeromq` crate) and evaluates cells in one
 //! `session::cell::Session`, the same session the REPL drives: variables, functions, the
 //! workflow and the debug execution persist from cell to cell.

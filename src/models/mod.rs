@@ -1,4 +1,4 @@
-//! The local model registry (CONTRACT §7): model names with versions that count up from
+//! The local model registry (README, "Models and services"): model names with versions that count up from
 //! `0.0.1`, each an immutable copy of its files under `HOME/models/NAME/VERSION/`, with
 //! every `ModelConfig` field kept in the records (schema 4).
 

@@ -1,4 +1,4 @@
-//! Notifications (CONTRACT §8, the manual's SMN): webhooks a workflow's status changes are
+//! Notifications (README, "The running state", the manual's SMN): webhooks a workflow's status changes are
 //! POSTed to. The records hold an outbox (`deliveries`), filled in the transaction of each
 //! status change (`store::outbox`); a `Courier` running in whichever `wf` process runs
 //! executions (a runner, the server) sends what is due, retrying with backoff, and records

@@ -1,4 +1,4 @@
-//! Resource pools: existing clusters that job steps run on (CONTRACT §10). A pool is a Ray
+//! Resource pools: existing clusters that job steps run on (README, "Growing beyond one machine"). A pool is a Ray
 //! cluster (its dashboard's Jobs API) or a Slurm cluster (the `sbatch`, `squeue`, `scancel`
 //! on PATH), registered in the home by name; a job whose flavor is `POOL:FLAVOR` (or
 //! `{"flavor_id": F, "pool_id": POOL}`) is handed to it instead of running here.

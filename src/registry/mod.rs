@@ -1,4 +1,4 @@
-//! Released workflows (CONTRACT §8): each name has versions of its definition (a changed
+//! Released workflows (README, "The running state"): each name has versions of its definition (a changed
 //! structure makes a new one; the latest is what runs) and one configuration: values for
 //! its placeholders, storage roots, flavors, a scene, tags, notifications, and how many of
 //! its executions may run at once.

@@ -1,5 +1,5 @@
 //! The web console: its pages, embedded in the binary, and the read endpoints only the console
-//! needs beside the API of CONTRACT §8 (a step's metric files, an execution's definition, the
+//! needs beside the API (README, "The running state") (a step's metric files, an execution's definition, the
 //! flavors, the dataset service, the model registry, the services, labeling).
 //!
 //! The pages are checked-in files (`console/index.html`, `app.css`, and ES modules: `app.js`

@@ -1,4 +1,4 @@
-//! `wf serve`: the REST API and live events over the records (CONTRACT §8).
+//! `wf serve`: the REST API and live events over the records (README, "The running state").
 //!
 //! | file            | holds                                                              |
 //! |-----------------|--------------------------------------------------------------------|

@@ -1,4 +1,4 @@
-//! Local inference services (CONTRACT §7): a service is one HTTP address on 127.0.0.1 in
+//! Local inference services (README, "Models and services"): a service is one HTTP address on 127.0.0.1 in
 //! front of one model process per model version, splitting requests by weight. A detached
 //! supervisor process (`supervisor`) owns the address and the model processes, restarts
 //! what dies and follows the records: a deploy or an update writes the wanted versions
@@ -487,7 +487,7 @@ pub fn stop(store: &Store, name: &str) -> Result<ServiceRow> {
     require(store, name)
 }
 
-/// `wf service show NAME --json` (CONTRACT §7).
+/// `wf service show NAME --json` (README, "Models and services").
 pub fn show_json(store: &Store, name: &str) -> Result<Value> {
     let row = require(store, name)?;
     let vs = versions(store, name)?;

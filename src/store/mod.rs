@@ -210,7 +210,7 @@ pub fn private_file(path: &Path, append: bool) -> std::io::Result<std::fs::File>
 }
 
 /// Records the notifications a status change causes, in the transaction that records the
-/// change (CONTRACT §8: at least once; each carries an `id` for de-duplication). They are
+/// change (delivered at least once; each carries an `id` for de-duplication). They are
 /// sent after, by whichever `wf` process delivers next (`crate::notify`).
 fn outbox(
     tx: &Connection,

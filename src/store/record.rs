@@ -1,4 +1,4 @@
-//! Typed rows of the records, and the execution record of CONTRACT §3 built from them.
+//! Typed rows of the records, and the execution record (`wf status --json`) built from them.
 
 use serde::Serialize;
 use serde_json::{Map, Value};

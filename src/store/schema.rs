@@ -85,7 +85,7 @@ UPDATE steps SET detail = json_object('result', json(CASE WHEN result THEN 'true
 ALTER TABLE steps DROP COLUMN pid;
 ALTER TABLE steps DROP COLUMN result;
 "#,
-    // 3: the dataset service (CONTRACT §6). Samples are kept by content hash (their bytes
+    // 3: the dataset service (README, "Datasets"). Samples are kept by content hash (their bytes
     // under `datasets/objects/`); an annotation's scope is '' for the dataset's own labels,
     // else the labeling task's name; versions are immutable (their manifest under
     // `datasets/NAME/versions/`).
@@ -159,7 +159,7 @@ CREATE TABLE dataset_versions(
 );
 CREATE INDEX dataset_versions_made_by ON dataset_versions(made_by);
 "#,
-    // 4: the model registry, inference services and Spark clusters (CONTRACT §7). A model
+    // 4: the model registry, inference services and Spark clusters (README, "Models and services"). A model
     // version's files are an immutable copy under `models/NAME/VERSION/`; a service's
     // processes are its supervisor's, which keeps their pids and ports here.
     r#"
@@ -207,7 +207,7 @@ CREATE TABLE clusters(
     created_at TEXT NOT NULL
 );
 "#,
-    // 5: the running state (CONTRACT §8): released workflows with their versions and
+    // 5: the running state (README, "The running state"): released workflows with their versions and
     // configuration, execution tags, notifications and their deliveries (an outbox: a
     // delivery is recorded with the status change that causes it, and sent after).
     r#"
@@ -257,7 +257,7 @@ CREATE TABLE deliveries(
 );
 CREATE INDEX deliveries_pending ON deliveries(status, next_at);
 "#,
-    // 6: resource pools (CONTRACT §10): existing Ray and Slurm clusters job steps run on.
+    // 6: resource pools (README, "Growing beyond one machine"): existing Ray and Slurm clusters job steps run on.
     // `shared` is a JSON array of the path prefixes the pool's nodes see (empty: all).
     r#"
 CREATE TABLE pools(

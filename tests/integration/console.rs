@@ -1,4 +1,4 @@
-//! The web console (CONTRACT §8), driven in headless Chromium through chromedriver (WebDriver,
+//! The web console (README, "The web console"), driven in headless Chromium through chromedriver (WebDriver,
 //! with fantoccini) against a real `wf serve` on 127.0.0.1.
 //!
 //! Each test saves screenshots of the pages it visits under

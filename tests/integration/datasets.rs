@@ -1,4 +1,4 @@
-//! The dataset service from the outside (CONTRACT.md §6): datasets made from folders in every
+//! The dataset service from the outside (README, "Datasets"): datasets made from folders in every
 //! label format, labeling tasks that pause an execution until a person has labelled every
 //! sample, released versions a job is given as a folder, and what a killed runner leaves.
 //!

@@ -1,4 +1,4 @@
-//! The gallery (CONTRACT §8, the manual's §4.9.2): a released workflow published to a
+//! The gallery (README, "The running state", the manual's §4.9.2): a released workflow published to a
 //! folder with its local algorithms and code, then subscribed from another home, where it
 //! runs on the copies it brought; versions `x.y.z` that count up and are never replaced;
 //! visibility and whitelists that refuse the users they leave out.

@@ -1,4 +1,4 @@
-//! The notebook kernel from the outside (CONTRACT §9), driven as Jupyter drives it: the spec
+//! The notebook kernel from the outside (README, "Notebooks"), driven as Jupyter drives it: the spec
 //! is installed with `wf kernel install --user` into a temporary `$JUPYTER_DATA_DIR`, and
 //! `tests/fixtures/kernel/drive.py` starts it with `jupyter_client` and runs a scenario of
 //! cells and requests, returning every reply and IOPub message as JSON.

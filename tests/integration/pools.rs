@@ -1,4 +1,4 @@
-//! Job steps on resource pools (CONTRACT §10) against real clusters on this machine: a
+//! Job steps on resource pools (README, "Growing beyond one machine") against real clusters on this machine: a
 //! single-node Ray (`ray start --head`, started here when none answers) and a one-node Slurm
 //! (`.ci/slurm-up`). What a test starts is stopped when the test binary exits.
 //!

@@ -1,4 +1,4 @@
-//! The development state from the outside (CONTRACT.md §1 "Methods", §3 `wf repl`, the
+//! The development state from the outside (README, "A script"; `wf repl --help`; the
 //! reference's §4.8): the REPL at a real terminal (driven through tmux), the REPL session as a
 //! library, completion, `workflow.run(...)` inside a script run by `wf run`, `wf compare`, and
 //! `wf resume` of a debug execution left unfinished.

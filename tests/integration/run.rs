@@ -1,7 +1,7 @@
 //! The executor from the outside: each test writes a small workflow into a fresh temporary
 //! folder, runs the real `wf` binary with its own home, and checks what a user would notice —
 //! the exit status, the `--json` execution record, the files the jobs wrote, and the other
-//! commands' views of the records (CONTRACT.md §3–§5).
+//! commands' views of the records (README, "A script"; ARCHITECTURE.md, "Step states").
 //!
 //! Jobs are tiny `sh -c` commands. They leave traces in the temporary folder: a "counter" file
 //! gets one line per run of a job, so a test can prove what ran and how often.

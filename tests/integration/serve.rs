@@ -1,4 +1,4 @@
-//! `wf serve`: the REST API and its server-sent events (CONTRACT §8), driven over HTTP
+//! `wf serve`: the REST API and its server-sent events (README, "The running state"), driven over HTTP
 //! against a real server started through the harness.
 
 use std::io::{BufRead, BufReader};

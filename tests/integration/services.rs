@@ -1,4 +1,4 @@
-//! The model registry and the inference services from the outside (CONTRACT.md §7): versions
+//! The model registry and the inference services from the outside (README, "Models and services"): versions
 //! that count up and never change, services that split traffic by weight, ask for an app code,
 //! pass another service's address through `envs`, come back from a killed model process, move
 //! to a new version under load without a failed request, and free everything when stopped

@@ -1,4 +1,4 @@
-//! MRS (Spark) steps and `wf cluster` (CONTRACT §7): a PySpark word count on the built-in
+//! MRS (Spark) steps and `wf cluster` (README, "Spark"): a PySpark word count on the built-in
 //! `local` cluster with the real spark-submit, and, with a stand-in spark-submit that needs no
 //! JVM (`tests/fixtures/spark/fake-spark`), how a step's run_args, app_args, parameters,
 //! inputs and outputs reach spark-submit, a failing driver, and a stop.

@@ -1,4 +1,4 @@
-//! The script surface of CONTRACT §1, through the library: keyword and positional calls,
+//! The script surface (README, "A script"), through the library: keyword and positional calls,
 //! reserved words, `wf` inside functions, which value is the workflow.
 
 use std::path::Path;

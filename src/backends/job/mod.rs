@@ -1,4 +1,4 @@
-//! JobStep: the algorithm runs as child processes in its `code_dir` (CONTRACT §5).
+//! JobStep: the algorithm runs as child processes in its `code_dir` (README, "A script").
 //! Planning resolves the algorithm (a `BaseAlgorithm`, or one registered here), its
 //! hyperparameters, inputs, outputs and flavor into the command line and environment;
 //! running starts one process per node, records their process groups, and reads the

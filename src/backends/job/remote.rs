@@ -1,4 +1,4 @@
-//! A job step on a resource pool (CONTRACT §10): the same command line and `WF_*`
+//! A job step on a resource pool (README, "Growing beyond one machine"): the same command line and `WF_*`
 //! variables as a local job, handed to a Ray cluster (its Jobs API) or to Slurm (`sbatch`).
 //!
 //! Durability: the remote job's id is chosen here (`wf-EXEC-STEP-ATTEMPT`) and recorded in

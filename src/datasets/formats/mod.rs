@@ -1,5 +1,5 @@
 //! Reading samples and their labels from a folder or a manifest, in the label formats of
-//! `AnnotationFormatEnum` (CONTRACT §6) and ModelArts' manifest (JSON lines).
+//! `AnnotationFormatEnum` (README, "Datasets") and ModelArts' manifest (JSON lines).
 //!
 //! Nothing here touches the dataset store: a reader returns what it found, the store keeps it.
 //!
