@@ -68,6 +68,19 @@ pub fn io_error(e: reqwest::Error) -> std::io::Error {
     std::io::Error::new(kind, innermost)
 }
 
+/// What is wrong with `url` as an address `wf` calls (a webhook, the console's link): it
+/// must be http:// or https://, with a host. `None` when it is fine.
+pub fn url_problem(url: &str) -> Option<String> {
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Some(format!("`{url}` is not an http:// or https:// URL"));
+    }
+    match reqwest::Url::parse(url) {
+        Ok(u) if u.host_str().is_some_and(|h| !h.is_empty()) => None,
+        Ok(_) => Some(format!("`{url}` names no host")),
+        Err(e) => Some(format!("`{url}` is not a URL: {e}")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,18 +195,5 @@ mod tests {
             .https_only(true)
             .build()
             .expect("an HTTPS client builds");
-    }
-}
-
-/// What is wrong with `url` as an address `wf` calls (a webhook, the console's link): it
-/// must be http:// or https://, with a host. `None` when it is fine.
-pub fn url_problem(url: &str) -> Option<String> {
-    if !(url.starts_with("http://") || url.starts_with("https://")) {
-        return Some(format!("`{url}` is not an http:// or https:// URL"));
-    }
-    match reqwest::Url::parse(url) {
-        Ok(u) if u.host_str().is_some_and(|h| !h.is_empty()) => None,
-        Ok(_) => Some(format!("`{url}` names no host")),
-        Err(e) => Some(format!("`{url}` is not a URL: {e}")),
     }
 }

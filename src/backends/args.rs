@@ -1,13 +1,13 @@
 //! Reading a spec's keywords while planning, shared by the backends: properties as text
 //! (placeholders given their values), booleans; and a step's spec of the expected kind.
 
-use crate::exec::backend::PlanCtx;
+use crate::exec::backend::{PlanCtx, StepError};
 use crate::model::spec::{Arg, StepSpec};
 use crate::model::val::Val;
 use crate::model::workflow::Step;
 
 /// A property as text (a placeholder's value, an enum's name); `None` when not given.
-pub fn text(ctx: &PlanCtx, a: &Arg) -> Result<Option<String>, String> {
+pub fn text(ctx: &PlanCtx, a: &Arg) -> Result<Option<String>, StepError> {
     match &a.val {
         None | Some(Val::Null) => Ok(None),
         Some(v) => {
@@ -21,20 +21,20 @@ pub fn text(ctx: &PlanCtx, a: &Arg) -> Result<Option<String>, String> {
 }
 
 /// A boolean property (`true`/`false`, or their text), `default` when not given.
-pub fn flag(ctx: &PlanCtx, a: &Arg, default: bool) -> Result<bool, String> {
+pub fn flag(ctx: &PlanCtx, a: &Arg, default: bool) -> Result<bool, StepError> {
     match text(ctx, a)? {
         None => Ok(default),
         Some(t) => match t.to_ascii_lowercase().as_str() {
             "true" => Ok(true),
             "false" => Ok(false),
-            _ => Err(format!("`{}` is `{t}`, not true or false", a.key)),
+            _ => Err(format!("`{}` is `{t}`, not true or false", a.key).into()),
         },
     }
 }
 
 /// The step's spec, or why it could not be read (a rule validation missed).
-pub fn spec(step: &Step) -> Result<&StepSpec, String> {
-    step.spec().map_err(|e| e.to_string())
+pub fn spec(step: &Step) -> Result<&StepSpec, StepError> {
+    step.spec().map_err(|e| StepError::Invalid(e.to_string()))
 }
 
 /// The spec of another kind than the backend plans: a wrong arm in `backends::backend`.

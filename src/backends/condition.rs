@@ -7,17 +7,17 @@ use indexmap::IndexMap;
 use serde_json::{json, Map};
 
 use super::args;
-use crate::exec::backend::{Attempt, Backend, BoxFuture, Plan, PlanCtx, StepEnd, Work};
+use crate::exec::backend::{Attempt, Backend, BoxFuture, Plan, PlanCtx, StepEnd, StepError, Work};
 use crate::model::spec::StepSpec;
 use crate::model::workflow::Step;
 
 pub struct ConditionBackend;
 
 impl Backend for ConditionBackend {
-    fn plan(&self, step: &Step, ctx: &PlanCtx) -> Result<Plan, String> {
+    fn plan(&self, step: &Step, ctx: &PlanCtx) -> Result<Plan, StepError> {
         let spec = match args::spec(step)? {
             StepSpec::Condition(c) => c,
-            other => return Err(args::wrong_kind(step, other)),
+            other => return Err(args::wrong_kind(step, other).into()),
         };
         let mut result = true;
         for c in &spec.conditions {

@@ -16,7 +16,7 @@ use crate::datasets::formats::{DataType, Format, ReadOpts};
 use crate::datasets::import::read_source;
 use crate::datasets::release::parse_ratio;
 use crate::datasets::{self, DataRef, ImportRules, ReleaseSpec, TaskSpec};
-use crate::exec::backend::{Attempt, Backend, BoxFuture, Plan, PlanCtx, StepEnd, Work};
+use crate::exec::backend::{Attempt, Backend, BoxFuture, Plan, PlanCtx, StepEnd, StepError, Work};
 use crate::model::spec::{
     Arg, CreateDatasetSpec, DataInput, DatasetImportSpec, DatasetStepSpec, FormatSpec,
     LabelingSpec, ReleaseDatasetSpec, StepSpec,
@@ -32,7 +32,7 @@ enum Source {
     Path(PathBuf),
 }
 
-fn source(ctx: &PlanCtx, input: &DataInput) -> Result<Source, String> {
+fn source(ctx: &PlanCtx, input: &DataInput) -> Result<Source, StepError> {
     let data = &input.data;
     let name = &input.name;
     let v = &ctx.values;
@@ -47,7 +47,7 @@ fn source(ctx: &PlanCtx, input: &DataInput) -> Result<Source, String> {
     }
 }
 
-fn label_names(ctx: &PlanCtx, labels: &[Arg]) -> Result<Vec<String>, String> {
+fn label_names(ctx: &PlanCtx, labels: &[Arg]) -> Result<Vec<String>, StepError> {
     let mut out = Vec::new();
     for l in labels {
         if let Some(n) = text(ctx, l)? {
@@ -62,7 +62,7 @@ fn read_opts(
     ctx: &PlanCtx,
     configs: &[FormatSpec],
     label_format: Option<&(Arg, Arg)>,
-) -> Result<(ReadOpts, Vec<String>), String> {
+) -> Result<(ReadOpts, Vec<String>), StepError> {
     let mut opts = ReadOpts::default();
     let mut included = Vec::new();
     if configs.len() > 1 {
@@ -94,12 +94,13 @@ fn read_opts(
 }
 
 /// A separator: one character, written plainly or escaped (`\t`).
-fn one_char(key: &str, s: &str) -> Result<char, String> {
-    crate::model::validate::one_char_separator(s)
-        .ok_or_else(|| format!("`{key}` is `{s}`: a separator is one character"))
+fn one_char(key: &str, s: &str) -> Result<char, StepError> {
+    crate::model::validate::one_char_separator(s).ok_or_else(|| {
+        StepError::Invalid(format!("`{key}` is `{s}`: a separator is one character"))
+    })
 }
 
-fn data_type(ctx: &PlanCtx, a: &Arg) -> Result<DataType, String> {
+fn data_type(ctx: &PlanCtx, a: &Arg) -> Result<DataType, StepError> {
     let t = text(ctx, a)?.unwrap_or_else(|| "FREE_FORMAT".into());
     // IMAGE_CLASSIFICATION is accepted for an image dataset (see the catalog).
     let t = if t == "IMAGE_CLASSIFICATION" {
@@ -108,7 +109,9 @@ fn data_type(ctx: &PlanCtx, a: &Arg) -> Result<DataType, String> {
         t
     };
     DataType::parse(&t).ok_or_else(|| {
-        format!("`data_type` is `{t}`; it takes IMAGE, TEXT, AUDIO, TABULAR, VIDEO or FREE_FORMAT")
+        StepError::Invalid(format!(
+            "`data_type` is `{t}`; it takes IMAGE, TEXT, AUDIO, TABULAR, VIDEO or FREE_FORMAT"
+        ))
     })
 }
 
@@ -152,7 +155,10 @@ struct DataWork {
     job: Job,
 }
 
-fn plan_create(s: &CreateDatasetSpec, ctx: &PlanCtx) -> Result<(Job, Map<String, Value>), String> {
+fn plan_create(
+    s: &CreateDatasetSpec,
+    ctx: &PlanCtx,
+) -> Result<(Job, Map<String, Value>), StepError> {
     let dataset = text(ctx, &s.dataset_name)?.ok_or("`dataset_name` is not given")?;
     datasets::check_name("dataset", &dataset)?;
     let data_type = data_type(ctx, &s.data_type)?;
@@ -169,7 +175,8 @@ fn plan_create(s: &CreateDatasetSpec, ctx: &PlanCtx) -> Result<(Job, Map<String,
                 return Err(format!(
                 "input `{}` is the dataset `{r}`; a dataset is created from a folder (an OBS path)",
                 i.name
-            ))
+            )
+                .into())
             }
         }
     }
@@ -208,7 +215,10 @@ fn plan_create(s: &CreateDatasetSpec, ctx: &PlanCtx) -> Result<(Job, Map<String,
     ))
 }
 
-fn plan_import(s: &DatasetImportSpec, ctx: &PlanCtx) -> Result<(Job, Map<String, Value>), String> {
+fn plan_import(
+    s: &DatasetImportSpec,
+    ctx: &PlanCtx,
+) -> Result<(Job, Map<String, Value>), StepError> {
     let mut inputs = Map::new();
     let (mut target, mut from) = (None, None);
     for i in &s.inputs {
@@ -235,7 +245,8 @@ fn plan_import(s: &DatasetImportSpec, ctx: &PlanCtx) -> Result<(Job, Map<String,
     if target.version.is_some() {
         return Err(format!(
             "`{target}` is a released version, and versions never change: import into the dataset"
-        ));
+        )
+        .into());
     }
     let mut rules = ImportRules {
         task: target.task.clone(),
@@ -270,7 +281,7 @@ fn data_input<'a>(
     given: &'a [DataInput],
     ctx: &PlanCtx,
     what: &str,
-) -> Result<(&'a DataInput, DataRef), String> {
+) -> Result<(&'a DataInput, DataRef), StepError> {
     let input = given
         .first()
         .ok_or("the step has no input dataset or labeling task")?;
@@ -280,7 +291,8 @@ fn data_input<'a>(
             "input `{}` is the folder `{}`; {what} takes a dataset or a labeling task",
             input.name,
             p.display()
-        )),
+        )
+        .into()),
     }
 }
 
@@ -288,7 +300,7 @@ fn plan_label(
     step: &Step,
     s: &LabelingSpec,
     ctx: &PlanCtx,
-) -> Result<(Job, Map<String, Value>), String> {
+) -> Result<(Job, Map<String, Value>), StepError> {
     let (input, r) = data_input(&s.inputs, ctx, "a labeling step")?;
     let props = s.properties.as_ref();
     let task_type = match props {
@@ -306,7 +318,8 @@ fn plan_label(
             return Err(format!(
                 "`task_name` is needed: the input `{}` is the dataset `{r}`, not a task",
                 input.name
-            ))
+            )
+            .into())
         }
     };
     datasets::check_name("labeling task", &task)?;
@@ -345,7 +358,7 @@ fn plan_release(
     step: &Step,
     s: &ReleaseDatasetSpec,
     ctx: &PlanCtx,
-) -> Result<(Job, Map<String, Value>), String> {
+) -> Result<(Job, Map<String, Value>), StepError> {
     let (input, r) = data_input(&s.inputs, ctx, "a release")?;
     let mut spec = ReleaseSpec::default();
     if let Some(c) = &s.version {
@@ -363,7 +376,7 @@ fn plan_release(
         return Err(format!(
             "`version_format` is `{}`: only `Default` versions are made here; CarbonData needs ModelArts",
             spec.version_format
-        ));
+        ).into());
     }
     let mut inputs = Map::new();
     inputs.insert(input.name.clone(), json!({ "dataset": r.to_string() }));
@@ -372,14 +385,11 @@ fn plan_release(
 }
 
 impl Backend for DatasetBackend {
-    fn plan(&self, step: &Step, ctx: &PlanCtx) -> Result<Plan, String> {
+    fn plan(&self, step: &Step, ctx: &PlanCtx) -> Result<Plan, StepError> {
         let spec = match args::spec(step)? {
             StepSpec::Dataset(d) => d,
             _ => {
-                return Err(format!(
-                    "the dataset service does not run {} steps",
-                    step.kind
-                ))
+                return Err(format!("the dataset service does not run {} steps", step.kind).into())
             }
         };
         let (job, inputs) = match spec {
@@ -401,7 +411,7 @@ impl Backend for DatasetBackend {
         })
     }
 
-    fn may_proceed(&self, store: &Store, detail: &Map<String, Value>) -> Result<(), String> {
+    fn may_proceed(&self, store: &Store, detail: &Map<String, Value>) -> Result<(), StepError> {
         let (Some(ds), Some(task)) = (
             detail.get("dataset_name").and_then(Value::as_str),
             detail.get("task_name").and_then(Value::as_str),
@@ -416,7 +426,7 @@ impl Backend for DatasetBackend {
                 if c.unlabelled == 1 { "" } else { "s" },
                 c.labelled + c.unlabelled,
                 if c.unlabelled == 1 { "it" } else { "them" },
-            ));
+            ).into());
         }
         Ok(())
     }
@@ -481,7 +491,7 @@ impl DataWork {
         };
         match self.run_on(&store, stop) {
             Ok(end) => end,
-            Err(e) => StepEnd::Failed(e),
+            Err(e) => e.into(),
         }
     }
 
@@ -492,7 +502,7 @@ impl DataWork {
         r: &DataRef,
         path: PathBuf,
         note: String,
-    ) -> Result<StepEnd, String> {
+    ) -> Result<StepEnd, StepError> {
         let value = datasets::record_value(store, r, &path).map_err(|e| e.to_string())?;
         let outputs: IndexMap<String, Value> = self
             .outputs
@@ -516,7 +526,7 @@ impl DataWork {
         &self,
         store: &Store,
         stop: Arc<std::sync::atomic::AtomicBool>,
-    ) -> Result<StepEnd, String> {
+    ) -> Result<StepEnd, StepError> {
         let home = &store.home;
         let e = |e: datasets::DataError| e.to_string();
         match &self.job {
@@ -640,7 +650,7 @@ impl DataWork {
 
 /// The dataset creation's output folder (its OBS work path) gets the dataset's manifest,
 /// its sources the samples' files in the home.
-fn write_work_manifest(store: &Store, r: &DataRef, dir: &std::path::Path) -> Result<(), String> {
+fn write_work_manifest(store: &Store, r: &DataRef, dir: &std::path::Path) -> Result<(), StepError> {
     let snap = datasets::release::snapshot(store, &r.dataset, r.task.as_deref())
         .map_err(|e| e.to_string())?;
     let snap = std::path::absolute(&snap).unwrap_or(snap);
@@ -657,9 +667,9 @@ fn write_work_manifest(store: &Store, r: &DataRef, dir: &std::path::Path) -> Res
     }
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot make `{}`: {e}", dir.display()))?;
     std::fs::write(dir.join("manifest.json"), out).map_err(|e| {
-        format!(
+        StepError::Unavailable(format!(
             "cannot write `{}`: {e}",
             dir.join("manifest.json").display()
-        )
+        ))
     })
 }

@@ -10,7 +10,7 @@ use indexmap::IndexMap;
 use serde_json::{json, Map, Value};
 
 use super::args::{self, text};
-use crate::exec::backend::{Attempt, Backend, BoxFuture, Plan, PlanCtx, StepEnd, Work};
+use crate::exec::backend::{Attempt, Backend, BoxFuture, Plan, PlanCtx, StepEnd, StepError, Work};
 use crate::model::spec::{DataObj, StepSpec};
 use crate::model::val::Val;
 use crate::model::workflow::Step;
@@ -43,10 +43,10 @@ pub fn gallery_dir(home: &std::path::Path) -> PathBuf {
 pub const TEMPLATES: &[&str] = &["python-function"];
 
 impl Backend for ModelBackend {
-    fn plan(&self, step: &Step, ctx: &PlanCtx) -> Result<Plan, String> {
+    fn plan(&self, step: &Step, ctx: &PlanCtx) -> Result<Plan, StepError> {
         let spec = match args::spec(step)? {
             StepSpec::Model(m) => m,
-            other => return Err(args::wrong_kind(step, other)),
+            other => return Err(args::wrong_kind(step, other).into()),
         };
         let out = spec
             .outputs
@@ -109,7 +109,8 @@ impl Backend for ModelBackend {
                         return Err(format!(
                             "the gallery has no model `{id}` version `{ver}` (looked in `{}`)",
                             dir.display()
-                        ));
+                        )
+                        .into());
                     }
                     source = json!({ "gallery": { "subscription_id": id, "version_num": ver } });
                     dir
@@ -135,7 +136,8 @@ impl Backend for ModelBackend {
                 return Err(format!(
                     "template `{id}` is not one of this machine's: {}",
                     TEMPLATES.join(", ")
-                ));
+                )
+                .into());
             }
             let mut given = Vec::new();
             for (input_id, input) in &t.inputs {
@@ -184,7 +186,7 @@ impl Work for ModelWork {
         Box::pin(async move {
             match tokio::task::spawn_blocking(move || self.register()).await {
                 Ok(Ok(end)) => end,
-                Ok(Err(e)) => StepEnd::Failed(e),
+                Ok(Err(e)) => e.into(),
                 Err(e) => StepEnd::Failed(format!("the model registry failed: {e}")),
             }
         })
@@ -192,7 +194,7 @@ impl Work for ModelWork {
 }
 
 impl ModelWork {
-    fn register(&self) -> Result<StepEnd, String> {
+    fn register(&self) -> Result<StepEnd, StepError> {
         let store = Store::open(&self.home).map_err(|e| e.to_string())?;
         let staged;
         let from = match &self.files {
@@ -207,7 +209,7 @@ impl ModelWork {
             Ok(m) => m,
             // A name, version or folder the registry refuses is refused again on a retry.
             Err(e) if e.recurs() => return Ok(StepEnd::Permanent(e.to_string())),
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(e.into()),
         };
         let value = json!({
             "model_name": m.name,

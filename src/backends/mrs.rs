@@ -36,7 +36,7 @@ use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
 
 use super::job::{end_recorded, env_name, kill_by_environment, open_log, signal_group, Group};
-use crate::exec::backend::{Attempt, Backend, BoxFuture, Plan, PlanCtx, StepEnd, Work};
+use crate::exec::backend::{Attempt, Backend, BoxFuture, Plan, PlanCtx, StepEnd, StepError, Work};
 use crate::exec::metrics::read_metrics;
 use crate::model::spec::{OutputTo, StepSpec};
 use crate::model::val::Val;
@@ -93,7 +93,7 @@ pub fn split_args(text: &str) -> Vec<String> {
 /// `run_args` as spark-submit options, each with its value. Comma-separated words are joined
 /// back where a value held commas (`--jars,a.jar,b.jar`); `--opt=value` and `--opt value`
 /// (one comma-separated word) are accepted.
-pub fn parse_run_args(words: &[String]) -> Result<Vec<(String, Option<String>)>, String> {
+pub fn parse_run_args(words: &[String]) -> Result<Vec<(String, Option<String>)>, StepError> {
     let mut opts: Vec<(String, Option<String>)> = Vec::new();
     let mut pending: Option<String> = None;
     for w in words {
@@ -111,7 +111,7 @@ pub fn parse_run_args(words: &[String]) -> Result<Vec<(String, Option<String>)>,
             };
             match value {
                 Some(v) if SWITCHES.contains(&opt.as_str()) => {
-                    return Err(format!("run_args: `{opt}` takes no value, not `{v}`"))
+                    return Err(format!("run_args: `{opt}` takes no value, not `{v}`").into())
                 }
                 Some(v) => opts.push((opt, Some(v))),
                 None if SWITCHES.contains(&opt.as_str()) => opts.push((opt, None)),
@@ -128,12 +128,12 @@ pub fn parse_run_args(words: &[String]) -> Result<Vec<(String, Option<String>)>,
             _ => {
                 return Err(format!(
                     "run_args: `{w}` is not a spark-submit option (run_args are options such as `--conf,spark.executor.memory=2g`; the application's arguments go in app_args)"
-                ))
+                ).into())
             }
         }
     }
     if let Some(opt) = pending {
-        return Err(format!("run_args: `{opt}` needs a value"));
+        return Err(format!("run_args: `{opt}` needs a value").into());
     }
     Ok(opts)
 }
@@ -223,11 +223,11 @@ impl Backend for MrsBackend {
         true
     }
 
-    fn plan(&self, step: &Step, ctx: &PlanCtx) -> Result<Plan, String> {
+    fn plan(&self, step: &Step, ctx: &PlanCtx) -> Result<Plan, StepError> {
         let values = &ctx.values;
         let spec = match super::args::spec(step)? {
             StepSpec::MrsJob(m) => m,
-            other => return Err(super::args::wrong_kind(step, other)),
+            other => return Err(super::args::wrong_kind(step, other).into()),
         };
         let local_path = |t: &str| values.local_path(t).to_string_lossy().into_owned();
 
@@ -250,7 +250,7 @@ impl Backend for MrsBackend {
                 return Err(format!(
                     "unknown cluster `{cluster_name}`: the clusters here are {}; `wf cluster add {cluster_name} --master URL` adds it",
                     known.join(", ")
-                ));
+                ).into());
             }
         };
 
@@ -321,7 +321,7 @@ impl Backend for MrsBackend {
             env.push((k.clone(), v));
         }
         if let Some(why) = java_missing(&env) {
-            return Err(why);
+            return Err(StepError::Unavailable(why));
         }
 
         let mut argv = vec![submit.program.to_string_lossy().into_owned()];
@@ -364,7 +364,7 @@ impl Backend for MrsBackend {
 /// The boot file as spark-submit is given it: a local path (relative ones from the script's
 /// folder, `obs://` ones in the home), which must exist; a URL of another scheme
 /// (`hdfs://`, `s3a://`, `local:`) as it is, for the cluster to read.
-fn boot_file(v: &Val, ctx: &PlanCtx) -> Result<String, String> {
+fn boot_file(v: &Val, ctx: &PlanCtx) -> Result<String, StepError> {
     let values = &ctx.values;
     let text = values.text(v).map_err(|e| format!("`boot_file`: {e}"))?;
     if text.trim().is_empty() {
@@ -388,7 +388,8 @@ fn boot_file(v: &Val, ctx: &PlanCtx) -> Result<String, String> {
             } else {
                 ""
             }
-        ));
+        )
+        .into());
     }
     Ok(path.to_string_lossy().into_owned())
 }
@@ -399,7 +400,7 @@ fn output_path(
     name: &str,
     step: &Step,
     ctx: &PlanCtx,
-) -> Result<(PathBuf, Option<PathBuf>), String> {
+) -> Result<(PathBuf, Option<PathBuf>), StepError> {
     let values = &ctx.values;
     let (dir, metric) = match to {
         OutputTo::Obs { path, metric_file } => {
@@ -488,7 +489,7 @@ impl MrsWork {
     ) -> DriverEnd {
         let log = match open_log(&self.log, header) {
             Ok(f) => f,
-            Err(e) => return DriverEnd::NotStarted(e),
+            Err(e) => return DriverEnd::NotStarted(e.to_string()),
         };
         if !self.cwd.is_dir() {
             return DriverEnd::NotStarted(format!(
@@ -541,7 +542,7 @@ impl MrsWork {
         }
     }
 
-    fn metrics(&self) -> Result<IndexMap<String, f64>, String> {
+    fn metrics(&self) -> Result<IndexMap<String, f64>, StepError> {
         let mut all = IndexMap::new();
         for f in &self.metrics_files {
             let m = read_metrics(f).map_err(|e| e.to_string())?;
@@ -629,7 +630,7 @@ impl Work for MrsWork {
                         note: (!self.notes.is_empty()).then(|| self.notes.join("; ")),
                     },
                     // An invalid metrics file is read the same on a retry.
-                    Err(e) => StepEnd::Permanent(e),
+                    Err(e) => StepEnd::Permanent(e.to_string()),
                 },
                 DriverEnd::Stopped => StepEnd::Stopped,
                 DriverEnd::NotStarted(e) => StepEnd::Failed(e),
@@ -711,12 +712,12 @@ mod tests {
                 ),
             ]
         );
-        let err = parse_run_args(&words("app.py")).unwrap_err();
+        let err = parse_run_args(&words("app.py")).unwrap_err().to_string();
         assert!(
             err.contains("`app.py` is not a spark-submit option"),
             "{err}"
         );
-        let err = parse_run_args(&words("--conf")).unwrap_err();
+        let err = parse_run_args(&words("--conf")).unwrap_err().to_string();
         assert!(err.contains("`--conf` needs a value"), "{err}");
     }
 

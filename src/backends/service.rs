@@ -9,7 +9,7 @@ use indexmap::IndexMap;
 use serde_json::{json, Map, Value};
 
 use super::args::{self, text};
-use crate::exec::backend::{Attempt, Backend, BoxFuture, Plan, PlanCtx, StepEnd, Work};
+use crate::exec::backend::{Attempt, Backend, BoxFuture, Plan, PlanCtx, StepEnd, StepError, Work};
 use crate::model::spec::{DataObj, ServiceSpec as ServiceStepSpec, StepSpec};
 use crate::model::val::Val;
 use crate::model::workflow::Step;
@@ -29,7 +29,7 @@ const CLOUD_ONLY: &[&str] = &[
 
 /// A map of environment variables, each value resolved (an output variable of another
 /// service becomes its address).
-fn envs(ctx: &PlanCtx, v: Option<&Val>, out: &mut Vec<(String, String)>) -> Result<(), String> {
+fn envs(ctx: &PlanCtx, v: Option<&Val>, out: &mut Vec<(String, String)>) -> Result<(), StepError> {
     if let Some(Val::Map(m)) = v {
         for (k, x) in m {
             let t = ctx.values.text(x).map_err(|e| format!("env `{k}`: {e}"))?;
@@ -48,10 +48,10 @@ struct ServiceWork {
 }
 
 impl Backend for ServiceBackend {
-    fn plan(&self, step: &Step, ctx: &PlanCtx) -> Result<Plan, String> {
+    fn plan(&self, step: &Step, ctx: &PlanCtx) -> Result<Plan, StepError> {
         let spec = match args::spec(step)? {
             StepSpec::Service(s) => s,
-            other => return Err(args::wrong_kind(step, other)),
+            other => return Err(args::wrong_kind(step, other).into()),
         };
         let cfg = spec.config.as_ref();
         let infer_type = match cfg {
@@ -62,7 +62,7 @@ impl Backend for ServiceBackend {
             "real-time" => {}
             "edge" => return Err("`infer_type: \"edge\"` deploys to edge devices, which need ModelArts; here a service is `real-time`".into()),
             "batch" => return plan_batch(step, spec, ctx),
-            other => return Err(format!("`infer_type` is `{other}`: it takes real-time, batch or edge")),
+            other => return Err(format!("`infer_type` is `{other}`: it takes real-time, batch or edge").into()),
         }
         let store = Store::open(ctx.home()).map_err(|e| e.to_string())?;
         let mut versions: Vec<VersionSpec> = Vec::new();
@@ -87,7 +87,7 @@ impl Backend for ServiceBackend {
                 (Val::List(items), None) => {
                     for item in items {
                         let Val::Map(m) = item else {
-                            return Err(format!("input `{}`: a model entry is not an object", i.name));
+                            return Err(format!("input `{}`: a model entry is not an object", i.name).into());
                         };
                         let get = |k: &str| m.get(k).and_then(Val::as_str).map(String::from);
                         let name = get("model_name").ok_or("a model entry without `model_name`")?;
@@ -122,7 +122,7 @@ impl Backend for ServiceBackend {
                         "input `{}` is {}; a service takes a ServiceInputPlaceholder's models or a ServiceData",
                         i.name,
                         other.describe()
-                    ))
+                    ).into())
                 }
             }
         }
@@ -236,7 +236,7 @@ impl Work for ServiceWork {
                     let _ = e;
                     StepEnd::Stopped
                 }
-                Ok(Err(e)) => StepEnd::Failed(e),
+                Ok(Err(e)) => e.into(),
                 Err(e) => StepEnd::Failed(format!("the service failed to deploy: {e}")),
             }
         })
@@ -244,7 +244,7 @@ impl Work for ServiceWork {
 }
 
 impl ServiceWork {
-    fn deploy(&self, cancelled: &dyn Fn() -> bool) -> Result<StepEnd, String> {
+    fn deploy(&self, cancelled: &dyn Fn() -> bool) -> Result<StepEnd, StepError> {
         let store = Store::open(&self.home).map_err(|e| e.to_string())?;
         services::deploy(&store, &self.spec).map_err(|e| e.to_string())?;
         services::ensure_supervisor(&store, &self.spec.name).map_err(|e| e.to_string())?;
@@ -301,7 +301,7 @@ impl ServiceWork {
 /// `infer_type: "batch"`: the model runs over the samples of a folder or dataset
 /// (`additional_properties.src_path`: a folder, or `NAME[@VERSION]` of a dataset) and writes
 /// one answer per sample into `additional_properties.dest_path`, then stops.
-fn plan_batch(step: &Step, spec: &ServiceStepSpec, ctx: &PlanCtx) -> Result<Plan, String> {
+fn plan_batch(step: &Step, spec: &ServiceStepSpec, ctx: &PlanCtx) -> Result<Plan, StepError> {
     let cfg = spec.config.as_ref();
     let props = match cfg.and_then(|c| c.additional_properties.as_ref()) {
         Some(v) => ctx.values.json(v)?,
@@ -517,7 +517,7 @@ impl Work for BatchWork {
             }
             let work = self.clone();
             let cancel = attempt.cancel.clone();
-            let done = tokio::task::spawn_blocking(move || -> Result<(usize, usize), String> {
+            let done = tokio::task::spawn_blocking(move || -> Result<(usize, usize), StepError> {
                 // Requests one at a time, on a runtime of this thread's own.
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
@@ -604,7 +604,7 @@ impl Work for BatchWork {
                     "all {failed} samples failed; the answers are in {}",
                     self.dest.display()
                 )),
-                Ok(Err(e)) => StepEnd::Failed(e),
+                Ok(Err(e)) => e.into(),
                 Err(e) => StepEnd::Failed(format!("the batch failed: {e}")),
             }
         })

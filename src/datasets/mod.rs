@@ -63,6 +63,19 @@ pub enum DataError {
     Store(#[from] StoreError),
 }
 
+impl crate::store::Classify for DataError {
+    fn kind(&self) -> crate::store::ErrorKind {
+        use crate::store::ErrorKind;
+        match self {
+            DataError::NotFound(_) => ErrorKind::NotFound,
+            DataError::Invalid(_) => ErrorKind::Invalid,
+            DataError::Conflict(_) => ErrorKind::Conflict,
+            DataError::Io { .. } | DataError::Stopped => ErrorKind::Internal,
+            DataError::Store(e) => e.kind(),
+        }
+    }
+}
+
 impl DataError {
     pub(crate) fn io(doing: String, path: &Path, source: std::io::Error) -> DataError {
         DataError::Io {

@@ -41,7 +41,7 @@ pub trait Backend: Send + Sync {
     }
 
     /// Resolves `step` for this execution. An error fails the step before anything runs.
-    fn plan(&self, step: &Step, ctx: &PlanCtx) -> Result<Plan, String>;
+    fn plan(&self, step: &Step, ctx: &PlanCtx) -> Result<Plan, StepError>;
 
     /// Ends what an attempt of a step left running when its runner died, from the detail
     /// the attempt recorded. Called before the step runs again, under the execution's lock.
@@ -61,8 +61,70 @@ pub trait Backend: Send + Sync {
 
     /// Whether a step this backend left awaiting input may go on now (`wf proceed` with
     /// no values), from the detail it recorded: an error says what is still missing.
-    fn may_proceed(&self, _store: &Store, _detail: &Map<String, Value>) -> Result<(), String> {
+    fn may_proceed(&self, _store: &Store, _detail: &Map<String, Value>) -> Result<(), StepError> {
         Ok(())
+    }
+}
+
+/// Why a step cannot go on as written, found by its backend while planning or running it;
+/// its text is what the step's record and the person read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StepError {
+    /// A value does not fit what the step needs (a keyword, a parameter, a file's content).
+    #[error("{0}")]
+    Invalid(String),
+    /// Something the step names is not there: a dataset, a model, a file, a cluster.
+    #[error("{0}")]
+    NotFound(String),
+    /// What the step needs cannot be reached or made now: a process, a service, the disk.
+    #[error("{0}")]
+    Unavailable(String),
+    /// A failure that did not say its kind (a sentence from below): tried again like any.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl StepError {
+    /// Whether trying the step again could end otherwise.
+    pub fn may_pass(&self) -> bool {
+        matches!(self, StepError::Unavailable(_) | StepError::Failed(_))
+    }
+}
+
+/// A domain's error, by the kind it says it is.
+impl<E: crate::store::Classify + std::fmt::Display> From<E> for StepError {
+    fn from(e: E) -> Self {
+        use crate::store::ErrorKind;
+        match e.kind() {
+            ErrorKind::NotFound => StepError::NotFound(e.to_string()),
+            ErrorKind::Invalid | ErrorKind::Conflict => StepError::Invalid(e.to_string()),
+            ErrorKind::Unavailable | ErrorKind::Internal => StepError::Unavailable(e.to_string()),
+        }
+    }
+}
+
+/// A sentence from a lower layer that did not say its kind.
+impl From<String> for StepError {
+    fn from(why: String) -> Self {
+        StepError::Failed(why)
+    }
+}
+
+impl From<&str> for StepError {
+    fn from(why: &str) -> Self {
+        StepError::Failed(why.to_string())
+    }
+}
+
+/// How a step's attempt ends on a [`StepError`]: tried again when that may pass, else failed
+/// without using up its retries.
+impl From<StepError> for StepEnd {
+    fn from(e: StepError) -> Self {
+        if e.may_pass() {
+            StepEnd::Failed(e.to_string())
+        } else {
+            StepEnd::Permanent(e.to_string())
+        }
     }
 }
 

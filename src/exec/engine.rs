@@ -248,7 +248,7 @@ impl Engine {
             if values.is_empty() {
                 if let Some(b) = (backends)(row.kind) {
                     b.may_proceed(store, &row.detail)
-                        .map_err(ExecError::Usage)?;
+                        .map_err(|e| ExecError::Usage(e.to_string()))?;
                 }
             }
             let placeholders = setup

@@ -835,16 +835,18 @@ impl Scheduler {
         let planned = match self.planned.remove(&name) {
             Some(planned) => Ok(planned),
             None => self.policy(step).and_then(|policy| {
-                let plan = backend.plan(
-                    step,
-                    &PlanCtx {
-                        values: self.ctx(),
-                        workflow: &self.s.workflow,
-                        store: &self.store,
-                        machine: &self.machine,
-                        interactive: self.wiring.prompter.is_some(),
-                    },
-                )?;
+                let plan = backend
+                    .plan(
+                        step,
+                        &PlanCtx {
+                            values: self.ctx(),
+                            workflow: &self.s.workflow,
+                            store: &self.store,
+                            machine: &self.machine,
+                            interactive: self.wiring.prompter.is_some(),
+                        },
+                    )
+                    .map_err(|e| e.to_string())?;
                 Ok((plan, policy))
             }),
         };

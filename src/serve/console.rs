@@ -138,16 +138,6 @@ pub async fn file(headers: HeaderMap, Path(name): Path<String>) -> Response {
     }
 }
 
-impl From<DataError> for ApiError {
-    fn from(e: DataError) -> ApiError {
-        match e {
-            DataError::NotFound(m) => ApiError::not_found(m),
-            DataError::Store(e) => e.into(),
-            e => ApiError::bad(e.to_string()),
-        }
-    }
-}
-
 /// `GET /api/flavors`: this machine's flavors and each pool's as `POOL:FLAVOR`, as `wf
 /// flavors --json` lists them; a pool that cannot be read is named under `errors`.
 pub async fn flavors(State(app): State<Arc<App>>) -> ApiResult<Json<Value>> {

@@ -20,7 +20,7 @@ use indexmap::IndexMap;
 use serde_json::{json, Map, Value};
 
 use crate::exec::backend::{
-    Attempt, Backend, BoxFuture, Plan, PlanCtx, PreflightCtx, StepEnd, Work,
+    Attempt, Backend, BoxFuture, Plan, PlanCtx, PreflightCtx, StepEnd, StepError, Work,
 };
 use crate::exec::error::ExecError;
 use crate::exec::metrics::read_metrics;
@@ -78,7 +78,7 @@ pub fn pass_inputs(
     ctx: &PlanCtx,
     argv: &mut Vec<String>,
     env: &mut Vec<(String, String)>,
-) -> Result<Map<String, Value>, String> {
+) -> Result<Map<String, Value>, StepError> {
     let mut inputs = Map::new();
     for i in given {
         let name = i.name.clone();
@@ -178,11 +178,11 @@ impl Backend for JobBackend {
         true
     }
 
-    fn plan(&self, step: &Step, ctx: &PlanCtx) -> Result<Plan, String> {
+    fn plan(&self, step: &Step, ctx: &PlanCtx) -> Result<Plan, StepError> {
         let values = &ctx.values;
         let spec = match super::args::spec(step)? {
             StepSpec::Job(j) => j,
-            other => return Err(super::args::wrong_kind(step, other)),
+            other => return Err(super::args::wrong_kind(step, other).into()),
         };
         let algo = &spec.algorithm;
         let mut a = algorithm(&algo.source, ctx)?;
@@ -245,10 +245,7 @@ impl Backend for JobBackend {
                     .to_string()
             }
             other => {
-                return Err(format!(
-                    "the flavor is {}, not a flavor id",
-                    other.describe()
-                ))
+                return Err(format!("the flavor is {}, not a flavor id", other.describe()).into())
             }
         };
         let nodes = match values.value(&spec.resource.node_count)? {
@@ -257,7 +254,8 @@ impl Backend for JobBackend {
                 return Err(format!(
                     "`node_count` is {}, not a count of at least 1",
                     other.describe()
-                ))
+                )
+                .into())
             }
         };
         let log_export = match &spec.log_export {
@@ -400,7 +398,7 @@ fn remote_plan(
     pool: &str,
     flavor_id: &str,
     placed: Placed,
-) -> Result<RemoteJob, String> {
+) -> Result<RemoteJob, StepError> {
     let pool = crate::pools::named(ctx.store, pool).map_err(|e| e.to_string())?;
     let flavor = pool.flavor(flavor_id).map_err(|e| e.to_string())?;
     let path_of = |v: &Value| v["path"].as_str().map(PathBuf::from);
@@ -454,7 +452,7 @@ fn output_path(
     step: &Step,
     ctx: &PlanCtx,
     metrics_files: &mut Vec<PathBuf>,
-) -> Result<PathBuf, String> {
+) -> Result<PathBuf, StepError> {
     let values = &ctx.values;
     let create = |p: &Path| {
         std::fs::create_dir_all(p)
@@ -494,7 +492,7 @@ fn output_path(
     }
 }
 
-fn algorithm(source: &AlgorithmSource, ctx: &PlanCtx) -> Result<Algorithm, String> {
+fn algorithm(source: &AlgorithmSource, ctx: &PlanCtx) -> Result<Algorithm, StepError> {
     let values = &ctx.values;
     match source {
         AlgorithmSource::Base {
@@ -541,7 +539,7 @@ fn algorithm(source: &AlgorithmSource, ctx: &PlanCtx) -> Result<Algorithm, Strin
                 environments: pairs("environments"),
             })
         }
-        AlgorithmSource::Other { class } => Err(format!("a `{class}` is not an algorithm")),
+        AlgorithmSource::Other { class } => Err(format!("a `{class}` is not an algorithm").into()),
     }
 }
 
@@ -598,7 +596,7 @@ impl Work for JobWork {
                         note: None,
                     },
                     // An invalid metrics file is read the same on a retry.
-                    Err(e) => StepEnd::Permanent(e),
+                    Err(e) => StepEnd::Permanent(e.to_string()),
                 },
                 JobEnd::Stopped => StepEnd::Stopped,
                 JobEnd::NotStarted(e) => StepEnd::Failed(e),
@@ -624,7 +622,7 @@ impl JobWork {
         }
     }
 
-    fn metrics(&self) -> Result<IndexMap<String, f64>, String> {
+    fn metrics(&self) -> Result<IndexMap<String, f64>, StepError> {
         let mut all = IndexMap::new();
         for f in &self.metrics_files {
             let m = read_metrics(f).map_err(|e| e.to_string())?;

@@ -32,6 +32,7 @@ pub struct Group {
     pub started_ms: Option<u64>,
 }
 
+use crate::exec::backend::StepError;
 use crate::store::procs::START_SLACK_MS;
 
 // A group's start is read only when it is about to be killed: reading it from a process
@@ -194,7 +195,7 @@ fn free_port() -> u16 {
 }
 
 /// Opens (creates, private) the step's log for appending and writes `header` to it.
-pub fn open_log(path: &Path, header: &str) -> Result<std::fs::File, String> {
+pub fn open_log(path: &Path, header: &str) -> Result<std::fs::File, StepError> {
     let open = || crate::store::private_file(path, true);
     let log = match open() {
         Ok(f) => f,
@@ -220,7 +221,7 @@ pub async fn run(
 ) -> JobEnd {
     let log = match open_log(&job.log, header) {
         Ok(f) => f,
-        Err(e) => return JobEnd::NotStarted(e),
+        Err(e) => return JobEnd::NotStarted(e.to_string()),
     };
     if !job.cwd.is_dir() {
         return JobEnd::NotStarted(format!(

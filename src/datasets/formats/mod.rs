@@ -54,6 +54,16 @@ pub enum FormatError {
     },
 }
 
+impl crate::store::Classify for FormatError {
+    fn kind(&self) -> crate::store::ErrorKind {
+        use crate::store::ErrorKind;
+        match self {
+            FormatError::Invalid(_) | FormatError::Malformed(_) => ErrorKind::Invalid,
+            FormatError::Io { .. } => ErrorKind::Internal,
+        }
+    }
+}
+
 impl FormatError {
     fn io(path: &Path, doing: String, source: std::io::Error) -> FormatError {
         FormatError::Io {

@@ -234,12 +234,12 @@ pub fn no_backends(_: StepKind) -> Option<&'static dyn Backend> {
 }
 
 impl Backend for FakeBackend {
-    fn plan(&self, step: &Step, ctx: &PlanCtx) -> Result<Plan, String> {
+    fn plan(&self, step: &Step, ctx: &PlanCtx) -> Result<Plan, crate::exec::backend::StepError> {
         let fake = Fake::of(ctx.home());
         fake.write(format!("{} planned", step.name));
         let act = fake.act(&step.name);
         if let Some(why) = &act.plan_error {
-            return Err(why.clone());
+            return Err(why.clone().into());
         }
         let flavor = act.flavor.as_deref().map(|id| match id {
             "huge" => Flavor {
