@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 
 use super::args::{self, flag, text};
 use crate::datasets::formats::{DataType, Format, ReadOpts};
-use crate::datasets::import::read_source;
+use crate::datasets::import::read_samples;
 use crate::datasets::release::parse_ratio;
 use crate::datasets::{self, DataRef, ImportRules, ReleaseSpec, TaskSpec};
 use crate::exec::backend::{Attempt, Backend, BoxFuture, Plan, PlanCtx, StepEnd, StepError, Work};
@@ -160,7 +160,7 @@ fn plan_create(
     ctx: &PlanCtx,
 ) -> Result<(Job, Map<String, Value>), StepError> {
     let dataset = text(ctx, &s.dataset_name)?.ok_or("`dataset_name` is not given")?;
-    datasets::check_name("dataset", &dataset)?;
+    datasets::valid_name("dataset", &dataset)?;
     let data_type = data_type(ctx, &s.data_type)?;
     let description = text(ctx, &s.description)?.unwrap_or_default();
     let mut inputs = Map::new();
@@ -322,7 +322,7 @@ fn plan_label(
             .into())
         }
     };
-    datasets::check_name("labeling task", &task)?;
+    datasets::valid_name("labeling task", &task)?;
     let spec = match props {
         Some(p) => TaskSpec {
             task_type,
@@ -540,7 +540,7 @@ impl DataWork {
                 rules,
                 work_dirs,
             } => {
-                let found = read_source(from, *manifest, *data_type, opts, &home.join("obs"))?;
+                let found = read_samples(from, *manifest, *data_type, opts, &home.join("obs"))?;
                 let (_, made) =
                     datasets::create(store, dataset, *data_type, description).map_err(e)?;
                 let rules = ImportRules {
@@ -575,7 +575,7 @@ impl DataWork {
             } => {
                 let d = datasets::get(store, &target.dataset).map_err(e)?;
                 datasets::check_ref(store, target).map_err(e)?;
-                let found = read_source(from, *manifest, d.data_type, opts, &home.join("obs"))?;
+                let found = read_samples(from, *manifest, d.data_type, opts, &home.join("obs"))?;
                 let rules = ImportRules {
                     stop: Some(stop.clone()),
                     ..rules.clone()

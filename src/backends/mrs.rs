@@ -805,6 +805,7 @@ mod tests {
         }
         assert!(check_master("yarn-cluster")
             .unwrap_err()
+            .to_string()
             .contains("--deploy-mode"));
     }
 

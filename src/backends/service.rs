@@ -316,7 +316,7 @@ fn plan_batch(step: &Step, spec: &ServiceStepSpec, ctx: &PlanCtx) -> Result<Plan
     let source = if src_dir.exists() {
         src_dir
     } else {
-        let r = crate::datasets::DataRef::parse(&src)?;
+        let r = crate::datasets::DataRef::from_text(&src)?;
         crate::datasets::job_folder(&store, &r).map_err(|e| format!("`src_path`: {e}"))?
     };
     let dest = ctx.values.local_path(&dest);

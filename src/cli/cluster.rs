@@ -101,7 +101,7 @@ fn list(all: &[Cluster]) {
         let submit = match mrs::find_spark_submit(c) {
             Ok(s) => s.program.to_string_lossy().into_owned(),
             Err(why) => {
-                problems.push(why);
+                problems.push(why.to_string());
                 "(none found)".to_string()
             }
         };

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use super::exit;
 use crate::datasets::formats::{DataType, Format, ReadOpts};
 use crate::datasets::import::{ImportProgress, Stage};
-use crate::datasets::label::{read_label_file, task_info, task_samples};
+use crate::datasets::label::{parse_label_file, task_info, task_samples};
 use crate::datasets::{self, DataError, DataRef, ImportRules};
 use crate::store::Store;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -218,7 +218,7 @@ fn release(home: Option<&Path>, text: &str, ratio: &str, as_json: bool) -> i32 {
 }
 
 fn parse_ref(text: &str) -> Result<DataRef, i32> {
-    DataRef::parse(text).map_err(|e| usage(&e))
+    DataRef::from_text(text).map_err(|e| usage(&e.to_string()))
 }
 
 fn show(home: Option<&Path>, text: &str, as_json: bool) -> i32 {
@@ -341,8 +341,8 @@ fn create(
             }
         },
     };
-    if let Err(e) = datasets::check_name("dataset", name) {
-        return usage(&e);
+    if let Err(e) = datasets::valid_name("dataset", name) {
+        return usage(&e.to_string());
     }
     let manifest = format.is_some_and(|f| f.eq_ignore_ascii_case("MANIFEST"));
     let label_format = match format.filter(|_| !manifest).map(Format::parse) {
@@ -378,11 +378,11 @@ fn create(
         b.reading(from);
     }
     let found =
-        match datasets::import::read_source(from, manifest, t, &opts, &store.home.join("obs")) {
+        match datasets::import::read_samples(from, manifest, t, &opts, &store.home.join("obs")) {
             Ok(f) => f,
             Err(e) => {
                 drop(bar);
-                return fail(DataError::Invalid(e));
+                return fail(e);
             }
         };
     let made = match datasets::create(&store, name, t, "") {
@@ -643,9 +643,9 @@ pub fn label(home: Option<&Path>, a: LabelArgs) -> i32 {
                 Ok(t) => t,
                 Err(e) => return usage(&format!("cannot read `{}`: {e}", file.display())),
             };
-            let items = match read_label_file(&text, &file.display().to_string()) {
+            let items = match parse_label_file(&text, &file.display().to_string()) {
                 Ok(i) => i,
-                Err(e) => return fail(DataError::Invalid(e)),
+                Err(e) => return fail(e),
             };
             match datasets::set_labels(&store, ds, task, &items) {
                 Ok(n) => {
@@ -765,7 +765,7 @@ mod tests {
             std::fs::write(src.join(format!("{i}.txt")), format!("sample {i}\n")).unwrap();
         }
         let store = Store::open(&dir.path().join("home")).unwrap();
-        let found = datasets::import::read_source(
+        let found = datasets::import::read_samples(
             &src,
             false,
             DataType::FreeFormat,

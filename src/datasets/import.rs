@@ -194,17 +194,6 @@ pub fn import(
     Ok(report)
 }
 
-/// [`read_samples`], the error as text.
-pub fn read_source(
-    source: &Path,
-    manifest: bool,
-    data_type: formats::DataType,
-    opts: &formats::ReadOpts,
-    obs_root: &Path,
-) -> std::result::Result<Vec<Found>, String> {
-    read_samples(source, manifest, data_type, opts, obs_root).map_err(String::from)
-}
-
 /// Reads a source for a dataset of `data_type`: a manifest file, or a folder in `format`.
 pub fn read_samples(
     source: &Path,

@@ -232,14 +232,6 @@ pub fn set_labels(
 
 /// Reads `wf label TASK import FILE`: lines `sample<TAB>label[,label]` (blank lines and
 /// `#` comments skipped), or a manifest (JSON lines) whose `source` names the samples.
-pub fn read_label_file(
-    text: &str,
-    file: &str,
-) -> std::result::Result<Vec<(String, Vec<String>)>, String> {
-    parse_label_file(text, file).map_err(String::from)
-}
-
-/// [`read_label_file`], its error saying what kind of failure it is.
 pub fn parse_label_file(text: &str, file: &str) -> Result<Vec<(String, Vec<String>)>> {
     let invalid = DataError::Invalid;
     let mut out = Vec::new();

@@ -135,11 +135,6 @@ impl DataRef {
         }
     }
 
-    /// `NAME`, `NAME@VERSION` or `NAME/TASK`, the error as text.
-    pub fn parse(text: &str) -> std::result::Result<DataRef, String> {
-        DataRef::from_text(text).map_err(String::from)
-    }
-
     /// `NAME`, `NAME@VERSION` or `NAME/TASK`.
     pub fn from_text(text: &str) -> Result<DataRef> {
         let text = text.trim();
@@ -183,11 +178,6 @@ pub struct DatasetInfo {
     pub data_type: DataType,
     pub description: String,
     pub created_at: String,
-}
-
-/// [`valid_name`], the error as text.
-pub fn check_name(what: &str, name: &str) -> std::result::Result<(), String> {
-    valid_name(what, name).map_err(String::from)
 }
 
 /// Dataset names: 1 to 100 letters, digits, `_` and `-` (the reference's rule).
@@ -472,12 +462,12 @@ mod tests {
             "`a b` is not a dataset name: 1 to 100 letters, digits, `_` or `-`"
         );
         assert_eq!(
-            check_name("dataset", "a b").unwrap_err(),
+            valid_name("dataset", "a b").unwrap_err().to_string(),
             "`a b` is not a dataset name: 1 to 100 letters, digits, `_` or `-`"
         );
         invalid(DataRef::from_text("zoo@").unwrap_err());
         assert_eq!(
-            DataRef::parse("@V1").unwrap_err(),
+            DataRef::from_text("@V1").unwrap_err().to_string(),
             "`@V1` is not a dataset: write NAME, NAME@VERSION or NAME/TASK"
         );
         invalid(release::parse_ratio("2").unwrap_err());

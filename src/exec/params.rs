@@ -640,9 +640,9 @@ fn dataset(p: &Obj, text: &str) -> Result<Val, Why> {
     if name.is_empty() {
         return Err(Some("the dataset name is empty".into()));
     }
-    crate::datasets::check_name("dataset", name).map_err(Some)?;
+    crate::datasets::valid_name("dataset", name).map_err(|e| Some(e.to_string()))?;
     if let Some(v) = version.filter(|v| !v.is_empty() && !v.contains('@')) {
-        crate::datasets::check_name("version", v).map_err(Some)?;
+        crate::datasets::valid_name("version", v).map_err(|e| Some(e.to_string()))?;
     }
     match version {
         None => Ok(make(p, "Dataset", &[("dataset_name", name)])),
@@ -668,8 +668,8 @@ fn label_task(p: &Obj, text: &str) -> Result<Val, Why> {
     if task.contains('/') {
         return Err(Some("it holds more than one `/`".into()));
     }
-    crate::datasets::check_name("dataset", ds).map_err(Some)?;
-    crate::datasets::check_name("labeling task", task).map_err(Some)?;
+    crate::datasets::valid_name("dataset", ds).map_err(|e| Some(e.to_string()))?;
+    crate::datasets::valid_name("labeling task", task).map_err(|e| Some(e.to_string()))?;
     Ok(make(
         p,
         "LabelTask",

@@ -54,7 +54,7 @@ impl Cluster {
             "builtin": self.builtin,
             "created_at": self.created_at,
             "spark_submit": submit.as_ref().ok().map(|s| s.program.to_string_lossy().into_owned()),
-            "problem": submit.err(),
+            "problem": submit.err().map(|e| e.to_string()),
         })
     }
 }
@@ -76,14 +76,26 @@ impl std::fmt::Display for ClusterError {
     }
 }
 
+impl std::error::Error for ClusterError {}
+
+impl crate::store::Classify for ClusterError {
+    fn kind(&self) -> crate::store::ErrorKind {
+        match self {
+            ClusterError::Usage(_) => crate::store::ErrorKind::Invalid,
+            ClusterError::Failed(_) => crate::store::ErrorKind::Unavailable,
+        }
+    }
+}
+
 /// A cluster name: a letter or digit, then letters, digits, `_`, `-`, `.`; 64 at most.
-pub fn check_name(name: &str) -> Result<(), String> {
-    crate::pools::check_cluster_name("cluster", name).map_err(|e| e.to_string())
+pub fn check_name(name: &str) -> Result<(), ClusterError> {
+    crate::pools::check_cluster_name("cluster", name)
+        .map_err(|e| ClusterError::Usage(e.to_string()))
 }
 
 /// A master URL spark-submit takes: `local`, `local[N]`, `local[*]`, `local[N,F]`,
 /// `local-cluster[N,C,M]`, `spark://HOST:PORT[,HOST:PORT…]`, `yarn`, `k8s://URL`.
-pub fn check_master(master: &str) -> Result<(), String> {
+pub fn check_master(master: &str) -> Result<(), ClusterError> {
     let bracket = |rest: &str, parts: &[usize]| -> bool {
         let Some(inner) = rest.strip_prefix('[').and_then(|r| r.strip_suffix(']')) else {
             return false;
@@ -121,9 +133,9 @@ pub fn check_master(master: &str) -> Result<(), String> {
     } else {
         ""
     };
-    Err(format!(
+    Err(ClusterError::Usage(format!(
         "`{master}` is not a Spark master{hint}; use local[*], local[N], spark://HOST:PORT, yarn or k8s://URL"
-    ))
+    )))
 }
 
 /// Whether a master runs everything in one process on this machine.
@@ -131,12 +143,12 @@ pub fn is_local(master: &str) -> bool {
     master == "local" || master.starts_with("local[") || master.starts_with("local-cluster[")
 }
 
-fn db<E: std::fmt::Display>(e: E) -> String {
-    format!("the records: {e}")
+fn db<E: std::fmt::Display>(e: E) -> ClusterError {
+    ClusterError::Failed(format!("the records: {e}"))
 }
 
 /// Every cluster, the built-in `local` first, then the registered ones by name.
-pub fn clusters(store: &Store) -> Result<Vec<Cluster>, String> {
+pub fn clusters(store: &Store) -> Result<Vec<Cluster>, ClusterError> {
     let mut stmt = store
         .conn()
         .prepare("SELECT name, master, spark_home, created_at FROM clusters ORDER BY name")
@@ -160,7 +172,7 @@ pub fn clusters(store: &Store) -> Result<Vec<Cluster>, String> {
 }
 
 /// The cluster named `name` (`local` included), if there is one.
-pub fn find_cluster(store: &Store, name: &str) -> Result<Option<Cluster>, String> {
+pub fn find_cluster(store: &Store, name: &str) -> Result<Option<Cluster>, ClusterError> {
     if name == LOCAL {
         return Ok(Some(Cluster::local()));
     }
@@ -190,13 +202,13 @@ pub fn add_cluster(
     master: &str,
     spark_home: Option<&Path>,
 ) -> Result<Cluster, ClusterError> {
-    check_name(name).map_err(ClusterError::Usage)?;
+    check_name(name)?;
     if name == LOCAL {
         return Err(ClusterError::Usage(format!(
             "`{LOCAL}` is built in ({LOCAL_MASTER}) and cannot be added; choose another name"
         )));
     }
-    check_master(master).map_err(ClusterError::Usage)?;
+    check_master(master)?;
     let spark_home = match spark_home {
         None => None,
         Some(dir) => {
@@ -231,7 +243,7 @@ pub fn add_cluster(
                 created_at
             ],
         )
-        .map_err(|e| ClusterError::Failed(db(e)))?;
+        .map_err(db)?;
     if added == 0 {
         return Err(ClusterError::Failed(format!(
             "cluster `{name}` exists; `wf cluster remove {name}` first to change it"
@@ -256,7 +268,7 @@ pub fn remove_cluster(store: &Store, name: &str) -> Result<(), ClusterError> {
     let gone = store
         .conn()
         .execute("DELETE FROM clusters WHERE name = ?1", [name])
-        .map_err(|e| ClusterError::Failed(db(e)))?;
+        .map_err(db)?;
     if gone == 0 {
         return Err(ClusterError::Failed(format!(
             "no cluster `{name}`; `wf cluster list` shows them"
@@ -323,7 +335,7 @@ fn pyspark_dir() -> Option<PathBuf> {
 
 /// Where a cluster's `spark-submit` is: its Spark folder's; else `$SPARK_HOME`'s; else the one
 /// on `PATH`; else the installed `pyspark`'s.
-pub fn find_spark_submit(cluster: &Cluster) -> Result<SparkSubmit, String> {
+pub fn find_spark_submit(cluster: &Cluster) -> Result<SparkSubmit, ClusterError> {
     if let Some(home) = &cluster.spark_home {
         let p = home.join("bin/spark-submit");
         if is_executable(&p) {
@@ -332,11 +344,11 @@ pub fn find_spark_submit(cluster: &Cluster) -> Result<SparkSubmit, String> {
                 home: HomeEnv::Set(home.clone()),
             });
         }
-        return Err(format!(
+        return Err(ClusterError::Failed(format!(
             "cluster `{}`'s Spark folder {} has no bin/spark-submit",
             cluster.name,
             home.display()
-        ));
+        )));
     }
     let env_home = std::env::var_os("SPARK_HOME").filter(|h| !h.is_empty());
     if let Some(h) = &env_home {
@@ -365,10 +377,10 @@ pub fn find_spark_submit(cluster: &Cluster) -> Result<SparkSubmit, String> {
             });
         }
     }
-    Err(format!(
+    Err(ClusterError::Failed(format!(
         "no spark-submit for cluster `{}`: none in $SPARK_HOME, on PATH or in an installed pyspark; {INSTALL_HINT}, or register a Spark folder with `wf cluster add NAME --master {} --spark-home DIR`",
         cluster.name, cluster.master
-    ))
+    )))
 }
 
 /// Why `spark-submit` could not start a JVM with this environment, if it could not.
