@@ -33,16 +33,19 @@ pub struct Step {
     pub name: String,
     pub kind: StepKind,
     pub deps: Vec<Dep>,
-    /// The step's arguments read once as its kind's spec; an error only for a step that
-    /// validation refuses.
-    spec: Result<Arc<StepSpec>, SpecError>,
+    /// The step's arguments read once as its kind's spec, when first asked for (checking a
+    /// workflow never needs it); an error only for a step that validation refuses.
+    spec: Arc<std::sync::OnceLock<Result<StepSpec, SpecError>>>,
 }
 
 impl Step {
     /// The step's typed arguments, what backends plan from. An error names the step and
     /// the keyword that could not be read: a workflow that passed validation never has one.
     pub fn spec(&self) -> Result<&StepSpec, SpecError> {
-        self.spec.as_deref().map_err(Clone::clone)
+        self.spec
+            .get_or_init(|| StepSpec::read(self.kind, &self.obj))
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     /// The distinct steps this one waits for.
@@ -242,7 +245,7 @@ fn read_step(obj: &Arc<Obj>, uses: &mut Uses) -> Step {
         name: obj.name().to_string(),
         kind,
         deps,
-        spec: StepSpec::read(kind, obj).map(Arc::new),
+        spec: Arc::default(),
     }
 }
 
