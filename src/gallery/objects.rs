@@ -27,6 +27,21 @@ pub(super) fn each_object(v: &mut Value, f: &mut dyn FnMut(&mut Map<String, Valu
     }
 }
 
+/// Calls `f` on every object of a definition that has a position (`at`), with that position.
+/// Only objects have positions: a plain map may hold a key `at` of its own.
+pub(super) fn each_position(v: &mut Value, f: &mut dyn FnMut(&mut Map<String, Value>, String)) {
+    each_object(v, &mut |m| {
+        let at = m
+            .get("at")
+            .and_then(Value::as_str)
+            .filter(|_| m.contains_key("$class"))
+            .map(str::to_string);
+        if let Some(at) = at {
+            f(m, at);
+        }
+    });
+}
+
 /// The file of an `at` position (`file:line:col`), and the rest.
 pub(super) fn split_at(at: &str) -> Option<(&str, &str)> {
     let (rest, _col) = at.rsplit_once(':')?;

@@ -10,7 +10,7 @@ use super::access::{current_user, group_users};
 use super::assets::read_assets;
 use super::files::{copy_file, copy_tree, replace_json, write_json, Skip, Staging};
 use super::names::{check_content_id, parse_version, safe_name};
-use super::objects::{algorithm_ids, class, each_object, split_at};
+use super::objects::{algorithm_ids, class, each_object, each_position, split_at};
 use super::{
     conflict, denied, failed, io_err, model_dir, not_found, usage, workflows_dir, GalleryError,
     Result,
@@ -282,23 +282,14 @@ pub fn publish_asset(home: &Path, gallery: &Path, name: &str, p: &Publish) -> Re
             at_files.insert(f.to_string(), rel.clone());
             rel
         };
-        each_object(&mut def, &mut |m| {
-            // Only objects have positions: a plain map may hold a key `at` of its own.
-            let Some(at) = m
-                .get("at")
-                .and_then(Value::as_str)
-                .filter(|_| m.contains_key("$class"))
-                .map(str::to_string)
-            else {
-                return;
-            };
-            match split_at(&at).and_then(|(f, rest)| map_file(f).map(|n| n + rest)) {
-                Some(new) => {
-                    m.insert("at".into(), json!(new));
-                }
-                None => {
-                    m.remove("at");
-                }
+        each_position(&mut def, &mut |m, at| match split_at(&at)
+            .and_then(|(f, rest)| map_file(f).map(|n| n + rest))
+        {
+            Some(new) => {
+                m.insert("at".into(), json!(new));
+            }
+            None => {
+                m.remove("at");
             }
         });
     }

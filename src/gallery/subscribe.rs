@@ -10,7 +10,7 @@ use super::access::{check_tree, copy_asset_tree, current_user, stays_inside, und
 use super::assets::{find, read_algorithms};
 use super::files::{write_json, Staging};
 use super::names::safe_name;
-use super::objects::{algorithm_ids, class, each_object, split_at};
+use super::objects::{algorithm_ids, class, each_object, each_position, split_at};
 use super::{conflict, failed, io_err, refused, usage, GalleryError, Result};
 use crate::model::validate::validate;
 use crate::registry;
@@ -87,33 +87,24 @@ pub fn subscribe(home: &Path, gallery: &Path, spec: &str, s: &Subscribe) -> Resu
     // Positions point at the copied files, so that a definition exported from the home
     // runs from its folder.
     let files = target.join("files");
-    each_object(&mut def, &mut |m| {
-        // Only objects have positions: a plain map may hold a key `at` of its own.
-        let Some(at) = m
-            .get("at")
-            .and_then(Value::as_str)
-            .filter(|_| m.contains_key("$class"))
-            .map(str::to_string)
-        else {
-            return;
-        };
-        match split_at(&at).and_then(|(f, rest)| f.strip_prefix("files/").map(|r| (r, rest))) {
-            Some((rel, _)) if !stays_inside(rel) => {
-                if problem.is_none() {
-                    problem = Some(refuse(format!(
-                        "its definition's position `at` `{at}` is not in the asset's files"
-                    )));
-                }
+    each_position(&mut def, &mut |m, at| match split_at(&at)
+        .and_then(|(f, rest)| f.strip_prefix("files/").map(|r| (r, rest)))
+    {
+        Some((rel, _)) if !stays_inside(rel) => {
+            if problem.is_none() {
+                problem = Some(refuse(format!(
+                    "its definition's position `at` `{at}` is not in the asset's files"
+                )));
             }
-            Some((rel, rest)) => {
-                m.insert(
-                    "at".into(),
-                    json!(format!("{}{rest}", files.join(rel).to_string_lossy())),
-                );
-            }
-            None => {
-                m.remove("at");
-            }
+        }
+        Some((rel, rest)) => {
+            m.insert(
+                "at".into(),
+                json!(format!("{}{rest}", files.join(rel).to_string_lossy())),
+            );
+        }
+        None => {
+            m.remove("at");
         }
     });
     if let Some(e) = problem {

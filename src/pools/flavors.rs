@@ -100,6 +100,15 @@ impl Machine {
         out
     }
 
+    /// Every flavor's id, in order, joined for a message: `cpu.small, cpu.all, ...`.
+    pub fn flavor_ids(&self) -> String {
+        self.flavors()
+            .into_iter()
+            .map(|f| f.id)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     pub fn flavor(&self, id: &str) -> Option<Flavor> {
         self.flavors().into_iter().find(|f| f.id == id)
     }

@@ -370,12 +370,7 @@ fn check_flavors(store: &Store, name: &str, flavors: &Map<String, Value>) -> Res
         } else if machine.flavor(id).is_none() {
             return Err(RegistryError::Invalid(format!(
                 "`{field}`: no flavor `{id}` on this machine; its flavors are: {} (`wf flavors` lists them)",
-                machine
-                    .flavors()
-                    .iter()
-                    .map(|f| f.id.clone())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                machine.flavor_ids()
             )));
         }
     }

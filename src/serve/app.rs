@@ -11,7 +11,6 @@ use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, oneshot, watch};
 
@@ -22,17 +21,9 @@ use crate::exec::events::{Event, Listener};
 use crate::model::status::ExecStatus;
 use crate::store::{Classify, ErrorKind, Store};
 
-/// One status change as sent: `{"execution_id", "step" (or null), "status", "at"}` and more.
-#[derive(Debug, Clone, Serialize)]
-pub struct Ev {
-    pub id: i64,
-    pub execution_id: String,
-    pub workflow: Option<String>,
-    pub step: Option<String>,
-    pub status: String,
-    pub reason: Option<String>,
-    pub at: String,
-}
+/// One status change as sent: the events table's row, `{"id", "execution_id", "workflow",
+/// "step" (or null), "status", "reason", "at"}`.
+pub use crate::store::EventEntry as Ev;
 
 pub struct App {
     pub home: PathBuf,

@@ -24,19 +24,7 @@ const POLL: Duration = Duration::from_millis(100);
 const BATCH: usize = 1000;
 
 fn read_after(store: &Store, after: i64) -> crate::store::Result<Vec<Ev>> {
-    Ok(store
-        .events_after(after, BATCH)?
-        .into_iter()
-        .map(|e| Ev {
-            id: e.id,
-            execution_id: e.execution_id,
-            workflow: e.workflow,
-            step: e.step,
-            status: e.status,
-            reason: e.reason,
-            at: e.at,
-        })
-        .collect())
+    store.events_after(after, BATCH)
 }
 
 /// Starts the thread that reads the events table and broadcasts each new row.

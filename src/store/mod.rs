@@ -13,6 +13,7 @@ mod queries;
 mod record;
 mod schema;
 
+pub use extra::EventEntry;
 pub use record::{AttemptRow, EventRow, ExecutionRecord, ExecutionRow, StepRecord, StepRow};
 
 use std::path::{Path, PathBuf};

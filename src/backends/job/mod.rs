@@ -163,12 +163,7 @@ impl Backend for JobBackend {
         if ctx.machine.flavor(&id).is_none() {
             return Err(ExecError::Usage(format!(
                 "{given}: no flavor `{id}` on this machine; its flavors are: {} (`wf flavors` lists them)",
-                ctx.machine
-                    .flavors()
-                    .iter()
-                    .map(|f| f.id.clone())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                ctx.machine.flavor_ids()
             )));
         }
         Ok(())
@@ -299,12 +294,7 @@ impl Backend for JobBackend {
         let flavor = ctx.machine.flavor(&flavor_id).ok_or_else(|| {
             format!(
                 "unknown flavor `{flavor_id}`; this machine's are: {}",
-                ctx.machine
-                    .flavors()
-                    .iter()
-                    .map(|f| f.id.clone())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                ctx.machine.flavor_ids()
             )
         })?;
         let owned = owner::owner_program().map(|program| {
